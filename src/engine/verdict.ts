@@ -1,0 +1,54 @@
+// What a probe answers, and what the engine reports for each feature.
+
+/** supported: the kernel does it; unsupported: the kernel lacks it; unknown: could not tell. */
+export type Status = 'supported' | 'unsupported' | 'unknown';
+export const STATUSES: readonly Status[] = ['supported', 'unsupported', 'unknown'];
+
+/**
+ * Stable, machine-readable causes. Tooling may match on these, so a name
+ * never changes meaning; new causes get new names.
+ */
+export const REASONS = {
+  Supported: 'the kernel did what was asked',
+  NotInKernel: 'the kernel lacks the feature (missing syscall, option or config)',
+  PermissionDenied: 'the check needs a privilege this process lacks',
+  ReadOnlyFilesystem: 'the file the check writes is on a read-only mount',
+  DeviceUnavailable: 'a device the check needs cannot be opened here',
+  NotApplicable: 'the feature does not apply on this host',
+  MissingDependency: 'a userspace component the check needs is absent',
+  UnexpectedResult: 'the kernel answered in a way the check does not know',
+  Timeout: 'the probe did not finish within its time limit',
+  ProbeCrashed: 'the process running the probe died',
+  ProbeError: 'the probe threw an error',
+  RunnerUnavailable: 'no probe runner could be started',
+} as const;
+export type Reason = keyof typeof REASONS;
+
+/** What a probe returns: its status, why, and CRIU's words for it. */
+export interface ProbeOutcome {
+  status: Status;
+  reason: Reason;
+  /** CRIU-style sentence for people (for supported: what was seen). */
+  message: string;
+}
+
+export type Category = 'required' | 'extra' | 'experimental' | 'advisory';
+export const CATEGORIES: readonly Category[] = ['required', 'extra', 'experimental', 'advisory'];
+
+/** A kernel config option related to a feature, with its value on this host. */
+export interface KconfigValue {
+  option: string;
+  /** y, m, a string value, 'not set', or 'unknown' when no config was readable. */
+  value: string;
+}
+
+/** The engine's verdict for one feature. */
+export interface Verdict extends ProbeOutcome {
+  name: string;
+  category: Category;
+  /** What would fix it: config option, sysctl, module or capability. Empty when supported. */
+  hint: string;
+  kconfig: KconfigValue[];
+  /** How long the probe took, in milliseconds (never part of /check bodies). */
+  durationMs: number;
+}

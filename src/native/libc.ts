@@ -1,0 +1,125 @@
+// The one place that talks to libc through koffi. Every call returns the raw
+// result together with errno, read immediately after the call on the same
+// thread, so a probe can tell "the kernel said no" from "we may not ask".
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+/** A libc call's return value and the errno it left (0 when it succeeded). */
+export interface SysResult {
+  ret: number;
+  errno: number;
+}
+
+type KoffiFn = (...args: unknown[]) => unknown;
+
+function bind(definition: string): (...args: unknown[]) => SysResult {
+  const fn = libc.func(definition) as unknown as KoffiFn;
+  return (...args: unknown[]) => {
+    koffi.errno(0);
+    const raw = fn(...args);
+    const errno = koffi.errno();
+    const ret = typeof raw === 'bigint' ? Number(raw) : (raw as number);
+    return { ret, errno: ret < 0 ? errno : 0 };
+  };
+}
+
+/** A pointer argument: a Buffer (its address is passed) or null. */
+export type Ptr = Buffer | null;
+
+/** An argument of the raw syscall(): its C type and value. */
+export type SyscallArg = ['long', number | bigint] | ['void *', Ptr] | ['int', number];
+
+const rawSyscall = libc.func('long syscall(long nr, ...)') as unknown as KoffiFn;
+
+/** syscall(2): the raw system call, with each argument typed. */
+export function syscall(nr: number, ...args: SyscallArg[]): SysResult {
+  koffi.errno(0);
+  const raw = rawSyscall(nr, ...args.flat()) as number | bigint;
+  const errno = koffi.errno();
+  const ret = Number(raw);
+  return { ret, errno: ret < 0 ? errno : 0 };
+}
+
+const SYS_prctl = 157;
+
+/** prctl(2) as the raw system call, so each argument can be a number or a pointer. Unused arguments are 0. */
+export function prctl(option: number, ...args: SyscallArg[]): SysResult {
+  const padded: SyscallArg[] = [...args];
+  while (padded.length < 4) padded.push(['long', 0]);
+  return syscall(SYS_prctl, ['int', option], ...padded);
+}
+
+export const open = bind('int open(const char *path, int flags, int mode)');
+export const close = bind('int close(int fd)');
+export const read = bind('long read(int fd, _Out_ void *buf, unsigned long count)');
+export const write = bind('long write(int fd, const void *buf, unsigned long count)');
+export const pipe2 = bind('int pipe2(_Out_ int *fds, int flags)');
+export const socket = bind('int socket(int domain, int type, int protocol)');
+export const socketpair = bind('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+export const bindSocket = bind('int bind(int fd, const void *addr, unsigned int len)');
+export const listen = bind('int listen(int fd, int backlog)');
+export const accept = bind('int accept(int fd, void *addr, void *len)');
+export const connect = bind('int connect(int fd, const void *addr, unsigned int len)');
+export const shutdown = bind('int shutdown(int fd, int how)');
+export const getsockname = bind('int getsockname(int fd, _Inout_ void *addr, _Inout_ unsigned int *len)');
+export const send = bind('long send(int fd, const void *buf, unsigned long len, int flags)');
+export const recv = bind('long recv(int fd, _Out_ void *buf, unsigned long len, int flags)');
+export const getsockopt = bind('int getsockopt(int fd, int level, int name, _Inout_ void *value, _Inout_ unsigned int *len)');
+export const setsockopt = bind('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)');
+/** ioctl with a pointer argument (a Buffer, or null for NULL). */
+export const ioctlPtr = bind('int ioctl(int fd, unsigned long request, _Inout_ void *arg)');
+/** ioctl with an integer argument. */
+export const ioctlInt = bind('int ioctl(int fd, unsigned long request, long arg)');
+export const fcntlPtr = bind('int fcntl(int fd, int cmd, _Inout_ void *arg)');
+export const fcntlInt = bind('int fcntl(int fd, int cmd, long arg)');
+export const flock = bind('int flock(int fd, int op)');
+export const ptrace = bind('long ptrace(int request, int pid, void *addr, void *data)');
+/** ptrace where addr and data are plain numbers (PTRACE_SETOPTIONS, POKEUSER...). */
+export const ptraceNum = bind('long ptrace(int request, int pid, unsigned long addr, unsigned long data)');
+export const waitpid = bind('int waitpid(int pid, _Out_ int *status, int options)');
+export const kill = bind('int kill(int pid, int sig)');
+export const getpid = bind('int getpid()');
+export const unshare = bind('int unshare(int flags)');
+export const setns = bind('int setns(int fd, int nstype)');
+export const mount = bind('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const umount2 = bind('int umount2(const char *target, int flags)');
+export const mmap = bind('long mmap(unsigned long addr, unsigned long len, int prot, int flags, int fd, long off)');
+export const munmap = bind('int munmap(unsigned long addr, unsigned long len)');
+export const access = bind('int access(const char *path, int mode)');
+
+const rawSpawn = libc.func(
+  'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+) as unknown as KoffiFn;
+const spawnActionsInit = libc.func('int posix_spawn_file_actions_init(void *actions)') as unknown as KoffiFn;
+const spawnActionsOpen = libc.func(
+  'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int flags, int mode)',
+) as unknown as KoffiFn;
+const spawnActionsDestroy = libc.func('int posix_spawn_file_actions_destroy(void *actions)') as unknown as KoffiFn;
+
+/** glibc's posix_spawn_file_actions_t is 80 bytes on x86-64; room to spare. */
+const SPAWN_FILE_ACTIONS_SIZE = 128;
+const O_RDWR = 2;
+
+/**
+ * posix_spawn(3) with stdin, stdout and stderr on /dev/null. The child is
+ * unknown to libuv, so the caller may ptrace and reap it itself.
+ * Returns the pid, or the error number posix_spawn gave.
+ */
+export function spawnQuiet(path: string, argv: string[]): { pid: number; error: number } {
+  const actions = Buffer.alloc(SPAWN_FILE_ACTIONS_SIZE);
+  spawnActionsInit(actions);
+  try {
+    for (const fd of [0, 1, 2]) spawnActionsOpen(actions, fd, '/dev/null', O_RDWR, 0);
+    const pid = [0];
+    const error = rawSpawn(pid, path, actions, null, [...argv, null], [null]) as number;
+    return { pid: error === 0 ? pid[0] : -1, error };
+  } finally {
+    spawnActionsDestroy(actions);
+  }
+}
+
+/** The numeric address of a Buffer's memory, for calls that take addresses as integers. */
+export function addressOf(buf: Buffer): bigint {
+  return koffi.address(buf) as bigint;
+}

@@ -1,0 +1,156 @@
+// Checks that read or write files under /proc.
+import { readFileSync, readdirSync, existsSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import * as libc from '../native/libc.js';
+import { F_GETOWNER_UIDS, LOCK_SH, O_RDONLY, W_OK, R_OK } from '../native/constants.js';
+import type { ProbeOutcome } from '../engine/verdict.js';
+import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
+import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
+
+export function mapFiles(): ProbeOutcome {
+  try {
+    readdirSync('/proc/self/map_files');
+    return supported();
+  } catch (err) {
+    return fromFsError(err, "Can't read /proc/self/map_files");
+  }
+}
+
+/** Writable for root, but a read-only /proc/sys (a container) is not a kernel lack. */
+function writableSysctl(path: string, what: string): ProbeOutcome {
+  if (!existsSync(path)) return unsupported(`${what}: ${path} does not exist`);
+  const res = libc.access(path, W_OK | R_OK);
+  if (res.ret === 0) return supported();
+  return fromErrno(res.errno, `${what}: ${path} is not writable`);
+}
+
+export function nsLastPid(): ProbeOutcome {
+  return writableSysctl('/proc/sys/kernel/ns_last_pid', "Can't write ns_last_pid");
+}
+
+export function ipc(): ProbeOutcome {
+  return writableSysctl('/proc/sys/kernel/sem_next_id', "Can't access sem_next_id");
+}
+
+export function fcntl(): ProbeOutcome {
+  const fd = openSync('/proc/self/comm', O_RDONLY);
+  try {
+    const uids = Buffer.alloc(8);
+    const res = libc.fcntlPtr(fd, F_GETOWNER_UIDS, uids);
+    return res.ret === 0 ? supported() : fromErrno(res.errno, "Can't fetch owner uids (F_GETOWNER_UIDS)");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** CRIU parses 50 fields after the command name (the last being exit_code). */
+const PROC_STAT_FIELDS = 50;
+
+export function procStat(): ProbeOutcome {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  // The command name is in parentheses and may itself hold spaces or ')'.
+  const afterComm = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+  if (afterComm.length >= PROC_STAT_FIELDS) return supported(`${afterComm.length} fields after the command`);
+  return unsupported(`Can't parse /proc/self/stat: only ${afterComm.length} of ${PROC_STAT_FIELDS} fields`);
+}
+
+function fdinfo(fd: number): string {
+  return readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+}
+
+/** Each fd kind and the line its fdinfo must show. */
+const FDINFO_EXT = [
+  { kind: 'eventfd', make: eventfd, line: /^eventfd-count:/m },
+  { kind: 'epoll', make: epollWithTarget, line: /^tfd:/m },
+  { kind: 'signalfd', make: signalfd, line: /^sigmask:/m },
+  { kind: 'inotify', make: inotifyWatch, line: /^inotify wd:/m },
+] as const;
+
+export function fdinfoExt(): ProbeOutcome {
+  for (const { kind, make, line } of FDINFO_EXT) {
+    const outcome = withFds(make, (fds) =>
+      line.test(fdinfo(fds[0])) ? undefined : unsupported(`No ${kind} details in fdinfo`),
+      `Can't create ${kind}`,
+    );
+    if (outcome) return outcome;
+  }
+  return supported();
+}
+
+export function mntId(): ProbeOutcome {
+  const fd = openSync('/proc/self/comm', O_RDONLY);
+  try {
+    return /^mnt_id:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no mnt_id');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fdinfoLock(): ProbeOutcome {
+  const fd = openSync('/proc/self/exe', O_RDONLY);
+  try {
+    const res = libc.flock(fd, LOCK_SH);
+    if (res.ret !== 0) return fromErrno(res.errno, "Can't take a file lock");
+    return /^lock:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
+  } finally {
+    closeSync(fd); // closing the last descriptor drops the lock
+  }
+}
+
+function readable(path: string, what: string): ProbeOutcome {
+  try {
+    readFileSync(path);
+    return supported();
+  } catch (err) {
+    return fromFsError(err, what);
+  }
+}
+
+export function posixTimers(): ProbeOutcome {
+  return readable('/proc/self/timers', "Can't read /proc/self/timers");
+}
+
+function nsExists(ns: string): ProbeOutcome {
+  return existsSync(`/proc/self/ns/${ns}`) ? supported() : unsupported(`No /proc/self/ns/${ns}`);
+}
+
+export function cgroupns(): ProbeOutcome {
+  return nsExists('cgroup');
+}
+
+export function timens(): ProbeOutcome {
+  return existsSync('/proc/self/timens_offsets') ? supported() : unsupported('No /proc/self/timens_offsets');
+}
+
+export function nsPid(): ProbeOutcome {
+  const status = readFileSync('/proc/self/status', 'latin1');
+  return /^NSpid:/m.test(status) ? supported() : unsupported('/proc/self/status has no NSpid');
+}
+
+/** (uid_t)-1: the loginuid of a process no login session set. */
+const LOGINUID_UNSET = '4294967295';
+
+export function loginuid(): ProbeOutcome {
+  const path = '/proc/self/loginuid';
+  let old: string;
+  try {
+    old = readFileSync(path, 'latin1').trim();
+  } catch (err) {
+    return fromFsError(err, "Can't read /proc/self/loginuid");
+  }
+  try {
+    // Unset first, then put the old value back, as CRIU's restore would.
+    writeFileSync(path, LOGINUID_UNSET);
+    writeFileSync(path, old);
+    return supported();
+  } catch (err) {
+    const outcome = fromFsError(err, "Can't write /proc/self/loginuid");
+    // Once set, a loginuid can be changed only with CAP_AUDIT_CONTROL.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' && old !== LOGINUID_UNSET
+      ? unknown('PermissionDenied', `${outcome.message} (needs CAP_AUDIT_CONTROL)`)
+      : outcome;
+  }
+}
+
+export function externalNetNs(): ProbeOutcome {
+  return supported('no kernel dependency');
+}
