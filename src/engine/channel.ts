@@ -1,0 +1,31 @@
+// The runner's channel to the engine: newline-delimited JSON written with
+// synchronous writes on a dedicated pipe, so a message is in the engine's
+// hands before the next line of a probe runs, even if that line hangs or
+// kills the process.
+import { writeSync } from 'node:fs';
+import type { ProbeOutcome } from './verdict.js';
+
+/** The descriptor number the engine hands the runner its channel on. */
+export const CHANNEL_FD = 3;
+export const CHANNEL_ENV = 'CRIU_READINESS_RUNNER_CHANNEL';
+
+export type RunnerMessage =
+  | { type: 'ready' }
+  | { type: 'start'; name: string }
+  | { type: 'result'; name: string; outcome: ProbeOutcome; durationMs: number }
+  | { type: 'done' }
+  /** A helper process a probe started (a tracee): the engine kills and reaps it if the runner dies. */
+  | { type: 'spawned'; pid: number }
+  | { type: 'reaped'; pid: number };
+
+/** Commands the engine writes to the runner's stdin. */
+export interface RunCommand {
+  run: string[];
+}
+
+const inRunner = process.env[CHANNEL_ENV] === String(CHANNEL_FD);
+
+/** Send a message to the engine; outside a runner (a probe called directly), nothing happens. */
+export function tell(message: RunnerMessage): void {
+  if (inRunner) writeSync(CHANNEL_FD, JSON.stringify(message) + '\n');
+}

@@ -1,0 +1,285 @@
+// The probe engine: runs probes in a separate runner process, bounds each
+// probe and the whole run in time, replaces a runner that dies or overruns,
+// and leaves no process behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import * as libc from '../native/libc.js';
+import { PR_SET_CHILD_SUBREAPER, SIGKILL } from '../native/constants.js';
+import { CHANNEL_ENV, CHANNEL_FD, type RunnerMessage } from './channel.js';
+import type { ProbeOutcome, Reason } from './verdict.js';
+
+export interface EngineOptions {
+  /** Time one probe may take before its runner is killed (ms). */
+  probeTimeoutMs?: number;
+  /** Time a whole run may take (ms). */
+  runTimeoutMs?: number;
+  /** A module exporting CATALOGUE (name and probe) to run instead of the real one: for tests. */
+  probeModule?: string;
+  /** Keep the runner between runs, so a run costs the probes and not a Node start-up. */
+  keepWarm?: boolean;
+  /** The runner's program; for tests that need a runner that cannot start. */
+  runnerPath?: string;
+}
+
+export interface ProbeResult {
+  name: string;
+  outcome: ProbeOutcome;
+  durationMs: number;
+}
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
+export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+
+const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
+
+function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
+  return { name, outcome: { status: 'unknown', reason, message }, durationMs };
+}
+
+/** How a runner's part of a run ended. */
+type Ending =
+  | { kind: 'done' }
+  | { kind: 'timeout'; name: string; elapsedMs: number }
+  | { kind: 'deadline'; name?: string; elapsedMs: number }
+  | { kind: 'crashed'; name?: string; elapsedMs: number; why: string };
+
+/** One runner process and the helper processes its probes started. */
+class Runner {
+  readonly child: ChildProcess;
+  /** Tracees and other helpers the runner reported and has not reaped yet. */
+  private readonly helpers = new Set<number>();
+  private readonly listeners = new Set<(m: RunnerMessage) => void>();
+  private stderrTail = '';
+  readonly closed: Promise<string>;
+
+  constructor(runnerPath: string, probeModule: string | undefined) {
+    this.child = spawn(process.execPath, [...process.execArgv, runnerPath, ...(probeModule ? [probeModule] : [])], {
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+      // Its own process group, so one kill reaches the runner and every helper it started.
+      detached: true,
+      env: { ...process.env, [CHANNEL_ENV]: String(CHANNEL_FD) },
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000);
+    });
+    const channel = this.child.stdio[CHANNEL_FD] as Readable;
+    createInterface({ input: channel }).on('line', (line) => this.receive(line));
+    this.closed = new Promise((resolve) => {
+      this.child.once('error', (err) => resolve(`could not start the runner: ${err.message}`));
+      this.child.once('close', (code, signal) => {
+        this.reapHelpers();
+        const last = this.stderrTail.trim().split('\n').pop();
+        resolve(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
+      });
+    });
+  }
+
+  private receive(line: string): void {
+    let message: RunnerMessage;
+    try {
+      message = JSON.parse(line) as RunnerMessage;
+    } catch {
+      return; // a torn line from a dying runner
+    }
+    if (message.type === 'spawned') this.helpers.add(message.pid);
+    if (message.type === 'reaped') this.helpers.delete(message.pid);
+    for (const listen of this.listeners) listen(message);
+  }
+
+  /** Wait for the first message of a kind, or for the runner to close. */
+  waitFor(type: RunnerMessage['type']): Promise<boolean> {
+    return new Promise((resolve) => {
+      const listen = (m: RunnerMessage) => {
+        if (m.type !== type) return;
+        this.listeners.delete(listen);
+        resolve(true);
+      };
+      this.listeners.add(listen);
+      void this.closed.then(() => {
+        this.listeners.delete(listen);
+        resolve(false);
+      });
+    });
+  }
+
+  onMessage(listen: (m: RunnerMessage) => void): () => void {
+    this.listeners.add(listen);
+    return () => this.listeners.delete(listen);
+  }
+
+  send(names: string[]): void {
+    this.child.stdin?.write(JSON.stringify({ run: names }) + '\n');
+  }
+
+  kill(): void {
+    const pid = this.child.pid;
+    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      this.child.kill('SIGKILL');
+    }
+  }
+
+  /** Ask a warm runner to finish; kill it if it does not within `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.child.stdin?.end();
+    const timer = setTimeout(() => this.kill(), graceMs);
+    await this.closed;
+    clearTimeout(timer);
+  }
+
+  /**
+   * Helpers a dead runner left: killed, and reaped if they were handed to us
+   * (the engine is a child subreaper). Their pids came from the runner, so
+   * each is checked to still be a child of ours or of the runner's group first.
+   */
+  private reapHelpers(): void {
+    for (const pid of this.helpers) {
+      const stat = procStat(pid);
+      if (!stat) continue;
+      if (stat.ppid === process.pid) {
+        libc.kill(pid, SIGKILL);
+        libc.waitpid(pid, [0], 0);
+      } else if (stat.pgrp === this.child.pid) {
+        libc.kill(pid, SIGKILL);
+      }
+    }
+    this.helpers.clear();
+  }
+}
+
+function procStat(pid: number): { ppid: number; pgrp: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export class ProbeEngine {
+  private readonly probeTimeoutMs: number;
+  private readonly runTimeoutMs: number;
+  private readonly keepWarm: boolean;
+  private readonly runnerPath: string;
+  private readonly probeModule: string | undefined;
+  private warm: Runner | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Number of runner processes started, for tests and logs. */
+  runnersStarted = 0;
+
+  constructor(options: EngineOptions = {}) {
+    this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    this.runTimeoutMs = options.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    this.keepWarm = options.keepWarm ?? false;
+    this.runnerPath = options.runnerPath ?? DEFAULT_RUNNER;
+    this.probeModule = options.probeModule;
+    // Helpers of a runner that dies are handed to us rather than to init, so
+    // we can reap them: init in a container may not.
+    libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 1]);
+  }
+
+  /** Run the named probes, in order; runs never overlap. Every name gets a result. */
+  run(names: readonly string[]): Promise<ProbeResult[]> {
+    const result = this.queue.then(() => this.runNow(names));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Stop the warm runner, if any. */
+  async close(): Promise<void> {
+    await this.queue;
+    const runner = this.warm;
+    this.warm = undefined;
+    await runner?.stop(this.probeTimeoutMs);
+  }
+
+  private async startRunner(): Promise<Runner | string> {
+    const runner = new Runner(this.runnerPath, this.probeModule);
+    this.runnersStarted += 1;
+    const timer = setTimeout(() => runner.kill(), this.probeTimeoutMs);
+    const ready = await runner.waitFor('ready');
+    clearTimeout(timer);
+    if (ready) return runner;
+    return runner.closed;
+  }
+
+  private async runNow(names: readonly string[]): Promise<ProbeResult[]> {
+    const results = new Map<string, ProbeResult>();
+    const deadline = Date.now() + this.runTimeoutMs;
+    let pending = [...names];
+    while (pending.length > 0) {
+      const runner = this.warm ?? (await this.startRunner());
+      this.warm = undefined;
+      if (typeof runner === 'string') {
+        for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));
+        break;
+      }
+      const ending = await this.drive(runner, pending, deadline, (r) => results.set(r.name, r));
+      pending = pending.filter((name) => !results.has(name));
+      if (ending.kind === 'done') {
+        if (this.keepWarm) this.warm = runner;
+        else await runner.stop(this.probeTimeoutMs);
+        continue;
+      }
+      if (ending.kind === 'timeout') {
+        results.set(ending.name, unknownResult(ending.name, 'Timeout', `probe did not finish within ${this.probeTimeoutMs} ms`, ending.elapsedMs));
+      } else if (ending.kind === 'deadline') {
+        const message = `the run did not finish within ${this.runTimeoutMs} ms`;
+        for (const name of pending) results.set(name, unknownResult(name, 'Timeout', message, name === ending.name ? ending.elapsedMs : 0));
+      } else if (ending.name) {
+        results.set(ending.name, unknownResult(ending.name, 'ProbeCrashed', ending.why, ending.elapsedMs));
+      } else {
+        // The runner died before starting any probe: it cannot serve this run.
+        for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', ending.why));
+      }
+      pending = pending.filter((name) => !results.has(name));
+    }
+    return names.map((name) => results.get(name) ?? unknownResult(name, 'ProbeError', 'no result'));
+  }
+
+  /** Hand `names` to one runner and watch it until it is done, dies, or overruns. */
+  private drive(runner: Runner, names: string[], deadline: number, record: (r: ProbeResult) => void): Promise<Ending> {
+    return new Promise((resolve) => {
+      let current: { name: string; started: number } | undefined;
+      let killedFor: Ending | undefined;
+      let probeTimer: NodeJS.Timeout | undefined;
+      const elapsed = () => (current ? performance.now() - current.started : 0);
+      const killFor = (ending: Ending) => {
+        killedFor ??= ending;
+        runner.kill();
+      };
+      const runTimer = setTimeout(() => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }), Math.max(0, deadline - Date.now()));
+      const finish = (ending: Ending) => {
+        clearTimeout(runTimer);
+        clearTimeout(probeTimer);
+        unsubscribe();
+        resolve(ending);
+      };
+      const unsubscribe = runner.onMessage((m) => {
+        if (killedFor) return;
+        if (m.type === 'start') {
+          current = { name: m.name, started: performance.now() };
+          const name = m.name;
+          probeTimer = setTimeout(() => killFor({ kind: 'timeout', name, elapsedMs: elapsed() }), this.probeTimeoutMs);
+        } else if (m.type === 'result') {
+          clearTimeout(probeTimer);
+          current = undefined;
+          record({ name: m.name, outcome: m.outcome, durationMs: m.durationMs });
+        } else if (m.type === 'done') {
+          finish({ kind: 'done' });
+        }
+      });
+      void runner.closed.then((why) => {
+        finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why });
+      });
+      runner.send(names);
+    });
+  }
+}

@@ -1,0 +1,40 @@
+// The runner process: runs the probes the engine names, one at a time, and
+// reports each start and result on the channel. It keeps no state between
+// runs, so the engine may kill and replace it at any moment.
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import * as libc from '../native/libc.js';
+import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
+import { tell, type RunCommand } from './channel.js';
+import type { ProbeOutcome } from './verdict.js';
+
+interface ProbeTable {
+  CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome> }[];
+}
+
+// Die with the engine: a runner must never outlive the process that started it.
+libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
+
+const probeModule = process.argv[2] ? pathToFileURL(process.argv[2]).href : '../catalogue.js';
+const { CATALOGUE } = (await import(probeModule)) as ProbeTable;
+const probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
+
+async function runOne(name: string): Promise<void> {
+  tell({ type: 'start', name });
+  const started = performance.now();
+  let outcome: ProbeOutcome;
+  const probe = probes.get(name);
+  try {
+    outcome = probe ? await probe() : { status: 'unknown', reason: 'ProbeError', message: `no probe named ${name}` };
+  } catch (err) {
+    outcome = { status: 'unknown', reason: 'ProbeError', message: `probe threw: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
+}
+
+tell({ type: 'ready' });
+for await (const line of createInterface({ input: process.stdin })) {
+  const command = JSON.parse(line) as RunCommand;
+  for (const name of command.run) await runOne(name);
+  tell({ type: 'done' });
+}

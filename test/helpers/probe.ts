@@ -1,0 +1,19 @@
+// Run probes in a separate process, as root or as an unprivileged user.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ProbeResult } from '../../src/engine/engine.js';
+
+const probeOnce = fileURLToPath(new URL('../fixtures/probe-once.ts', import.meta.url));
+
+/** setpriv arguments that drop to nobody with no capabilities at all. */
+export const UNPRIVILEGED = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+
+export function runProbes(names: string[], opts: { unprivileged?: boolean } = {}): ProbeResult[] {
+  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', probeOnce, ...names];
+  const out = execFileSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000 });
+  return JSON.parse(out) as ProbeResult[];
+}
+
+export function runProbe(name: string, opts: { unprivileged?: boolean } = {}): ProbeResult {
+  return runProbes([name], opts)[0];
+}
