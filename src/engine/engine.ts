@@ -20,6 +20,8 @@ export interface EngineOptions {
   probeModule?: string;
   /** Keep the runner between runs, so a run costs the probes and not a Node start-up. */
   keepWarm?: boolean;
+  /** Time a runner may take to start (ms): a Node start-up, slower on a loaded node. */
+  startTimeoutMs?: number;
   /** The runner's program; for tests that need a runner that cannot start. */
   runnerPath?: string;
 }
@@ -32,6 +34,7 @@ export interface ProbeResult {
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
@@ -166,6 +169,7 @@ function procStat(pid: number): { ppid: number; pgrp: number } | undefined {
 export class ProbeEngine {
   private readonly probeTimeoutMs: number;
   private readonly runTimeoutMs: number;
+  private readonly startTimeoutMs: number;
   private readonly keepWarm: boolean;
   private readonly runnerPath: string;
   private readonly probeModule: string | undefined;
@@ -177,6 +181,7 @@ export class ProbeEngine {
   constructor(options: EngineOptions = {}) {
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.runTimeoutMs = options.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    this.startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.keepWarm = options.keepWarm ?? false;
     this.runnerPath = options.runnerPath ?? DEFAULT_RUNNER;
     this.probeModule = options.probeModule;
@@ -203,7 +208,7 @@ export class ProbeEngine {
   private async startRunner(): Promise<Runner | string> {
     const runner = new Runner(this.runnerPath, this.probeModule);
     this.runnersStarted += 1;
-    const timer = setTimeout(() => runner.kill(), this.probeTimeoutMs);
+    const timer = setTimeout(() => runner.kill(), this.startTimeoutMs);
     const ready = await runner.waitFor('ready');
     clearTimeout(timer);
     if (ready) return runner;

@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// criu-readiness: `check` answers as `criu check` does; `serve` runs the service.
+import { CATALOGUE, FEATURE_NAMES, findFeature } from './catalogue.js';
+import { ProbeEngine } from './engine/engine.js';
+import { runCheck } from './engine/check.js';
+import { evaluate, exitCode, reportedCategories, type Level } from './engine/levels.js';
+import { featureText, levelText, type TextOutput } from './engine/text.js';
+import { closestName } from './names.js';
+
+/** Exit codes: node-problem-detector's plugin protocol. */
+const EXIT = { ok: 0, problem: 1, unknown: 2 } as const;
+
+class UsageError extends Error {}
+
+const LEVEL_FLAGS: Record<string, Level> = { '--extra': 'extra', '--experimental': 'experimental', '--all': 'all' };
+
+function usage(): string {
+  const wrap = (names: readonly string[]) => {
+    const lines: string[] = [];
+    let line = '   ';
+    for (const name of names) {
+      if (line.length + name.length > 76) {
+        lines.push(line);
+        line = '   ';
+      }
+      line += ` ${name}`;
+    }
+    return [...lines, line].join('\n');
+  };
+  const byCategory = (c: string) => CATALOGUE.filter((f) => f.category === c).map((f) => f.name);
+  return `Usage:
+  criu-readiness check [--extra | --experimental | --all] [--feature NAME | list] [--json]
+  criu-readiness serve [options]      (run the HTTP service; serve --help for its options)
+  criu-readiness --help | --version
+
+Checks whether this kernel can checkpoint and restore processes with CRIU,
+by doing each of criu check's tests against the kernel.
+
+Check options:
+  Without options, "criu-readiness check" checks the features absolutely
+  required for CRIU to work.
+  --extra         also the features needed only if the process tree uses them
+  --experimental  the required features and the experimental ones
+  --all           required, extra and experimental features
+  --feature NAME  check one feature; --feature list prints every name
+  --json          print the verdicts as JSON
+  Advisory features are always checked and reported; they never decide.
+
+  required:
+${wrap(byCategory('required'))}
+  extra:
+${wrap(byCategory('extra'))}
+  experimental:
+${wrap(byCategory('experimental'))}
+  advisory:
+${wrap(byCategory('advisory'))}
+
+Exit status: 0 looks good, 1 a feature is missing, 2 could not determine
+(a check could not be done, or the command line was wrong).
+`;
+}
+
+export interface CheckArgs {
+  level: Level;
+  feature?: string;
+  json: boolean;
+}
+
+export function parseCheckArgs(args: readonly string[]): CheckArgs {
+  const parsed: CheckArgs = { level: 'required', json: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg in LEVEL_FLAGS) parsed.level = LEVEL_FLAGS[arg];
+    else if (arg === '--json') parsed.json = true;
+    else if (arg === '--ms') {
+      throw new UsageError('--ms is deprecated and no longer supported: use the levels instead (check, check --extra, check --experimental, check --all)');
+    } else if (arg === '--feature' || arg.startsWith('--feature=')) {
+      const value = arg === '--feature' ? args[++i] : arg.slice('--feature='.length);
+      if (!value) throw new UsageError('--feature needs a feature name, or "list"');
+      parsed.feature = value;
+    } else throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
+  }
+  if (parsed.feature && parsed.feature !== 'list' && !findFeature(parsed.feature)) {
+    const closest = closestName(parsed.feature, FEATURE_NAMES);
+    throw new UsageError(
+      `unknown feature ${JSON.stringify(parsed.feature)}${closest ? ` (did you mean ${closest}?)` : ''}\nValid features: ${FEATURE_NAMES.join(', ')}`,
+    );
+  }
+  return parsed;
+}
+
+function print(text: TextOutput): void {
+  for (const line of text.problems) process.stderr.write(line + '\n');
+  for (const line of text.verdict) process.stdout.write(line + '\n');
+}
+
+async function check(args: CheckArgs): Promise<number> {
+  if (args.feature === 'list') {
+    process.stdout.write(FEATURE_NAMES.join(' ') + '\n');
+    return EXIT.ok;
+  }
+  const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
+  const features = CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
+  const engine = new ProbeEngine();
+  const report = await runCheck(engine, features);
+  await engine.close();
+
+  if (args.feature) {
+    const verdict = report.verdicts[0];
+    if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+    else print(featureText(verdict));
+    return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
+  }
+  const verdict = evaluate(report.verdicts, args.level);
+  if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+  else print(levelText(verdict));
+  return exitCode(verdict);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage());
+    return command === undefined ? EXIT.unknown : EXIT.ok;
+  }
+  if (command === '--version' || command === '-V') {
+    const { version } = (await import('./version.js'));
+    process.stdout.write(`${version}\n`);
+    return EXIT.ok;
+  }
+  if (command === 'check') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(usage());
+      return EXIT.ok;
+    }
+    return check(parseCheckArgs(rest));
+  }
+  if (command === 'serve') {
+    const { serve } = await import('./http/serve.js');
+    return serve(rest);
+  }
+  throw new UsageError(`unknown command ${JSON.stringify(command)}: use check or serve`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) process.stderr.write(`Error: ${err.message}\nRun "criu-readiness --help" for usage.\n`);
+    else process.stderr.write(`Error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = EXIT.unknown;
+  },
+);

@@ -1,0 +1,35 @@
+// One check run: probes through the engine, turned into verdicts with their
+// kernel config values and hints.
+import type { Feature } from '../catalogue.js';
+import { cachedKernelConfig, kconfigHint, kconfigValues } from '../kconfig.js';
+import type { ProbeEngine, ProbeResult } from './engine.js';
+import type { Verdict } from './verdict.js';
+
+export interface Report {
+  verdicts: Verdict[];
+  /** When the run finished. */
+  finishedAt: Date;
+  durationMs: number;
+  /** Which kernel config file was read, if any. */
+  kconfigSource?: string;
+}
+
+export function toVerdict(feature: Feature, result: ProbeResult, config = cachedKernelConfig()): Verdict {
+  const { outcome } = result;
+  const kconfig = kconfigValues(config, feature.kconfig);
+  let hint = '';
+  if (outcome.status === 'unsupported') hint = kconfigHint(kconfig) ?? feature.hint;
+  else if (outcome.status === 'unknown') {
+    hint = outcome.reason === 'PermissionDenied' && feature.needs ? `needs ${feature.needs}` : feature.hint;
+  }
+  return { name: feature.name, category: feature.category, ...outcome, hint, kconfig, durationMs: result.durationMs };
+}
+
+/** Probe the given features (in order) and return their verdicts. */
+export async function runCheck(engine: ProbeEngine, features: readonly Feature[]): Promise<Report> {
+  const started = performance.now();
+  const results = await engine.run(features.map((f) => f.name));
+  const config = cachedKernelConfig();
+  const verdicts = features.map((feature, i) => toVerdict(feature, results[i], config));
+  return { verdicts, finishedAt: new Date(), durationMs: performance.now() - started, kconfigSource: config?.source };
+}

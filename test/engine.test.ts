@@ -1,0 +1,109 @@
+import t from 'tap';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
+
+const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
+
+function engine(t: Tap.Test, options: EngineOptions = {}): ProbeEngine {
+  const e = new ProbeEngine({ probeModule: faultProbes, probeTimeoutMs: 2_000, ...options });
+  t.teardown(() => e.close());
+  return e;
+}
+
+/** Children of this process that are still around (alive or zombie). */
+function ownChildren(): number[] {
+  const tasks = `/proc/${process.pid}/task`;
+  return readFileSync(`${tasks}/${process.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+type Tap = typeof t;
+declare namespace Tap {
+  type Test = Parameters<Parameters<Tap['test']>[1] & ((t: never) => unknown)>[0];
+}
+
+t.test('a probe that hangs is reported unknown/Timeout and the next probes still run', async (t) => {
+  const e = engine(t, { probeTimeoutMs: 500 });
+  const started = Date.now();
+  const [hung, after] = await e.run(['hangs', 'fine']);
+  t.match(hung.outcome, { status: 'unknown', reason: 'Timeout' });
+  t.ok(Date.now() - started < 5_000, 'the hang is cut at the probe timeout');
+  t.match(after.outcome, { status: 'supported' });
+  t.equal(e.runnersStarted, 2, 'the killed runner was replaced');
+});
+
+t.test('a probe that throws is reported unknown/ProbeError and the same runner goes on', async (t) => {
+  const e = engine(t);
+  const [thrown, after] = await e.run(['throws', 'fine']);
+  t.match(thrown.outcome, { status: 'unknown', reason: 'ProbeError', message: /probe exploded/ });
+  t.match(after.outcome, { status: 'supported' });
+  t.equal(e.runnersStarted, 1);
+});
+
+t.test('a probe that kills its runner is reported unknown/ProbeCrashed and the rest still run', async (t) => {
+  const e = engine(t);
+  const [before, crashed, after] = await e.run(['fine', 'kills_runner', 'also_fine']);
+  t.match(before.outcome, { status: 'supported' });
+  t.match(crashed.outcome, { status: 'unknown', reason: 'ProbeCrashed', message: /SIGKILL/ });
+  t.match(after.outcome, { status: 'supported' });
+  t.equal(e.runnersStarted, 2);
+});
+
+t.test('a helper process started by a probe that hangs is killed and reaped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'engine-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'pid');
+  process.env.TEST_HELPER_PID_FILE = pidFile;
+  const e = engine(t, { probeTimeoutMs: 500 });
+  const [result] = await e.run(['spawns_then_hangs']);
+  t.match(result.outcome, { status: 'unknown', reason: 'Timeout' });
+  const pid = Number(readFileSync(pidFile, 'latin1'));
+  t.ok(pid > 0);
+  t.notOk(existsSync(`/proc/${pid}`), 'the helper is gone, not even a zombie');
+});
+
+t.test('a run over its time limit reports the rest unknown/Timeout', async (t) => {
+  const e = engine(t, { runTimeoutMs: 4_000, probeTimeoutMs: 20_000 });
+  const results = await e.run(['fine', 'hangs', 'also_fine']);
+  t.match(results[0].outcome, { status: 'supported' });
+  t.match(results[1].outcome, { status: 'unknown', reason: 'Timeout', message: /run did not finish/ });
+  t.match(results[2].outcome, { status: 'unknown', reason: 'Timeout' });
+});
+
+t.test('a runner that cannot start makes every probe unknown/RunnerUnavailable', async (t) => {
+  const e = engine(t, { runnerPath: '/nonexistent/runner.js' });
+  const results = await e.run(['fine', 'also_fine']);
+  for (const r of results) t.match(r.outcome, { status: 'unknown', reason: 'RunnerUnavailable' });
+});
+
+t.test('a name the runner does not know is unknown/ProbeError, not a crash', async (t) => {
+  const e = engine(t);
+  const [r] = await e.run(['no_such_probe']);
+  t.match(r.outcome, { status: 'unknown', reason: 'ProbeError', message: /no probe named/ });
+});
+
+t.test('a warm runner serves several runs', async (t) => {
+  const e = engine(t, { keepWarm: true });
+  await e.run(['fine']);
+  await e.run(['also_fine']);
+  t.equal(e.runnersStarted, 1);
+});
+
+t.test('runs asked for at once do not overlap and each gets every result', async (t) => {
+  const e = engine(t, { keepWarm: true });
+  const [a, b] = await Promise.all([e.run(['slow', 'fine']), e.run(['fine', 'slow'])]);
+  t.same(a.map((r) => r.outcome.status), ['supported', 'supported']);
+  t.same(b.map((r) => r.outcome.status), ['supported', 'supported']);
+  t.equal(e.runnersStarted, 1, 'one runner, used in turn');
+});
+
+t.test('after the engine closes no runner or helper is left among our children', async (t) => {
+  const before = new Set(ownChildren());
+  const e = new ProbeEngine({ probeModule: faultProbes, probeTimeoutMs: 500, keepWarm: true });
+  await e.run(['fine', 'kills_runner', 'hangs', 'fine']);
+  await e.close();
+  const left = ownChildren().filter((pid) => !before.has(pid));
+  t.same(left, []);
+});
