@@ -36,7 +36,7 @@ export const CATALOGUE: readonly Feature[] = [
   // required: CRIU's category 1
   { name: 'map_files', category: 'required', summary: '/proc/self/map_files is readable', kconfig: [CR], hint: `enable ${CR}`, probe: proc.mapFiles },
   { name: 'sock_diag', category: 'required', summary: 'sock_diag netlink dumps UNIX, INET/INET6, PACKET and NETLINK sockets', kconfig: ['CONFIG_UNIX_DIAG', 'CONFIG_INET_DIAG', 'CONFIG_INET_TCP_DIAG', 'CONFIG_INET_UDP_DIAG', 'CONFIG_PACKET_DIAG', 'CONFIG_NETLINK_DIAG'], hint: 'enable the *_DIAG options or load unix_diag, inet_diag, tcp_diag, udp_diag, packet_diag and netlink_diag', probe: netlink.sockDiag },
-  { name: 'ns_last_pid', category: 'required', summary: '/proc/sys/kernel/ns_last_pid is writable', kconfig: [CR], hint: `enable ${CR}; mount /proc/sys read-write (a privileged container)`, needs: 'root and a writable /proc/sys', probe: proc.nsLastPid },
+  { name: 'ns_last_pid', category: 'required', summary: '/proc/sys/kernel/ns_last_pid is writable', kconfig: [CR], hint: `enable ${CR}; mount /proc/sys read-write (a privileged container)`, needs: 'CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and a writable /proc/sys', differsFromCriu: 'CRIU asks access(W_OK), which says yes to anyone because the file is 0666 while the kernel checks the capability on write; we write the current value back', probe: proc.nsLastPid },
   { name: 'sock_peek_off', category: 'required', summary: 'SO_PEEK_OFF on AF_UNIX datagram sockets', kconfig: ['CONFIG_UNIX'], hint: 'a kernel with SO_PEEK_OFF for unix sockets (3.4+)', probe: sockets.sockPeekOff },
   { name: 'kcmp', category: 'required', summary: 'the kcmp system call', kconfig: ['CONFIG_KCMP', CR], hint: 'enable CONFIG_KCMP', probe: sys.kcmp },
   { name: 'prctl', category: 'required', summary: 'PR_GET_TID_ADDRESS and PR_SET_MM (map, or the older field-by-field interface)', kconfig: [CR], hint: `enable ${CR}`, needs: 'CAP_SYS_RESOURCE for the older interface', probe: sys.prctl },
@@ -47,7 +47,7 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'unaligned_vmsplice', category: 'required', summary: 'vmsplice of unaligned buffers with SPLICE_F_GIFT', kconfig: [], hint: 'a kernel of 3.10 or later', probe: sys.unalignedVmsplice },
   { name: 'tty', category: 'required', summary: 'pty locking with TIOCSPTLCK', kconfig: ['CONFIG_UNIX98_PTYS'], hint: 'enable CONFIG_UNIX98_PTYS and mount devpts with a ptmx', probe: sys.tty },
   { name: 'so_gets', category: 'required', summary: 'getsockopt SO_GET_FILTER and SO_BINDTODEVICE', kconfig: [], hint: 'a kernel of 3.8 or later', probe: sockets.soGets },
-  { name: 'ipc', category: 'required', summary: '/proc/sys/kernel/sem_next_id is readable and writable', kconfig: ['CONFIG_SYSVIPC', CR], hint: `enable CONFIG_SYSVIPC and ${CR}; run as root with a writable /proc/sys`, needs: 'root', probe: proc.ipc },
+  { name: 'ipc', category: 'required', summary: '/proc/sys/kernel/sem_next_id is readable and writable', kconfig: ['CONFIG_SYSVIPC', CR], hint: `enable CONFIG_SYSVIPC and ${CR}; run as root with a writable /proc/sys`, needs: 'CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN', differsFromCriu: 'CRIU skips it for non-root and otherwise asks access(R_OK|W_OK); we write the current value back (the default -1 is refused with EINVAL only after the privilege check passed, so nothing changes)', probe: proc.ipc },
   { name: 'sigqueueinfo', category: 'required', summary: 'rt_sigqueueinfo with a positive si_code to itself', kconfig: [], hint: 'a kernel of 3.9 or later', probe: sys.sigqueueinfo },
   { name: 'ptrace_peeksiginfo', category: 'required', summary: 'PTRACE_PEEKSIGINFO and PTRACE_GETSIGMASK on a traced child', kconfig: [], hint: 'a kernel of 3.10 or later; ptrace must be allowed (Yama, seccomp)', needs: 'ptrace of its own child', probe: ptrace.ptracePeeksiginfo },
   { name: 'special_mapping_mremap', category: 'required', summary: 'a process can move its vdso and still take signals', kconfig: [], hint: 'a kernel of 4.0 or later', probe: ptrace.specialMappingMremap },
@@ -80,7 +80,7 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'newifindex', category: 'extra', summary: 'RTM_SETLINK with IFLA_NEW_IFINDEX', kconfig: [], hint: 'a kernel of 6.0 or later', needs: 'CAP_NET_ADMIN', probe: netlink.newifindex },
   { name: 'pidfd_store', category: 'extra', summary: 'pidfd_open and pidfd_getfd', kconfig: [], hint: 'a kernel of 5.6 or later', probe: sys.pidfdStore },
   { name: 'ns_pid', category: 'extra', summary: '/proc/self/status has NSpid', kconfig: ['CONFIG_PID_NS'], hint: 'a kernel of 4.1 or later', probe: proc.nsPid },
-  { name: 'network_lock_nftables', category: 'extra', summary: 'nftables can make an inet table with a concatenated set', kconfig: ['CONFIG_NF_TABLES', 'CONFIG_NF_TABLES_INET', 'CONFIG_NFT_SET_HASH'], hint: 'enable CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET; install libnftables1', needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN, libnftables', probe: netlink.networkLockNftables },
+  { name: 'network_lock_nftables', category: 'extra', summary: 'nftables can make an inet table with a concatenated set', kconfig: ['CONFIG_NF_TABLES', 'CONFIG_NF_TABLES_INET'], hint: 'enable CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET; install libnftables1', needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN, libnftables', probe: netlink.networkLockNftables },
   { name: 'sockopt_buf_lock', category: 'extra', summary: 'getsockopt SO_BUF_LOCK', kconfig: [], hint: 'a kernel of 5.14 or later', probe: sockets.sockoptBufLock },
   { name: 'memfd_hugetlb', category: 'extra', summary: 'memfd_create with MFD_HUGETLB', kconfig: ['CONFIG_HUGETLBFS', 'CONFIG_MEMFD_CREATE'], hint: 'enable CONFIG_HUGETLBFS', probe: sys.memfdHugetlb },
   { name: 'move_mount_set_group', category: 'extra', summary: 'move_mount with MOVE_MOUNT_SET_GROUP', kconfig: [], hint: 'a kernel of 5.15 or later', needs: 'CAP_SYS_ADMIN', probe: mounts.moveMountSetGroup },
@@ -95,7 +95,7 @@ export const CATALOGUE: readonly Feature[] = [
 
   // experimental: CRIU's category 3
   { name: 'autofs', category: 'experimental', summary: 'autofs mounts show pipe_ino in mountinfo', kconfig: ['CONFIG_AUTOFS_FS'], hint: 'enable CONFIG_AUTOFS_FS or load autofs4', needs: 'CAP_SYS_ADMIN', probe: mounts.autofs },
-  { name: 'compat_cr', category: 'experimental', summary: '32-bit syscalls and a 32-bit vdso', kconfig: ['CONFIG_IA32_EMULATION', 'CONFIG_COMPAT_VDSO'], hint: 'enable CONFIG_IA32_EMULATION (and ia32_emulation=1 on the kernel command line)', probe: ptrace.compatCr },
+  { name: 'compat_cr', category: 'experimental', summary: '32-bit syscalls and a 32-bit vdso', kconfig: ['CONFIG_IA32_EMULATION'], hint: 'enable CONFIG_IA32_EMULATION (and ia32_emulation=1 on the kernel command line)', probe: ptrace.compatCr },
 
   // advisory: checked and reported, never decides a level
   { name: 'breakpoints', category: 'advisory', summary: 'hardware breakpoints reach a traced child', kconfig: ['CONFIG_HAVE_HW_BREAKPOINT'], hint: 'hardware breakpoints are often missing in virtual machines; CRIU then falls back to slower stepping', needs: 'ptrace of its own child', probe: ptrace.breakpoints },

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
 
-function engine(t: Tap.Test, options: EngineOptions = {}): ProbeEngine {
+function engine(t: Test, options: EngineOptions = {}): ProbeEngine {
   const e = new ProbeEngine({ probeModule: faultProbes, probeTimeoutMs: 2_000, ...options });
   t.teardown(() => e.close());
   return e;
@@ -19,10 +19,6 @@ function ownChildren(): number[] {
   return readFileSync(`${tasks}/${process.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
-type Tap = typeof t;
-declare namespace Tap {
-  type Test = Parameters<Parameters<Tap['test']>[1] & ((t: never) => unknown)>[0];
-}
 
 t.test('a probe that hangs is reported unknown/Timeout and the next probes still run', async (t) => {
   const e = engine(t, { probeTimeoutMs: 500 });
