@@ -103,3 +103,11 @@ t.test('after the engine closes no runner or helper is left among our children',
   const left = ownChildren().filter((pid) => !before.has(pid));
   t.same(left, []);
 });
+
+t.test('a runner inherits the loader options of its engine but never an -e script', async (t) => {
+  const { runnerExecArgv } = await import('../src/engine/engine.js');
+  t.same(
+    runnerExecArgv(['--import', 'tsx', '-e', 'startEngine()', '--enable-source-maps', '--import=x.mjs', '--max-old-space-size=64', '-p', '1', '-r', 'hook']),
+    ['--import', 'tsx', '--enable-source-maps', '--import=x.mjs', '-r', 'hook'],
+  );
+});

@@ -39,6 +39,25 @@ export const DEFAULT_START_TIMEOUT_MS = 30_000;
 const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
 
+/**
+ * The Node options a runner inherits: only those that load code the way this
+ * process was loaded (a TypeScript loader in tests, coverage hooks). Never
+ * -e/-p and their script, which would make every runner start an engine.
+ */
+const INHERITED_OPTIONS = /^--(import|require|loader|experimental-loader|enable-source-maps|conditions)\b/;
+
+export function runnerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i];
+    if (!INHERITED_OPTIONS.test(arg) && arg !== '-r') continue;
+    kept.push(arg);
+    const takesValue = !arg.includes('=') && arg !== '--enable-source-maps';
+    if (takesValue && i + 1 < execArgv.length) kept.push(execArgv[++i]);
+  }
+  return kept;
+}
+
 function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
   return { name, outcome: { status: 'unknown', reason, message }, durationMs };
 }
@@ -60,7 +79,7 @@ class Runner {
   readonly closed: Promise<string>;
 
   constructor(runnerPath: string, probeModule: string | undefined) {
-    this.child = spawn(process.execPath, [...process.execArgv, runnerPath, ...(probeModule ? [probeModule] : [])], {
+    this.child = spawn(process.execPath, [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])], {
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       // Its own process group, so one kill reaches the runner and every helper it started.
       detached: true,
