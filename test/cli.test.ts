@@ -1,0 +1,117 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { FEATURE_NAMES } from '../src/catalogue.js';
+import { cachedKernelConfig } from '../src/kconfig.js';
+import { UNPRIVILEGED } from './helpers/probe.js';
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], opts: { unprivileged?: boolean } = {}): Run {
+  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', cli, ...args];
+  const r = spawnSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const PROBLEM_LINE = /^(Error|Warn ) \([a-z0-9_-]+\): .+$/;
+
+t.test('check as root: every required feature is there, "Looks good.", exit 0', async (t) => {
+  const r = run(['check']);
+  t.equal(r.stdout, 'Looks good.\n');
+  t.equal(r.status, 0, r.stderr);
+});
+
+t.test('check: problems go to stderr as CRIU prints them, the verdict to stdout', async (t) => {
+  const r = run(['check', '--all']);
+  for (const line of r.stderr.trim().split('\n').filter(Boolean)) t.match(line, PROBLEM_LINE);
+  t.match(r.stdout, /^(Looks good\.|Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure\.|Looks good, but some kernel features could not be checked\.|Does not look good\.|Cannot tell: .*)\n$/);
+});
+
+t.test('check --extra: the exit code follows the verdicts (1 missing, 2 unknown, 0 good)', async (t) => {
+  const json = JSON.parse(run(['check', '--extra', '--json']).stdout) as { missing: string[]; unknown: string[]; level: string };
+  t.equal(json.level, 'extra');
+  const expected = json.missing.length > 0 ? 1 : json.unknown.length > 0 ? 2 : 0;
+  const text = run(['check', '--extra']);
+  t.equal(text.status, expected);
+  for (const name of [...json.missing, ...json.unknown]) t.match(text.stderr, `(${name}): `);
+});
+
+t.test('--feature list prints every feature name and exits 0', async (t) => {
+  const r = run(['check', '--feature', 'list']);
+  t.equal(r.status, 0);
+  t.same(r.stdout.trim().split(' '), FEATURE_NAMES);
+});
+
+t.test('--feature NAME prints "NAME is supported" and exits 0', async (t) => {
+  const r = run(['check', '--feature', 'kcmp']);
+  t.equal(r.stdout, 'kcmp is supported\n');
+  t.equal(r.stderr, '');
+  t.equal(r.status, 0);
+});
+
+t.test('--feature NAME of a feature the kernel lacks prints the warning and exits 1', async (t) => {
+  // Soft-dirty tracking exists only with CONFIG_MEM_SOFT_DIRTY: this kernel's config says whether to expect it.
+  const value = cachedKernelConfig()?.get('CONFIG_MEM_SOFT_DIRTY');
+  if (value !== 'not set') return t.skip(`CONFIG_MEM_SOFT_DIRTY is ${value ?? 'unknown'} here`);
+  const r = run(['check', '--feature', 'mem_dirty_track']);
+  t.equal(r.stdout, '');
+  t.match(r.stderr, /^Warn  \(mem_dirty_track\): /);
+  t.equal(r.status, 1);
+});
+
+t.test('an unknown feature name is an error naming the valid ones and the closest', async (t) => {
+  const r = run(['check', '--feature', 'tcp_repar']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, 'unknown feature "tcp_repar" (did you mean tcp_repair?)');
+  for (const name of FEATURE_NAMES) t.match(r.stderr, name);
+  t.equal(r.stdout, '');
+});
+
+t.test('--ms is refused as deprecated, pointing at the levels', async (t) => {
+  const r = run(['check', '--ms']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, /--ms is deprecated.*--extra.*--all/);
+});
+
+t.test('an unknown option is refused with a pointer to --help', async (t) => {
+  const r = run(['check', '--bogus']);
+  t.equal(r.status, 2);
+  t.match(r.stderr, 'unknown option "--bogus"');
+});
+
+t.test('--help has a Check options section that explains the levels and lists every feature', async (t) => {
+  const r = run(['--help']);
+  t.equal(r.status, 0);
+  t.match(r.stdout, /Check options:[\s\S]*--extra[\s\S]*--experimental[\s\S]*--all/);
+  for (const name of FEATURE_NAMES) t.match(r.stdout, new RegExp(`\\s${name}(\\s|$)`));
+});
+
+t.test('--json prints the level verdict with every reported feature', async (t) => {
+  const r = run(['check', '--json']);
+  const json = JSON.parse(r.stdout) as { level: string; status: string; features: { name: string; status: string; reason: string }[] };
+  t.equal(json.level, 'required');
+  t.equal(json.status, 'ok');
+  t.ok(json.features.some((f) => f.name === 'map_files' && f.status === 'supported' && f.reason === 'Supported'));
+});
+
+t.test('as an unprivileged user the privilege-dependent checks are unknown and check exits 2, not 1', async (t) => {
+  const r = run(['check'], { unprivileged: true });
+  t.equal(r.status, 2, r.stderr);
+  t.match(r.stderr, /Warn  \(tcp_repair\): could not check \(PermissionDenied\)/);
+  t.match(r.stderr, /Warn  \(ipc\): could not check \(PermissionDenied\)/);
+  t.notMatch(r.stderr, /^Error /m, 'nothing is reported missing');
+});
+
+t.test('the built command runs (npm test builds it first)', { skip: !existsSync(built) && 'dist/cli.js is not built' }, async (t) => {
+  const r = spawnSync(process.execPath, [built, 'check', '--feature', 'list'], { encoding: 'utf8' });
+  t.equal(r.status, 0);
+  t.match(r.stdout, 'map_files');
+});
