@@ -1,0 +1,275 @@
+// npm run bench: every figure as a ratio against a baseline measured in the
+// same run on the same machine. Prints a table and writes BENCHMARKS.md and
+// the README's benchmark section.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Result } from 'autocannon';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'dist/cli.js');
+const bareServer = join(root, 'bench/bare-server.mjs');
+const quick = process.argv.includes('--quick');
+const HTTP_SECONDS = quick ? 3 : 10;
+const LOAD_SECONDS = quick ? 5 : 30;
+const PROCESS_RUNS = quick ? 5 : 15;
+/** The server under test gets core 0; the load generator (this process) core 1. */
+const SERVER_CORE = '0';
+const LOAD_CORE = '1';
+
+interface Row {
+  figure: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  pass: boolean | undefined;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function timeProcess(command: string, args: string[]): number {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(command, args, { stdio: 'ignore' });
+  if (r.error) throw r.error;
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (ok(res.status)) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startPinned(args: string[]): ChildProcess {
+  return spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const kib = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  return kib / 1024;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function cannon(url: string, connections: number, seconds: number, requests?: { method?: string; path: string }[]): Promise<Result> {
+  return autocannon({ url, connections, duration: seconds, requests });
+}
+
+/** `check --all` as a whole process against `node -e 0`, interleaved so both see the same machine. */
+function benchCli(): void {
+  const check: number[] = [];
+  const bare: number[] = [];
+  timeProcess(process.execPath, [cli, 'check', '--all']); // warm the page cache
+  for (let i = 0; i < PROCESS_RUNS; i++) {
+    bare.push(timeProcess(process.execPath, ['-e', '0']));
+    check.push(timeProcess(process.execPath, [cli, 'check', '--all']));
+  }
+  const ratio = median(check) / median(bare);
+  rows.push({
+    figure: '`check --all`, whole process (median ms)',
+    value: fmt(median(check), 1),
+    baseline: `${fmt(median(bare), 1)} (\`node -e 0\`)`,
+    ratio: fmt(ratio, 2),
+    target: '<= 3',
+    pass: ratio <= 3,
+  });
+
+  const json = spawnSync(process.execPath, [cli, 'check', '--all', '--json'], { encoding: 'utf8' });
+  const features = (JSON.parse(json.stdout) as { features: { name: string; durationMs: number }[] }).features;
+  const total = features.reduce((sum, f) => sum + f.durationMs, 0);
+  const slowest = [...features].sort((a, b) => b.durationMs - a.durationMs).slice(0, 10);
+  notes.push(
+    `Probe time in one \`check --all\`: ${fmt(total, 1)} ms over ${features.length} probes. Slowest ten: ` +
+      slowest.map((f) => `${f.name} ${fmt(f.durationMs, 1)} ms`).join(', ') + '.',
+  );
+}
+
+async function benchHttp(): Promise<void> {
+  const [port, barePort] = await Promise.all([freePort(), freePort()]);
+  const base = `http://127.0.0.1:${port}`;
+  const server = startPinned([cli, 'serve', '--listen', `127.0.0.1:${port}`, '--min-refresh-interval', '0', '--log-level', 'warn']);
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-bench-'));
+  try {
+    await waitFor(`${base}/readyz`, (s) => s === 200);
+
+    // Full refresh: a probe run with the warm runner, as POST /refresh waits for it.
+    const refresh: number[] = [];
+    const nodeStart: number[] = [];
+    for (let i = 0; i < PROCESS_RUNS; i++) {
+      nodeStart.push(timeProcess(process.execPath, ['-e', '0']));
+      const started = performance.now();
+      const res = await fetch(`${base}/refresh`, { method: 'POST' });
+      if (!res.ok) throw new Error(`POST /refresh answered ${res.status}`);
+      refresh.push(performance.now() - started);
+    }
+    rows.push({
+      figure: 'full refresh, `POST /refresh` (median ms)',
+      value: fmt(median(refresh), 1),
+      baseline: `${fmt(median(nodeStart), 1)} (\`node -e 0\`)`,
+      ratio: fmt(median(refresh) / median(nodeStart), 2),
+      target: '(report)',
+      pass: undefined,
+    });
+
+    for (const [route, contentType, target] of [
+      ['/check?level=all', 'application/json; charset=utf-8', 0.8],
+      ['/metrics', 'text/plain; version=0.0.4; charset=utf-8', 0.5],
+    ] as const) {
+      const res = await fetch(base + route);
+      const body = Buffer.from(await res.arrayBuffer());
+      const bodyFile = join(dir, 'body');
+      writeFileSync(bodyFile, body);
+      const bare = startPinned([bareServer, String(barePort), bodyFile, res.headers.get('content-type') ?? contentType]);
+      try {
+        await waitFor(`http://127.0.0.1:${barePort}/`, (s) => s === 200);
+        const baseline = await cannon(`http://127.0.0.1:${barePort}${route}`, 50, HTTP_SECONDS);
+        const measured = await cannon(base + route, 50, HTTP_SECONDS);
+        const ratio = measured.requests.average / baseline.requests.average;
+        rows.push({
+          figure: `\`GET ${route}\` cached (req/s; p99 ms)`,
+          value: `${fmt(measured.requests.average)}; p99 ${measured.latency.p99}`,
+          baseline: `${fmt(baseline.requests.average)}; p99 ${baseline.latency.p99} (bare route)`,
+          ratio: fmt(ratio, 2),
+          target: `>= ${target}`,
+          pass: ratio >= target && measured.errors === 0 && measured.non2xx === 0,
+        });
+        if (route === '/metrics') notes.push(`The /metrics exposition is ${fmt(body.length)} bytes.`);
+      } finally {
+        await stop(bare);
+      }
+    }
+
+    await benchLoad(base, server.pid ?? 0);
+  } finally {
+    await stop(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Mixed load with forced refreshes, two equal rounds, watching the server's resident memory. */
+async function benchLoad(base: string, pid: number): Promise<void> {
+  const before = rssMiB(pid);
+  const peaks: number[] = [];
+  let failures = 0;
+  for (let round = 0; round < 2; round++) {
+    let peak = rssMiB(pid);
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 200);
+    let refreshing = true;
+    const refresher = (async () => {
+      while (refreshing) {
+        const res = await fetch(`${base}/refresh`, { method: 'POST' });
+        if (res.status !== 200) failures++;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    const result = await cannon(base, 100, LOAD_SECONDS, [
+      { path: '/check?level=all' },
+      { path: '/features/tcp_repair' },
+      { path: '/metrics' },
+    ]);
+    refreshing = false;
+    await refresher;
+    clearInterval(sampler);
+    peaks.push(peak);
+    failures += result.errors + result.timeouts + result.non2xx;
+    notes.push(
+      `Load round ${round + 1}: ${fmt(result.requests.total)} requests in ${LOAD_SECONDS} s over 100 connections ` +
+        `(/check, /features/:name, /metrics, a forced refresh every second): ${result.errors} errors, ` +
+        `${result.timeouts} timeouts, ${result.non2xx} non-2xx; p99 ${result.latency.p99} ms.`,
+    );
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = rssMiB(pid);
+  const peak = Math.max(...peaks);
+  rows.push({
+    figure: 'load: errors and unexpected statuses',
+    value: String(failures),
+    baseline: '0',
+    ratio: '-',
+    target: '0',
+    pass: failures === 0,
+  });
+  rows.push({
+    figure: 'resident memory under load (MiB: before / peak / after)',
+    value: `${fmt(before, 1)} / ${fmt(peak, 1)} / ${fmt(after, 1)}`,
+    baseline: '120 MiB limit',
+    ratio: fmt(peak / 120, 2),
+    target: '< 1',
+    pass: peak < 120,
+  });
+  rows.push({
+    figure: 'peak memory, second load round against first',
+    value: `${fmt(peaks[1], 1)} MiB`,
+    baseline: `${fmt(peaks[0], 1)} MiB`,
+    ratio: fmt(peaks[1] / peaks[0], 2),
+    target: '<= 1.10',
+    pass: peaks[1] / peaks[0] <= 1.1,
+  });
+}
+
+function table(): string {
+  const header = '| figure | value | baseline (same run) | ratio | target | |\n|---|---|---|---|---|---|\n';
+  return header + rows.map((r) => `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'ok' : 'MISSED'} |`).join('\n') + '\n';
+}
+
+function machine(): string {
+  const cpu = cpus();
+  return `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}`;
+}
+
+function writeReports(): void {
+  const command = `npm run bench${quick ? ' -- --quick' : ''}`;
+  const section = `Measured on ${new Date().toISOString().slice(0, 10)} with \`${command}\` on ${machine()}; server pinned to one core, load from the other.\n\n${table()}\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+  writeFileSync(join(root, 'BENCHMARKS.md'), `# Benchmarks\n\n${section}`);
+  const readmePath = join(root, 'README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const replaced = readme.replace(/<!-- bench -->[\s\S]*<!-- \/bench -->/, `<!-- bench -->\n${section}<!-- /bench -->`);
+  writeFileSync(readmePath, replaced);
+}
+
+spawnSync('taskset', ['-p', '-c', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
+benchCli();
+await benchHttp();
+process.stdout.write(table() + '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
+writeReports();
+const missed = rows.filter((r) => r.pass === false);
+if (missed.length > 0) process.stdout.write(`\nMissed targets: ${missed.map((r) => r.figure).join('; ')}\n`);

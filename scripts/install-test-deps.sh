@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The Debian packages the tests use, on a fresh Debian 12 machine (as root):
+# prometheus brings promtool and a real Prometheus server for the metrics tests;
+# nftables/libnftables1 and iptables are what the nftables and iptables checks
+# look for; iproute2 lets tests list links and namespaces; util-linux has setpriv.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends prometheus nftables libnftables1 iptables iproute2 util-linux procps
