@@ -1,7 +1,7 @@
 // Checks that read or write files under /proc.
-import { readFileSync, readdirSync, existsSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { F_GETOWNER_UIDS, LOCK_SH, O_RDONLY, W_OK, R_OK } from '../native/constants.js';
+import { F_GETOWNER_UIDS, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
@@ -15,20 +15,46 @@ export function mapFiles(): ProbeOutcome {
   }
 }
 
-/** Writable for root, but a read-only /proc/sys (a container) is not a kernel lack. */
-function writableSysctl(path: string, what: string): ProbeOutcome {
-  if (!existsSync(path)) return unsupported(`${what}: ${path} does not exist`);
-  const res = libc.access(path, W_OK | R_OK);
-  if (res.ret === 0) return supported();
-  return fromErrno(res.errno, `${what}: ${path} is not writable`);
+/**
+ * Write a sysctl's own value back to it: the kernel checks the privilege of
+ * ns_last_pid only when it is written (the file is 0666, so access() says
+ * yes to anyone), so nothing short of a write tells. Writing the value it
+ * already has changes nothing. `refused` is a value the kernel turns down
+ * (with that errno) only after the permission check passed.
+ */
+function writeBack(path: string, what: string, refused?: { value: string; errno: number }): ProbeOutcome {
+  let value: string;
+  try {
+    value = readFileSync(path, 'latin1').trim();
+  } catch (err) {
+    return fromFsError(err, what);
+  }
+  try {
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, value);
+    } finally {
+      closeSync(fd);
+    }
+    return supported(`wrote ${value} back`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (refused && value === refused.value && code !== undefined && E[code as keyof typeof E] === refused.errno) {
+      return supported(`writable (the kernel took the write and refused the value ${value})`);
+    }
+    return fromFsError(err, what);
+  }
 }
 
 export function nsLastPid(): ProbeOutcome {
-  return writableSysctl('/proc/sys/kernel/ns_last_pid', "Can't write ns_last_pid");
+  return writeBack('/proc/sys/kernel/ns_last_pid', '/proc/sys/kernel/ns_last_pid sysctl is inaccessible');
 }
 
 export function ipc(): ProbeOutcome {
-  return writableSysctl('/proc/sys/kernel/sem_next_id', "Can't access sem_next_id");
+  // sem_next_id's default, -1, is below the minimum a write may set (0):
+  // the kernel checks the privilege first and then refuses -1 with EINVAL,
+  // which proves the write was allowed without changing anything.
+  return writeBack('/proc/sys/kernel/sem_next_id', '/proc/sys/kernel/sem_next_id is inaccessible', { value: '-1', errno: E.EINVAL });
 }
 
 export function fcntl(): ProbeOutcome {

@@ -1,13 +1,18 @@
 // Checks of single system calls and prctl interfaces.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   SYS, errno as E, O_RDWR, O_NOCTTY, PR_GET_TID_ADDRESS, PR_SET_MM, PR_SET_MM_MAP_SIZE, PR_SET_MM_BRK,
   PR_SET_MM_EXE_FILE, PR_SET_MM_AUXV, SPLICE_F_GIFT, SPLICE_F_NONBLOCK, TIOCSPTLCK, TIOCGPTN,
-  SIGURG, SIGINFO_SIZE, SIGINFO_CODE_OFFSET, IOVEC_SIZE,
+  SIGURG, SIGINFO_SIZE, SIGINFO_CODE_OFFSET, IOVEC_SIZE, KCMP_EPOLL_TFD, AF_UNIX, SOCK_DGRAM, SIGKILL, __WALL,
 } from '../native/constants.js';
+import {
+  CLOCK_MONOTONIC, TFD_IOC_SET_TICKS, MFD_HUGETLB, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD,
+  CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, SYS_exit_group,
+} from '../native/syscall-abi.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { epollWithTarget, withFds } from './fds.js';
 
 export function kcmp(): ProbeOutcome {
   // Comparing nothing: any error but ENOSYS shows the call exists.
@@ -94,31 +99,120 @@ export function sigqueueinfo(): ProbeOutcome {
   return res.ret < 0 ? fromErrno(res.errno, 'Unable to send siginfo') : supported();
 }
 
-// PLACEHOLDER: replaced by the real probes (issue 3); a test fails while any remains.
 export function prctlSetMmMap(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const res = prctlMapSize();
+  return res.ret === 0 ? supported('PR_SET_MM_MAP') : fromErrno(res.errno, 'prctl: PR_SET_MM_MAP_SIZE is not supported');
 }
+
 export function userns(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  if (!existsSync('/proc/self/ns/user')) return unsupported('No userns proc file');
+  const res = prctlMapSize();
+  return res.ret === 0 ? supported() : fromErrno(res.errno, 'prctl: PR_SET_MM_MAP_SIZE is not supported');
 }
+
 export function timerfd(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const fd = libc.syscall(SYS.timerfd_create, ['int', CLOCK_MONOTONIC], ['int', 0]);
+  if (fd.ret < 0) return fromErrno(fd.errno, 'timerfd_create failed');
+  try {
+    // A NULL tick count: a kernel that knows the ioctl faults on reading it.
+    const res = libc.ioctlPtr(fd.ret, TFD_IOC_SET_TICKS, null);
+    if (res.ret < 0 && res.errno === E.EFAULT) return supported();
+    if (res.ret < 0) return fromErrno(res.errno, 'No timerfd support for c/r');
+    return unknown('UnexpectedResult', 'TFD_IOC_SET_TICKS accepted a NULL tick count');
+  } finally {
+    libc.close(fd.ret);
+  }
 }
+
 export function kcmpEpoll(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withFds(epollWithTarget, ([epollFd, targetFd]) => {
+    const slot = Buffer.alloc(KCMP_EPOLL_SLOT_SIZE);
+    slot.writeUInt32LE(epollFd, 0);
+    slot.writeUInt32LE(targetFd, 4); // toff 0: the first registration of that fd
+    const res = libc.syscall(SYS.kcmp, ['int', process.pid], ['int', process.pid], ['int', KCMP_EPOLL_TFD], ['long', targetFd], ['void *', slot]);
+    if (res.ret === 0) return supported();
+    if (res.ret < 0) return fromErrno(res.errno, 'kcmp: KCMP_EPOLL_TFD is not supported');
+    return unknown('UnexpectedResult', `kcmp: KCMP_EPOLL_TFD says the epoll target differs from itself (${res.ret})`);
+  }, "Can't create epoll");
 }
+
 export function clone3SetTid(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  // set_tid given with set_tid_size 0: a kernel that reads set_tid refuses
+  // the pair (EINVAL); one with only the 64-byte clone_args refuses the
+  // longer struct (E2BIG); one without clone3 has no such call (ENOSYS).
+  const args = Buffer.alloc(CLONE_ARGS_SIZE_VER1);
+  args.writeBigInt64LE(-1n, CLONE_ARGS_SET_TID_OFFSET);
+  args.writeBigUInt64LE(0n, CLONE_ARGS_SET_TID_SIZE_OFFSET);
+  const res = libc.syscall(SYS.clone3, ['void *', args], ['long', CLONE_ARGS_SIZE_VER1]);
+  if (res.ret >= 0) return unexpectedClone(res.ret);
+  if (res.errno === E.EINVAL) return supported();
+  if (res.errno === E.ENOSYS || res.errno === E.E2BIG) return unsupported(`clone3() with set_tid not supported (${errnoName(res.errno)})`);
+  return unknown('UnexpectedResult', `Unexpected error from clone3: ${errnoName(res.errno)}`);
 }
+
+/** No kernel lets that clone3 succeed; if one did, the copy must vanish at once. */
+function unexpectedClone(pid: number): ProbeOutcome {
+  if (pid === 0) libc.syscall(SYS_exit_group, ['int', 0]); // the copy of this process: leave without running anything
+  libc.kill(pid, SIGKILL);
+  libc.waitpid(pid, [0], __WALL);
+  return unknown('UnexpectedResult', `Unexpected success: clone3() returned ${pid}`);
+}
+
+/** The value pidfd_store sends through the socket pair, as CRIU does. */
+const PIDFD_PROBE_VALUE = 1984;
+
 export function pidfdStore(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const pair = [0, 0];
+  const made = libc.socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
+  if (made.ret !== 0) return fromErrno(made.errno, "Can't open unix socket pair");
+  const opened: number[] = [...pair];
+  try {
+    const pidfd = libc.syscall(SYS.pidfd_open, ['int', process.pid], ['int', 0]);
+    if (pidfd.ret < 0) return fromErrno(pidfd.errno, 'Pidfd store requires pidfd_open syscall which is not supported');
+    opened.push(pidfd.ret);
+    const stolen = libc.syscall(SYS.pidfd_getfd, ['int', pidfd.ret], ['int', pair[1]], ['int', 0]);
+    if (stolen.ret < 0) return fromErrno(stolen.errno, 'Pidfd store requires pidfd_getfd syscall which is not supported');
+    opened.push(stolen.ret);
+    // The stolen descriptor must be the same socket: what one end sends, it receives.
+    const sent = Buffer.alloc(4);
+    sent.writeInt32LE(PIDFD_PROBE_VALUE);
+    if (libc.write(pair[0], sent, sent.length).ret !== sent.length) return unknown('UnexpectedResult', "Can't write to socket");
+    const received = Buffer.alloc(4);
+    const got = libc.read(stolen.ret, received, received.length);
+    if (got.ret !== received.length || received.readInt32LE() !== PIDFD_PROBE_VALUE) {
+      return unknown('UnexpectedResult', 'Unexpected value read from socket');
+    }
+    return supported();
+  } finally {
+    opened.forEach((fd) => libc.close(fd));
+  }
 }
+
 export function memfdHugetlb(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  // Succeeds even with no huge pages reserved: pages are only taken on use.
+  const fd = libc.syscall(SYS.memfd_create, ['void *', Buffer.from('\0')], ['int', MFD_HUGETLB]);
+  if (fd.ret >= 0) {
+    libc.close(fd.ret);
+    return supported();
+  }
+  // ENOENT: no hugetlbfs mount for the default huge page size.
+  if (fd.errno === E.ENOENT) return unsupported('memfd_create("", MFD_HUGETLB): ENOENT');
+  return fromErrno(fd.errno, 'memfd_create("", MFD_HUGETLB)');
 }
+
 export function openat2(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  // No open_how at all: a kernel with openat2 refuses it (EFAULT/EINVAL), one without says ENOSYS.
+  const res = libc.syscall(SYS.openat2, ['int', AT_FDCWD], ['void *', Buffer.from('.\0')], ['void *', null], ['long', 0]);
+  if (res.ret >= 0) {
+    libc.close(res.ret);
+    return unknown('UnexpectedResult', 'openat2 should fail');
+  }
+  return res.errno === E.ENOSYS ? unsupported('No openat2 syscall support') : supported();
 }
+
 export function timerCrIds(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const res = libc.prctl(PR_TIMER_CREATE_RESTORE_IDS, ['long', PR_TIMER_CREATE_RESTORE_IDS_GET]);
+  if (res.ret >= 0) return supported();
+  if (res.errno === E.EINVAL) return unsupported("PR_TIMER_CREATE_RESTORE_IDS isn't supported");
+  return unknown('UnexpectedResult', `prctl returned unexpected error code: ${errnoName(res.errno)}`);
 }

@@ -1,0 +1,103 @@
+import t from 'tap';
+import { readFileSync, readdirSync } from 'node:fs';
+import { release } from 'node:os';
+import { runProbes } from './helpers/probe.js';
+import type { ProbeResult } from '../src/engine/engine.js';
+import type { ProbeOutcome } from '../src/engine/verdict.js';
+import { readKernelConfig } from '../src/kconfig.js';
+import * as syscalls from '../src/probes/syscalls.js';
+
+/**
+ * This family's new probes, with the kernel release and config options that
+ * bring each one: on a kernel that has them all, the probe must say supported.
+ */
+const EXPECTED: Record<string, { since: [number, number]; config: string[] }> = {
+  prctl_set_mm_map: { since: [3, 18], config: ['CONFIG_CHECKPOINT_RESTORE'] },
+  userns: { since: [3, 18], config: ['CONFIG_USER_NS', 'CONFIG_CHECKPOINT_RESTORE'] },
+  timerfd: { since: [3, 17], config: ['CONFIG_TIMERFD', 'CONFIG_CHECKPOINT_RESTORE'] },
+  kcmp_epoll: { since: [4, 13], config: ['CONFIG_KCMP', 'CONFIG_EPOLL'] },
+  clone3_set_tid: { since: [5, 5], config: [] },
+  pidfd_store: { since: [5, 6], config: [] },
+  memfd_hugetlb: { since: [4, 14], config: ['CONFIG_HUGETLBFS'] },
+  openat2: { since: [5, 6], config: [] },
+  timer_cr_ids: { since: [6, 17], config: ['CONFIG_POSIX_TIMERS'] },
+};
+const PROBES = Object.keys(EXPECTED);
+const SYSCTL_PROBES = ['ns_last_pid', 'ipc'];
+
+const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
+
+function byName(results: ProbeResult[]): Map<string, ProbeOutcome> {
+  return new Map(results.map((r) => [r.name, r.outcome]));
+}
+
+const asRoot = byName(runProbes([...PROBES, ...SYSCTL_PROBES]));
+const asNobody = byName(runProbes([...PROBES, ...SYSCTL_PROBES], { unprivileged: true }));
+
+const [major, minor] = release().split('.').map(Number);
+const config = readKernelConfig();
+
+t.test('as root every syscall probe gets a kernel answer: supported, or unsupported naming the errno', async (t) => {
+  for (const name of PROBES) {
+    const outcome = asRoot.get(name);
+    t.ok(outcome, `${name} ran`);
+    if (!outcome) continue;
+    t.comment(`${name}: ${outcome.status} (${outcome.reason}) ${outcome.message}`);
+    if (outcome.status === 'supported') {
+      t.equal(outcome.reason, 'Supported', `${name} reason`);
+    } else {
+      t.equal(outcome.status, 'unsupported', `${name} is not unknown as root: ${outcome.message}`);
+      t.match(outcome.message, ERRNO_IN_MESSAGE, `${name} names what the kernel said`);
+    }
+  }
+});
+
+t.test('a kernel with the release and config a feature came with is found to support it', { skip: !config && 'no kernel config readable' }, async (t) => {
+  t.comment(`kernel ${release()}, config from ${config?.source}`);
+  for (const [name, { since, config: options }] of Object.entries(EXPECTED)) {
+    const newEnough = major > since[0] || (major === since[0] && minor >= since[1]);
+    const configured = options.every((option) => config?.get(option) === 'y');
+    if (!newEnough || !configured) {
+      t.comment(`${name}: not expected here (needs ${since.join('.')} and ${options.join(', ') || 'nothing'})`);
+      continue;
+    }
+    t.equal(asRoot.get(name)?.status, 'supported', `${name}: ${asRoot.get(name)?.message}`);
+  }
+});
+
+t.test('these probes need no privilege: nobody gets root\'s answer', async (t) => {
+  for (const name of PROBES) {
+    t.equal(asNobody.get(name)?.status, asRoot.get(name)?.status, `${name}: ${asNobody.get(name)?.message}`);
+  }
+});
+
+t.test('ns_last_pid and ipc are written back as root', async (t) => {
+  t.equal(asRoot.get('ns_last_pid')?.status, 'supported', asRoot.get('ns_last_pid')?.message);
+  t.match(asRoot.get('ns_last_pid')?.message, /^wrote -?\d+ back$/);
+  t.equal(asRoot.get('ipc')?.status, 'supported', asRoot.get('ipc')?.message);
+});
+
+t.test('ns_last_pid and ipc answer unknown/PermissionDenied to nobody, whom access() would have let through', async (t) => {
+  for (const name of SYSCTL_PROBES) {
+    t.equal(asNobody.get(name)?.status, 'unknown', `${name}: ${asNobody.get(name)?.message}`);
+    t.equal(asNobody.get(name)?.reason, 'PermissionDenied', name);
+  }
+  // The kernel checks ns_last_pid's privilege on write: the error is the write's EPERM.
+  t.match(asNobody.get('ns_last_pid')?.message, /EPERM/);
+});
+
+t.test('the ipc probe leaves sem_next_id as it found it', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const path = '/proc/sys/kernel/sem_next_id';
+  const before = readFileSync(path, 'latin1');
+  const [outcome] = runProbes(['ipc']);
+  t.equal(outcome.outcome.status, 'supported', outcome.outcome.message);
+  t.equal(readFileSync(path, 'latin1'), before);
+});
+
+t.test('called directly, the syscall probes close every descriptor they open', async (t) => {
+  const direct = [syscalls.prctlSetMmMap, syscalls.userns, syscalls.timerfd, syscalls.kcmpEpoll, syscalls.clone3SetTid,
+    syscalls.pidfdStore, syscalls.memfdHugetlb, syscalls.openat2, syscalls.timerCrIds];
+  const before = readdirSync('/proc/self/fd').sort();
+  for (const probe of direct) probe();
+  t.same(readdirSync('/proc/self/fd').sort(), before);
+});
