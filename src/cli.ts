@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // criu-readiness: `check` answers as `criu check` does; `serve` runs the service.
-import { CATALOGUE, FEATURE_NAMES, findFeature } from './catalogue.js';
-import { ProbeEngine } from './engine/engine.js';
-import { runCheck } from './engine/check.js';
-import { evaluate, exitCode, reportedCategories, type Level } from './engine/levels.js';
-import { featureText, levelText, type TextOutput } from './engine/text.js';
-import { closestName } from './names.js';
+// Only what every command needs is imported statically; `check` starts its
+// probe runner before loading the catalogue, so the two Node start-ups overlap.
+import type { Level } from './engine/levels.js';
+import type { TextOutput } from './engine/text.js';
+import type { ProbeEngine } from './engine/engine.js';
+
+type Catalogue = typeof import('./catalogue.js');
 
 /** Exit codes: node-problem-detector's plugin protocol. */
 const EXIT = { ok: 0, problem: 1, unknown: 2 } as const;
@@ -14,7 +15,7 @@ class UsageError extends Error {}
 
 const LEVEL_FLAGS: Record<string, Level> = { '--extra': 'extra', '--experimental': 'experimental', '--all': 'all' };
 
-function usage(): string {
+function usage({ CATALOGUE }: Catalogue): string {
   const wrap = (names: readonly string[]) => {
     const lines: string[] = [];
     let line = '   ';
@@ -60,13 +61,13 @@ Exit status: 0 looks good, 1 a feature is missing, 2 could not determine
 `;
 }
 
-export interface CheckArgs {
+interface CheckArgs {
   level: Level;
   feature?: string;
   json: boolean;
 }
 
-export function parseCheckArgs(args: readonly string[]): CheckArgs {
+async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeature }: Catalogue): Promise<CheckArgs> {
   const parsed: CheckArgs = { level: 'required', json: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -81,6 +82,7 @@ export function parseCheckArgs(args: readonly string[]): CheckArgs {
     } else throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
   }
   if (parsed.feature && parsed.feature !== 'list' && !findFeature(parsed.feature)) {
+    const { closestName } = await import('./names.js');
     const closest = closestName(parsed.feature, FEATURE_NAMES);
     throw new UsageError(
       `unknown feature ${JSON.stringify(parsed.feature)}${closest ? ` (did you mean ${closest}?)` : ''}\nValid features: ${FEATURE_NAMES.join(', ')}`,
@@ -94,47 +96,64 @@ function print(text: TextOutput): void {
   for (const line of text.verdict) process.stdout.write(line + '\n');
 }
 
-async function check(args: CheckArgs): Promise<number> {
-  if (args.feature === 'list') {
-    process.stdout.write(FEATURE_NAMES.join(' ') + '\n');
-    return EXIT.ok;
-  }
-  const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
-  const features = CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
-  const engine = new ProbeEngine();
-  const report = await runCheck(engine, features);
-  await engine.close();
+/** Wants a probe run: neither --feature list nor help. */
+function runsProbes(args: readonly string[]): boolean {
+  const listing = args.some((a, i) => a === '--feature=list' || (a === '--feature' && args[i + 1] === 'list'));
+  return !listing && !args.includes('--help') && !args.includes('-h');
+}
 
-  if (args.feature) {
-    const verdict = report.verdicts[0];
-    if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
-    else print(featureText(verdict));
-    return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
+async function check(rest: readonly string[]): Promise<number> {
+  // Start the runner first: its start-up overlaps the loading of the catalogue here.
+  let engine: ProbeEngine | undefined;
+  if (runsProbes(rest)) {
+    const { ProbeEngine } = await import('./engine/engine.js');
+    engine = new ProbeEngine();
+    engine.prestart();
   }
-  const verdict = evaluate(report.verdicts, args.level);
-  if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
-  else print(levelText(verdict));
-  return exitCode(verdict);
+  try {
+    const catalogue = await import('./catalogue.js');
+    if (!engine) {
+      if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(usage(catalogue));
+      else process.stdout.write(catalogue.FEATURE_NAMES.join(' ') + '\n');
+      return EXIT.ok;
+    }
+    const args = await parseCheckArgs(rest, catalogue);
+    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText }] = await Promise.all([
+      import('./engine/check.js'),
+      import('./engine/levels.js'),
+      import('./engine/text.js'),
+    ]);
+    const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
+    const features = catalogue.CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
+    const report = await runCheck(engine, features);
+
+    if (args.feature) {
+      const verdict = report.verdicts[0];
+      if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+      else print(featureText(verdict));
+      return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
+    }
+    const verdict = evaluate(report.verdicts, args.level);
+    if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+    else print(levelText(verdict));
+    return exitCode(verdict);
+  } finally {
+    await engine?.close();
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(usage());
+    process.stdout.write(usage(await import('./catalogue.js')));
     return command === undefined ? EXIT.unknown : EXIT.ok;
   }
   if (command === '--version' || command === '-V') {
-    const { version } = (await import('./version.js'));
+    const { version } = await import('./version.js');
     process.stdout.write(`${version}\n`);
     return EXIT.ok;
   }
-  if (command === 'check') {
-    if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(usage());
-      return EXIT.ok;
-    }
-    return check(parseCheckArgs(rest));
-  }
+  if (command === 'check') return check(rest);
   if (command === 'serve') {
     const { serve } = await import('./http/serve.js');
     return serve(rest);

@@ -193,6 +193,8 @@ export class ProbeEngine {
   private readonly runnerPath: string;
   private readonly probeModule: string | undefined;
   private warm: Runner | undefined;
+  /** A runner started ahead of the first run (prestart), not yet ready or not yet used. */
+  private starting: Promise<Runner | string> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Number of runner processes started, for tests and logs. */
   runnersStarted = 0;
@@ -216,9 +218,20 @@ export class ProbeEngine {
     return result;
   }
 
+  /**
+   * Start a runner now, so its Node start-up overlaps whatever the caller
+   * does before the first run (the CLI loads the catalogue meanwhile).
+   */
+  prestart(): void {
+    if (!this.warm && !this.starting) this.starting = this.startRunner();
+  }
+
   /** Stop the warm runner, if any. */
   async close(): Promise<void> {
     await this.queue;
+    const started = await this.starting;
+    this.starting = undefined;
+    if (typeof started === 'object') this.warm ??= started;
     const runner = this.warm;
     this.warm = undefined;
     await runner?.stop(this.probeTimeoutMs);
@@ -239,7 +252,9 @@ export class ProbeEngine {
     const deadline = Date.now() + this.runTimeoutMs;
     let pending = [...names];
     while (pending.length > 0) {
-      const runner = this.warm ?? (await this.startRunner());
+      const prestarted = this.starting;
+      this.starting = undefined;
+      const runner = this.warm ?? (await (prestarted ?? this.startRunner()));
       this.warm = undefined;
       if (typeof runner === 'string') {
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));

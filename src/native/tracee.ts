@@ -1,0 +1,401 @@
+// A sacrificial traced process, and code execution inside it by ptrace alone
+// (as CRIU's parasite injection does). The tracee is a posix_spawn'ed copy of
+// node, seized and stopped at once, long before it runs anything of its own:
+// it never resumes its own code, only what we place in it, and it is always
+// killed and reaped before the probe returns.
+import { readdirSync, readFileSync } from 'node:fs';
+import * as libc from './libc.js';
+import {
+  errno as E, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGKILL, SIGTRAP,
+} from './constants.js';
+import {
+  NR, CODE, REGISTER_NAMES, USER_REGS_SIZE, SYSCALL64_ARG_REGISTERS, PTRACE_PEEKDATA, PTRACE_POKEDATA,
+  PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_EVENT_STOP, MAX_ERRNO, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC,
+  MAP_PRIVATE, MAP_ANONYMOUS, type RegisterName,
+} from './ptrace-abi.js';
+import { tell } from '../engine/channel.js';
+
+/** argv[0] of every tracee, so a leftover one is recognisable in /proc/PID/cmdline. */
+export const TRACEE_ARGV0 = 'criu-readiness-tracee';
+/** If the tracee ever ran on its own, node would print its version and exit. */
+const TRACEE_ARGS = ['--version'];
+
+/** How many children to try before giving up on stopping one before it runs. */
+const SPAWN_ATTEMPTS = 5;
+
+/** How long a tracee may take to reach a stop before it counts as hung. */
+export const DEFAULT_STOP_TIMEOUT_MS = 2000;
+
+/** Scratch memory mapped in the tracee: one code page (r-x), then data and stack pages (rw-). */
+const SCRATCH_CODE_PAGES = 1;
+const SCRATCH_DATA_PAGES = 1;
+/** Room for a signal frame with a large xsave area. */
+const SCRATCH_STACK_PAGES = 4;
+const STACK_ALIGNMENT = 16n;
+
+export type Registers = Record<RegisterName, bigint>;
+
+/** How a wait for the tracee ended. */
+export type TraceeState =
+  | { kind: 'exited'; code: number }
+  | { kind: 'killed'; signal: number }
+  | { kind: 'stopped'; signal: number; event: number };
+
+/** A ptrace or wait failure, or the tracee doing something it should not have. */
+export class TraceeError extends Error {
+  constructor(
+    readonly operation: string,
+    /** The errno of the failed call; 0 when the failure was not a call's. */
+    readonly errno: number,
+    detail: string,
+  ) {
+    super(`${operation}: ${detail}`);
+    this.name = 'TraceeError';
+  }
+}
+
+/** The result of a system call run inside the tracee: rax, and the errno it means. */
+export interface InjectedResult {
+  ret: bigint;
+  errno: number;
+}
+
+function decodeWaitStatus(status: number): TraceeState {
+  const low = status & 0x7f;
+  if (low === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
+  if ((status & 0xff) === 0x7f) return { kind: 'stopped', signal: (status >> 8) & 0xff, event: (status >> 16) & 0xff };
+  return { kind: 'killed', signal: low };
+}
+
+export function describeState(state: TraceeState): string {
+  switch (state.kind) {
+    case 'exited':
+      return `exited with ${state.code}`;
+    case 'killed':
+      return `killed by signal ${state.signal}`;
+    case 'stopped':
+      return `stopped by signal ${state.signal}${state.event ? ` (event ${state.event})` : ''}`;
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Sleep synchronously: the tracer must stay on this thread, and the event loop must not run. */
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** A system call's raw return value, classified. */
+function asResult(rax: bigint): InjectedResult {
+  const ret = BigInt.asIntN(64, rax);
+  return { ret, errno: ret < 0n && ret >= -BigInt(MAX_ERRNO) ? Number(-ret) : 0 };
+}
+
+interface Scratch {
+  code: bigint;
+  data: bigint;
+  stackTop: bigint;
+  codeUsed: number;
+  dataUsed: number;
+}
+
+export class Tracee {
+  private reaped = false;
+  /** The registers at the first stop: every run starts from them. */
+  private readonly entry: Registers;
+  private scratchArea: Scratch | undefined;
+  /** While the scratch pages are being mapped: the stopped instruction, overwritten with `syscall; int3`. */
+  private bootstrapSite: bigint | undefined;
+
+  private constructor(readonly pid: number) {
+    try {
+      this.entry = this.getRegs();
+    } catch (err) {
+      killAndReap(pid);
+      throw err;
+    }
+  }
+
+  /**
+   * Spawn, seize and stop a tracee. Throws TraceeError; never leaves a process behind.
+   * A child that ran ahead of us (its runner was descheduled long enough for it to exit
+   * or start threads) is discarded and another one spawned.
+   */
+  static spawn(): Tracee {
+    let why = '';
+    for (let attempt = 1; attempt <= SPAWN_ATTEMPTS; attempt++) {
+      const made = seizeNewChild();
+      if (typeof made === 'number') return new Tracee(made);
+      why = made.ranAway;
+    }
+    throw new TraceeError('spawn', 0, `the child ran on before it could be stopped, ${SPAWN_ATTEMPTS} times (last: ${why})`);
+  }
+
+  get alive(): boolean {
+    return !this.reaped;
+  }
+
+  /** A raw ptrace(2) request on this tracee; data is a buffer (its address) or a number. */
+  request(request: number, addr: number | bigint, data: Buffer | number | bigint | null): libc.SysResult {
+    const dataArg: libc.SyscallArg = data === null || Buffer.isBuffer(data) ? ['void *', data] : ['long', data];
+    return libc.syscall(NR.ptrace, ['long', request], ['int', this.pid], ['long', addr], dataArg);
+  }
+
+  /** A request that must succeed: TraceeError otherwise. */
+  private must(request: number, name: string, addr: number | bigint, data: Buffer | number | bigint | null): number {
+    const res = this.request(request, addr, data);
+    if (res.ret < 0) throw new TraceeError(name, res.errno, `failed on ${this.pid}`);
+    return res.ret;
+  }
+
+  getRegs(): Registers {
+    const raw = Buffer.alloc(USER_REGS_SIZE);
+    this.must(PTRACE_GETREGS, 'PTRACE_GETREGS', 0, raw);
+    const regs = {} as Registers;
+    REGISTER_NAMES.forEach((name, i) => (regs[name] = raw.readBigUInt64LE(i * 8)));
+    return regs;
+  }
+
+  setRegs(regs: Registers): void {
+    const raw = Buffer.alloc(USER_REGS_SIZE);
+    REGISTER_NAMES.forEach((name, i) => raw.writeBigUInt64LE(BigInt.asUintN(64, regs[name]), i * 8));
+    this.must(PTRACE_SETREGS, 'PTRACE_SETREGS', 0, raw);
+  }
+
+  peek(addr: bigint): bigint {
+    const word = Buffer.alloc(8);
+    this.must(PTRACE_PEEKDATA, 'PTRACE_PEEKDATA', addr, word);
+    return word.readBigUInt64LE();
+  }
+
+  poke(addr: bigint, word: bigint): void {
+    this.must(PTRACE_POKEDATA, 'PTRACE_POKEDATA', addr, BigInt.asIntN(64, word));
+  }
+
+  /** Read tracee memory word by word. */
+  read(addr: bigint, length: number): Buffer {
+    const start = addr & ~7n;
+    const words = Math.ceil((Number(addr - start) + length) / 8);
+    const buf = Buffer.alloc(words * 8);
+    for (let i = 0; i < words; i++) buf.writeBigUInt64LE(this.peek(start + BigInt(i * 8)), i * 8);
+    return buf.subarray(Number(addr - start), Number(addr - start) + length);
+  }
+
+  /** Write tracee memory (also read-only text: ptrace writes through, copy-on-write). */
+  write(addr: bigint, bytes: Buffer): void {
+    const start = addr & ~7n;
+    const offset = Number(addr - start);
+    const words = Math.ceil((offset + bytes.length) / 8);
+    const buf = Buffer.alloc(words * 8);
+    // Keep the bytes around the edges that are not ours.
+    buf.writeBigUInt64LE(this.peek(start), 0);
+    if (words > 1) buf.writeBigUInt64LE(this.peek(start + BigInt((words - 1) * 8)), (words - 1) * 8);
+    bytes.copy(buf, offset);
+    for (let i = 0; i < words; i++) this.poke(start + BigInt(i * 8), buf.readBigUInt64LE(i * 8));
+  }
+
+  /** PTRACE_CONT, delivering `signal` (0: none). */
+  resume(signal = 0): void {
+    this.must(PTRACE_CONT, 'PTRACE_CONT', 0, signal);
+  }
+
+  /** Wait for the next stop or the end; an end means the tracee is reaped. */
+  wait(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): TraceeState {
+    const state = waitFor(this.pid, timeoutMs);
+    if (state.kind !== 'stopped') this.markReaped();
+    return state;
+  }
+
+  /**
+   * Run from `at` with the entry registers changed by `set` (the stack is the
+   * scratch stack once mapped) until the next stop or the end.
+   */
+  run(at: bigint, set: Partial<Registers> = {}, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): TraceeState {
+    const stackTop = this.scratchArea?.stackTop ?? this.entry.rsp;
+    // orig_rax -1: the kernel must not treat this as the return from an interrupted syscall and restart it.
+    this.setRegs({ ...this.entry, orig_rax: -1n, rsp: stackTop, ...set, rip: at });
+    this.resume();
+    return this.wait(timeoutMs);
+  }
+
+  /** Run a system call inside the tracee with the 64-bit ABI. */
+  injectSyscall(nr: number, args: readonly (number | bigint)[] = []): InjectedResult {
+    const set: Partial<Registers> = { rax: BigInt(nr) };
+    args.forEach((arg, i) => (set[SYSCALL64_ARG_REGISTERS[i]] = BigInt(arg)));
+    const state = this.run(this.syscallSite(), set);
+    return asResult(this.expectTrap(state, `system call ${nr}`).rax);
+  }
+
+  /** After run(): the registers at the int3 that ends placed code, or TraceeError for any other stop. */
+  expectTrap(state: TraceeState, what: string): Registers {
+    if (state.kind !== 'stopped' || state.signal !== SIGTRAP) {
+      throw new TraceeError(what, 0, `the tracee ${describeState(state)} instead of reaching its trap`);
+    }
+    return this.getRegs();
+  }
+
+  /** Copy code into the scratch code page; returns its address. */
+  placeCode(bytes: Buffer): bigint {
+    const scratch = this.scratch();
+    const at = scratch.code + BigInt(scratch.codeUsed);
+    if (scratch.codeUsed + bytes.length > SCRATCH_CODE_PAGES * PAGE_SIZE) throw new TraceeError('placeCode', 0, 'scratch code page full');
+    this.write(at, bytes);
+    scratch.codeUsed += bytes.length;
+    return at;
+  }
+
+  /** Copy data into the scratch data page (8-byte aligned); returns its address. */
+  placeData(bytes: Buffer): bigint {
+    const scratch = this.scratch();
+    const at = scratch.data + BigInt(scratch.dataUsed);
+    if (scratch.dataUsed + bytes.length > SCRATCH_DATA_PAGES * PAGE_SIZE) throw new TraceeError('placeData', 0, 'scratch data page full');
+    this.write(at, bytes);
+    scratch.dataUsed += Math.ceil(bytes.length / 8) * 8;
+    return at;
+  }
+
+  /** The tracee's mappings from /proc/PID/maps, with their names ('' for anonymous ones). */
+  mappings(): { start: bigint; end: bigint; name: string }[] {
+    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
+      .split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => {
+        const [range, , , , , ...rest] = line.split(/\s+/);
+        const [start, end] = range.split('-').map((hex) => BigInt(`0x${hex}`));
+        return { start, end, name: rest.join(' ') };
+      });
+  }
+
+  /** Kill and reap. Safe to call twice. */
+  close(): void {
+    if (this.reaped) return;
+    killAndReap(this.pid);
+    this.reaped = true;
+  }
+
+  private markReaped(): void {
+    this.reaped = true;
+    tell({ type: 'reaped', pid: this.pid });
+  }
+
+  /** Where injected system calls run: the start of the scratch code page (mapped on first use). */
+  private syscallSite(): bigint {
+    return this.bootstrapSite ?? this.scratch().code;
+  }
+
+  /** Map the scratch pages, using a `syscall; int3` written over the stopped instruction (then put back). */
+  private scratch(): Scratch {
+    if (this.scratchArea) return this.scratchArea;
+    const site = this.entry.rip;
+    const original = this.peek(site);
+    this.write(site, CODE.SYSCALL_TRAP);
+    this.bootstrapSite = site;
+    const pages = SCRATCH_CODE_PAGES + SCRATCH_DATA_PAGES + SCRATCH_STACK_PAGES;
+    let code: bigint;
+    try {
+      const mapped = this.injectSyscall(NR.mmap, [0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
+      if (mapped.errno) throw new TraceeError('mmap in the tracee', mapped.errno, 'cannot map scratch memory');
+      code = BigInt.asUintN(64, mapped.ret);
+      const sealed = this.injectSyscall(NR.mprotect, [code, SCRATCH_CODE_PAGES * PAGE_SIZE, PROT_READ | PROT_EXEC]);
+      if (sealed.errno) throw new TraceeError('mprotect in the tracee', sealed.errno, 'cannot make scratch code executable');
+    } finally {
+      this.bootstrapSite = undefined;
+    }
+    this.poke(site, original);
+    const data = code + BigInt(SCRATCH_CODE_PAGES * PAGE_SIZE);
+    const end = code + BigInt(pages * PAGE_SIZE);
+    this.scratchArea = { code, data, stackTop: end - STACK_ALIGNMENT, codeUsed: 0, dataUsed: 0 };
+    // The first thing in the code page: the site for every later injected syscall.
+    this.placeCode(CODE.SYSCALL_TRAP);
+    return this.scratchArea;
+  }
+}
+
+/**
+ * Start a child and stop it: its pid, stopped, single-threaded and traced; or why
+ * it got away (it is then reaped). Throws TraceeError when the kernel refuses.
+ */
+function seizeNewChild(): number | { ranAway: string } {
+  const spawned = libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, ...TRACEE_ARGS]);
+  if (spawned.error !== 0) throw new TraceeError('posix_spawn', spawned.error, `cannot start ${process.execPath}`);
+  const pid = spawned.pid;
+  tell({ type: 'spawned', pid });
+  /** Whether the child is still ours to kill and reap when this function ends. */
+  let mustKill = true;
+  try {
+    // EXITKILL: if the runner dies, the kernel kills the tracee.
+    const seized = libc.syscall(NR.ptrace, ['long', PTRACE_SEIZE], ['int', pid], ['long', 0], ['long', PTRACE_O_EXITKILL]);
+    if (seized.ret < 0) {
+      // A child that already exited is a zombie, and seizing a zombie fails with EPERM: not a privilege problem.
+      const gone = reapIfGone(pid);
+      if (gone) {
+        mustKill = false;
+        return { ranAway: describeState(gone) };
+      }
+      throw new TraceeError('PTRACE_SEIZE', seized.errno, 'Unable to ptrace the child');
+    }
+    const interrupted = libc.syscall(NR.ptrace, ['long', PTRACE_INTERRUPT], ['int', pid], ['long', 0], ['long', 0]);
+    if (interrupted.ret < 0) throw new TraceeError('PTRACE_INTERRUPT', interrupted.errno, 'Unable to stop the child');
+    // An exiting child ignores the interrupt and is reported exited instead (and is reaped by that wait).
+    const state = waitFor(pid, DEFAULT_STOP_TIMEOUT_MS);
+    if (state.kind !== 'stopped') {
+      mustKill = false;
+      tell({ type: 'reaped', pid });
+      return { ranAway: describeState(state) };
+    }
+    if (state.event !== PTRACE_EVENT_STOP) throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
+    // Only the thread we seized is stopped: a thread started before the seize would run on.
+    const threads = readdirSync(`/proc/${pid}/task`).length;
+    if (threads !== 1) return { ranAway: `it had started ${threads} threads` };
+    mustKill = false; // handed over: the Tracee owns it now
+    return pid;
+  } finally {
+    if (mustKill) killAndReap(pid);
+  }
+}
+
+/** If the child has ended, reap it and say how it ended. */
+function reapIfGone(pid: number): TraceeState | undefined {
+  const status = [0];
+  const res = libc.waitpid(pid, status, __WALL | WNOHANG);
+  if (res.ret !== pid) return undefined;
+  tell({ type: 'reaped', pid });
+  return decodeWaitStatus(status[0]);
+}
+
+/** waitpid with a deadline: poll, then sleep in growing steps, so a hung tracee cannot hang the runner. */
+function waitFor(pid: number, timeoutMs: number): TraceeState {
+  const status = [0];
+  const deadline = performance.now() + timeoutMs;
+  let pause = 0.01;
+  for (;;) {
+    const res = libc.waitpid(pid, status, __WALL | WNOHANG);
+    if (res.ret === pid) return decodeWaitStatus(status[0]);
+    if (res.ret < 0 && res.errno !== E.EINTR) throw new TraceeError('waitpid', res.errno, `cannot wait for ${pid}`);
+    if (performance.now() > deadline) throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
+    sleepMs(pause);
+    pause = Math.min(pause * 2, 1);
+  }
+}
+
+/** SIGKILL ends a traced process from any stop; wait until it is gone and reaped. */
+function killAndReap(pid: number): void {
+  libc.kill(pid, SIGKILL);
+  const status = [0];
+  for (;;) {
+    const res = libc.waitpid(pid, status, __WALL);
+    if (res.ret < 0 && res.errno === E.EINTR) continue;
+    // ECHILD: already reaped (by an earlier wait); anything else cannot happen for our own child.
+    if (res.ret < 0 || decodeWaitStatus(status[0]).kind !== 'stopped') break;
+  }
+  tell({ type: 'reaped', pid });
+}
+
+/** Run `test` on a fresh tracee; the tracee is killed and reaped however `test` ends. */
+export function withTracee<T>(test: (tracee: Tracee) => T): T {
+  const tracee = Tracee.spawn();
+  try {
+    return test(tracee);
+  } finally {
+    tracee.close();
+  }
+}
