@@ -1,29 +1,430 @@
-// Checks that talk netlink: sock_diag, rtnetlink, nftables.
+// Checks that talk netlink: sock_diag, rtnetlink, nftables; and the legacy
+// iptables CRIU uses to save and restore rules.
+import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as libc from '../native/libc.js';
+import {
+  errno as E, AF_UNIX, AF_INET, AF_INET6, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, IPPROTO_TCP,
+  IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
+  O_RDONLY, O_CLOEXEC, CLONE_NEWNET,
+} from '../native/constants.js';
+import {
+  NetlinkSocket, withNetlink, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
+  type NetlinkReply, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK,
+  RTM_SETLINK, RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE, RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD,
+  IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID,
+  AF_UNSPEC, IPPROTO_ICMP, UNIX_DIAG_REQ_SIZE, INET_DIAG_REQ_V2_SIZE, PACKET_DIAG_REQ_SIZE, NETLINK_DIAG_REQ_SIZE,
+  INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET, UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER,
+  UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN, PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG,
+  PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1,
+  TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
+} from '../native/netlink.js';
+import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
-import { unknown } from './outcome.js';
+import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
 
-// PLACEHOLDER: replaced by the real probes (issue 3); a test fails while any remains.
+const IPPROTO_ICMPV6 = 58;
+/** idiag_states: every state. */
+const ALL_STATES = 0xffffffff;
+/** The TCP states CRIU dumps (listening and connected ones). */
+const CRIU_TCP_STATES = [
+  TCP_LISTEN, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING, TCP_SYN_SENT,
+].reduce((mask, state) => mask | (1 << state), 0);
+
+/** A netlink answer that failed in transport (timeout, truncation) is no verdict on the feature. */
+function transportFailure(reply: NetlinkReply, what: string): ProbeOutcome | undefined {
+  if (reply.transportError === undefined) return undefined;
+  return unknown('UnexpectedResult', `${what}: ${errnoName(reply.transportError)}`);
+}
+
+// ---------------------------------------------------------------- sock_diag
+
+/** One dump request of CRIU's collect_sockets. */
+interface DiagDump {
+  family: string;
+  proto: string;
+  /** What to load or enable when this family's diag answers ENOENT. */
+  fix: string;
+  header: Buffer;
+  /** RAW is optional for a dump: CRIU forgives ENOENT for it (net_diag_raw tells). */
+  optional?: boolean;
+}
+
+function unixDiagReq(): Buffer {
+  const req = Buffer.alloc(UNIX_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_UNIX, 0);
+  req.writeUInt32LE(ALL_STATES, 4);
+  req.writeUInt32LE(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN, 12);
+  return req;
+}
+
+export function inetDiagReq(family: number, protocol: number, states: number): Buffer {
+  const req = Buffer.alloc(INET_DIAG_REQ_V2_SIZE);
+  req.writeUInt8(family, 0);
+  req.writeUInt8(protocol, 1);
+  req.writeUInt32LE(states >>> 0, 4);
+  return req;
+}
+
+function packetDiagReq(): Buffer {
+  const req = Buffer.alloc(PACKET_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_PACKET, 0);
+  req.writeUInt32LE(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG, 8);
+  return req;
+}
+
+function netlinkDiagReq(): Buffer {
+  const req = Buffer.alloc(NETLINK_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_NETLINK, 0);
+  req.writeUInt8(NDIAG_PROTO_ALL, 1);
+  req.writeUInt32LE(NDIAG_SHOW_GROUPS, 8);
+  return req;
+}
+
+const TCP_FIX = 'load inet_diag and tcp_diag (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)';
+const UDP_FIX = 'load inet_diag and udp_diag (CONFIG_INET_DIAG, CONFIG_INET_UDP_DIAG)';
+const RAW_FIX = 'load raw_diag (CONFIG_INET_RAW_DIAG)';
+
+/** The dumps of CRIU's collect_sockets, in its order (ICMP is not dumped there either). */
+function diagDumps(): DiagDump[] {
+  const inet = (family: number, familyName: string): DiagDump[] => [
+    { family: familyName, proto: 'TCP', fix: TCP_FIX, header: inetDiagReq(family, IPPROTO_TCP, CRIU_TCP_STATES) },
+    { family: familyName, proto: 'UDP', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDP, ALL_STATES) },
+    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES) },
+    { family: familyName, proto: 'RAW', fix: RAW_FIX, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES), optional: true },
+  ];
+  return [
+    { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq() },
+    ...inet(AF_INET, 'INET'),
+    ...inet(AF_INET6, 'INET6'),
+    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq() },
+    { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq() },
+  ];
+}
+
+/** CRIU's collect_err: which answers are a missing module, which are forgiven, which are trouble. */
+function judgeDump(dump: DiagDump, reply: NetlinkReply): ProbeOutcome | undefined {
+  const what = `Sockets collect procedure family ${dump.family} proto ${dump.proto}`;
+  const broken = transportFailure(reply, what);
+  if (broken) return broken;
+  if (reply.error === 0) return undefined;
+  if (reply.error === E.ENOENT) {
+    if (dump.optional) return undefined;
+    return unsupported(`${what}: ENOENT: diag module missing: ${dump.fix}`);
+  }
+  // Older UNIX, PACKET and NETLINK diag modules reject the request.
+  if (reply.error === E.EINVAL && ['UNIX', 'PACKET', 'NETLINK'].includes(dump.family)) {
+    return unsupported(`${what}: EINVAL: diag module too old: ${dump.fix}`);
+  }
+  return fromErrno(reply.error, what);
+}
+
 export function sockDiag(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withNetlink(NETLINK_SOCK_DIAG, (sock) => {
+    const failures: ProbeOutcome[] = [];
+    for (const dump of diagDumps()) {
+      const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header: dump.header });
+      const failed = judgeDump(dump, reply);
+      if (failed) failures.push(failed);
+    }
+    if (failures.length === 0) return supported();
+    // A family the kernel lacks decides; otherwise we could not tell.
+    const worst = failures.find((f) => f.status === 'unsupported') ?? failures[0];
+    return { ...worst, message: `The sock diag infrastructure is incomplete. ${failures.map((f) => f.message).join('; ')}` };
+  }, (code) => fromErrno(code, "Can't make diag socket for check"));
 }
+
+// ---------------------------------------------------------------- net_diag_raw
+
+/** Inodes of the sockets a RAW sock_diag dump of `family` lists, or the failed answer. */
+function dumpRawInodes(sock: NetlinkSocket, family: number, familyName: string): Set<number> | ProbeOutcome {
+  const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES) });
+  const what = `Sockets collect procedure family ${familyName} proto RAW`;
+  const broken = transportFailure(reply, what);
+  if (broken) return broken;
+  if (reply.error === E.ENOENT) return unsupported(`${what}: ENOENT: diag module missing: ${RAW_FIX}`);
+  if (reply.error !== 0) return fromErrno(reply.error, what);
+  const inodes = new Set<number>();
+  for (const msg of reply.messages) {
+    if (msg.type === SOCK_DIAG_BY_FAMILY && msg.payload.length >= INET_DIAG_MSG_SIZE) {
+      inodes.add(msg.payload.readUInt32LE(INET_DIAG_MSG_INODE_OFFSET));
+    }
+  }
+  return inodes;
+}
+
+/** Make a RAW socket of `family`, dump RAW sockets, and find ours by inode. */
+function rawSocketListed(sock: NetlinkSocket, family: number, familyName: string, protocol: number): ProbeOutcome {
+  const raw = libc.socket(family, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  try {
+    // Dump first: a missing raw_diag is a kernel fact even when we may not make a RAW socket.
+    const inodes = dumpRawInodes(sock, family, familyName);
+    if (!(inodes instanceof Set)) return inodes;
+    if (raw.ret < 0) {
+      if (raw.errno === E.EPERM || raw.errno === E.EACCES) {
+        return unknown('PermissionDenied', `Can't create a ${familyName} RAW socket to look for (needs CAP_NET_RAW): ${errnoName(raw.errno)}`);
+      }
+      return fromErrno(raw.errno, `Can't create a ${familyName} RAW socket`);
+    }
+    const inode = fstatSync(raw.ret).ino;
+    return inodes.has(inode) ? supported() : unsupported(`sock_diag does not list a ${familyName} RAW socket`);
+  } finally {
+    if (raw.ret >= 0) libc.close(raw.ret);
+  }
+}
+
 export function netDiagRaw(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withNetlink(NETLINK_SOCK_DIAG, (sock) => {
+    const inet = rawSocketListed(sock, AF_INET, 'INET', IPPROTO_ICMP);
+    // CRIU wants both families; without IPv6 there are no INET6 RAW sockets to dump.
+    if (inet.status !== 'supported' || !ipv6Enabled()) return inet;
+    return rawSocketListed(sock, AF_INET6, 'INET6', IPPROTO_ICMPV6);
+  }, (code) => fromErrno(code, "Can't make diag socket for check"));
 }
+
+/** As CRIU's kerndat: IPv6 is there when /proc/sys/net/ipv6 is. */
+function ipv6Enabled(): boolean {
+  return existsSync('/proc/sys/net/ipv6');
+}
+
+// ---------------------------------------------------------------- rtnetlink
+
+/** CRIU's name for a device that does not exist. */
+const ABSENT_LINK = 'criu-kdat';
+
 export function newifindex(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withNetlink(NETLINK_ROUTE, (sock) => {
+    // A negative new ifindex is refused (ERANGE) by kernels that know the
+    // attribute, before the device is looked up; older kernels ignore the
+    // attribute and fail the lookup (ENODEV). Nothing is changed either way.
+    const reply = sock.request({
+      type: RTM_SETLINK,
+      flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+      header: ifinfomsg(AF_UNSPEC),
+      attrs: [s32Attr(IFLA_NEW_IFINDEX, -1), stringAttr(IFLA_IFNAME, ABSENT_LINK)],
+    });
+    const broken = transportFailure(reply, 'RTM_SETLINK');
+    if (broken) return broken;
+    if (reply.error === E.ERANGE) return supported();
+    if (reply.error === E.ENODEV) return unsupported("IFLA_NEW_IFINDEX isn't supported");
+    if (reply.error === E.EPERM) return unknown('PermissionDenied', 'RTM_SETLINK needs CAP_NET_ADMIN: EPERM');
+    if (reply.error === 0) return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ${ABSENT_LINK} exists`);
+    return unknown('UnexpectedResult', `Unexpected error: ${errnoName(reply.error)}`);
+  }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
 }
-export function networkLockNftables(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
-}
+
 export function nsid(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withNetlink(NETLINK_ROUTE, (sock) => {
+    const reply = sock.request({
+      type: RTM_GETNSID,
+      flags: NLM_F_REQUEST | NLM_F_ACK,
+      header: rtgenmsg(AF_UNSPEC),
+      attrs: [s32Attr(NETNSA_PID, process.pid)],
+    });
+    const broken = transportFailure(reply, 'RTM_GETNSID');
+    if (broken) return broken;
+    if (reply.error !== 0) return fromErrno(reply.error, "NSID isn't supported");
+    const answer = reply.messages.find((m) => m.type === RTM_NEWNSID);
+    const id = answer && parseAttrs(answer.payload.subarray(nlAlign(RTGENMSG_SIZE))).get(NETNSA_NSID);
+    return id && id.length >= 4 ? supported() : unsupported("NSID isn't supported");
+  }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
 }
+
+/**
+ * Run `use` with the calling (main) thread in a new network namespace, and
+ * put the thread back into its own one afterwards, whatever happens. What
+ * `use` makes in the namespace goes away with it.
+ */
+function inPrivateNetns(use: () => ProbeOutcome): ProbeOutcome {
+  const home = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
+  if (home.ret < 0) return fromErrno(home.errno, "Can't open /proc/thread-self/ns/net");
+  try {
+    const made = libc.unshare(CLONE_NEWNET);
+    if (made.ret < 0) return fromErrno(made.errno, 'Unable create a network namespace');
+    try {
+      return use();
+    } finally {
+      const back = libc.setns(home.ret, CLONE_NEWNET);
+      if (back.ret < 0) abandonRunner(`setns back to the original network namespace failed: ${errnoName(back.errno)}`);
+    }
+  } finally {
+    libc.close(home.ret);
+  }
+}
+
+/** A runner stuck in a foreign namespace must not run another probe: the engine replaces a dead one. */
+function abandonRunner(why: string): never {
+  writeSync(2, `criu-readiness: ${why}\n`);
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error(why);
+}
+
+/** The veth CRIU's kerndat_link_nsid makes; the peer gets a kernel-chosen name. */
+const VETH_NAME = 'veth';
+
+/** RTM_NEWLINK of a veth pair here, its peer in the namespace `peerNsFd` names. */
+function createVethPair(sock: NetlinkSocket, peerNsFd: number): NetlinkReply {
+  const peer = attr(VETH_INFO_PEER, Buffer.concat([ifinfomsg(AF_UNSPEC), s32Attr(IFLA_NET_NS_FD, peerNsFd)]));
+  return sock.request({
+    type: RTM_NEWLINK,
+    flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    header: ifinfomsg(AF_UNSPEC),
+    attrs: [
+      stringAttr(IFLA_IFNAME, VETH_NAME),
+      nestedAttr(IFLA_LINKINFO, stringAttr(IFLA_INFO_KIND, 'veth'), nestedAttr(IFLA_INFO_DATA, peer)),
+    ],
+  });
+}
+
 export function linkNsid(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return inPrivateNetns(() => {
+    // As CRIU: the peer goes into this first namespace, the veth into a second one.
+    const peerNs = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
+    if (peerNs.ret < 0) return fromErrno(peerNs.errno, "Can't open /proc/thread-self/ns/net");
+    try {
+      const second = libc.unshare(CLONE_NEWNET);
+      if (second.ret < 0) return fromErrno(second.errno, 'Unable create a network namespace');
+      return withNetlink(NETLINK_ROUTE, (sock) => {
+        const made = createVethPair(sock, peerNs.ret);
+        const broken = transportFailure(made, 'RTM_NEWLINK');
+        if (broken) return broken;
+        if (made.error === E.EOPNOTSUPP) return unsupported('Unable to create a veth pair: EOPNOTSUPP (no veth driver)');
+        if (made.error !== 0) return fromErrno(made.error, 'Unable to create a veth pair');
+
+        const links = sock.request({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_DUMP, header: ifinfomsg(AF_UNSPEC) });
+        const dumpBroken = transportFailure(links, 'RTM_GETLINK');
+        if (dumpBroken) return dumpBroken;
+        if (links.error !== 0) return fromErrno(links.error, 'check_link_nsid failed');
+        const reported = links.messages.some((m) => {
+          if (m.type !== RTM_NEWLINK) return false;
+          const attrs = parseAttrs(m.payload.subarray(IFINFOMSG_SIZE));
+          return attrs.get(IFLA_IFNAME)?.toString('latin1').replace(/\0.*$/s, '') === VETH_NAME && attrs.has(IFLA_LINK_NETNSID);
+        });
+        return reported ? supported() : unsupported("NSID isn't reported for network links");
+      }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
+    } finally {
+      libc.close(peerNs.ret);
+    }
+  });
 }
+
+// ---------------------------------------------------------------- nftables
+
 export function nftables(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const nft = loadNftables();
+  if ('error' in nft) {
+    return unsupported(`${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`, 'MissingDependency');
+  }
+  return supported(`${LIBNFTABLES} loads`);
 }
+
+/** CRIU's test: an inet table with a set keyed by address . port (a concatenation). */
+const CREATE_TABLE = 'create table inet CRIU';
+const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;}';
+
+/** nft reports a refused netlink request in words, not an errno. */
+function nftPermissionProblem(error: string): boolean {
+  return /Operation not permitted|Permission denied/i.test(error);
+}
+
+export function networkLockNftables(): ProbeOutcome {
+  const nft = loadNftables();
+  if ('error' in nft) return unknown('MissingDependency', `Nftables based locking requires libnftables: ${nft.error}`);
+  // A private namespace, as CRIU: no clash with the host's tables or another check.
+  return inPrivateNetns(() => {
+    const ctx = NftContext.create(nft);
+    if (!ctx) return unknown('UnexpectedResult', 'nft_ctx_new failed');
+    try {
+      // One atomic batch; the table goes away with the namespace. Only when
+      // it fails is the table made alone, to tell which half the kernel refused.
+      const both = ctx.run(`${CREATE_TABLE}; ${ADD_CONCAT_SET}`);
+      if (both.status === 0) return supported();
+      const table = ctx.run(CREATE_TABLE);
+      if (table.status !== 0) {
+        const message = `Can't create nftables table: ${table.error}`;
+        return nftPermissionProblem(table.error) ? unknown('PermissionDenied', message) : unsupported(message);
+      }
+      return unsupported(`Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
+    } finally {
+      ctx.free();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- iptables
+
+/** Where iptables lives when PATH (of nobody, of a service) does not say. */
+const PROGRAM_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
+/** `-V` prints one line at once; anything slower is not an answer. */
+const VERSION_TIMEOUT_MS = 2000;
+
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...PROGRAM_DIRS];
+  for (const dir of dirs) {
+    const path = `${dir}/${name}`;
+    try {
+      accessSync(path, fsConstants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What `-V` said, by program and the file it runs: a warm runner need not
+ * start the same unchanged binary again on every refresh. A switched
+ * alternative or an upgraded package is a different key.
+ */
+const versionAnswers = new Map<string, boolean>();
+
+function programIdentity(path: string): string | undefined {
+  try {
+    const target = statSync(path);
+    return [path, realpathSync(path), target.ino, target.mtimeMs, target.size].join('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `<path> -V` runs and does not say nf_tables (CRIU's is_iptables_nft). */
+function usesLegacyApi(path: string): boolean {
+  const identity = programIdentity(path);
+  const known = identity === undefined ? undefined : versionAnswers.get(identity);
+  if (known !== undefined) return known;
+  // spawnSync waits for the child and reaps it; on timeout it kills it first.
+  const run = spawnSync(path, ['-V'], {
+    encoding: 'latin1',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: VERSION_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
+  const legacy = !run.error && run.status === 0 && !run.stdout.includes('nf_tables');
+  // A failure to run may be passing (a timeout under load): only answers are kept.
+  if (identity !== undefined && !run.error && run.status === 0) versionAnswers.set(identity, legacy);
+  return legacy;
+}
+
+/**
+ * CRIU's get_legacy_iptables_bin: `X-save` or `X-legacy-save`, whichever
+ * says legacy. CRIU tries `X-save` first; we try `X-legacy-save` first,
+ * which gives the same verdict and, where `X-save` is the nf_tables one
+ * (the usual case), spares starting it.
+ */
+function legacySave(tool: 'iptables' | 'ip6tables'): string | undefined {
+  for (const name of [`${tool}-legacy-save`, `${tool}-save`]) {
+    const path = findProgram(name);
+    if (path && usesLegacyApi(path)) return path;
+  }
+  return undefined;
+}
+
 export function hasIptLegacy(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const ipt = legacySave('iptables');
+  if (!ipt) return unsupported("Couldn't find iptables version which is using iptables legacy API", 'MissingDependency');
+  if (!ipv6Enabled()) return supported(`iptables cmd: ${ipt}`);
+  const ip6t = legacySave('ip6tables');
+  if (!ip6t) return unsupported("Couldn't find ip6tables version which is using iptables legacy API", 'MissingDependency');
+  return supported(`iptables cmd: ${ipt}, ip6tables cmd: ${ip6t}`);
 }
