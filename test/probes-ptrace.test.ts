@@ -216,7 +216,7 @@ t.test('no process is left stopped or a zombie after every ptrace probe ran here
 t.test('no tracee outlives a runner that dies or hangs holding one', async (t) => {
   const engine = new ProbeEngine({
     probeModule: fileURLToPath(new URL('./fixtures/tracee-probes.ts', import.meta.url)),
-    probeTimeoutMs: 3000,
+    probeTimeoutMs: 1500,
   });
   const results = await engine.run(['dies_holding_tracee', 'hangs_holding_tracee']);
   await engine.close();

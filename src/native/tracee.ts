@@ -1,8 +1,8 @@
 // A sacrificial traced process, and code execution inside it by ptrace alone
 // (as CRIU's parasite injection does). The tracee is a posix_spawn'ed copy of
-// node, seized and stopped at once, long before it runs anything of its own:
-// it never resumes its own code, only what we place in it, and it is always
-// killed and reaped before the probe returns.
+// node, seized and stopped at once (usually still on its way out of execve,
+// before its first instruction): it never resumes its own code, only what we
+// place in it, and it is always killed and reaped before the probe returns.
 import { readdirSync, readFileSync } from 'node:fs';
 import * as libc from './libc.js';
 import {
@@ -60,6 +60,7 @@ export interface InjectedResult {
   errno: number;
 }
 
+/** A wait status, decoded as the W* macros of <sys/wait.h> do. */
 function decodeWaitStatus(status: number): TraceeState {
   const low = status & 0x7f;
   if (low === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
