@@ -12,9 +12,8 @@ import {
 import {
   NetlinkSocket, buildMessage, parseAttrs, splitMessages, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg,
   NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, RTM_GETLINK, RTM_NEWLINK, RTM_GETNSID, NETNSA_PID, IFLA_IFNAME,
-  IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFINFOMSG_SIZE, UNIX_DIAG_REQ_SIZE, AF_UNSPEC, NLMSG_HDRLEN,
+  IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFINFOMSG_SIZE, AF_UNSPEC, NLMSG_HDRLEN, unixDiagReq, inetDiagReq,
 } from '../src/native/netlink.js';
-import { inetDiagReq } from '../src/probes/netlink.js';
 
 const NAMES = ['sock_diag', 'net_diag_raw', 'newifindex', 'network_lock_nftables', 'nsid', 'link_nsid', 'nftables', 'has_ipt_legacy'];
 /** The probes that need CAP_NET_ADMIN (and CAP_SYS_ADMIN for a private namespace). */
@@ -177,9 +176,7 @@ t.test('netlink: a UNIX sock_diag dump lists our own socket by inode', async (t)
   const pair = [0, 0];
   t.equal(libc.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair).ret, 0);
   t.teardown(() => pair.forEach((fd) => libc.close(fd)));
-  const header = Buffer.alloc(UNIX_DIAG_REQ_SIZE);
-  header.writeUInt8(AF_UNIX, 0);
-  header.writeUInt32LE(0xffffffff, 4); // every state
+  const header = unixDiagReq(-1, 0); // every state, no extras
   const sock = NetlinkSocket.open(NETLINK_SOCK_DIAG) as NetlinkSocket;
   t.teardown(() => sock.close());
   const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header });

@@ -5,7 +5,7 @@
 // Layouts are those of <linux/netlink.h>, <linux/rtnetlink.h>,
 // <linux/sock_diag.h> and friends on x86-64.
 import * as libc from './libc.js';
-import { AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, errno as E } from './constants.js';
+import { AF_UNIX, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, errno as E } from './constants.js';
 
 /** struct nlmsghdr: len u32, type u16, flags u16, seq u32, pid u32. */
 export const NLMSG_HDRLEN = 16;
@@ -151,6 +151,41 @@ export function ifinfomsg(family: number, index = 0): Buffer {
 /** struct rtgenmsg: just the family. */
 export function rtgenmsg(family: number): Buffer {
   return Buffer.from([family]);
+}
+
+/** struct unix_diag_req: family u8, protocol u8, pad u16, states u32, ino u32, show u32, cookie u32[2]. */
+export function unixDiagReq(states: number, show: number): Buffer {
+  const req = Buffer.alloc(UNIX_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_UNIX, 0);
+  req.writeUInt32LE(states >>> 0, 4);
+  req.writeUInt32LE(show, 12);
+  return req;
+}
+
+/** struct inet_diag_req_v2: family u8, protocol u8, ext u8, pad u8, states u32, then an all-zero sockid (any socket). */
+export function inetDiagReq(family: number, protocol: number, states: number): Buffer {
+  const req = Buffer.alloc(INET_DIAG_REQ_V2_SIZE);
+  req.writeUInt8(family, 0);
+  req.writeUInt8(protocol, 1);
+  req.writeUInt32LE(states >>> 0, 4);
+  return req;
+}
+
+/** struct packet_diag_req: family u8, protocol u8, pad u16, ino u32, show u32, cookie u32[2]. */
+export function packetDiagReq(show: number): Buffer {
+  const req = Buffer.alloc(PACKET_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_PACKET, 0);
+  req.writeUInt32LE(show, 8);
+  return req;
+}
+
+/** struct netlink_diag_req: family u8, protocol u8, pad u16, ino u32, show u32, cookie u32[2]. */
+export function netlinkDiagReq(protocol: number, show: number): Buffer {
+  const req = Buffer.alloc(NETLINK_DIAG_REQ_SIZE);
+  req.writeUInt8(AF_NETLINK, 0);
+  req.writeUInt8(protocol, 1);
+  req.writeUInt32LE(show, 8);
+  return req;
 }
 
 export interface NetlinkRequest {

@@ -4,20 +4,20 @@ import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSy
 import { spawnSync } from 'node:child_process';
 import * as libc from '../native/libc.js';
 import {
-  errno as E, AF_UNIX, AF_INET, AF_INET6, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, IPPROTO_TCP,
+  errno as E, AF_INET, AF_INET6, SOCK_RAW, SOCK_CLOEXEC, IPPROTO_TCP,
   IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
   O_RDONLY, O_CLOEXEC, CLONE_NEWNET,
 } from '../native/constants.js';
 import {
   NetlinkSocket, withNetlink, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
-  type NetlinkReply, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK,
-  RTM_SETLINK, RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE, RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD,
+  unixDiagReq, inetDiagReq, packetDiagReq, netlinkDiagReq, type NetlinkReply,
+  NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK,
+  RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE, RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD,
   IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID,
-  AF_UNSPEC, IPPROTO_ICMP, UNIX_DIAG_REQ_SIZE, INET_DIAG_REQ_V2_SIZE, PACKET_DIAG_REQ_SIZE, NETLINK_DIAG_REQ_SIZE,
-  INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET, UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER,
-  UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN, PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG,
-  PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS, TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1,
-  TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
+  AF_UNSPEC, IPPROTO_ICMP, INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET,
+  UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN,
+  PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG, PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS,
+  TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
 } from '../native/netlink.js';
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
@@ -50,37 +50,6 @@ interface DiagDump {
   optional?: boolean;
 }
 
-function unixDiagReq(): Buffer {
-  const req = Buffer.alloc(UNIX_DIAG_REQ_SIZE);
-  req.writeUInt8(AF_UNIX, 0);
-  req.writeUInt32LE(ALL_STATES, 4);
-  req.writeUInt32LE(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN, 12);
-  return req;
-}
-
-export function inetDiagReq(family: number, protocol: number, states: number): Buffer {
-  const req = Buffer.alloc(INET_DIAG_REQ_V2_SIZE);
-  req.writeUInt8(family, 0);
-  req.writeUInt8(protocol, 1);
-  req.writeUInt32LE(states >>> 0, 4);
-  return req;
-}
-
-function packetDiagReq(): Buffer {
-  const req = Buffer.alloc(PACKET_DIAG_REQ_SIZE);
-  req.writeUInt8(AF_PACKET, 0);
-  req.writeUInt32LE(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG, 8);
-  return req;
-}
-
-function netlinkDiagReq(): Buffer {
-  const req = Buffer.alloc(NETLINK_DIAG_REQ_SIZE);
-  req.writeUInt8(AF_NETLINK, 0);
-  req.writeUInt8(NDIAG_PROTO_ALL, 1);
-  req.writeUInt32LE(NDIAG_SHOW_GROUPS, 8);
-  return req;
-}
-
 const TCP_FIX = 'load inet_diag and tcp_diag (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)';
 const UDP_FIX = 'load inet_diag and udp_diag (CONFIG_INET_DIAG, CONFIG_INET_UDP_DIAG)';
 const RAW_FIX = 'load raw_diag (CONFIG_INET_RAW_DIAG)';
@@ -94,11 +63,11 @@ function diagDumps(): DiagDump[] {
     { family: familyName, proto: 'RAW', fix: RAW_FIX, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES), optional: true },
   ];
   return [
-    { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq() },
+    { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq(ALL_STATES, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN) },
     ...inet(AF_INET, 'INET'),
     ...inet(AF_INET6, 'INET6'),
-    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq() },
-    { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq() },
+    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG) },
+    { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq(NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS) },
   ];
 }
 
