@@ -5,6 +5,7 @@ import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/engine/verdict.js';
 import * as mounts from '../src/probes/mounts.js';
 import { runProbes } from './helpers/probe.js';
+import { underRefusals } from './helpers/refusals.js';
 import { MOUNT_PROBES, type RunnerPlace } from './fixtures/mountns-probes.js';
 
 /** Need CAP_SYS_ADMIN: without it the answer is "could not tell", never "the kernel lacks it". */
@@ -88,6 +89,15 @@ t.test('as root the mount probes get a kernel answer: supported, or unsupported 
   }
 });
 
+t.test('a kernel that refuses MOVE_MOUNT_SET_GROUP, or CLONE_NEWPID with CLONE_PARENT, as older ones do (EINVAL) is found not to support them', { skip: !IS_ROOT && 'needs root' }, async (t) => {
+  const refused = underRefusals(['move_mount_set_group', 'clone_parent_vs_pid', '+overlayfs_maps']);
+  for (const name of ['move_mount_set_group', 'clone_parent_vs_pid']) {
+    t.equal(refused.get(name)?.status, 'unsupported', `${name}: ${refused.get(name)?.message}`);
+    t.equal(refused.get(name)?.reason, 'NotInKernel', name);
+  }
+  t.equal(refused.get('overlayfs_maps')?.status, asRoot.get('overlayfs_maps')?.status, 'the other mount probes are untouched');
+});
+
 t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDenied, never unsupported', async (t) => {
   for (const name of SYS_ADMIN_PROBES) {
     const outcome = asNobody.get(name);
@@ -105,12 +115,12 @@ t.test('apparmor_stacking reads the domain features where AppArmor is active, an
   for (const outcome of [asRoot.get('apparmor_stacking'), asNobody.get('apparmor_stacking')]) {
     t.comment(`${outcome?.status} (${outcome?.reason}) ${outcome?.message}`);
     if (apparmorVisible) {
-      t.not(outcome?.reason, 'NotApplicable', outcome?.message);
+      t.not(outcome?.reason, 'NotApplicable', String(outcome?.message));
     } else if (apparmorEnabled) {
-      t.equal(outcome?.status, 'unknown', outcome?.message);
+      t.equal(outcome?.status, 'unknown', String(outcome?.message));
       t.equal(outcome?.reason, 'MissingDependency');
     } else {
-      t.equal(outcome?.status, 'supported', outcome?.message);
+      t.equal(outcome?.status, 'supported', String(outcome?.message));
       t.equal(outcome?.reason, 'NotApplicable');
       t.equal(outcome?.message, 'AppArmor not active: nothing to stack');
     }

@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { runProbes } from './helpers/probe.js';
+import { underRefusals } from './helpers/refusals.js';
 import type { ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/engine/verdict.js';
 import { readKernelConfig } from '../src/kconfig.js';
@@ -72,9 +73,9 @@ t.test('these probes need no privilege: nobody gets root\'s answer', async (t) =
 });
 
 t.test('ns_last_pid and ipc are written back as root', async (t) => {
-  t.equal(asRoot.get('ns_last_pid')?.status, 'supported', asRoot.get('ns_last_pid')?.message);
+  t.equal(asRoot.get('ns_last_pid')?.status, 'supported', String(asRoot.get('ns_last_pid')?.message));
   t.match(asRoot.get('ns_last_pid')?.message, /^wrote -?\d+ back$/);
-  t.equal(asRoot.get('ipc')?.status, 'supported', asRoot.get('ipc')?.message);
+  t.equal(asRoot.get('ipc')?.status, 'supported', String(asRoot.get('ipc')?.message));
 });
 
 t.test('ns_last_pid and ipc answer unknown/PermissionDenied to nobody, whom access() would have let through', async (t) => {
@@ -100,4 +101,22 @@ t.test('called directly, the syscall probes close every descriptor they open', a
   const before = readdirSync('/proc/self/fd').sort();
   for (const probe of direct) probe();
   t.same(readdirSync('/proc/self/fd').sort(), before);
+});
+
+t.test('a kernel that refuses each feature as one without it does (ENOSYS, EINVAL, ENOTTY) is found not to support it', async (t) => {
+  const refused = underRefusals(PROBES);
+  for (const name of PROBES) {
+    const outcome = refused.get(name);
+    t.comment(`${name}: ${outcome?.status} (${outcome?.reason}) ${outcome?.message}`);
+    t.equal(outcome?.status, 'unsupported', `${name}: ${outcome?.message}`);
+    t.equal(outcome?.reason, 'NotInKernel', name);
+  }
+});
+
+t.test('the refusing filter refuses only what it names: the other prctl and kcmp uses still work', async (t) => {
+  const results = underRefusals(['timer_cr_ids', 'kcmp_epoll', '+prctl_set_mm_map', '+timerfd']);
+  t.equal(results.get('timer_cr_ids')?.status, 'unsupported');
+  t.equal(results.get('kcmp_epoll')?.status, 'unsupported');
+  t.equal(results.get('prctl_set_mm_map')?.status, asRoot.get('prctl_set_mm_map')?.status);
+  t.equal(results.get('timerfd')?.status, asRoot.get('timerfd')?.status);
 });
