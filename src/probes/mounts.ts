@@ -1,7 +1,8 @@
 // Checks of namespaces and mounts. Everything mounted is mounted in a private
-// mount namespace of the runner's main thread, on a tmpfs over a fresh
-// directory, and the thread returns to its own namespace before the probe
-// does: the host's mount table never changes.
+// mount namespace of the runner's main thread, on a tmpfs that covers /tmp
+// (or another existing directory) in that namespace only, and the thread
+// returns to its own namespace before the probe does: the host's mount table
+// and filesystems never change.
 import { close, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
