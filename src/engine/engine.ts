@@ -2,12 +2,12 @@
 // probe and the whole run in time, replaces a runner that dies or overruns,
 // and leaves no process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
-import { PR_SET_CHILD_SUBREAPER, SIGKILL } from '../native/constants.js';
+import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_ENV, CHANNEL_FD, type RunnerMessage } from './channel.js';
 import type { ProbeOutcome, Reason } from './verdict.js';
 
@@ -156,22 +156,32 @@ class Runner {
   }
 
   /**
-   * Helpers a dead runner left: killed, and reaped if they were handed to us
-   * (the engine is a child subreaper). Their pids came from the runner, so
-   * each is checked to still be a child of ours or of the runner's group first.
+   * Processes a runner left when it ended: every process of its group (it
+   * leads one) that was handed to us, since the engine is a child subreaper,
+   * and every helper it reported. Each is killed and, if it is our child,
+   * reaped, so neither a zombie nor a stopped tracee survives the runner.
    */
   private reapHelpers(): void {
-    for (const pid of this.helpers) {
+    const group = this.child.pid;
+    const orphans = ownChildren().filter((pid) => procStat(pid)?.pgrp === group);
+    for (const pid of new Set([...orphans, ...this.helpers])) {
       const stat = procStat(pid);
-      if (!stat) continue;
-      if (stat.ppid === process.pid) {
-        libc.kill(pid, SIGKILL);
-        libc.waitpid(pid, [0], 0);
-      } else if (stat.pgrp === this.child.pid) {
-        libc.kill(pid, SIGKILL);
-      }
+      if (!stat || (stat.ppid !== process.pid && stat.pgrp !== group)) continue; // gone, or a pid now reused
+      libc.kill(pid, SIGKILL);
+      if (stat.ppid === process.pid) libc.waitpid(pid, [0], __WALL);
     }
     this.helpers.clear();
+  }
+}
+
+/** Our children, from every thread's view (a subreaper adopts them on any thread). */
+function ownChildren(): number[] {
+  try {
+    return readdirSync('/proc/self/task').flatMap((tid) =>
+      readFileSync(`/proc/self/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
   }
 }
 
