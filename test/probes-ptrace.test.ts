@@ -223,3 +223,16 @@ t.test('no tracee outlives a runner that dies or hangs holding one', async (t) =
   t.same(results.map((r) => r.outcome.reason), ['ProbeCrashed', 'Timeout']);
   t.same(leftovers(), []);
 });
+
+t.test('a failure of the tracing itself is unknown, never unsupported', async (t) => {
+  const failing = (errno: number) => ptrace.traced(() => {
+    throw new TraceeError('PTRACE_SEIZE', errno, 'Unable to ptrace the child');
+  });
+  t.match(failing(E.EPERM), { status: 'unknown', reason: 'PermissionDenied', message: /PTRACE_SEIZE.*EPERM/ });
+  t.match(failing(E.ETIMEDOUT), { status: 'unknown', reason: 'Timeout' });
+  t.match(failing(E.EINVAL), { status: 'unknown', reason: 'UnexpectedResult' });
+  t.match(failing(0), { status: 'unknown', reason: 'UnexpectedResult' });
+  t.throws(() => ptrace.traced(() => {
+    throw new RangeError('a bug in the probe');
+  }), RangeError, 'other errors reach the runner, which reports ProbeError');
+});

@@ -21,18 +21,21 @@ import { Tracee, TraceeError, withTracee, describeState, type Registers } from '
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
 
-/**
- * Run `test` on a fresh tracee. A failure of the tracing itself (spawn,
- * seize, an unexpected stop) says nothing about the feature: unknown.
- */
-function traced(test: (tracee: Tracee) => ProbeOutcome): ProbeOutcome {
+/** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
+export function fromTraceeError(err: TraceeError): ProbeOutcome {
+  const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
+  if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
+  if (err.errno === E.ETIMEDOUT) return unknown('Timeout', detail);
+  return unknown('UnexpectedResult', detail);
+}
+
+/** Run `test` on a fresh tracee (killed and reaped however it ends); tracing failures become unknown. */
+export function traced(test: (tracee: Tracee) => ProbeOutcome): ProbeOutcome {
   try {
     return withTracee(test);
   } catch (err) {
-    if (!(err instanceof TraceeError)) throw err;
-    if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', `${err.message}: ${errnoName(err.errno)}`);
-    if (err.errno === E.ETIMEDOUT) return unknown('Timeout', err.message);
-    return unknown('UnexpectedResult', err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message);
+    if (err instanceof TraceeError) return fromTraceeError(err);
+    throw err;
   }
 }
 
@@ -96,11 +99,6 @@ export function specialMappingMremap(): ProbeOutcome {
       const moved = tracee.injectSyscall(NR.mremap, [m.start, m.end - m.start, m.end - m.start, MREMAP_MAYMOVE | MREMAP_FIXED, target]);
       if (moved.errno) return fromErrno(moved.errno, `Can't mremap ${m.name}`);
       if (moved.ret !== target) return unknown('UnexpectedResult', `mremap of ${m.name} went to 0x${moved.ret.toString(16)}, not 0x${target.toString(16)}`);
-    }
-    const vdso = tracee.mappings().find((m) => m.name === '[vdso]');
-    const oldVdso = specials.find((m) => m.name === '[vdso]');
-    if (oldVdso && vdso?.start !== parking.ret + (oldVdso.start - low)) {
-      return unsupported('The kernel does not show [vdso] where it was moved');
     }
 
     // A SIGUSR1 handler (with our own restorer, as x86-64 requires) that counts its calls.
