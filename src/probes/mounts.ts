@@ -12,7 +12,8 @@ import {
   PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT,
 } from '../native/mount-abi.js';
 import { AT_FDCWD, SYS_clone, CLONE_CHILD_EXITS_CODE } from '../native/syscall-abi.js';
-import { Tracee, TraceeError, withTracee } from '../native/tracee.js';
+import type { Tracee } from '../native/tracee.js';
+import { traced } from './ptrace.js';
 import { tell } from '../engine/channel.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown, errnoName } from './outcome.js';
@@ -340,14 +341,7 @@ function readOptional(path: string): string | undefined {
 export function cloneParentVsPid(): ProbeOutcome {
   // A new pid namespace needs CAP_SYS_ADMIN: without it, no tracee is worth starting.
   if (!hasCapability(CAP_SYS_ADMIN)) return unknown('PermissionDenied', 'clone(CLONE_NEWPID|CLONE_PARENT): needs CAP_SYS_ADMIN');
-  try {
-    return withTracee(cloneSibling);
-  } catch (err) {
-    if (!(err instanceof TraceeError)) throw err;
-    const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
-    if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
-    return unknown(err.errno === E.ETIMEDOUT ? 'Timeout' : 'UnexpectedResult', detail);
-  }
+  return traced(cloneSibling);
 }
 
 function cloneSibling(tracee: Tracee): ProbeOutcome {
