@@ -17,7 +17,8 @@ interface Run {
 
 function run(args: string[], opts: { unprivileged?: boolean } = {}): Run {
   const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', cli, ...args];
-  const r = spawnSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000 });
+  const env = opts.unprivileged ? { ...process.env, NODE_OPTIONS: '' } : process.env;
+  const r = spawnSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -25,7 +25,7 @@ t.test('a probe that hangs is reported unknown/Timeout and the next probes still
   const started = Date.now();
   const [hung, after] = await e.run(['hangs', 'fine']);
   t.match(hung.outcome, { status: 'unknown', reason: 'Timeout' });
-  t.ok(Date.now() - started < 5_000, 'the hang is cut at the probe timeout');
+  t.ok(Date.now() - started < 20_000, 'the hang is cut at the probe timeout, not left to run');
   t.match(after.outcome, { status: 'supported' });
   t.equal(e.runnersStarted, 2, 'the killed runner was replaced');
 });

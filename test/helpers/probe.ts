@@ -10,7 +10,9 @@ export const UNPRIVILEGED = ['setpriv', '--reuid=65534', '--regid=65534', '--cle
 
 export function runProbes(names: string[], opts: { unprivileged?: boolean } = {}): ProbeResult[] {
   const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', probeOnce, ...names];
-  const out = execFileSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000 });
+  // tap's coverage hooks (NODE_OPTIONS) cannot write their files as nobody: leave them out there.
+  const env = opts.unprivileged ? { ...process.env, NODE_OPTIONS: '' } : process.env;
+  const out = execFileSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
   return JSON.parse(out) as ProbeResult[];
 }
 
