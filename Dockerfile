@@ -1,0 +1,62 @@
+# criu-readiness: can this node's kernel checkpoint and restore with CRIU?
+#
+#   docker build -t criu-readiness .
+#   docker run --rm --privileged -p 9870:9870 criu-readiness          (the service)
+#   docker run --rm --privileged criu-readiness check --all           (the CLI)
+#
+# The probes use x86-64 system call numbers, so every stage is linux/amd64.
+# Bump Node by changing NODE_IMAGE (the current LTS line, Debian trixie slim).
+ARG NODE_IMAGE=node:24.21.0-trixie-slim
+
+# Production dependencies only. koffi's native library comes inside its npm
+# packages (@koromix/koffi-linux-x64), so no compiler is needed, and no
+# install script has to run: koffi finds that library when it is loaded.
+FROM --platform=linux/amd64 ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+# Compile TypeScript with the dev dependencies.
+FROM --platform=linux/amd64 ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+FROM --platform=linux/amd64 ${NODE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="criu-readiness" \
+      org.opencontainers.image.description="Tells whether this node's kernel can checkpoint and restore processes with CRIU, over HTTP, Prometheus and a CLI" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# tini runs as PID 1. The service starts a probe runner process, and probes
+# start short-lived helper processes; a helper orphaned when its parent dies
+# is re-parented to PID 1, and Node as PID 1 would never reap it, leaving
+# zombies. tini reaps every orphan and forwards SIGTERM to Node.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY openapi ./openapi
+# `criu-readiness` on PATH, for node-problem-detector's plugin and for people.
+# The smoke test loads koffi and the catalogue: a broken native library fails the build, not the node.
+RUN chmod 0755 dist/cli.js \
+ && ln -s /app/dist/cli.js /usr/local/bin/criu-readiness \
+ && criu-readiness --version
+
+# No USER: the probes need root (and the capabilities the deployment grants)
+# to ask the kernel what CRIU would ask. Kubernetes decides the privileges;
+# see deploy/README.md for the full-fidelity and least-privilege profiles.
+EXPOSE 9870
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9870/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["tini", "--", "node", "/app/dist/cli.js"]
+CMD ["serve"]

@@ -1,0 +1,226 @@
+// The Dockerfile cannot be built here (no Docker engine): it is linted with
+// dockerfile-utils and its instructions are checked against the project.
+import t, { type Test } from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validate } from 'dockerfile-utils';
+import { SERVICE_PORT } from './helpers/deploy.js';
+
+const ROOT = new URL('../', import.meta.url);
+const dockerfileText = readFileSync(new URL('Dockerfile', ROOT), 'utf8');
+const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as {
+  version: string;
+  license: string;
+  bin: Record<string, string>;
+  engines: { node: string };
+};
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+interface Stage {
+  from: string;
+  name?: string;
+  instructions: Instruction[];
+}
+
+/** Instructions with continuation lines joined and comments dropped, grouped by stage. */
+function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
+  const logical: string[] = [];
+  let pending = '';
+  for (const line of text.split('\n')) {
+    if (/^\s*#/.test(line)) continue;
+    if (line.endsWith('\\')) {
+      pending += line.slice(0, -1) + ' ';
+      continue;
+    }
+    const whole = (pending + line).trim();
+    pending = '';
+    if (whole) logical.push(whole);
+  }
+  const args = new Map<string, string>();
+  const stages: Stage[] = [];
+  for (const line of logical) {
+    const [, keyword, rest] = /^(\S+)\s*(.*)$/.exec(line)!;
+    const upper = keyword.toUpperCase();
+    if (upper === 'FROM') {
+      const words = rest.split(/\s+/).filter((w) => !w.startsWith('--'));
+      const from = words[0].replace(/\$\{(\w+)\}/g, (_, name: string) => args.get(name) ?? '');
+      stages.push({ from, name: words[2], instructions: [] });
+    } else if (stages.length === 0 && upper === 'ARG') {
+      const [name, value = ''] = rest.split('=');
+      args.set(name, value);
+    } else {
+      stages.at(-1)!.instructions.push({ keyword: upper, args: rest });
+    }
+  }
+  return { args, stages };
+}
+
+const { args: globalArgs, stages } = parseDockerfile(dockerfileText);
+const runtime = stages.at(-1)!;
+const all = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+const one = (stage: Stage, keyword: string) => {
+  const found = all(stage, keyword);
+  if (found.length !== 1) throw new Error(`expected one ${keyword}, found ${found.length}`);
+  return found[0];
+};
+
+t.test('dockerfile-utils finds no problem in the Dockerfile', async (t) => {
+  t.same(validate(dockerfileText).map((d) => `line ${d.range.start.line + 1}: ${d.message}`), []);
+});
+
+t.test('dockerfile-utils does find problems (the lint is live)', async (t) => {
+  t.ok(validate('FROM node:24-slim\nCMD ["a"]\nCMD ["b"]\nFROBNICATE x\n').length >= 2);
+});
+
+t.test('every stage is the same pinned Node LTS slim image, new enough for package.json', async (t) => {
+  t.ok(stages.length >= 2, 'multi-stage');
+  const image = globalArgs.get('NODE_IMAGE')!;
+  for (const stage of stages) t.equal(stage.from, image);
+  const match = /^node:(\d+)\.(\d+)\.(\d+)-\w+-slim$/.exec(image);
+  t.ok(match, `${image} is pinned to a full version and a slim Debian release`);
+  const major = Number(match![1]);
+  t.equal(major % 2, 0, 'an even major: an LTS line');
+  t.ok(major >= Number(/\d+/.exec(pkg.engines.node)![0]), 'satisfies engines.node');
+  t.match(dockerfileText, /^FROM --platform=linux\/amd64 /m, 'amd64: the probes use x86-64 system call numbers');
+});
+
+t.test('the runtime stage gets only production dependencies and the compiled code', async (t) => {
+  const copiesFrom = all(runtime, 'COPY').filter((a) => a.startsWith('--from='));
+  const nodeModules = copiesFrom.find((a) => / \/app\/node_modules /.test(a))!;
+  const depsStage = stages.find((s) => s.name === /--from=(\S+)/.exec(nodeModules)![1])!;
+  t.ok(all(depsStage, 'RUN').some((r) => /npm ci --omit=dev/.test(r)), 'node_modules come from `npm ci --omit=dev`');
+  const dist = copiesFrom.find((a) => / \/app\/dist /.test(a))!;
+  const buildStage = stages.find((s) => s.name === /--from=(\S+)/.exec(dist)![1])!;
+  t.ok(all(buildStage, 'RUN').some((r) => /npm ci(?! --omit)/.test(r)), 'the build stage has the dev dependencies');
+  t.ok(all(buildStage, 'RUN').includes('npm run build'));
+  t.notOk(all(runtime, 'RUN').some((r) => /npm (ci|install)/.test(r)), 'nothing is installed from npm in the runtime stage');
+  const contextCopies = all(runtime, 'COPY').filter((a) => !a.startsWith('--from=')).map((a) => a.split(/\s+/)[0]);
+  t.same(contextCopies.sort(), ['openapi', 'package.json']);
+});
+
+t.test('tini is PID 1 and runs the CLI that package.json names as its bin', async (t) => {
+  t.ok(all(runtime, 'RUN').some((r) => /apt-get install .*\btini\b/.test(r)), 'tini comes from Debian');
+  const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
+  t.same(entrypoint, ['tini', '--', 'node', '/app/dist/cli.js']);
+  t.equal(one(runtime, 'WORKDIR'), '/app');
+  t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint[3]);
+  t.same(JSON.parse(one(runtime, 'CMD')), ['serve']);
+  t.ok(all(runtime, 'RUN').some((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'criu-readiness on PATH');
+});
+
+t.test('the service port is exposed', async (t) => {
+  t.equal(one(runtime, 'EXPOSE'), String(SERVICE_PORT));
+});
+
+t.test('OCI labels name the image, its version and licence', async (t) => {
+  const labels = one(runtime, 'LABEL');
+  const version = /^ARG VERSION=(\S+)$/m.exec(dockerfileText)![1];
+  t.equal(version, pkg.version, 'the default VERSION is package.json\'s');
+  t.match(labels, 'org.opencontainers.image.title="criu-readiness"');
+  t.match(labels, 'org.opencontainers.image.version="${VERSION}"');
+  t.match(labels, `org.opencontainers.image.licenses="${pkg.license}"`);
+  t.match(labels, 'org.opencontainers.image.description=');
+});
+
+const healthcheckExec = JSON.parse(/CMD (\[.*\])$/.exec(one(runtime, 'HEALTHCHECK'))![1]) as string[];
+
+t.test('the HEALTHCHECK asks /healthz with node itself (slim images have no curl)', async (t) => {
+  t.same(healthcheckExec.slice(0, 2), ['node', '-e']);
+  t.match(healthcheckExec[2], `http://127.0.0.1:${SERVICE_PORT}/healthz`);
+});
+
+/** The HEALTHCHECK's node arguments, pointed at `port`. */
+const healthcheck = (port: number) => [healthcheckExec[1], healthcheckExec[2].replace(`:${SERVICE_PORT}/`, `:${port}/`)];
+
+t.test('the HEALTHCHECK passes on a 200 from /healthz and fails otherwise', async (t) => {
+  let status = 200;
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    res.writeHead(status).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  // Asynchronously: this process's server has to answer the child.
+  const exitCode = (argv: string[]) =>
+    new Promise<number | null>((resolve) => spawn(process.execPath, argv, { stdio: 'ignore', timeout: 10_000 }).on('exit', resolve));
+  t.equal(await exitCode(healthcheck(port)), 0);
+  status = 503;
+  t.equal(await exitCode(healthcheck(port)), 1);
+  t.same(paths, ['/healthz', '/healthz']);
+  await new Promise((resolve) => server.close(resolve));
+  t.equal(await exitCode(healthcheck(port)), 1, 'nothing listening');
+});
+
+t.test('the build context holds exactly what the Dockerfile copies', async (t) => {
+  const included = readFileSync(new URL('.dockerignore', ROOT), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.slice(1).replace(/\/$/, ''));
+  t.ok(readFileSync(new URL('.dockerignore', ROOT), 'utf8').split('\n').includes('*'), 'everything else is excluded');
+  const copied = new Set<string>();
+  for (const stage of stages) {
+    for (const copy of all(stage, 'COPY').filter((a) => !a.startsWith('--from='))) {
+      for (const source of copy.split(/\s+/).slice(0, -1)) copied.add(source.replace(/\/$/, ''));
+    }
+  }
+  t.same([...copied].sort(), [...included].sort());
+  for (const path of included) t.ok(existsSync(new URL(path, ROOT)), `${path} exists`);
+});
+
+/**
+ * The runtime stage without Docker: package.json, openapi/, the compiled
+ * dist/ and the production dependencies only (as `npm ci --omit=dev` leaves
+ * them), in a directory with no node_modules above it. A source file that
+ * imports a dev dependency, or a file the image lacks, fails here.
+ */
+function runtimeStage(t: Test): string {
+  const root = fileURLToPath(ROOT);
+  const app = mkdtempSync(join(tmpdir(), 'criu-readiness-image-'));
+  t.teardown(() => rmSync(app, { recursive: true, force: true }));
+  cpSync(join(root, 'package.json'), join(app, 'package.json'));
+  cpSync(join(root, 'openapi'), join(app, 'openapi'), { recursive: true });
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', join(app, 'dist')], { stdio: 'pipe' });
+  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter(Boolean).slice(1);
+  for (const dir of listed) {
+    const target = join(app, relative(root, dir));
+    mkdirSync(target, { recursive: true });
+    // Each package without its nested node_modules: those are listed (and copied) on their own.
+    cpSync(dir, target, { recursive: true, filter: (source) => !relative(dir, source).split('/').includes('node_modules') });
+  }
+  return app;
+}
+
+t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_000 }, async (t) => {
+  const app = runtimeStage(t);
+  const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
+  const cli = join(app, entrypoint[3].replace(/^\/app\//, ''));
+  t.equal(execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).trim(), pkg.version);
+  const check = spawnSync(process.execPath, [cli, 'check'], { encoding: 'utf8', timeout: 60_000 });
+  t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
+
+  const serve = spawn(process.execPath, [cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => serve.kill('SIGKILL'));
+  let log = '';
+  const address = await new Promise<string>((resolve, reject) => {
+    serve.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      log += chunk;
+      const found = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (found) resolve(found[1]);
+    });
+    serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
+  });
+  t.equal((await fetch(`${address}/healthz`)).status, 200);
+  t.equal((await fetch(`${address}/openapi.json`)).status, 200);
+  const stopped = new Promise((resolve) => serve.on('exit', resolve));
+  serve.kill('SIGTERM');
+  t.equal(await stopped, 0, 'stops cleanly on SIGTERM');
+});
