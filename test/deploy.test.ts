@@ -1,0 +1,454 @@
+// deploy/: every manifest parses, every overlay resolves (with the test
+// resolver, and the same as the real kustomize where kubectl is installed),
+// every Kubernetes object validates against the Kubernetes schemas, the
+// custom resources have what their controllers require, and every port and
+// path the manifests use is one the service really serves.
+import t, { type Test } from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseSettings } from '../src/config.js';
+import { VerdictCache } from '../src/engine/cache.js';
+import { ProbeEngine } from '../src/engine/engine.js';
+import { buildApp } from '../src/http/app.js';
+import {
+  DEPLOY,
+  ROOT,
+  SERVICE_PORT,
+  build,
+  canonical,
+  daemonSet,
+  filesUnder,
+  getField,
+  isObject,
+  kustomizations,
+  loadYaml,
+  realKustomize,
+  type Json,
+  type JsonObject,
+  type K8sObject,
+} from './helpers/deploy.js';
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+const { overlays, components } = kustomizations();
+const overlay = (name: string) => join(DEPLOY, 'overlays', name);
+const component = (name: string) => join(DEPLOY, 'components', name);
+const PROFILES = ['full-fidelity', 'least-privilege'] as const;
+const INTEGRATIONS = ['node-readiness', 'node-problem-detector', 'nfd'] as const;
+
+/** A kustomization in a temporary directory: base + the given components, in order. */
+function composed(t: Test, componentNames: readonly string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-kustomize-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const text = [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    `  - ${relative(dir, join(DEPLOY, 'base'))}`,
+    'components:',
+    ...componentNames.map((c) => `  - ${relative(dir, component(c))}`),
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'kustomization.yaml'), text);
+  return dir;
+}
+
+/** Every combination an operator is told to use: a profile, then integrations (or the Prometheus Operator opt-out). */
+function combinations(t: Test): Map<string, string> {
+  const out = new Map<string, string>(overlays.map((dir) => [`overlays/${basename(dir)}`, dir]));
+  for (const profile of PROFILES) {
+    out.set(`${profile} + every integration`, composed(t, [profile, ...INTEGRATIONS]));
+    out.set(`${profile} + without-prometheus-operator`, composed(t, [profile, 'without-prometheus-operator']));
+  }
+  return out;
+}
+
+const containersOf = (pod: JsonObject, field = 'containers') => (Array.isArray(pod[field]) ? (pod[field] as JsonObject[]) : []);
+const str = (value: Json | undefined) => (typeof value === 'string' ? value : undefined);
+
+t.test('every file under deploy/ parses', async (t) => {
+  const yamlFiles = filesUnder(DEPLOY, ['.yaml', '.yml']);
+  t.ok(yamlFiles.length > 10);
+  for (const file of yamlFiles) t.doesNotThrow(() => loadYaml(file), relative(ROOT, file));
+  for (const file of filesUnder(DEPLOY, ['.json'])) t.doesNotThrow(() => JSON.parse(readFileSync(file, 'utf8')), relative(ROOT, file));
+});
+
+t.test('the overlays are full-fidelity, least-privilege and integrations, and every component is used', async (t) => {
+  t.same(overlays.map((d) => basename(d)).sort(), ['full-fidelity', 'integrations', 'least-privilege']);
+  t.same(components.map((d) => basename(d)).sort(), [...PROFILES, ...INTEGRATIONS, 'without-prometheus-operator'].sort());
+});
+
+t.test('every overlay and combination resolves as the real kustomize resolves it', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const mine = build(dir);
+    t.ok(mine.length >= 5, `${name}: ${mine.length} objects`);
+    const real = realKustomize(dir);
+    if (!real) {
+      t.comment('kubectl is not installed: compared with the test resolver only');
+      continue;
+    }
+    t.same(canonical(mine), canonical(real), name);
+  }
+});
+
+// kubernetes-models' module path for each built-in apiVersion/kind we deploy.
+const BUILT_IN: Record<string, string> = {
+  'v1/Namespace': 'v1/Namespace',
+  'v1/ServiceAccount': 'v1/ServiceAccount',
+  'v1/Service': 'v1/Service',
+  'v1/ConfigMap': 'v1/ConfigMap',
+  'apps/v1/DaemonSet': 'apps/v1/DaemonSet',
+  'rbac.authorization.k8s.io/v1/ClusterRole': 'rbac.authorization.k8s.io/v1/ClusterRole',
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+};
+const CUSTOM = new Set(['monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule', 'readiness.node.x-k8s.io/v1alpha1/NodeReadinessRule']);
+
+interface Validatable {
+  validate(): void;
+}
+
+t.test('every built-in object validates against the Kubernetes schemas (kubernetes-models)', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    for (const object of build(dir)) {
+      const id = `${object.apiVersion}/${object.kind}`;
+      if (CUSTOM.has(id)) continue;
+      t.ok(id in BUILT_IN, `${name}: ${id} is a kind the tests validate`);
+      if (!(id in BUILT_IN)) continue;
+      const module = (await import(`kubernetes-models/${BUILT_IN[id]}`)) as Record<string, new (data: K8sObject) => Validatable>;
+      const Model = module[object.kind];
+      t.doesNotThrow(() => new Model(object).validate(), `${name}: ${object.kind}/${object.metadata.name}`);
+    }
+  }
+});
+
+t.test('the schema validation is live: a broken DaemonSet is refused', async (t) => {
+  const { DaemonSet } = await import('kubernetes-models/apps/v1/DaemonSet');
+  const { ds } = daemonSet(build(overlay('full-fidelity')));
+  const broken = structuredClone(ds);
+  (getField(broken, 'spec.template.spec.containers.[name=criu-readiness].ports') as JsonObject[])[0].containerPort = 'http';
+  t.throws(() => new DaemonSet(broken as never).validate());
+});
+
+// ---------------------------------------------------------------------------
+// The DaemonSet
+
+t.test('the DaemonSet runs on every amd64 Linux node, critical, without host namespaces or API token', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod } = daemonSet(build(dir));
+    t.same(pod.tolerations, [{ operator: 'Exists' }], `${name}: tolerates every taint`);
+    t.equal(pod.priorityClassName, 'system-node-critical');
+    t.equal(pod.automountServiceAccountToken, false);
+    t.same(pod.nodeSelector, { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' });
+    for (const field of ['hostPID', 'hostNetwork', 'hostIPC', 'shareProcessNamespace']) t.notOk(pod[field], `${name}: no ${field}`);
+  }
+});
+
+t.test('the selector matches the pod, and the Service and PodMonitor select the same pods', async (t) => {
+  const built = build(overlay('integrations'));
+  const { ds } = daemonSet(built);
+  const labels = getField(ds, 'spec.template.metadata.labels') as JsonObject;
+  const matches = (selector: Json | undefined) => isObject(selector) && Object.entries(selector).every(([k, v]) => labels[k] === v);
+  t.ok(matches(getField(ds, 'spec.selector.matchLabels')));
+  t.ok(matches(getField(built.find((o) => o.kind === 'Service')!, 'spec.selector')));
+  t.ok(matches(getField(built.find((o) => o.kind === 'PodMonitor')!, 'spec.selector.matchLabels')));
+});
+
+t.test('every container has requests, a memory limit, a read-only root and valid, unique named ports', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod } = daemonSet(build(dir));
+    const portNames: string[] = [];
+    const portNumbers: number[] = [];
+    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+      const where = `${name}: ${str(container.name)}`;
+      t.ok(getField(container, 'resources.requests.cpu') && getField(container, 'resources.requests.memory'), `${where} requests`);
+      t.ok(getField(container, 'resources.limits.memory'), `${where} memory limit`);
+      t.equal(getField(container, 'securityContext.readOnlyRootFilesystem'), true, `${where} read-only root`);
+      for (const port of Array.isArray(container.ports) ? (container.ports as JsonObject[]) : []) {
+        // IANA_SVC_NAME: at most 15 characters, lower-case letters, digits and inner hyphens, a letter somewhere.
+        const portName = String(port.name);
+        t.ok(portName.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(portName) && /[a-z]/.test(portName) && !portName.includes('--'), `${where}: port name ${portName}`);
+        portNames.push(portName);
+        portNumbers.push(Number(port.containerPort));
+      }
+    }
+    t.equal(new Set(portNames).size, portNames.length, `${name}: port names unique in the pod`);
+    t.equal(new Set(portNumbers).size, portNumbers.length, `${name}: port numbers unique in the pod`);
+  }
+});
+
+t.test('every volume is mounted and every mount names a volume', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod } = daemonSet(build(dir));
+    const volumes = new Set((pod.volumes as JsonObject[]).map((v) => String(v.name)));
+    const mounted = new Set<string>();
+    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+      for (const mount of (container.volumeMounts ?? []) as JsonObject[]) {
+        t.ok(volumes.has(String(mount.name)), `${name}: ${str(container.name)} mounts ${str(mount.name)}`);
+        mounted.add(String(mount.name));
+      }
+    }
+    t.same([...volumes].filter((v) => !mounted.has(v)), [], `${name}: no unused volume`);
+  }
+});
+
+t.test('only the containers that talk to the API server get a token, read-only', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    for (const [containerName, container] of containers) {
+      const tokenMount = ((container.volumeMounts ?? []) as JsonObject[]).find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+      const talks = ['readiness-reporter', 'node-problem-detector'].includes(containerName);
+      t.equal(Boolean(tokenMount), talks, `${name}: ${containerName} ${talks ? 'has' : 'has no'} token`);
+      if (tokenMount) t.equal(tokenMount.readOnly, true);
+    }
+  }
+});
+
+t.test('security contexts are ones the API server accepts', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod } = daemonSet(build(dir));
+    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+      const sc = (container.securityContext ?? {}) as JsonObject;
+      if (sc.privileged === true) t.not(sc.allowPrivilegeEscalation, false, `${name}: ${str(container.name)}: privileged needs allowPrivilegeEscalation`);
+      const caps = (sc.capabilities ?? {}) as JsonObject;
+      for (const cap of [...((caps.add ?? []) as string[]), ...((caps.drop ?? []) as string[])]) t.match(cap, /^(ALL|[A-Z_]+)$/, `${name}: ${cap}`);
+      for (const cap of (caps.add ?? []) as string[]) t.notMatch(cap, /^CAP_/, 'Kubernetes names capabilities without CAP_');
+    }
+  }
+});
+
+t.test('full fidelity runs the service privileged', async (t) => {
+  for (const dir of [overlay('full-fidelity'), overlay('integrations')]) {
+    const { containers } = daemonSet(build(dir));
+    const sc = containers.get('criu-readiness')!.securityContext as JsonObject;
+    t.equal(sc.privileged, true);
+    t.equal(sc.capabilities, undefined, 'nothing dropped from a privileged container');
+  }
+});
+
+const LEAST_PRIVILEGE_CAPS = ['DAC_OVERRIDE', 'NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_CHROOT', 'SYS_PTRACE'];
+
+t.test('least privilege drops everything and adds back only the capabilities the checks use', async (t) => {
+  const { containers } = daemonSet(build(overlay('least-privilege')));
+  const sc = containers.get('criu-readiness')!.securityContext as JsonObject;
+  t.notOk(sc.privileged);
+  t.equal(sc.allowPrivilegeEscalation, false);
+  t.same(getField(sc, 'capabilities.drop'), ['ALL']);
+  t.same([...(getField(sc, 'capabilities.add') as string[])].sort(), LEAST_PRIVILEGE_CAPS);
+  const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+  for (const cap of LEAST_PRIVILEGE_CAPS) t.match(readme, `CAP_${cap}`, `README explains CAP_${cap}`);
+});
+
+t.test('the main image is criu-readiness at the package version', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    t.equal(containers.get('criu-readiness')!.image, `criu-readiness:${pkg.version}`, name);
+  }
+});
+
+t.test('the node-problem-detector sidecar runs in the service image with the service\'s privileges', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    const npd = containers.get('node-problem-detector');
+    if (!npd) continue;
+    const service = containers.get('criu-readiness')!;
+    t.equal(npd.image, service.image, `${name}: image`);
+    t.same(npd.securityContext, service.securityContext, `${name}: securityContext`);
+  }
+});
+
+t.test('the Service reaches the named port of the local node\'s pod, ready or not', async (t) => {
+  const built = build(overlay('full-fidelity'));
+  const service = built.find((o) => o.kind === 'Service')!;
+  const { containers } = daemonSet(built);
+  const ports = (containers.get('criu-readiness')!.ports as JsonObject[]).map((p) => p.name);
+  for (const port of getField(service, 'spec.ports') as JsonObject[]) {
+    t.ok(ports.includes(port.targetPort), `targetPort ${String(port.targetPort)} is a container port`);
+    t.equal(port.port, SERVICE_PORT);
+  }
+  t.equal(getField(service, 'spec.internalTrafficPolicy'), 'Local');
+  t.equal(getField(service, 'spec.publishNotReadyAddresses'), true);
+});
+
+t.test('the dashboard ConfigMap carries the grafana_dashboard label and the dashboard JSON', async (t) => {
+  const configMap = build(overlay('full-fidelity')).find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1');
+  t.ok(configMap);
+  const data = configMap!.data as JsonObject;
+  t.same(Object.keys(data), ['criu-readiness.json']);
+  t.same(JSON.parse(String(data['criu-readiness.json'])), JSON.parse(readFileSync(join(DEPLOY, 'base', 'grafana-dashboard.json'), 'utf8')));
+});
+
+// ---------------------------------------------------------------------------
+// Custom resources: what their controllers require.
+
+const PROM_DURATION = /^(\d+(ms|s|m|h|d|w|y))+$/;
+const toSeconds = (d: string) => {
+  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 };
+  return [...d.matchAll(/(\d+)(ms|s|m|h|d|w|y)/g)].reduce((sum, [, n, u]) => sum + Number(n) * unit[u], 0);
+};
+
+t.test('the PodMonitor scrapes the metrics port and adds the node label by relabelling', async (t) => {
+  const built = build(overlay('full-fidelity'));
+  const monitor = built.find((o) => o.kind === 'PodMonitor')!;
+  const { containers } = daemonSet(built);
+  const portNames = (containers.get('criu-readiness')!.ports as JsonObject[]).map((p) => p.name);
+  t.ok(isObject(getField(monitor, 'spec.selector')), 'spec.selector is required');
+  const endpoints = getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[];
+  t.ok(Array.isArray(endpoints) && endpoints.length > 0);
+  for (const endpoint of endpoints) {
+    t.ok(portNames.includes(endpoint.port), `port ${String(endpoint.port)} is a named container port`);
+    t.equal(endpoint.path, '/metrics');
+    t.match(String(endpoint.interval), PROM_DURATION);
+    t.match(String(endpoint.scrapeTimeout), PROM_DURATION);
+    t.ok(toSeconds(String(endpoint.scrapeTimeout)) <= toSeconds(String(endpoint.interval)), 'scrapeTimeout <= interval');
+    t.same(endpoint.relabelings, [{ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }]);
+  }
+});
+
+t.test('the PrometheusRule has named groups of rules, each an alert or a record with an expression', async (t) => {
+  const rule = build(overlay('full-fidelity')).find((o) => o.kind === 'PrometheusRule');
+  t.ok(rule, 'deploy/base/prometheusrule.yaml is part of the base');
+  const groups = getField(rule!, 'spec.groups') as JsonObject[];
+  t.ok(Array.isArray(groups) && groups.length > 0);
+  t.equal(new Set(groups.map((g) => g.name)).size, groups.length, 'group names unique');
+  for (const group of groups) {
+    t.match(String(group.name), /\S/);
+    for (const r of group.rules as JsonObject[]) {
+      t.ok(typeof r.expr === 'string' && r.expr.length > 0, 'expr');
+      t.ok((typeof r.alert === 'string') !== (typeof r.record === 'string'), 'exactly one of alert and record');
+      if (r.for !== undefined) t.match(String(r.for), PROM_DURATION);
+    }
+  }
+});
+
+t.test('the NodeReadinessRule satisfies the CRD\'s schema and rules', async (t) => {
+  const built = build(overlay('integrations'));
+  const rules = built.filter((o) => o.kind === 'NodeReadinessRule');
+  t.equal(rules.length, 1);
+  const rule = rules[0];
+  t.equal(rule.apiVersion, 'readiness.node.x-k8s.io/v1alpha1');
+  t.equal(rule.metadata.namespace, undefined, 'cluster-scoped');
+  const spec = rule.spec as JsonObject;
+  for (const field of ['conditions', 'enforcementMode', 'nodeSelector', 'taint']) t.ok(field in spec, `spec.${field} is required`);
+  const conditions = spec.conditions as JsonObject[];
+  t.ok(conditions.length >= 1 && conditions.length <= 32);
+  t.equal(new Set(conditions.map((c) => c.type)).size, conditions.length, 'condition types unique (listMapKey)');
+  for (const c of conditions) {
+    t.ok(typeof c.type === 'string' && c.type.length >= 1 && c.type.length <= 316);
+    t.ok(['True', 'False', 'Unknown'].includes(String(c.requiredStatus)));
+    if (spec.enforcementMode === 'bootstrap-only') t.equal(c.defaultStatus, undefined, 'no defaultStatus with bootstrap-only');
+  }
+  t.ok(['bootstrap-only', 'continuous'].includes(String(spec.enforcementMode)));
+  if (spec.conditionPolicy !== undefined) t.ok(['allOf', 'anyOf'].includes(String(spec.conditionPolicy)));
+  const taint = spec.taint as JsonObject;
+  const key = String(taint.key);
+  t.ok(key.startsWith('readiness.k8s.io/') && key.length <= 253 && key.split('/').length === 2);
+  const local = key.split('/')[1];
+  t.ok(local.length >= 1 && local.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(local));
+  t.ok(taint.value === undefined || String(taint.value).length <= 63);
+  t.ok(['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(taint.effect)));
+  t.ok(isObject(spec.nodeSelector) && Object.keys(spec.nodeSelector).length > 0, 'gates only the nodes that ask for it');
+});
+
+t.test('the reporter writes the condition the rule waits for, from /check?level=required on the service port', async (t) => {
+  const built = build(overlay('integrations'));
+  const rule = built.find((o) => o.kind === 'NodeReadinessRule')!;
+  const { containers } = daemonSet(built);
+  const env = new Map((containers.get('readiness-reporter')!.env as JsonObject[]).map((e) => [e.name, e]));
+  t.same((getField(rule, 'spec.conditions') as JsonObject[]).map((c) => c.type), [env.get('CONDITION_TYPE')!.value]);
+  t.same(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+  const endpoint = new URL(String(env.get('CHECK_ENDPOINT')!.value));
+  t.equal(endpoint.protocol, 'http:');
+  t.equal(endpoint.hostname, '127.0.0.1', 'the same pod: its own node');
+  t.equal(Number(endpoint.port), SERVICE_PORT);
+  t.equal(endpoint.pathname, '/check');
+  t.equal(endpoint.searchParams.get('level'), 'required');
+  // The RBAC lets the pod's account write node status.
+  const binding = built.find((o) => o.kind === 'ClusterRoleBinding' && getField(o, 'roleRef.name') === 'criu-readiness-node-status')!;
+  const { ds } = daemonSet(built);
+  t.same(getField(binding, 'subjects'), [{ kind: 'ServiceAccount', name: getField(ds, 'spec.template.spec.serviceAccountName'), namespace: ds.metadata.namespace }]);
+  const role = built.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'criu-readiness-node-status')!;
+  t.same(getField(role, 'rules'), [
+    { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch', 'update'] },
+  ]);
+});
+
+// ---------------------------------------------------------------------------
+// Against the service itself.
+
+/** Every HTTP GET the manifests make against the service, with who makes it. */
+function pathsUsed(built: readonly K8sObject[]): Map<string, string> {
+  const used = new Map<string, string>();
+  const { containers } = daemonSet(built);
+  const service = containers.get('criu-readiness')!;
+  for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const path = getField(service, `${probe}.httpGet.path`);
+    if (typeof path === 'string') used.set(path, probe);
+  }
+  for (const monitor of built.filter((o) => o.kind === 'PodMonitor')) {
+    for (const endpoint of getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[]) used.set(String(endpoint.path), 'PodMonitor');
+  }
+  const reporter = containers.get('readiness-reporter');
+  const endpoint = reporter && (reporter.env as JsonObject[]).find((e) => e.name === 'CHECK_ENDPOINT');
+  if (endpoint) {
+    const url = new URL(String(endpoint.value));
+    used.set(url.pathname + url.search, 'readiness-reporter');
+  }
+  return used;
+}
+
+t.test('probes, monitors and the reporter use the service\'s named port', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    const service = containers.get('criu-readiness')!;
+    const http = (service.ports as JsonObject[]).find((p) => p.name === 'http')!;
+    t.equal(http.containerPort, SERVICE_PORT, name);
+    for (const probe of ['livenessProbe', 'readinessProbe']) t.equal(getField(service, `${probe}.httpGet.port`), 'http', `${name}: ${probe}`);
+  }
+});
+
+t.test('the service listens where the manifests look, and every serve argument is one it takes', async (t) => {
+  t.equal(parseSettings([], {}).listen.port, SERVICE_PORT);
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    const service = containers.get('criu-readiness')!;
+    t.equal(service.command, undefined, `${name}: the image's entrypoint (tini) stays`);
+    const [command, ...args] = service.args as string[];
+    t.equal(command, 'serve');
+    const settings = parseSettings(args, {});
+    if (settings.nfdFeaturesFile) {
+      const mounts = (service.volumeMounts as JsonObject[]).map((m) => m.mountPath);
+      t.ok(mounts.includes(dirname(settings.nfdFeaturesFile)), `${name}: the NFD feature file is written into a mounted directory`);
+      t.equal(basename(settings.nfdFeaturesFile), 'criu-readiness');
+      t.equal(dirname(settings.nfdFeaturesFile), '/etc/kubernetes/node-feature-discovery/features.d');
+    }
+  }
+});
+
+t.test('the NFD directory is the host\'s features.d, writable by the service', async (t) => {
+  const { pod, containers } = daemonSet(build(overlay('integrations')));
+  const volume = (pod.volumes as JsonObject[]).find((v) => getField(v, 'hostPath.path') === '/etc/kubernetes/node-feature-discovery/features.d');
+  t.ok(volume);
+  t.equal(getField(volume!, 'hostPath.type'), 'DirectoryOrCreate');
+  const mount = (containers.get('criu-readiness')!.volumeMounts as JsonObject[]).find((m) => m.name === volume!.name)!;
+  t.notOk(mount.readOnly);
+});
+
+t.test('every path the manifests GET is one the service answers', async (t) => {
+  const used = new Map<string, string>();
+  for (const dir of overlays) for (const [path, who] of pathsUsed(build(dir))) used.set(path, who);
+  t.same([...used.keys()].sort(), ['/check?level=required', '/check?level=required&format=text', '/healthz', '/metrics', '/readyz']);
+
+  const engine = new ProbeEngine({ keepWarm: true });
+  const cache = new VerdictCache({ engine, intervalMs: 3_600_000, minRefreshIntervalMs: 0 });
+  t.teardown(() => cache.stop());
+  await cache.start();
+  const app = buildApp({ cache });
+  t.teardown(() => app.close());
+  for (const [path, who] of used) {
+    const res = await app.inject({ method: 'GET', url: path });
+    if (path.startsWith('/check')) t.ok([200, 503].includes(res.statusCode), `${who}: ${path} answers a verdict (${res.statusCode})`);
+    else t.equal(res.statusCode, 200, `${who}: ${path}`);
+    if (path.includes('format=text')) t.match(res.headers['content-type'], /^text\/plain/, `${who}: plain text for the node condition's message`);
+  }
+});
