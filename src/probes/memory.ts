@@ -1,23 +1,186 @@
-// Checks of memory tracking and remapping.
+// Checks of memory tracking and remapping: soft-dirty bits, AIO rings,
+// userfaultfd and PAGEMAP_SCAN. Each maps its own anonymous pages and unmaps
+// them on every path.
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import * as libc from '../native/libc.js';
+import { SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E } from '../native/constants.js';
+import {
+  PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY, PAGEMAP_SCAN, PAGE_REGION_SIZE, PAGE_IS_PRESENT,
+  PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API, UFFDIO_API_SIZE, UFFD_FEATURE_EVENT_FORK,
+  UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_NR_EVENTS, SYS_io_destroy,
+  fill, withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion,
+} from '../native/memory.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
-import { unknown } from './outcome.js';
+import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 
-// PLACEHOLDER: replaced by the real probes (issue 3); a test fails while any remains.
+/** Open a /proc/self file with node:fs, hand the fd to `use`, close it on every path. */
+function withProcFile<T>(name: string, flags: number, use: (fd: number) => T): T | ProbeOutcome {
+  const path = `/proc/self/${name}`;
+  let fd: number;
+  try {
+    fd = openSync(path, flags);
+  } catch (err) {
+    return fromFsError(err, `Can't open ${path}`);
+  }
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function mmapFailed(errno: number): ProbeOutcome {
+  return fromErrno(errno, "Can't mmap memory for the test");
+}
+
 export function memDirtyTrack(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withMapping(PAGE_SIZE, (page) => {
+    // Clearing soft-dirty bits applies to the whole runner process: its pages
+    // lose the bit and each takes one extra minor fault at its next write.
+    // Harmless to the runner, and no one else tracks its memory.
+    const cleared = withProcFile('clear_refs', O_WRONLY, (fd) => {
+      try {
+        writeSync(fd, CLEAR_REFS_SOFT_DIRTY);
+        return supported();
+      } catch (err) {
+        // EINVAL: the kernel has no soft-dirty clearing (CONFIG_MEM_SOFT_DIRTY off).
+        return fromFsError(err, "Can't reset dirty memory tracker");
+      }
+    });
+    if (cleared.status !== 'supported') return cleared;
+    fill(page, 1, 1); // a write after the clear must mark the page soft-dirty
+    return withProcFile('pagemap', O_RDONLY, (fd) => {
+      const entry = Buffer.alloc(PAGEMAP_ENTRY_SIZE);
+      readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
+      if (entry.readBigUInt64LE() & PM_SOFT_DIRTY) return supported();
+      return unsupported('Dirty tracking is OFF. Memory snapshot will not work. (no soft-dirty bit in pagemap on a page written after clear_refs)');
+    });
+  }, mmapFailed);
 }
+
+/** The length of the mapping that starts at `addr`, if /proc/self/maps shows it as an AIO ring. */
+function aioRingLength(addr: number): number {
+  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+    const fields = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (!fields || parseInt(fields[1], 16) !== addr) continue;
+    return fields[3] === '/[aio] (deleted)' ? parseInt(fields[2], 16) - addr : 0;
+  }
+  return 0;
+}
+
 export function aioRemap(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const context = Buffer.alloc(8);
+  const setup = libc.syscall(SYS.io_setup, ['long', AIO_NR_EVENTS], ['void *', context]);
+  if (setup.ret < 0) return fromErrno(setup.errno, 'No AIO syscall');
+  // The context id is the address of its ring; after the move it is the new address.
+  let ring = Number(context.readBigUInt64LE());
+  const len = aioRingLength(ring);
+  try {
+    if (!len) return unsupported('No AIO ring at expected location');
+    const target = mapAnonymous(len);
+    if (target.errno) return fromErrno(target.errno, "Can't find place for new AIO ring");
+    const moved = moveMapping(ring, len, target.addr);
+    if (moved.ret < 0) {
+      libc.munmap(target.addr, len);
+      return fromErrno(moved.errno, "Can't remap AIO ring");
+    }
+    ring = target.addr;
+    const events = libc.syscall(SYS.io_getevents, ['long', ring], ['long', 0], ['long', 1], ['void *', null], ['void *', null]);
+    return events.ret < 0 ? fromErrno(events.errno, "AIO remap doesn't work properly") : supported();
+  } finally {
+    // io_destroy unmaps the ring. A kernel that lost the ring in the move
+    // cannot destroy it by either address: unmap it, and the context goes
+    // with the runner process.
+    const destroyed = libc.syscall(SYS_io_destroy, ['long', ring]);
+    if (destroyed.ret < 0 && len) libc.munmap(ring, len);
+  }
 }
+
+/**
+ * userfaultfd and the UFFDIO_API handshake, as CRIU opens it: without
+ * UFFD_USER_MODE_ONLY, because lazy restore must also catch faults the
+ * kernel takes on a process's behalf. The features offered, or why not.
+ */
+function uffdFeatures(): { features: bigint } | { outcome: ProbeOutcome } {
+  const uffd = libc.syscall(SYS.userfaultfd, ['int', O_CLOEXEC]);
+  if (uffd.ret < 0) {
+    if (uffd.errno === E.EPERM) {
+      // Without CAP_SYS_PTRACE while vm.unprivileged_userfaultfd is 0, or a container's seccomp profile.
+      return { outcome: unknown('PermissionDenied', 'Lazy pages are not permitted: userfaultfd: EPERM (it needs CAP_SYS_PTRACE unless vm.unprivileged_userfaultfd=1)') };
+    }
+    return { outcome: fromErrno(uffd.errno, 'UFFD is not supported: userfaultfd') };
+  }
+  try {
+    const api = Buffer.alloc(UFFDIO_API_SIZE);
+    api.writeBigUInt64LE(UFFD_API, 0);
+    const res = libc.ioctlPtr(uffd.ret, UFFDIO_API, api);
+    if (res.ret < 0) return { outcome: fromErrno(res.errno, 'Failed to get uffd API') };
+    const given = api.readBigUInt64LE(0);
+    if (given !== UFFD_API) return { outcome: unsupported(`Incompatible uffd API: expected ${UFFD_API}, got ${given}`) };
+    return { features: api.readBigUInt64LE(8) };
+  } finally {
+    libc.close(uffd.ret);
+  }
+}
+
 export function uffd(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const api = uffdFeatures();
+  return 'outcome' in api ? api.outcome : supported(`features 0x${api.features.toString(16)}`);
 }
+
+/** What CRIU's lazy restore needs beyond the handshake (its NEED_UFFD_API_FEATURES). */
+const NONCOOPERATIVE_FEATURES = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP;
+
 export function uffdNoncoop(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  const api = uffdFeatures();
+  if ('outcome' in api) return api.outcome;
+  const missing = NONCOOPERATIVE_FEATURES & ~api.features;
+  if (missing) return unsupported(`Non-cooperative UFFD is not supported: features 0x${missing.toString(16)} missing`);
+  return supported();
 }
+
+type Scan = { regions: PageRegion[] } | { outcome: ProbeOutcome };
+
+/**
+ * ioctl(PAGEMAP_SCAN) over [start, start+len) for pages in any of the
+ * categories of `mask`, reporting those categories: the regions found, or
+ * the outcome when the kernel refused.
+ */
+function pagemapScanRange(start: number, len: number, mask: bigint, what: string): Scan {
+  const scanned = withProcFile('pagemap', O_RDONLY, (fd): Scan => {
+    const vec = Buffer.alloc((len / PAGE_SIZE) * PAGE_REGION_SIZE); // at most one region per page
+    const res = libc.ioctlPtr(fd, PAGEMAP_SCAN, pmScanArg(start, start + len, vec, { anyof: mask, ret: mask }));
+    // EINVAL or ENOTTY: no PAGEMAP_SCAN, or not for these categories.
+    if (res.ret < 0) return { outcome: fromErrno(res.errno, what) };
+    return { regions: Array.from({ length: res.ret }, (_, i) => pageRegion(vec, i)) };
+  });
+  return 'status' in scanned ? { outcome: scanned } : scanned;
+}
+
 export function pagemapScan(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withMapping(2 * PAGE_SIZE, (addr) => {
+    fill(addr, 1, PAGE_SIZE); // the first page present, the second never touched
+    const scan = pagemapScanRange(addr, 2 * PAGE_SIZE, PAGE_IS_PRESENT, "PAGEMAP_SCAN isn't supported");
+    if ('outcome' in scan) return scan.outcome;
+    const [first] = scan.regions;
+    if (first && first.start === addr && first.categories & PAGE_IS_PRESENT) return supported();
+    return unknown('UnexpectedResult', `PAGEMAP_SCAN did not report the present page (${scan.regions.length} regions)`);
+  }, mmapFailed);
 }
+
 export function pagemapScanGuardPages(): ProbeOutcome {
-  return unknown('ProbeError', 'PLACEHOLDER: probe not written yet');
+  return withMapping(2 * PAGE_SIZE, (addr) => {
+    const guard = madvise(addr, PAGE_SIZE, MADV_GUARD_INSTALL);
+    // EINVAL: a kernel before 6.13, where no process can have guard pages.
+    if (guard.ret < 0 && guard.errno !== E.EINVAL) return fromErrno(guard.errno, 'madvise failed (has_madv_guard check)');
+    const scan = pagemapScanRange(addr, 2 * PAGE_SIZE, PAGE_IS_GUARD, "ioctl(PAGEMAP_SCAN) doesn't support PAGE_IS_GUARD flag");
+    if ('outcome' in scan) return scan.outcome;
+    // CRIU's test: the kernel accepts PAGE_IS_GUARD. Without guard pages there is nothing more to see.
+    if (guard.ret < 0) return supported('PAGE_IS_GUARD is accepted; this kernel has no MADV_GUARD_INSTALL');
+    const [first] = scan.regions;
+    if (scan.regions.length === 1 && first.start === addr && first.end === addr + PAGE_SIZE && first.categories & PAGE_IS_GUARD) {
+      return supported('PAGEMAP_SCAN reported the guard page');
+    }
+    return unsupported('ioctl(PAGEMAP_SCAN) accepts PAGE_IS_GUARD but did not report the guard page');
+  }, mmapFailed);
 }
