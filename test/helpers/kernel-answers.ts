@@ -1,0 +1,66 @@
+// Assertions shared by the probe-family tests: what a probe run as root must
+// answer, and what a kernel of a given release and config must support.
+import type { Test } from 'tap';
+import { release } from 'node:os';
+import type { ProbeResult } from '../../src/engine/engine.js';
+import type { ProbeOutcome } from '../../src/engine/verdict.js';
+import { readKernelConfig } from '../../src/kconfig.js';
+
+export const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
+
+export function byName(results: ProbeResult[]): Map<string, ProbeOutcome> {
+  return new Map(results.map((r) => [r.name, r.outcome]));
+}
+
+/**
+ * As root each probe gets a kernel answer: supported, or unsupported with a
+ * message saying what the kernel did (an errno, or what `saidOtherwise` matches).
+ */
+export function assertKernelAnswers(t: Test, outcomes: Map<string, ProbeOutcome>, names: string[], saidOtherwise?: RegExp): void {
+  for (const name of names) {
+    const outcome = outcomes.get(name);
+    t.ok(outcome, `${name} ran`);
+    if (!outcome) continue;
+    t.comment(`${name}: ${outcome.status} (${outcome.reason}) ${outcome.message}`);
+    if (outcome.status === 'supported') {
+      t.equal(outcome.reason, 'Supported', `${name} reason`);
+      continue;
+    }
+    t.equal(outcome.status, 'unsupported', `${name} is not unknown as root: ${outcome.message}`);
+    const said = ERRNO_IN_MESSAGE.test(outcome.message) || (saidOtherwise?.test(outcome.message) ?? false);
+    t.ok(said, `${name} says what the kernel did: ${outcome.message}`);
+  }
+}
+
+/** The kernel release and config options that bring a feature. */
+export type Brought = Record<string, { since: [number, number]; config: string[] }>;
+
+/** On a kernel at least that new with those options built in (or as modules), the probe must say supported. */
+export function assertSupportedWhereBrought(t: Test, outcomes: Map<string, ProbeOutcome>, brought: Brought): void {
+  const config = readKernelConfig();
+  if (!config) {
+    t.comment('no kernel config readable: nothing to expect');
+    return;
+  }
+  const [major, minor] = release().split('.').map(Number);
+  t.comment(`kernel ${release()}, config from ${config.source}`);
+  for (const [name, { since, config: options }] of Object.entries(brought)) {
+    const newEnough = major > since[0] || (major === since[0] && minor >= since[1]);
+    const configured = options.every((option) => ['y', 'm'].includes(config.get(option)));
+    if (!newEnough || !configured) {
+      t.comment(`${name}: not expected here (needs ${since.join('.')} and ${options.join(', ') || 'nothing'})`);
+      continue;
+    }
+    t.equal(outcomes.get(name)?.status, 'supported', `${name}: ${outcomes.get(name)?.message}`);
+  }
+}
+
+/** Under a refusal that mimics a kernel without each feature, every named probe says unsupported/NotInKernel. */
+export function assertFoundMissing(t: Test, refused: Map<string, ProbeOutcome>, names: string[]): void {
+  for (const name of names) {
+    const outcome = refused.get(name);
+    t.comment(`${name}: ${outcome?.status} (${outcome?.reason}) ${outcome?.message}`);
+    t.equal(outcome?.status, 'unsupported', `${name}: ${outcome?.message}`);
+    t.equal(outcome?.reason, 'NotInKernel', name);
+  }
+}
