@@ -38,3 +38,6 @@ for await (const line of createInterface({ input: process.stdin })) {
   for (const name of command.run) await runOne(name);
   tell({ type: 'done' });
 }
+// Told to finish: exit now. Background releases (an AIO context being
+// destroyed) are finished by the kernel as the process goes.
+process.exit(0);

@@ -50,6 +50,19 @@ export function prctl(option: number, ...args: SyscallArg[]): SysResult {
   return syscall(SYS_prctl, ['int', option], ...padded);
 }
 
+const syscall1 = libc.func('long syscall(long nr, long a1)') as unknown as KoffiFn & {
+  async: (nr: number, a1: number, done: (err: unknown, ret: number | bigint) => void) => void;
+};
+
+/**
+ * A one-argument system call run on a libuv worker thread, for calls that
+ * only release something and may block on the kernel (io_destroy waits out
+ * an RCU grace period): the probe need not wait for them.
+ */
+export function syscallInBackground(nr: number, a1: number): Promise<number> {
+  return new Promise((resolve) => syscall1.async(nr, a1, (err, ret) => resolve(err ? -1 : Number(ret))));
+}
+
 export const open = bind('int open(const char *path, int flags, int mode)');
 export const close = bind('int close(int fd)');
 export const read = bind('long read(int fd, _Out_ void *buf, unsigned long count)');

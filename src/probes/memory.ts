@@ -88,11 +88,14 @@ export function aioRemap(): ProbeOutcome {
     const events = libc.syscall(SYS.io_getevents, ['long', ring], ['long', 0], ['long', 1], ['void *', null], ['void *', null]);
     return events.ret < 0 ? fromErrno(events.errno, "AIO remap doesn't work properly") : supported();
   } finally {
-    // io_destroy unmaps the ring. A kernel that lost the ring in the move
+    // io_destroy unmaps the ring, but waits out an RCU grace period (~45 ms):
+    // it runs in the background. A kernel that lost the ring in the move
     // cannot destroy it by either address: unmap it, and the context goes
     // with the runner process.
-    const destroyed = libc.syscall(SYS_io_destroy, ['long', ring]);
-    if (destroyed.ret < 0 && len) libc.munmap(ring, len);
+    const movedRing = ring;
+    void libc.syscallInBackground(SYS_io_destroy, movedRing).then((ret) => {
+      if (ret < 0 && len) libc.munmap(movedRing, len);
+    });
   }
 }
 
