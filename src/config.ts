@@ -1,0 +1,156 @@
+// The service's settings, from flags or the environment (a flag wins),
+// each validated with zod so a bad one stops start-up with a message that
+// names it and says what is allowed.
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS } from './engine/engine.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface Settings {
+  listen: ListenAddress;
+  refreshIntervalMs: number;
+  minRefreshIntervalMs: number;
+  probeTimeoutMs: number;
+  runTimeoutMs: number;
+  logLevel: LogLevel;
+  /** The level request lines are logged at; silent for none. */
+  requestLogLevel: LogLevel;
+  /** Where to write the node-feature-discovery feature file after each refresh. */
+  nfdFeaturesFile?: string;
+}
+
+/** A setting that cannot be used; the message names it and says what is allowed. */
+export class ConfigError extends Error {}
+
+/** Wants help rather than a service. */
+export class HelpRequested extends Error {}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const LISTEN_ALLOWED = 'HOST:PORT with an IPv4 address, a host name or a bracketed IPv6 address and a port from 0 to 65535 (e.g. 0.0.0.0:9870, [::1]:9870)';
+
+const listen = z.string().transform((value, ctx): ListenAddress => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  const hostOk = match?.[1] !== undefined ? isIPv6(match[1]) : host !== undefined && (isIPv4(host) || HOSTNAME.test(host));
+  if (!match || !host || !hostOk || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `must be ${LISTEN_ALLOWED}` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+/** A decimal number within [min, max], scaled to milliseconds. */
+function number(unit: 'seconds' | 'milliseconds', min: number, max: number) {
+  const scale = unit === 'seconds' ? 1000 : 1;
+  const message = `must be a number of ${unit} from ${min} to ${max}`;
+  return z
+    .string()
+    .regex(/^\d+(?:\.\d+)?$/, { message })
+    .transform(Number)
+    .pipe(z.number().min(min, { message }).max(max, { message }))
+    .transform((n) => Math.round(n * scale));
+}
+
+const logLevel = z.enum(LOG_LEVELS, { error: () => `must be one of ${LOG_LEVELS.join(', ')}` });
+
+const path = z
+  .string()
+  .min(1, { message: 'must be a file path' })
+  .refine((p) => !p.includes('\0'), { message: 'must be a file path' });
+
+interface Option<K extends keyof Settings> {
+  key: K;
+  flag: string;
+  env: string;
+  /** How the value is written in the help text. */
+  arg: string;
+  defaultValue?: string;
+  help: string;
+  schema: z.ZodType<Settings[K], string>;
+}
+
+function option<K extends keyof Settings>(o: Option<K>): Option<K> {
+  return o;
+}
+
+/** Every setting: its flag, environment variable, default and rule. */
+export const OPTIONS = [
+  option({ key: 'listen', flag: '--listen', env: 'CRIU_READINESS_LISTEN', arg: 'HOST:PORT', defaultValue: '0.0.0.0:9870', help: 'address to listen on; [::1]:9870 for IPv6, port 0 for any free port', schema: listen }),
+  option({ key: 'refreshIntervalMs', flag: '--refresh-interval', env: 'CRIU_READINESS_REFRESH_INTERVAL', arg: 'SECONDS', defaultValue: '300', help: 'time between background probe runs (1 to 604800)', schema: number('seconds', 1, 604_800) }),
+  option({ key: 'minRefreshIntervalMs', flag: '--min-refresh-interval', env: 'CRIU_READINESS_MIN_REFRESH_INTERVAL', arg: 'SECONDS', defaultValue: '10', help: 'least time between a run and a forced POST /refresh; sooner gets 429 (0 to 86400)', schema: number('seconds', 0, 86_400) }),
+  option({ key: 'probeTimeoutMs', flag: '--probe-timeout', env: 'CRIU_READINESS_PROBE_TIMEOUT', arg: 'MS', defaultValue: String(DEFAULT_PROBE_TIMEOUT_MS), help: 'time one probe may take before it counts as unknown/Timeout (100 to 600000)', schema: number('milliseconds', 100, 600_000) }),
+  option({ key: 'runTimeoutMs', flag: '--run-timeout', env: 'CRIU_READINESS_RUN_TIMEOUT', arg: 'MS', defaultValue: String(DEFAULT_RUN_TIMEOUT_MS), help: 'time a whole probe run may take (1000 to 3600000)', schema: number('milliseconds', 1000, 3_600_000) }),
+  option({ key: 'logLevel', flag: '--log-level', env: 'CRIU_READINESS_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}`, schema: logLevel }),
+  option({ key: 'requestLogLevel', flag: '--request-log-level', env: 'CRIU_READINESS_REQUEST_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'debug', help: 'level of the one line logged per request (silent: none); shown when --log-level lets it through', schema: logLevel }),
+  option({ key: 'nfdFeaturesFile', flag: '--nfd-features-file', env: 'CRIU_READINESS_NFD_FEATURES_FILE', arg: 'PATH', help: 'write the node-feature-discovery feature file here after each refresh (optional)', schema: path }),
+] as const;
+
+type AnyOption = (typeof OPTIONS)[number];
+
+export function serveUsage(): string {
+  const rows = OPTIONS.map((o) => {
+    const head = `  ${o.flag} ${o.arg}`;
+    const defaults = o.defaultValue === undefined ? 'not set by default' : `default ${o.defaultValue}`;
+    return `${head}\n      ${o.help}\n      env ${o.env}; ${defaults}`;
+  });
+  return `Usage: criu-readiness serve [options]
+
+Serves the kernel's CRIU readiness over HTTP (GET /check, /features,
+/healthz, /readyz, /metrics, /docs; POST /refresh).
+
+Options (each can also be set in the environment; a flag wins):
+${rows.join('\n')}
+  -h, --help
+      print this help
+`;
+}
+
+/** Raw values by setting, from argv then env; throws ConfigError for an unknown or incomplete flag. */
+function collect(args: readonly string[], env: NodeJS.ProcessEnv): Map<AnyOption, { value: string; source: string }> {
+  const raw = new Map<AnyOption, { value: string; source: string }>();
+  for (const o of OPTIONS) {
+    const value = env[o.env];
+    if (value !== undefined && value !== '') raw.set(o, { value, source: o.env });
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--help' || arg === '-h') throw new HelpRequested();
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const o = OPTIONS.find((candidate) => candidate.flag === flag);
+    if (!o) throw new ConfigError(`unknown option ${JSON.stringify(arg)}; "criu-readiness serve --help" lists the options`);
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new ConfigError(`${o.flag} needs a value: ${o.arg}`);
+    raw.set(o, { value, source: o.flag });
+  }
+  return raw;
+}
+
+/** The settings from flags and environment; throws ConfigError (or HelpRequested). */
+export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Settings {
+  const raw = collect(args, env);
+  const settings: Partial<Record<keyof Settings, unknown>> = {};
+  for (const o of OPTIONS) {
+    const given = raw.get(o);
+    const value = given?.value ?? o.defaultValue;
+    if (value === undefined) continue;
+    const parsed = (o.schema as z.ZodType<unknown, string>).safeParse(value);
+    if (!parsed.success) {
+      const where = given ? `${given.source}=${JSON.stringify(value.slice(0, 100))}` : `the default of ${o.flag}`;
+      throw new ConfigError(`invalid ${o.flag} (${o.env}): ${where} ${parsed.error.issues[0]?.message ?? 'is not allowed'}`);
+    }
+    settings[o.key] = parsed.data;
+  }
+  const result = settings as Settings;
+  if (result.runTimeoutMs < result.probeTimeoutMs) {
+    throw new ConfigError(`invalid --run-timeout (CRIU_READINESS_RUN_TIMEOUT): ${result.runTimeoutMs} ms must not be shorter than --probe-timeout (${result.probeTimeoutMs} ms)`);
+  }
+  return result;
+}

@@ -1,0 +1,182 @@
+// The verdict cache: probes at start-up, then in the background on an
+// interval, and serves the last verdicts while a run is under way. Requests
+// never wait for a probe run once one has finished.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import type { Logger } from 'pino';
+import { CATALOGUE, type Feature } from '../catalogue.js';
+import { runCheck, type Report } from './check.js';
+import type { ProbeEngine } from './engine.js';
+import type { Reason, Verdict } from './verdict.js';
+
+export type RunResult = 'ok' | 'failed';
+
+/** Reasons that mean the run itself went wrong, not that the kernel answered. */
+export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
+
+/** What the verdicts depend on besides the kernel's code: a change of any of them invalidates them. */
+export interface CacheKey {
+  bootId: string;
+  kernelRelease: string;
+  /** Effective capabilities, as /proc/self/status's CapEff (hex). */
+  capEff: string;
+}
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+export function readCacheKey(): CacheKey {
+  const status = readOr('/proc/self/status', '');
+  return {
+    bootId: readOr('/proc/sys/kernel/random/boot_id', 'unknown').trim(),
+    kernelRelease: release(),
+    capEff: /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'unknown',
+  };
+}
+
+function sameKey(a: CacheKey, b: CacheKey): boolean {
+  return a.bootId === b.bootId && a.kernelRelease === b.kernelRelease && a.capEff === b.capEff;
+}
+
+export function runResult(report: Report): RunResult {
+  return report.verdicts.some((v) => FAILED_RUN_REASONS.includes(v.reason)) ? 'failed' : 'ok';
+}
+
+export interface VerdictCacheOptions {
+  engine: ProbeEngine;
+  /** The features to probe, in order (default: the whole catalogue). */
+  features?: readonly Feature[];
+  /** Time between background refreshes (ms). */
+  intervalMs: number;
+  /** Least time between the end of one run and a forced refresh (ms). */
+  minRefreshIntervalMs: number;
+  logger?: Logger;
+  /** Reads the cache key; tests replace it to simulate a reboot or a capability change. */
+  readKey?: () => CacheKey;
+}
+
+interface VerdictCacheEvents {
+  refreshed: [report: Report, result: RunResult];
+}
+
+export class VerdictCache extends EventEmitter<VerdictCacheEvents> {
+  readonly features: readonly Feature[];
+  readonly intervalMs: number;
+  readonly minRefreshIntervalMs: number;
+  /** The verdicts of the last finished run whose key is still the current one. */
+  current: Report | undefined;
+  /** The key the current verdicts were made under (or the last one read). */
+  key: CacheKey | undefined;
+  readonly runs = { ok: 0, failed: 0 };
+
+  private readonly engine: ProbeEngine;
+  private readonly logger: Logger | undefined;
+  private readonly readKey: () => CacheKey;
+  private inFlight: Promise<Report> | undefined;
+  private lastFinished = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(options: VerdictCacheOptions) {
+    super();
+    this.engine = options.engine;
+    this.features = options.features ?? CATALOGUE;
+    this.intervalMs = options.intervalMs;
+    this.minRefreshIntervalMs = options.minRefreshIntervalMs;
+    this.logger = options.logger;
+    this.readKey = options.readKey ?? readCacheKey;
+  }
+
+  /** True once a run has finished (and its key has not changed since). */
+  get ready(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Whether a run is under way. */
+  get refreshing(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** Start the first run and the background refreshes. Resolves when the first run finished. */
+  start(): Promise<Report> {
+    return this.refresh();
+  }
+
+  /** Probe now; callers during a run share it. Never rejects while the cache runs. */
+  refresh(): Promise<Report> {
+    if (this.stopped) return Promise.reject(new Error('the verdict cache is stopped'));
+    this.inFlight ??= this.runOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Milliseconds until a forced refresh is allowed: 0 when allowed now or a run is under way (callers join it). */
+  refreshAllowedInMs(): number {
+    if (this.inFlight) return 0;
+    return Math.max(0, Math.ceil(this.lastFinished + this.minRefreshIntervalMs - performance.now()));
+  }
+
+  /** Stop the background refreshes, wait for a run under way, and stop the runner. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.inFlight;
+    await this.engine.close();
+  }
+
+  private async runOnce(): Promise<Report> {
+    clearTimeout(this.timer);
+    const key = this.readKey();
+    if (this.key && !sameKey(this.key, key)) {
+      this.logger?.info({ previous: this.key, key }, 'boot, kernel or capabilities changed: dropping the cached verdicts');
+      this.current = undefined;
+    }
+    this.key = key;
+
+    const report = await this.check();
+    const result = runResult(report);
+    this.lastFinished = performance.now();
+    this.current = report;
+    this.runs[result] += 1;
+    this.schedule();
+    this.emit('refreshed', report, result);
+    return report;
+  }
+
+  /** One check run; an error outside the probes makes every feature unknown for this run. */
+  private async check(): Promise<Report> {
+    const started = performance.now();
+    try {
+      return await runCheck(this.engine, this.features);
+    } catch (err) {
+      const message = `check run failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.logger?.error({ err }, message);
+      const verdicts: Verdict[] = this.features.map((f) => ({
+        name: f.name,
+        category: f.category,
+        status: 'unknown',
+        reason: 'ProbeError',
+        message,
+        hint: f.hint,
+        kconfig: [],
+        durationMs: 0,
+      }));
+      return { verdicts, finishedAt: new Date(), durationMs: performance.now() - started };
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), this.intervalMs);
+    // The timer alone never keeps the process alive.
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,170 @@
+// Errors as RFC 9457 problem details (application/problem+json), for every
+// 4xx and 5xx the service sends: validation, unknown routes, wrong methods,
+// limits, and the framework's own errors.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Problem types of this service; HTTP-level errors use about:blank. */
+export const PROBLEM_TYPES = {
+  http: 'about:blank',
+  invalidParameter: 'urn:criu-readiness:problem:invalid-parameter',
+  unknownFeature: 'urn:criu-readiness:problem:unknown-feature',
+  refreshTooSoon: 'urn:criu-readiness:problem:refresh-too-soon',
+  notReady: 'urn:criu-readiness:problem:not-ready',
+} as const;
+
+export const problemSchema = z
+  .object({
+    type: z.string().describe('the kind of problem: about:blank for plain HTTP errors, urn:criu-readiness:problem:* for this service\'s own'),
+    title: z.string().describe('short summary of the kind of problem'),
+    status: z.number().int().describe('the HTTP status code'),
+    detail: z.string().describe('what went wrong with this request, for people'),
+    instance: z.string().optional().describe('the request path'),
+    invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional().describe('400: each invalid parameter'),
+    validNames: z.array(z.string()).optional().describe('404 unknown feature: every valid feature name'),
+    closest: z.string().optional().describe('404 unknown feature: the valid name closest to the one asked for'),
+    allow: z.array(z.string()).optional().describe('405: the methods the path accepts'),
+    retryAfterSeconds: z.number().int().optional().describe('429 and 503: when to try again'),
+  })
+  .describe('RFC 9457 problem details')
+  .meta({ id: 'Problem' });
+
+export type Problem = z.infer<typeof problemSchema>;
+
+/** An OpenAPI response that is a problem document. */
+export function problemResponse(description: string) {
+  return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } } };
+}
+
+export interface ProblemInit extends Partial<Omit<Problem, 'status' | 'detail' | 'instance'>> {
+  status: number;
+  detail: string;
+}
+
+/** Echo of user input in messages: bounded, so a hostile URL cannot blow up a body or a log line. */
+export function echo(input: string, max = 100): string {
+  return input.length > max ? `${input.slice(0, max)}...` : input;
+}
+
+export function problemBody(init: ProblemInit, url?: string): string {
+  const { status, detail, type = PROBLEM_TYPES.http, title = STATUS_CODES[status] ?? 'Error', ...extensions } = init;
+  const instance = url === undefined ? undefined : echo(url.split('?')[0], 200);
+  const problem: Problem = { type, title, status, detail, instance, ...extensions };
+  return JSON.stringify(problem);
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, init: ProblemInit): FastifyReply {
+  if (init.retryAfterSeconds !== undefined) reply.header('retry-after', String(init.retryAfterSeconds));
+  if (init.allow) reply.header('allow', init.allow.join(', '));
+  return reply.code(init.status).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(problemBody(init, request.url));
+}
+
+/** The answer before the first probe run has finished. */
+export function notReady(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(request, reply, {
+    status: 503,
+    type: PROBLEM_TYPES.notReady,
+    title: 'Not ready',
+    detail: 'the first probe run has not finished yet; try again shortly',
+    retryAfterSeconds: 1,
+  });
+}
+
+/** A route pattern's segments matched against a request path: `:x` one segment, `*` the rest. */
+function matches(pattern: string, path: string): boolean {
+  const want = pattern.split('/');
+  const got = path.split('/');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '*') return true;
+    if (i >= got.length) return false;
+    if (want[i].startsWith(':')) {
+      if (got[i] === '') return false;
+    } else if (want[i] !== got[i]) return false;
+  }
+  return want.length === got.length;
+}
+
+function validationProblem(error: FastifyError): ProblemInit {
+  const where = error.validationContext ?? 'request';
+  const invalidParams = (error.validation ?? []).map((v) => ({
+    name: v.instancePath.replace(/^\//, '').replaceAll('/', '.') || where,
+    reason: v.message ?? 'is not valid',
+  }));
+  return {
+    status: 400,
+    type: PROBLEM_TYPES.invalidParameter,
+    title: 'Invalid parameter',
+    detail: invalidParams.map((p) => p.reason).join('; ') || error.message,
+    invalidParams,
+  };
+}
+
+/**
+ * Error, not-found and framework handlers that answer with problem details:
+ * 400 for bad input, 404 for an unknown path, 405 (with Allow) for a known
+ * path with another method, the framework's 4xx as they are, 500 otherwise.
+ */
+export function installProblemHandlers(app: FastifyInstance): void {
+  const routes = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = routes.get(route.url) ?? new Set<string>();
+    for (const method of [route.method].flat()) methods.add(method);
+    if (methods.has('GET')) methods.add('HEAD');
+    routes.set(route.url, methods);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = new Set<string>();
+    for (const [pattern, methods] of routes) if (matches(pattern, path)) for (const m of methods) allowed.add(m);
+    if (allowed.size > 0 && !allowed.has(request.method)) {
+      const allow = [...allowed].sort();
+      return sendProblem(request, reply, { status: 405, detail: `${echo(path)} does not accept ${request.method}; it accepts ${allow.join(', ')}`, allow });
+    }
+    return sendProblem(request, reply, { status: 404, detail: `no route ${request.method} ${echo(path)}; see /docs for the API` });
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) return sendProblem(request, reply, validationProblem(error));
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: error }, 'request failed');
+      return sendProblem(request, reply, { status, detail: 'the service failed to answer; its log has the cause' });
+    }
+    return sendProblem(request, reply, { status, detail: error.message });
+  });
+}
+
+/** For fastify's frameworkErrors option: a malformed URL and the like. */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  // Their messages quote the whole path: say what is wrong without it.
+  const detail =
+    status === 414 ? 'a path segment is longer than the service accepts' : error.code === 'FST_ERR_BAD_URL' ? 'the path is not valid (bad percent-encoding)' : echo(error.message, 200);
+  sendProblem(request, reply, { status, detail });
+}
+
+/**
+ * For fastify's clientErrorHandler option: what Node's parser rejects before
+ * fastify sees a request (headers too large, a malformed request line).
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request line and headers are larger than the service accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP'];
+  const body = problemBody({ status, detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}

@@ -1,0 +1,141 @@
+// GET /check: one level's verdict, as JSON or as the CLI's lines. The body
+// depends on the verdicts only, so identical verdicts give identical bytes
+// (readiness reporters copy it into node conditions); time goes to headers.
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Report } from '../../engine/check.js';
+import type { VerdictCache } from '../../engine/cache.js';
+import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../engine/levels.js';
+import { levelText } from '../../engine/text.js';
+import { JSON_TYPE, TEXT_TYPE, entityTag, formatParam, matchesIfNoneMatch, strictQuery, wantsText } from '../negotiate.js';
+import { PROBLEM_CONTENT_TYPE, notReady, problemResponse, problemSchema } from '../problem.js';
+import { verdictSchemas } from './features.js';
+
+const BOOLEANS = ['true', 'false'] as const;
+
+const query = strictQuery({
+  level: z
+    .enum(LEVELS, { error: () => `level must be one of ${LEVELS.join(', ')}` })
+    .default('required')
+    .describe('required; extra = required + extra; experimental = required + experimental; all = required + extra + experimental'),
+  strict: z
+    .enum(BOOLEANS, { error: () => 'strict must be true or false' })
+    .default('false')
+    .transform((s) => s === 'true')
+    .describe('true: a missing or unknown extra/experimental feature also gives 503'),
+  format: formatParam,
+});
+
+const checkSchema = z
+  .object({
+    level: z.enum(LEVELS),
+    status: z.enum(['ok', 'degraded', 'unknown', 'failed']).describe('ok: nothing missing; degraded: only extra/experimental features missing or unknown; unknown: a required feature could not be checked; failed: a required feature is missing'),
+    sentence: z.string().describe("criu check's verdict sentence"),
+    missing: z.array(verdictSchemas.name).describe('deciding features the kernel lacks'),
+    unknown: z.array(verdictSchemas.name).describe('deciding features that could not be checked'),
+    features: z
+      .array(z.object(verdictSchemas))
+      .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
+  })
+  .meta({ id: 'Check' });
+
+type CheckBody = z.infer<typeof checkSchema>;
+
+function checkBody(lv: LevelVerdict): CheckBody {
+  return {
+    level: lv.level,
+    status: lv.status,
+    // CRIU prints the sentence over several lines; a JSON field has it as one.
+    sentence: lv.sentence.replaceAll('\n', ' '),
+    missing: lv.missing,
+    unknown: lv.unknown,
+    features: lv.features.map((v) => ({
+      name: v.name,
+      category: v.category,
+      status: v.status,
+      reason: v.reason,
+      message: v.message,
+      hint: v.hint,
+      kconfig: v.kconfig.map(({ option, value }) => ({ option, value })),
+    })),
+  };
+}
+
+interface Representation {
+  body: string;
+  contentType: string;
+  etag: string;
+}
+
+interface CheckRendering {
+  verdict: LevelVerdict;
+  lastModified: string;
+  json: Representation;
+  text: Representation;
+}
+
+// Bodies and their tags are made once per report and level, not once per request.
+const renderings = new WeakMap<Report, Map<Level, CheckRendering>>();
+
+export function renderCheck(report: Report, level: Level): CheckRendering {
+  let byLevel = renderings.get(report);
+  if (!byLevel) renderings.set(report, (byLevel = new Map()));
+  let rendering = byLevel.get(level);
+  if (rendering) return rendering;
+  const verdict = evaluate(report.verdicts, level);
+  const json = JSON.stringify(checkBody(verdict));
+  const lines = levelText(verdict);
+  const text = [...lines.problems, ...lines.verdict].join('\n') + '\n';
+  rendering = {
+    verdict,
+    lastModified: report.finishedAt.toUTCString(),
+    json: { body: json, contentType: JSON_TYPE, etag: entityTag(json) },
+    text: { body: text, contentType: TEXT_TYPE, etag: entityTag(text) },
+  };
+  byLevel.set(level, rendering);
+  return rendering;
+}
+
+/** 304 has no body; the typed reply wants one, the plain one does not. */
+function notModified(reply: FastifyReply): FastifyReply {
+  return reply.code(304).send();
+}
+
+const verdictContent = { 'application/json': { schema: checkSchema }, 'text/plain': { schema: z.string().describe('the lines `criu-readiness check` prints: problems, then the verdict') } };
+
+export const checkRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
+  app.get(
+    '/check',
+    {
+      schema: {
+        summary: "A level's verdict",
+        description:
+          'As `criu check` at the given level, from the cached verdicts (never runs a probe). 200 unless a required feature is unsupported or unknown; with strict=true, a missing or unknown extra/experimental feature gives 503 too. The body depends on the verdicts only; ETag is its hash and Last-Modified the end of the probe run; If-None-Match gives 304 when the answer would be 200.',
+        tags: ['verdicts'],
+        querystring: query,
+        response: {
+          200: { description: 'the level passes', content: verdictContent },
+          304: z.null().describe('not modified: If-None-Match names the current ETag'),
+          400: problemResponse('a bad parameter'),
+          503: {
+            description: 'the level fails, or (problem) the first probe run has not finished yet',
+            content: { ...verdictContent, [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const report = cache.current;
+      if (!report) return notReady(request, reply);
+      const { level, strict, format } = request.query;
+      const rendering = renderCheck(report, level);
+      const representation = wantsText(format, request.headers.accept) ? rendering.text : rendering.json;
+      const status = httpStatus(rendering.verdict, strict);
+      reply.headers({ etag: representation.etag, 'last-modified': rendering.lastModified, vary: 'Accept', 'cache-control': 'no-cache' });
+      // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1): a failing level is always sent in full.
+      if (status === 200 && matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) return notModified(reply);
+      return reply.code(status).type(representation.contentType).send(representation.body);
+    },
+  );
+};

@@ -1,0 +1,63 @@
+// POST /refresh: probe now. Callers during a run share it; a call too soon
+// after the last run gets 429 with Retry-After, so nobody can keep the
+// kernel busy with probes.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { runResult, type VerdictCache } from '../../engine/cache.js';
+import { STATUSES, type Status } from '../../engine/verdict.js';
+import { roundMs } from '../negotiate.js';
+import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
+
+const refreshSchema = z
+  .object({
+    result: z.enum(['ok', 'failed']).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
+    finishedAt: z.string().describe('when the run finished (ISO 8601)'),
+    durationMs: z.number(),
+    counts: z.object({ supported: z.number().int(), unsupported: z.number().int(), unknown: z.number().int() }),
+  })
+  .meta({ id: 'Refresh' });
+
+export function statusCounts(verdicts: readonly { status: Status }[]): Record<Status, number> {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  for (const v of verdicts) counts[v.status] += 1;
+  return counts;
+}
+
+export const refreshRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
+  app.post(
+    '/refresh',
+    {
+      schema: {
+        summary: 'Probe now',
+        description:
+          'Runs every probe again and answers when the run has finished. Calls while a run is under way share it; a call sooner than the minimum refresh interval after the last run gets 429 with Retry-After.',
+        tags: ['verdicts'],
+        response: {
+          200: { description: 'the run finished', content: { 'application/json': { schema: refreshSchema } } },
+          429: problemResponse('too soon after the last run; Retry-After says when to try again'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const waitMs = cache.refreshAllowedInMs();
+      if (waitMs > 0) {
+        const retryAfterSeconds = Math.ceil(waitMs / 1000);
+        return sendProblem(request, reply, {
+          status: 429,
+          type: PROBLEM_TYPES.refreshTooSoon,
+          title: 'Refresh too soon',
+          detail: `the last probe run finished less than ${cache.minRefreshIntervalMs / 1000} s ago; try again in ${retryAfterSeconds} s (GET /check answers from the cache meanwhile)`,
+          retryAfterSeconds,
+        });
+      }
+      const report = await cache.refresh();
+      const body: z.infer<typeof refreshSchema> = {
+        result: runResult(report),
+        finishedAt: report.finishedAt.toISOString(),
+        durationMs: roundMs(report.durationMs),
+        counts: statusCounts(report.verdicts),
+      };
+      return reply.header('cache-control', 'no-store').send(body);
+    },
+  );
+};

@@ -1,0 +1,131 @@
+// `criu-readiness serve`: settings, the verdict cache with a warm runner,
+// the HTTP app, pino logs, and a graceful shutdown on SIGTERM and SIGINT.
+import { readdirSync, readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
+import { VerdictCache } from '../engine/cache.js';
+import { ProbeEngine } from '../engine/engine.js';
+import { writeNfdFeatures } from '../nfd.js';
+import { version } from '../version.js';
+import { buildApp } from './app.js';
+import { statusCounts } from './routes/refresh.js';
+
+/**
+ * After a shutdown signal the service keeps listening this long, answering
+ * with Connection: close and /readyz 503, so that clients move off their
+ * keep-alive connections before the listener closes.
+ */
+export const DRAIN_MS = 500;
+/** Then requests in flight get this long to finish, and after them the probe run. */
+export const SHUTDOWN_GRACE_MS = 3000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/**
+ * Kill the process groups of our direct children (the probe runner leads one
+ * with every helper it started): a run still going at the end of the grace
+ * time then ends at once, as after a crash, and nothing outlives us.
+ */
+function killChildGroups(logger: Logger): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== process.pid) continue;
+      const pid = Number(entry);
+      process.kill(Number(pgrp) === pid ? -pid : pid, 'SIGKILL');
+      logger.warn({ pid }, 'killed a probe runner still busy at shutdown');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+function settingsFrom(args: readonly string[]): Settings | number {
+  try {
+    return parseSettings(args);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(serveUsage());
+      return 0;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    // Handled once: a second signal gets the default action and ends the process at once.
+    process.once('SIGTERM', on);
+    process.once('SIGINT', on);
+  });
+}
+
+export async function serve(args: string[]): Promise<number> {
+  const settings = settingsFrom(args);
+  if (typeof settings === 'number') return settings;
+
+  const logger = pino({ level: settings.logLevel, base: { pid: process.pid } });
+  const signal = nextSignal();
+  const engine = new ProbeEngine({ keepWarm: true, probeTimeoutMs: settings.probeTimeoutMs, runTimeoutMs: settings.runTimeoutMs });
+  const cache = new VerdictCache({ engine, intervalMs: settings.refreshIntervalMs, minRefreshIntervalMs: settings.minRefreshIntervalMs, logger });
+  cache.on('refreshed', (report, result) => {
+    logger.info({ result, ...statusCounts(report.verdicts), durationMs: Math.round(report.durationMs), kconfigSource: report.kconfigSource }, 'probe run finished');
+  });
+  // Writes one after another, so an older report never lands after a newer one.
+  let nfdWrites = Promise.resolve();
+  const nfdFile = settings.nfdFeaturesFile;
+  if (nfdFile) {
+    // NFD drops the labels after three missed refreshes: a dead pod's verdicts do not stay forever.
+    const ttlMs = 3 * settings.refreshIntervalMs;
+    cache.on('refreshed', (report) => {
+      nfdWrites = nfdWrites.then(() => writeNfdFeatures(nfdFile, report, { ttlMs })).catch((err: unknown) => logger.error({ err, nfdFile }, 'cannot write the NFD feature file'));
+    });
+  }
+
+  const lifecycle = { shuttingDown: false };
+  const app = buildApp({ cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
+  logger.info({ version, settings }, 'starting');
+  // The first run starts now; /readyz answers 503 until it has finished.
+  void cache.start();
+  try {
+    await app.listen({ host: settings.listen.host, port: settings.listen.port });
+  } catch (err) {
+    logger.error({ err }, `cannot listen on ${settings.listen.host}:${settings.listen.port}`);
+    process.stderr.write(`Error: cannot listen on ${settings.listen.host}:${settings.listen.port}: ${err instanceof Error ? err.message : String(err)}\n`);
+    killChildGroups(logger);
+    await cache.stop();
+    return 1;
+  }
+
+  logger.info({ signal: await signal }, 'shutting down');
+  lifecycle.shuttingDown = true;
+  await sleep(DRAIN_MS);
+  // No new connections from here; idle ones close, requests in flight finish.
+  const forceClose = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  await app.close();
+  clearTimeout(forceClose);
+  let done = false;
+  const stopped = cache.stop().finally(() => {
+    done = true;
+  });
+  await Promise.race([stopped, sleep(SHUTDOWN_GRACE_MS)]);
+  // The engine replaces a runner that dies for the probes left, so kill until the run gives up.
+  while (!done) {
+    killChildGroups(logger);
+    await Promise.race([stopped, sleep(100)]);
+  }
+  await nfdWrites;
+  logger.info('stopped');
+  return 0;
+}
