@@ -176,6 +176,7 @@ t.test('unknown routes are 404 problems, wrong methods 405 problems with Allow',
   t.equal(get.headers.allow, 'POST');
   assertProblem(t, await app.inject({ method: 'DELETE', url: '/features/alpha' }), 405, /accepts GET, HEAD/);
   assertProblem(t, await app.inject({ method: 'OPTIONS', url: '/healthz' }), 405, /accepts GET, HEAD/);
+  assertProblem(t, await app.inject({ method: 'POST', url: '/check/?level=all' }), 405, /accepts GET, HEAD/);
   const long = assertProblem(t, await app.inject(`/features/${'x'.repeat(5000)}`), 414, /^a path segment is longer than the service accepts$/);
   t.ok((long.instance as string).length < 300, 'the path is echoed bounded');
 });

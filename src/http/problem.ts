@@ -119,8 +119,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
+    // The router ignores a trailing slash; so does the method check.
+    const routePath = path.length > 1 ? path.replace(/\/+$/, '') : path;
     const allowed = new Set<string>();
-    for (const [pattern, methods] of routes) if (matches(pattern, path)) for (const m of methods) allowed.add(m);
+    for (const [pattern, methods] of routes) if (matches(pattern, routePath)) for (const m of methods) allowed.add(m);
     if (allowed.size > 0 && !allowed.has(request.method)) {
       const allow = [...allowed].sort();
       return sendProblem(request, reply, { status: 405, detail: `${echo(path)} does not accept ${request.method}; it accepts ${allow.join(', ')}`, allow });
