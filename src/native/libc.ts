@@ -1,9 +1,46 @@
 // The one place that talks to libc through koffi. Every call returns the raw
 // result together with errno, read immediately after the call on the same
 // thread, so a probe can tell "the kernel said no" from "we may not ask".
-import koffi from 'koffi';
+//
+// koffi and libc are loaded on the first call, not on import: the engine and
+// the CLI import the catalogue (and so every probe module) without ever
+// probing, and loading koffi costs a good part of a Node start-up.
+import { createRequire } from 'node:module';
 
-const libc = koffi.load('libc.so.6');
+type Koffi = typeof import('koffi');
+type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
+
+const requireCjs = createRequire(import.meta.url);
+let koffiModule: Koffi | undefined;
+let libcHandle: ReturnType<Koffi['load']> | undefined;
+
+function koffi(): Koffi {
+  return (koffiModule ??= requireCjs('koffi') as Koffi);
+}
+
+/** Load another shared library through koffi (libnftables); throws when it is absent. */
+export function loadLibrary(name: string): ReturnType<Koffi['load']> {
+  return koffi().load(name);
+}
+
+/** A libc function with the given C prototype, bound on its first call. */
+export function libcFunction(definition: string): KoffiFn {
+  let fn: KoffiFn | undefined;
+  const bound = () => (fn ??= (libcHandle ??= koffi().load('libc.so.6')).func(definition) as unknown as KoffiFn);
+  const call = ((...args: unknown[]) => bound()(...args)) as KoffiFn;
+  call.async = (...args: unknown[]) => bound().async(...args);
+  return call;
+}
+
+/** Clear errno before a call, so that the value read after it is the call's. */
+export function clearErrno(): void {
+  koffi().errno(0);
+}
+
+/** errno as the last call on this thread left it. */
+export function lastErrno(): number {
+  return koffi().errno();
+}
 
 /** A libc call's return value and the errno it left (0 when it succeeded). */
 export interface SysResult {
@@ -11,14 +48,12 @@ export interface SysResult {
   errno: number;
 }
 
-type KoffiFn = (...args: unknown[]) => unknown;
-
 function bind(definition: string): (...args: unknown[]) => SysResult {
-  const fn = libc.func(definition) as unknown as KoffiFn;
+  const fn = libcFunction(definition);
   return (...args: unknown[]) => {
-    koffi.errno(0);
+    clearErrno();
     const raw = fn(...args);
-    const errno = koffi.errno();
+    const errno = lastErrno();
     const ret = typeof raw === 'bigint' ? Number(raw) : (raw as number);
     return { ret, errno: ret < 0 ? errno : 0 };
   };
@@ -30,13 +65,13 @@ export type Ptr = Buffer | null;
 /** An argument of the raw syscall(): its C type and value. */
 export type SyscallArg = ['long', number | bigint] | ['void *', Ptr] | ['int', number];
 
-const rawSyscall = libc.func('long syscall(long nr, ...)') as unknown as KoffiFn;
+const rawSyscall = libcFunction('long syscall(long nr, ...)');
 
 /** syscall(2): the raw system call, with each argument typed. */
 export function syscall(nr: number, ...args: SyscallArg[]): SysResult {
-  koffi.errno(0);
+  clearErrno();
   const raw = rawSyscall(nr, ...args.flat()) as number | bigint;
-  const errno = koffi.errno();
+  const errno = lastErrno();
   const ret = Number(raw);
   return { ret, errno: ret < 0 ? errno : 0 };
 }
@@ -50,9 +85,7 @@ export function prctl(option: number, ...args: SyscallArg[]): SysResult {
   return syscall(SYS_prctl, ['int', option], ...padded);
 }
 
-const syscall1 = libc.func('long syscall(long nr, long a1)') as unknown as KoffiFn & {
-  async: (nr: number, a1: number, done: (err: unknown, ret: number | bigint) => void) => void;
-};
+const syscall1 = libcFunction('long syscall(long nr, long a1)');
 
 /**
  * A one-argument system call run on a libuv worker thread, for calls that
@@ -60,7 +93,7 @@ const syscall1 = libc.func('long syscall(long nr, long a1)') as unknown as Koffi
  * an RCU grace period): the probe need not wait for them.
  */
 export function syscallInBackground(nr: number, a1: number): Promise<number> {
-  return new Promise((resolve) => syscall1.async(nr, a1, (err, ret) => resolve(err ? -1 : Number(ret))));
+  return new Promise((resolve) => syscall1.async(nr, a1, (err: unknown, ret: number | bigint) => resolve(err ? -1 : Number(ret))));
 }
 
 export const open = bind('int open(const char *path, int flags, int mode)');
@@ -104,29 +137,31 @@ export const fchdir = bind('int fchdir(int fd)');
 export const chroot = bind('int chroot(const char *path)');
 export const getpgrp = bind('int getpgrp()');
 
-const rawSpawn = libc.func(
+const rawSpawn = libcFunction(
   'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
-) as unknown as KoffiFn;
-const spawnActionsInit = libc.func('int posix_spawn_file_actions_init(void *actions)') as unknown as KoffiFn;
-const spawnActionsOpen = libc.func(
+);
+const spawnActionsInit = libcFunction('int posix_spawn_file_actions_init(void *actions)');
+const spawnActionsOpen = libcFunction(
   'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int flags, int mode)',
-) as unknown as KoffiFn;
-const spawnActionsDestroy = libc.func('int posix_spawn_file_actions_destroy(void *actions)') as unknown as KoffiFn;
+);
+const spawnActionsDup2 = libcFunction('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+const spawnActionsDestroy = libcFunction('int posix_spawn_file_actions_destroy(void *actions)');
 
 /** glibc's posix_spawn_file_actions_t is 80 bytes on x86-64; room to spare. */
 const SPAWN_FILE_ACTIONS_SIZE = 128;
 const O_RDWR = 2;
 
 /**
- * posix_spawn(3) with stdin, stdout and stderr on /dev/null. The child is
- * unknown to libuv, so the caller may ptrace and reap it itself.
- * Returns the pid, or the error number posix_spawn gave.
+ * posix_spawn(3) with stdin, stdout and stderr on /dev/null (stdin on
+ * `stdinFd` when given). The child is unknown to libuv, so the caller may
+ * ptrace and reap it itself. Returns the pid, or the error number posix_spawn gave.
  */
-export function spawnQuiet(path: string, argv: string[]): { pid: number; error: number } {
+export function spawnQuiet(path: string, argv: string[], stdinFd?: number): { pid: number; error: number } {
   const actions = Buffer.alloc(SPAWN_FILE_ACTIONS_SIZE);
   spawnActionsInit(actions);
   try {
     for (const fd of [0, 1, 2]) spawnActionsOpen(actions, fd, '/dev/null', O_RDWR, 0);
+    if (stdinFd !== undefined) spawnActionsDup2(actions, stdinFd, 0);
     const pid = [0];
     const error = rawSpawn(pid, path, actions, null, [...argv, null], [null]) as number;
     return { pid: error === 0 ? pid[0] : -1, error };
@@ -137,5 +172,5 @@ export function spawnQuiet(path: string, argv: string[]): { pid: number; error: 
 
 /** The numeric address of a Buffer's memory, for calls that take addresses as integers. */
 export function addressOf(buf: Buffer): bigint {
-  return koffi.address(buf) as bigint;
+  return koffi().address(buf) as bigint;
 }

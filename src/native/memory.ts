@@ -1,7 +1,6 @@
 // Memory bindings and x86-64 constants for the memory probes: anonymous
 // mappings handled by address (a number), plus the kernel structures of
 // PAGEMAP_SCAN, userfaultfd and AIO. Named as in the kernel headers.
-import koffi from 'koffi';
 import * as libc from './libc.js';
 import { SYS } from './constants.js';
 
@@ -51,9 +50,7 @@ export const UFFD_FEATURE_EVENT_UNMAP = 1n << 6n;
 /** How many events the probe's AIO context is set up for (CRIU uses 16). */
 export const AIO_NR_EVENTS = 16;
 
-const libcHandle = koffi.load('libc.so.6');
-type AddressFn = (addr: number, value: number, len: number) => unknown;
-const rawMemset = libcHandle.func('unsigned long memset(unsigned long dst, int c, unsigned long n)') as unknown as AddressFn;
+const rawMemset = libc.libcFunction('unsigned long memset(unsigned long dst, int c, unsigned long n)');
 
 /** Write `len` bytes of `value` at `addr` (memory the caller mapped): makes the pages present and dirty. */
 export function fill(addr: number, value: number, len: number): void {

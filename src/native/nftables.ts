@@ -1,6 +1,6 @@
 // libnftables through koffi, loaded on first use: the library is optional on
 // a host, so its absence is an answer (a missing dependency), not a crash.
-import koffi from 'koffi';
+import { loadLibrary } from './libc.js';
 
 export const LIBNFTABLES = 'libnftables.so.1';
 /** nft_ctx_new flags: NFT_CTX_DEFAULT. */
@@ -24,7 +24,7 @@ let loaded: NftBindings | { error: string } | undefined;
 export function loadNftables(): NftBindings | { error: string } {
   if (loaded) return loaded;
   try {
-    const lib = koffi.load(LIBNFTABLES);
+    const lib = loadLibrary(LIBNFTABLES);
     loaded = {
       ctxNew: lib.func('void *nft_ctx_new(uint32_t flags)') as unknown as KoffiFn,
       ctxFree: lib.func('void nft_ctx_free(void *ctx)') as unknown as KoffiFn,

@@ -3,9 +3,9 @@
 // node, seized and stopped at once (usually still on its way out of execve,
 // before its first instruction): it never resumes its own code, only what we
 // place in it, and it is always killed and reaped before the probe returns.
-import { readdirSync, readFileSync } from 'node:fs';
-import koffi from 'koffi';
+import { closeSync, openSync, readSync, readdirSync, readFileSync } from 'node:fs';
 import * as libc from './libc.js';
+import { O_CLOEXEC } from './constants.js';
 import {
   errno as E, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGKILL, SIGTRAP,
 } from './constants.js';
@@ -18,8 +18,14 @@ import { tell } from '../engine/channel.js';
 
 /** argv[0] of every tracee, so a leftover one is recognisable in /proc/PID/cmdline. */
 export const TRACEE_ARGV0 = 'criu-readiness-tracee';
-/** If the tracee ever ran on its own, node would print its version and exit. */
-const TRACEE_ARGS = ['--version'];
+/**
+ * The tracee is this node binary's ELF interpreter (ld.so), asked to load a
+ * program from its stdin, which is an empty pipe whose write end we hold: it
+ * blocks in its first read, single-threaded, before it has loaded anything,
+ * however long the runner is descheduled. So it is always there to be seized.
+ */
+const TRACEE_PROGRAM_ARG = '/proc/self/fd/0';
+const PT_INTERP = 3;
 
 /** How many children to try before giving up on stopping one before it runs. */
 const SPAWN_ATTEMPTS = 5;
@@ -80,24 +86,22 @@ export function describeState(state: TraceeState): string {
   }
 }
 
-type KoffiFn = (...args: unknown[]) => unknown;
-const libcHandle = koffi.load('libc.so.6');
 // The raw ptrace system call with fixed prototypes: a probe makes hundreds of
 // requests, and koffi's variadic calls cost about four times a fixed one.
 // syscall() takes every argument in an integer register on x86-64 and never
 // reads %al, so calling it through a fixed prototype is sound.
-const ptraceRawPointer = libcHandle.func('long syscall(long nr, long request, long pid, uint64_t addr, void *data)') as unknown as KoffiFn;
-const ptraceRawValue = libcHandle.func('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)') as unknown as KoffiFn;
+const ptraceRawPointer = libc.libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, void *data)');
+const ptraceRawValue = libc.libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)');
 
 /** ptrace(2) as the kernel has it (PEEK requests store the word at `data`): the result and its errno. */
 function ptraceRaw(request: number, pid: number, addr: number | bigint, data: Buffer | number | bigint | null): libc.SysResult {
   const address = BigInt.asUintN(64, BigInt(addr));
-  koffi.errno(0);
+  libc.clearErrno();
   const raw = data === null || Buffer.isBuffer(data)
     ? ptraceRawPointer(NR.ptrace, request, pid, address, data)
     : ptraceRawValue(NR.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
   const ret = Number(raw);
-  return { ret, errno: ret < 0 ? koffi.errno() : 0 };
+  return { ret, errno: ret < 0 ? libc.lastErrno() : 0 };
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -336,9 +340,63 @@ export class Tracee {
  * it got away (it is then reaped). Throws TraceeError when the kernel refuses.
  */
 function seizeNewChild(): number | { ranAway: string } {
-  const spawned = libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, ...TRACEE_ARGS]);
-  if (spawned.error !== 0) throw new TraceeError('posix_spawn', spawned.error, `cannot start ${process.execPath}`);
-  const pid = spawned.pid;
+  const loader = elfInterpreter(process.execPath);
+  const pipe = [-1, -1];
+  const piped = libc.pipe2(pipe, O_CLOEXEC);
+  if (piped.ret < 0) throw new TraceeError('pipe2', piped.errno, 'cannot make the tracee its pipe');
+  let spawned: { pid: number; error: number };
+  try {
+    spawned = loader
+      ? libc.spawnQuiet(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], pipe[0])
+      : libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, '--version']); // a static node: a race we retry
+  } finally {
+    // The tracee holds its own copy of the read end; once it is stopped, the
+    // write end no longer matters (it is killed, never resumed to read on).
+    libc.close(pipe[0]);
+  }
+  const writeEnd = pipe[1];
+  if (spawned.error !== 0) {
+    libc.close(writeEnd);
+    throw new TraceeError('posix_spawn', spawned.error, `cannot start ${loader ?? process.execPath}`);
+  }
+  try {
+    return seizeSpawned(spawned.pid);
+  } finally {
+    libc.close(writeEnd);
+  }
+}
+
+let interpreterCache: { path: string; interpreter: string | undefined } | undefined;
+
+/** The PT_INTERP path of an ELF executable (its dynamic loader), or undefined for a static one. */
+export function elfInterpreter(path: string): string | undefined {
+  if (interpreterCache?.path === path) return interpreterCache.interpreter;
+  let interpreter: string | undefined;
+  const fd = openSync(path, 'r');
+  try {
+    const header = Buffer.alloc(64);
+    readSync(fd, header, 0, 64, 0);
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phentsize = header.readUInt16LE(54);
+    const phnum = header.readUInt16LE(56);
+    const table = Buffer.alloc(phentsize * phnum);
+    readSync(fd, table, 0, table.length, phoff);
+    for (let i = 0; i < phnum; i++) {
+      const entry = table.subarray(i * phentsize);
+      if (entry.readUInt32LE(0) !== PT_INTERP) continue;
+      const name = Buffer.alloc(Number(entry.readBigUInt64LE(32)));
+      readSync(fd, name, 0, name.length, Number(entry.readBigUInt64LE(8)));
+      interpreter = name.toString('latin1').replace(/\0.*$/s, '');
+    }
+  } finally {
+    closeSync(fd);
+  }
+  interpreterCache = { path, interpreter };
+  return interpreter;
+}
+
+/** Seize and stop a child just spawned: see seizeNewChild. */
+function seizeSpawned(pid: number): number | { ranAway: string } {
   tell({ type: 'spawned', pid });
   /** Whether the child is still ours to kill and reap when this function ends. */
   let mustKill = true;
