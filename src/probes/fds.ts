@@ -1,4 +1,5 @@
 // Makers of special file descriptors, shared by the fdinfo probes.
+import { close } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1 } from '../native/constants.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
@@ -50,13 +51,18 @@ export const inotifyWatch: FdMaker = () => {
   return ino;
 };
 
-/** Open descriptors with `make`, hand them to `use`, close them on every path. */
+/**
+ * Open descriptors with `make`, hand them to `use`, close them on every path.
+ * They are closed on a libuv worker thread: closing an inotify descriptor
+ * waits out an SRCU grace period (about 20 ms here), which the probe need
+ * not wait for.
+ */
 export function withFds<T>(make: FdMaker, use: (fds: number[]) => T, what: string): T | ProbeOutcome {
   const made = make();
   if ('errno' in made) return fromErrno(made.errno, what);
   try {
     return use(made.fds);
   } finally {
-    made.fds.forEach((fd) => libc.close(fd));
+    made.fds.forEach((fd) => close(fd, () => undefined));
   }
 }
