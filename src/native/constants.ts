@@ -42,6 +42,18 @@ export const O_CLOEXEC = 0o2000000;
 export const W_OK = 2;
 export const R_OK = 4;
 
+/** Memory mappings (mmap, mprotect, mremap). */
+export const PAGE_SIZE = 4096;
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+
 /** Socket families, types and levels. */
 export const AF_UNIX = 1;
 export const AF_INET = 2;

@@ -2,18 +2,12 @@
 // mappings handled by address (a number), plus the kernel structures of
 // PAGEMAP_SCAN, userfaultfd and AIO. Named as in the kernel headers.
 import * as libc from './libc.js';
-import { SYS } from './constants.js';
+import { SYS, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED } from './constants.js';
+export { PAGE_SIZE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED } from './constants.js';
 
-export const PAGE_SIZE = 4096;
 
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const MAP_PRIVATE = 0x02;
-export const MAP_ANONYMOUS = 0x20;
 /** mmap's MAP_FAILED, as the number our binding returns. */
 export const MAP_FAILED = -1;
-export const MREMAP_MAYMOVE = 1;
-export const MREMAP_FIXED = 2;
 /** madvise(2): turn a range into guard pages (6.13+). */
 export const MADV_GUARD_INSTALL = 102;
 

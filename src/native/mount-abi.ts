@@ -1,5 +1,6 @@
 // x86-64 constants of the mount API and of file mappings, for the mount probes
 // (include/uapi/linux/mount.h, asm-generic/mman-common.h, asm-generic/fcntl.h).
+export { PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE } from './constants.js';
 
 /** mount(2) flags. */
 export const MS_BIND = 0x1000;
@@ -18,10 +19,6 @@ export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;
 
 /** mmap(2). */
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const MAP_SHARED = 1;
-export const PAGE_SIZE = 4096;
 
 /** Capability numbers (linux/capability.h): unshare and setns of a mount namespace need both. */
 export const CAP_SYS_CHROOT = 18;

@@ -4,6 +4,7 @@
 // uapi headers (linux/ptrace.h, asm/ptrace-abi.h, sys/user.h) and
 // arch/x86/entry/syscalls/syscall_{64,32}.tbl.
 import { SYS } from './constants.js';
+export { PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED } from './constants.js';
 
 /** ptrace(2) requests not in constants.ts. */
 export const PTRACE_PEEKDATA = 2;
@@ -93,15 +94,6 @@ export const NR32 = {
 /** Errors come back from a system call as -4095..-1. */
 export const MAX_ERRNO = 4095;
 
-export const PAGE_SIZE = 4096;
-export const PROT_NONE = 0;
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const PROT_EXEC = 4;
-export const MAP_PRIVATE = 0x02;
-export const MAP_ANONYMOUS = 0x20;
-export const MREMAP_MAYMOVE = 1;
-export const MREMAP_FIXED = 2;
 
 /** rt_sigaction(2) with the kernel's struct sigaction: handler, flags, restorer, mask (8 bytes each). */
 export const KERNEL_SIGACTION_SIZE = 32;
