@@ -1,0 +1,259 @@
+// Prometheus metrics, rebuilt from the verdict cache after every check run.
+// A scrape never runs a probe: it gets the service's families as rendered
+// after the last run, plus the process defaults (collected at most once a second).
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
+import type { Report } from './engine/check.js';
+import { LEVELS, evaluate, httpStatus } from './engine/levels.js';
+import { STATUSES } from './engine/verdict.js';
+import { version } from './version.js';
+
+export type RunResult = 'ok' | 'failed';
+const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
+
+/** What the metrics read from the verdict cache (the cache satisfies it as it is). */
+export interface MetricsSource {
+  readonly current: Report | undefined;
+  readonly intervalMs: number;
+  /** Runs finished before the metrics were attached, so the counter starts from them. */
+  readonly runs?: { readonly ok: number; readonly failed: number };
+  on(event: 'refreshed', listener: (report: Report, result: RunResult) => void): unknown;
+}
+
+export type ExpositionFormat = 'prometheus' | 'openmetrics';
+
+export const CONTENT_TYPES: { prometheus: PrometheusContentType; openmetrics: OpenMetricsContentType } = {
+  prometheus: Registry.PROMETHEUS_CONTENT_TYPE,
+  openmetrics: Registry.OPENMETRICS_CONTENT_TYPE,
+};
+
+export const PREFIX = 'criu_readiness_';
+
+const gzipAsync = promisify(gzip);
+
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** This service's own metric families, registered in one registry. */
+class Families {
+  readonly featureStatus: Gauge<'feature' | 'category' | 'status'>;
+  readonly ready: Gauge<'level'>;
+  readonly lastCheck: Gauge;
+  readonly checkDuration: Gauge;
+  readonly probeDuration: Gauge<'feature'>;
+  readonly runs: Counter<'result'>;
+
+  constructor(registry: Registry<RegistryContentType>, intervalMs: number) {
+    const registers = [registry];
+    const cached = `Cached: rebuilt after each check run, every ${Math.round(intervalMs / 1000)} s; a scrape never runs a probe.`;
+    this.featureStatus = new Gauge({
+      name: `${PREFIX}feature_status`,
+      help: `Kernel feature verdict for CRIU: 1 for the feature's current status (supported, unsupported or unknown), 0 for the other two. ${cached}`,
+      labelNames: ['feature', 'category', 'status'],
+      registers,
+    });
+    this.ready = new Gauge({
+      name: `${PREFIX}ready`,
+      help: `1 when every deciding feature of the level (required, extra, experimental, all) is supported, as GET /check?level=LEVEL&strict=true answers 200. ${cached}`,
+      labelNames: ['level'],
+      registers,
+    });
+    this.lastCheck = new Gauge({
+      name: `${PREFIX}last_check_timestamp_seconds`,
+      help: `When the last check run finished, in seconds since the epoch; 0 before the first run. ${cached}`,
+      registers,
+    });
+    this.checkDuration = new Gauge({
+      name: `${PREFIX}check_duration_seconds`,
+      help: `How long the last check run took, in seconds. ${cached}`,
+      registers,
+    });
+    this.probeDuration = new Gauge({
+      name: `${PREFIX}probe_duration_seconds`,
+      help: `How long each feature's probe took in the last check run, in seconds. ${cached}`,
+      labelNames: ['feature'],
+      registers,
+    });
+    this.runs = new Counter({
+      name: `${PREFIX}check_runs_total`,
+      help: `Check runs since the service started, by result (failed: a probe timed out, crashed or threw, or the runner could not start). ${cached}`,
+      labelNames: ['result'],
+      registers,
+    });
+    new Gauge({
+      name: `${PREFIX}build_info`,
+      help: 'The criu-readiness build; the value is always 1.',
+      labelNames: ['version'],
+      registers,
+    }).set({ version }, 1);
+    // Both series exist from the start, so increase() sees the first failure.
+    for (const result of RUN_RESULTS) this.runs.inc({ result }, 0);
+  }
+
+  /** Replace every per-feature series with the report's, so a feature that disappeared leaves none behind. */
+  update(report: Report): void {
+    this.featureStatus.reset();
+    this.probeDuration.reset();
+    for (const verdict of report.verdicts) {
+      for (const status of STATUSES) {
+        this.featureStatus.set({ feature: verdict.name, category: verdict.category, status }, verdict.status === status ? 1 : 0);
+      }
+      this.probeDuration.set({ feature: verdict.name }, verdict.durationMs / 1000);
+    }
+    for (const level of LEVELS) {
+      this.ready.set({ level }, httpStatus(evaluate(report.verdicts, level), true) === 200 ? 1 : 0);
+    }
+    this.lastCheck.set(report.finishedAt.getTime() / 1000);
+    this.checkDuration.set(report.durationMs / 1000);
+  }
+}
+
+type FormatRegistries = { [F in ExpositionFormat]: Registry<(typeof CONTENT_TYPES)[F]> };
+
+function formatRegistries(): FormatRegistries {
+  const openmetrics = new Registry<OpenMetricsContentType>();
+  openmetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return { prometheus: new Registry(), openmetrics };
+}
+
+let defaults: FormatRegistries | undefined;
+
+/** The process defaults, collected once per process whatever the number of Metrics (tests build many apps). */
+function processDefaults(): FormatRegistries {
+  if (!defaults) {
+    defaults = formatRegistries();
+    for (const register of [defaults.prometheus, defaults.openmetrics]) {
+      collectDefaultMetrics({ register });
+      // Gauges named *_total break Prometheus' naming rules (promtool check metrics
+      // rejects them); sum() over the per-type families gives the same numbers.
+      for (const name of LINT_FAILING_DEFAULTS) register.removeSingleMetric(name);
+    }
+  }
+  return defaults;
+}
+
+/**
+ * How long one collection of the process defaults serves: scrapes come
+ * seconds apart and always see fresh values, while a burst of requests
+ * costs one collection.
+ */
+export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+
+const processExpositions: { [F in ExpositionFormat]?: { body: Promise<string>; collectedAt: number } } = {};
+
+function processExposition(format: ExpositionFormat): Promise<string> {
+  const now = performance.now();
+  const last = processExpositions[format];
+  if (last && now - last.collectedAt < PROCESS_METRICS_MAX_AGE_MS) return last.body;
+  const body = processDefaults()[format].metrics();
+  processExpositions[format] = { body, collectedAt: now };
+  return body;
+}
+
+const OPENMETRICS_EOF = '# EOF\n';
+
+/**
+ * The service's metrics: its own families, fed from the cache, plus the
+ * process defaults.
+ *
+ * prom-client renames counters in place when an OpenMetrics registry renders
+ * them (it drops `_total` from the metric object), which would corrupt a
+ * Prometheus-format rendering of the same object afterwards. So each format
+ * has its own registry with its own metric objects, fed from the same events.
+ */
+export class Metrics {
+  /** This service's own families in the Prometheus text format (never the global registry). */
+  readonly registry: Registry;
+  private readonly registries = formatRegistries();
+  private readonly families: readonly Families[];
+  /** The own families, rendered once per check run rather than once per scrape. */
+  private own: Record<ExpositionFormat, Promise<string>>;
+  /** The last body of each format and what it was made of: requests between changes share its bytes. */
+  private readonly bodies: { [F in ExpositionFormat]?: { own: string; process: string; body: Buffer; gzipped?: Promise<Buffer> } } = {};
+
+  constructor(source: MetricsSource) {
+    this.registry = this.registries.prometheus;
+    this.families = [new Families(this.registries.prometheus, source.intervalMs), new Families(this.registries.openmetrics, source.intervalMs)];
+    for (const families of this.families) {
+      for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs?.[result] ?? 0);
+      if (source.current) families.update(source.current);
+    }
+    this.own = this.renderOwn();
+    source.on('refreshed', (report, result) => {
+      for (const families of this.families) {
+        families.runs.inc({ result });
+        families.update(report);
+      }
+      this.own = this.renderOwn();
+    });
+  }
+
+  private renderOwn(): Record<ExpositionFormat, Promise<string>> {
+    const own = { prometheus: this.registries.prometheus.metrics(), openmetrics: this.registries.openmetrics.metrics() };
+    // Awaited only by a scrape: a failure must reach that scrape, not crash the process as an unhandled rejection.
+    for (const rendering of Object.values(own)) rendering.catch(() => undefined);
+    return own;
+  }
+
+  /**
+   * The exposition in the given format, with its Content-Type; gzipped when
+   * asked (Prometheus asks): about 32 KB become under 4 KB.
+   */
+  async render(format: ExpositionFormat, options: { gzip?: boolean } = {}): Promise<Exposition> {
+    const [own, process] = await Promise.all([this.own[format], processExposition(format)]);
+    let last = this.bodies[format];
+    if (last?.own !== own || last.process !== process) {
+      // Two expositions make one: text allows blank lines between families;
+      // OpenMetrics has a single # EOF, at the very end.
+      const text = format === 'openmetrics' ? own.slice(0, -OPENMETRICS_EOF.length) + process : `${own}\n${process}`;
+      last = this.bodies[format] = { own, process, body: Buffer.from(text) };
+    }
+    const contentType = CONTENT_TYPES[format];
+    if (!options.gzip) return { contentType, body: last.body };
+    last.gzipped ??= gzipAsync(last.body);
+    return { contentType, body: await last.gzipped, contentEncoding: 'gzip' };
+  }
+}
+
+export interface Exposition {
+  contentType: string;
+  body: Buffer;
+  contentEncoding?: 'gzip';
+}
+
+/**
+ * Pick the exposition format from an Accept header, by q-value: OpenMetrics
+ * (1.0.0, 0.0.1 or no version) when the client prefers it, else Prometheus text,
+ * which is also the answer to anything unrecognised (a scraper always gets metrics).
+ */
+export function negotiateFormat(accept: string | undefined): ExpositionFormat {
+  if (!accept) return 'prometheus';
+  let best: { format: ExpositionFormat; q: number } | undefined;
+  for (const range of accept.split(',')) {
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const param = (name: string) => params.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
+    const q = Number(param('q') ?? '1');
+    const versionParam = param('version');
+    let format: ExpositionFormat | undefined;
+    if (type === 'application/openmetrics-text' && (versionParam === undefined || versionParam === '1.0.0' || versionParam === '0.0.1')) {
+      format = 'openmetrics';
+    } else if (type === 'text/plain' && (versionParam === undefined || versionParam === '0.0.4')) format = 'prometheus';
+    else if (type === '*/*' || type === 'text/*') format = 'prometheus';
+    // A strictly higher q wins; on a tie the first listed wins, as Prometheus lists its preference first.
+    if (format && Number.isFinite(q) && q > 0 && (!best || q > best.q)) best = { format, q };
+  }
+  return best?.format ?? 'prometheus';
+}
+
+/** Whether an Accept-Encoding header takes gzip (named or through *, with a q above 0). */
+export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  if (!acceptEncoding) return false;
+  let star = false;
+  for (const entry of acceptEncoding.split(',')) {
+    const [coding, ...params] = entry.split(';').map((part) => part.trim().toLowerCase());
+    const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? '1');
+    if (coding === 'gzip' || coding === 'x-gzip') return q > 0;
+    if (coding === '*') star = q > 0;
+  }
+  return star;
+}
