@@ -63,7 +63,8 @@ function checkBody(lv: LevelVerdict): CheckBody {
 }
 
 interface Representation {
-  body: string;
+  /** Bytes, not a string: no encoding on each send. */
+  body: Buffer;
   contentType: string;
   etag: string;
 }
@@ -90,8 +91,8 @@ export function renderCheck(report: Report, level: Level): CheckRendering {
   rendering = {
     verdict,
     lastModified: report.finishedAt.toUTCString(),
-    json: { body: json, contentType: JSON_TYPE, etag: entityTag(json) },
-    text: { body: text, contentType: TEXT_TYPE, etag: entityTag(text) },
+    json: { body: Buffer.from(json), contentType: JSON_TYPE, etag: entityTag(json) },
+    text: { body: Buffer.from(text), contentType: TEXT_TYPE, etag: entityTag(text) },
   };
   byLevel.set(level, rendering);
   return rendering;
@@ -135,7 +136,8 @@ export const checkRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async 
       reply.headers({ etag: representation.etag, 'last-modified': rendering.lastModified, vary: 'Accept', 'cache-control': 'no-cache' });
       // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1): a failing level is always sent in full.
       if (status === 200 && matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) return notModified(reply);
-      return reply.code(status).type(representation.contentType).send(representation.body);
+      // The plain reply: the typed one knows the body only as the string it describes.
+      return (reply as FastifyReply).code(status).type(representation.contentType).send(representation.body);
     },
   );
 };
