@@ -58,5 +58,5 @@ RUN chmod 0755 dist/cli.js \
 EXPOSE 9870
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9870/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["tini", "--", "node", "/app/dist/cli.js"]
+ENTRYPOINT ["tini", "--", "/app/dist/cli.js"]
 CMD ["serve"]

@@ -16,6 +16,7 @@ const quick = process.argv.includes('--quick');
 const HTTP_SECONDS = quick ? 3 : 10;
 const LOAD_SECONDS = quick ? 5 : 30;
 const PROCESS_RUNS = quick ? 5 : 15;
+const WARMUP_SECONDS = 2;
 /** The server under test gets core 0; the load generator (this process) core 1. */
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
@@ -69,8 +70,9 @@ async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs =
   }
 }
 
-function startPinned(args: string[]): ChildProcess {
-  return spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+/** Start a program on the server's core; the service runs by its own #! line, as it is deployed. */
+function startPinned(command: string[]): ChildProcess {
+  return spawn('taskset', ['-c', SERVER_CORE, ...command], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -80,6 +82,13 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** taskset execs the service in place, so its pid is the child's; wait until it is the node process. */
+async function mainPid(child: ChildProcess): Promise<number> {
+  const pid = child.pid ?? 0;
+  for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('cli.js'); i++) await new Promise((r) => setTimeout(r, 20));
+  return pid;
 }
 
 function rssMiB(pid: number): number {
@@ -127,6 +136,7 @@ async function benchHttp(): Promise<void> {
   const [port, barePort] = await Promise.all([freePort(), freePort()]);
   const base = `http://127.0.0.1:${port}`;
   const server = startPinned([cli, 'serve', '--listen', `127.0.0.1:${port}`, '--min-refresh-interval', '0', '--log-level', 'warn']);
+  const serverPid = await mainPid(server);
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-bench-'));
   try {
     await waitFor(`${base}/readyz`, (s) => s === 200);
@@ -158,9 +168,12 @@ async function benchHttp(): Promise<void> {
       const body = Buffer.from(await res.arrayBuffer());
       const bodyFile = join(dir, 'body');
       writeFileSync(bodyFile, body);
-      const bare = startPinned([bareServer, String(barePort), bodyFile, res.headers.get('content-type') ?? contentType]);
+      const bare = startPinned([process.execPath, bareServer, String(barePort), bodyFile, res.headers.get('content-type') ?? contentType]);
       try {
         await waitFor(`http://127.0.0.1:${barePort}/`, (s) => s === 200);
+        // A short warm-up of each first, so neither is measured while its code is still being compiled.
+        await cannon(`http://127.0.0.1:${barePort}${route}`, 50, WARMUP_SECONDS);
+        await cannon(base + route, 50, WARMUP_SECONDS);
         const baseline = await cannon(`http://127.0.0.1:${barePort}${route}`, 50, HTTP_SECONDS);
         const measured = await cannon(base + route, 50, HTTP_SECONDS);
         const ratio = measured.requests.average / baseline.requests.average;
@@ -178,7 +191,7 @@ async function benchHttp(): Promise<void> {
       }
     }
 
-    await benchLoad(base, server.pid ?? 0);
+    await benchLoad(base, serverPid);
   } finally {
     await stop(server);
     rmSync(dir, { recursive: true, force: true });
