@@ -7,7 +7,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { VerdictCache } from '../engine/cache.js';
-import { clientErrorHandler, frameworkErrors, installProblemHandlers } from './problem.js';
+import { clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers, missingHost } from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
@@ -65,7 +65,8 @@ export function buildApp(options: AppOptions) {
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLog(requestLog),
     bodyLimit: LIMITS.bodyBytes,
-    http: { maxHeaderSize: LIMITS.headerBytes },
+    // Node's answer to a request without Host has no body: missingHost answers it instead.
+    http: { maxHeaderSize: LIMITS.headerBytes, requireHostHeader: false },
     requestTimeout: LIMITS.requestTimeoutMs,
     routerOptions: { ignoreTrailingSlash: true },
     // While closing, requests on open connections still get real answers
@@ -78,14 +79,17 @@ export function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
+  installServerProblemHandlers(app.server);
 
   const lifecycle = options.lifecycle ?? { shuttingDown: false };
   app.addHook('preClose', async () => {
     lifecycle.shuttingDown = true;
   });
-  // Clients learn to open a new connection, which a replacement may take, rather than reuse this one.
-  app.addHook('onRequest', (_request, reply, done) => {
+  // While shutting down, clients learn to open a new connection, which a replacement
+  // may take, rather than reuse this one. A request without Host ends here.
+  app.addHook('onRequest', (request, reply, done) => {
     if (lifecycle.shuttingDown) reply.header('connection', 'close');
+    if (missingHost(request, reply)) return;
     done();
   });
 

@@ -2,6 +2,7 @@
 // Accept header decides, else JSON.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { echo } from './problem.js';
 
 export const FORMATS = ['json', 'text'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -11,10 +12,16 @@ export const formatParam = z
   .optional()
   .describe('json (the default) or text, the lines the CLI prints; overrides the Accept header');
 
+/** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
+function someNames(keys: readonly string[], max = 5): string {
+  const shown = keys.slice(0, max).map((key) => echo(key, 40));
+  return keys.length > max ? `${shown.join(', ')} and ${keys.length - max} more` : shown.join(', ');
+}
+
 /** A query string schema that refuses parameters it does not know, naming the ones it does. */
 export function strictQuery<Shape extends z.ZodRawShape>(shape: Shape) {
   const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.join(', ')}; allowed: ${allowed}` : undefined) });
+  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}` : undefined) });
 }
 
 /** Milliseconds in bodies: to the microsecond, not to the float's last digit. */

@@ -1,8 +1,9 @@
 // Errors as RFC 9457 problem details (application/problem+json), for every
 // 4xx and 5xx the service sends: validation, unknown routes, wrong methods,
 // limits, and the framework's own errors.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 
@@ -150,6 +151,17 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
   sendProblem(request, reply, { status, detail });
 }
 
+/** A problem written straight to a socket, which is then closed: for what Node answers before fastify sees a request. */
+function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
+  const body = problemBody(init, url);
+  const allow = init.allow ? `Allow: ${init.allow.join(', ')}\r\n` : '';
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${allow}Connection: close\r\n\r\n${body}`,
+    );
+  }
+}
+
 /**
  * For fastify's clientErrorHandler option: what Node's parser rejects before
  * fastify sees a request (headers too large, a malformed request line).
@@ -162,11 +174,35 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'the request did not arrive in time']
         : [400, 'the request is not valid HTTP'];
-  const body = problemBody({ status, detail });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  writeProblem(socket, { status, detail });
   socket.destroy(error);
+}
+
+/** The methods some route of the service accepts. */
+const SERVICE_METHODS = ['GET', 'HEAD', 'POST'];
+
+/**
+ * Problems for the requests Node answers itself, bare, or drops: CONNECT
+ * (Node closes the connection without a word when nobody listens for it) and
+ * an Expect other than 100-continue (Node's 417 has no body).
+ */
+export function installServerProblemHandlers(server: Server): void {
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    writeProblem(socket, { status: 405, detail: 'the service is not a proxy: it does not accept CONNECT', allow: SERVICE_METHODS });
+    socket.end();
+  });
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const body = problemBody({ status: 417, detail: 'the only expectation the service meets is 100-continue' }, request.url);
+    response.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
+}
+
+/**
+ * An HTTP/1.1 request without Host is a 400 (RFC 9112 3.2). Node's own answer
+ * has no body, so the check is made here, with Node's turned off.
+ */
+export function missingHost(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const { httpVersionMajor, httpVersionMinor } = request.raw;
+  if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor !== 1) return undefined;
+  return sendProblem(request, reply, { status: 400, detail: 'an HTTP/1.1 request must have a Host header' });
 }
