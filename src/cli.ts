@@ -5,7 +5,6 @@
 // criu-readiness: `check` answers as `criu check` does; `serve` runs the service.
 // Only what every command needs is imported statically; `check` starts its
 // probe runner before loading the catalogue, so the two Node start-ups overlap.
-import { availableParallelism } from 'node:os';
 import type { Level } from './engine/levels.js';
 import type { TextOutput } from './engine/text.js';
 import type { ProbeEngine } from './engine/engine.js';
@@ -111,9 +110,7 @@ async function check(rest: readonly string[]): Promise<number> {
   let engine: ProbeEngine | undefined;
   if (runsProbes(rest)) {
     const { ProbeEngine } = await import('./engine/engine.js');
-    // One runner per core: a one-off check pays two Node start-ups side by side
-    // rather than the probes' cold start one after the other.
-    engine = new ProbeEngine({ parallel: availableParallelism() });
+    engine = new ProbeEngine();
     engine.prestart();
   }
   try {

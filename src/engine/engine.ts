@@ -22,8 +22,6 @@ export interface EngineOptions {
   keepWarm?: boolean;
   /** Time a runner may take to start (ms): a Node start-up, slower on a loaded node. */
   startTimeoutMs?: number;
-  /** Runner processes working side by side on one run (the CLI uses one per core). */
-  parallel?: number;
   /** The runner's program; for tests that need a runner that cannot start. */
   runnerPath?: string;
 }
@@ -210,13 +208,6 @@ function becomeSubreaper(): void {
   subreaper = true;
 }
 
-/** One runner at a time: the warm one, or one starting ahead of a run. */
-interface Lane {
-  warm?: Runner;
-  /** A runner started ahead of the first run (prestart), not yet ready or not yet used. */
-  starting?: Promise<Runner | string>;
-}
-
 export class ProbeEngine {
   private readonly probeTimeoutMs: number;
   private readonly runTimeoutMs: number;
@@ -224,7 +215,9 @@ export class ProbeEngine {
   private readonly keepWarm: boolean;
   private readonly runnerPath: string;
   private readonly probeModule: string | undefined;
-  private readonly lanes: Lane[];
+  private warm: Runner | undefined;
+  /** A runner started ahead of the first run (prestart), not yet ready or not yet used. */
+  private starting: Promise<Runner | string> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Number of runner processes started, for tests and logs. */
   runnersStarted = 0;
@@ -236,12 +229,11 @@ export class ProbeEngine {
     this.keepWarm = options.keepWarm ?? false;
     this.runnerPath = options.runnerPath ?? DEFAULT_RUNNER;
     this.probeModule = options.probeModule;
-    this.lanes = Array.from({ length: Math.max(1, options.parallel ?? 1) }, () => ({}));
   }
 
   /** Run the named probes, in order; runs never overlap. Every name gets a result. */
   run(names: readonly string[]): Promise<ProbeResult[]> {
-    const result = this.queue.then(() => this.runSplit(names));
+    const result = this.queue.then(() => this.runNow(names));
     this.queue = result.catch(() => undefined);
     return result;
   }
@@ -251,29 +243,17 @@ export class ProbeEngine {
    * does before the first run (the CLI loads the catalogue meanwhile).
    */
   prestart(): void {
-    for (const lane of this.lanes) if (!lane.warm && !lane.starting) lane.starting = this.startRunner();
+    if (!this.warm && !this.starting) this.starting = this.startRunner();
   }
 
-  /** Stop the warm runners, if any. */
+  /** Stop the warm runner, if any. */
   async close(): Promise<void> {
     await this.queue;
-    await Promise.all(
-      this.lanes.map(async (lane) => {
-        const started = await lane.starting;
-        lane.starting = undefined;
-        const runner = lane.warm ?? (typeof started === 'object' ? started : undefined);
-        lane.warm = undefined;
-        await runner?.stop(this.probeTimeoutMs);
-      }),
-    );
-  }
-
-  /** Deal the names out to the lanes in turn, run them side by side, answer in the order asked. */
-  private async runSplit(names: readonly string[]): Promise<ProbeResult[]> {
-    const shares = this.lanes.map((_, i) => names.filter((_, j) => j % this.lanes.length === i));
-    const results = await Promise.all(this.lanes.map((lane, i) => (shares[i].length ? this.runNow(lane, shares[i]) : [])));
-    const byName = new Map(results.flat().map((r) => [r.name, r]));
-    return names.map((name) => byName.get(name) ?? unknownResult(name, 'ProbeError', 'no result'));
+    const started = await this.starting;
+    this.starting = undefined;
+    const runner = this.warm ?? (typeof started === 'object' ? started : undefined);
+    this.warm = undefined;
+    await runner?.stop(this.probeTimeoutMs);
   }
 
   private async startRunner(): Promise<Runner | string> {
@@ -287,15 +267,15 @@ export class ProbeEngine {
     return runner.closed;
   }
 
-  private async runNow(lane: Lane, names: readonly string[]): Promise<ProbeResult[]> {
+  private async runNow(names: readonly string[]): Promise<ProbeResult[]> {
     const results = new Map<string, ProbeResult>();
     const deadline = Date.now() + this.runTimeoutMs;
     let pending = [...names];
     while (pending.length > 0) {
-      const prestarted = lane.starting;
-      lane.starting = undefined;
-      const runner = lane.warm ?? (await (prestarted ?? this.startRunner()));
-      lane.warm = undefined;
+      const prestarted = this.starting;
+      this.starting = undefined;
+      const runner = this.warm ?? (await (prestarted ?? this.startRunner()));
+      this.warm = undefined;
       if (typeof runner === 'string') {
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));
         break;
@@ -303,7 +283,7 @@ export class ProbeEngine {
       const ending = await this.drive(runner, pending, deadline, (r) => results.set(r.name, r));
       pending = pending.filter((name) => !results.has(name));
       if (ending.kind === 'done') {
-        if (this.keepWarm) lane.warm = runner;
+        if (this.keepWarm) this.warm = runner;
         else await runner.stop(this.probeTimeoutMs);
         continue;
       }
