@@ -25,10 +25,10 @@ export class SteeredProbes {
     t.teardown(() => rmSync(this.dir, { recursive: true, force: true }));
   }
 
-  set(name: string, outcome: ProbeOutcome | 'crash' | undefined): void {
+  set(name: string, outcome: ProbeOutcome | 'crash' | 'hang' | undefined): void {
     const path = join(this.dir, name);
     if (outcome === undefined) rmSync(path, { force: true });
-    else writeFileSync(path, outcome === 'crash' ? 'crash' : JSON.stringify(outcome));
+    else writeFileSync(path, typeof outcome === 'string' ? outcome : JSON.stringify(outcome));
   }
 
   delay(ms: number): void {
