@@ -158,7 +158,6 @@ export const MODULE_OF: Readonly<Record<string, string>> = {
   CONFIG_OVERLAY_FS: 'overlay',
   CONFIG_NF_TABLES: 'nf_tables',
   CONFIG_NF_TABLES_INET: 'nf_tables_inet',
-  CONFIG_NFT_SET_HASH: 'nft_set_hash',
   CONFIG_IP_NF_IPTABLES: 'ip_tables',
 };
 
