@@ -13,6 +13,8 @@ import { openapiRoutes, swaggerOptions } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
+import { metricsRoute } from './routes/metrics.js';
+import { Metrics } from '../metrics.js';
 
 export interface AppOptions {
   cache: VerdictCache;
@@ -98,7 +100,7 @@ export function buildApp(options: AppOptions) {
   app.register(featuresRoutes, { cache });
   app.register(refreshRoute, { cache });
   app.register(healthRoutes, { cache, lifecycle });
-  // GET /metrics (src/http/routes/metrics.ts) is registered here.
+  app.register(metricsRoute, { metrics: new Metrics(cache) });
   app.register(openapiRoutes);
   return app;
 }
