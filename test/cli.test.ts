@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { FEATURE_NAMES } from '../src/catalogue.js';
 import { cachedKernelConfig } from '../src/kconfig.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
+import { TS_LOADER } from './helpers/node.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -16,7 +17,7 @@ interface Run {
 }
 
 function run(args: string[], opts: { unprivileged?: boolean } = {}): Run {
-  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', cli, ...args];
+  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, ...TS_LOADER, cli, ...args];
   const env = opts.unprivileged ? { ...process.env, NODE_OPTIONS: '' } : process.env;
   const r = spawnSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

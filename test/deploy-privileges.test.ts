@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CATALOGUE } from '../src/catalogue.js';
 import type { Status } from '../src/engine/verdict.js';
 import { DEPLOY, ROOT, build, daemonSet, getField, type JsonObject } from './helpers/deploy.js';
+import { TS_LOADER } from './helpers/node.js';
 
 /** The checks each added capability makes possible (deploy/README.md's table). */
 const NEEDS: Record<string, readonly string[]> = {
@@ -48,7 +49,7 @@ type Verdicts = Map<string, { status: Status; reason: string }>;
  * (all of them when undefined).
  */
 function check(capabilities: readonly string[] | undefined): Verdicts {
-  const cli = [process.execPath, '--import=tsx', join(ROOT, 'src', 'cli.ts'), 'check', '--all', '--json'];
+  const cli = [process.execPath, ...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--all', '--json'];
   const limit = capabilities ? ['setpriv', `--bounding-set=-all${capabilities.map((c) => `,+${c.toLowerCase()}`).join('')}`, '--inh-caps=-all', '--'] : [];
   const script = [
     'set -e',

@@ -13,6 +13,7 @@ import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 import { DRAIN_MS } from '../src/http/serve.js';
 import { SteeredProbes, TEST_FEATURES } from './helpers/http-cache.js';
+import { TS_LOADER } from './helpers/node.js';
 
 const probes = new SteeredProbes(t);
 const probeModule = fileURLToPath(new URL('./fixtures/http-probes.ts', import.meta.url));
@@ -214,7 +215,7 @@ interface Outcome {
 }
 
 t.test('SIGTERM under keep-alive load: exit 0, every request on an open connection answered, clients told to close during the drain', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--listen', '127.0.0.1:0', '--min-refresh-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...TS_LOADER, cli, 'serve', '--listen', '127.0.0.1:0', '--min-refresh-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     child.kill('SIGKILL');
   });

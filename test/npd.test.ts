@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { SENTENCE } from '../src/engine/levels.js';
 import { DEPLOY, ROOT, build, daemonSet, type JsonObject } from './helpers/deploy.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
+import { TS_LOADER } from './helpers/node.js';
 
 interface Rule {
   type: 'temporary' | 'permanent';
@@ -92,7 +93,7 @@ interface Run {
 /** Run a rule as NPD does: path and args, stdout and stderr piped, killed at the rule's timeout. */
 function runRule(rule: Rule, prefix: readonly string[] = []): Promise<Run> {
   // /usr/local/bin/criu-readiness in the image is this CLI.
-  const argv = [...prefix, process.execPath, '--import=tsx', join(ROOT, 'src', 'cli.ts'), ...(rule.args ?? [])];
+  const argv = [...prefix, process.execPath, ...TS_LOADER, join(ROOT, 'src', 'cli.ts'), ...(rule.args ?? [])];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: goDurationMs(rule.timeout ?? config.pluginConfig.timeout) });
     let stdout = '';

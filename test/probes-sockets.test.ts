@@ -7,6 +7,7 @@ import { underRefusals } from './helpers/refusals.js';
 import { assertKernelAnswers, assertFoundMissing, assertSupportedWhereBrought, byName, type Brought } from './helpers/kernel-answers.js';
 import type { ProbeResult } from '../src/engine/engine.js';
 import * as sockets from '../src/probes/sockets.js';
+import { TS_LOADER } from './helpers/node.js';
 
 /** This family's probes that were placeholders, and the finished ones they must not disturb. */
 const NEW_PROBES = ['tun_cr', 'tcp_window', 'tcp_half_closed', 'sk_ns', 'sockopt_buf_lock', 'ipv6_freebind', 'tun', 'tun_ns', 'sk_unix_file'];
@@ -89,7 +90,7 @@ t.test('the socket probes close every descriptor they open', async (t) => {
 t.test('tcp_half_closed leaves no closing or TIME-WAIT connection, with or without TCP_REPAIR', async (t) => {
   // In a network namespace of its own, so every TCP socket ss sees is the probe's.
   const probeOnce = fileURLToPath(new URL('./fixtures/probe-once.ts', import.meta.url));
-  const probe = [process.execPath, '--import=tsx', probeOnce, 'tcp_half_closed'];
+  const probe = [process.execPath, ...TS_LOADER, probeOnce, 'tcp_half_closed'];
   const script = 'ip link set lo up && "$@" && ' + UNPRIVILEGED.join(' ') + ' "$@" && ss -Htan';
   const lines = execFileSync('unshare', ['--net', 'sh', '-c', script, 'sh', ...probe], { encoding: 'utf8' }).split('\n').filter(Boolean);
   const [root, nobody] = lines.slice(0, 2).map((line) => (JSON.parse(line) as ProbeResult[])[0].outcome);

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { TS_LOADER } from './helpers/node.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', 'tsx', cli, 'serve', ...args], { env: { ...process.env, ...env } });
+  return spawn(process.execPath, [...TS_LOADER, cli, 'serve', ...args], { env: { ...process.env, ...env } });
 }
 
 interface Ended {

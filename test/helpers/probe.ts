@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ProbeResult } from '../../src/engine/engine.js';
+import { TS_LOADER } from './node.js';
 
 const probeOnce = fileURLToPath(new URL('../fixtures/probe-once.ts', import.meta.url));
 
@@ -9,7 +10,7 @@ const probeOnce = fileURLToPath(new URL('../fixtures/probe-once.ts', import.meta
 export const UNPRIVILEGED = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
 
 export function runProbes(names: string[], opts: { unprivileged?: boolean } = {}): ProbeResult[] {
-  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, '--import=tsx', probeOnce, ...names];
+  const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, ...TS_LOADER, probeOnce, ...names];
   // tap's coverage hooks (NODE_OPTIONS) cannot write their files as nobody: leave them out there.
   const env = opts.unprivileged ? { ...process.env, NODE_OPTIONS: '' } : process.env;
   const out = execFileSync(command[0], command.slice(1), { encoding: 'utf8', timeout: 120_000, env });
