@@ -71,7 +71,8 @@ t.test('a run over its time limit reports the rest unknown/Timeout', async (t) =
 t.test('a runner that cannot start makes every probe unknown/RunnerUnavailable', async (t) => {
   const e = engine(t, { runnerPath: '/nonexistent/runner.js' });
   const results = await e.run(['fine', 'also_fine']);
-  for (const r of results) t.match(r.outcome, { status: 'unknown', reason: 'RunnerUnavailable' });
+  // The message names why (Node's error line), not the version banner Node prints last.
+  for (const r of results) t.match(r.outcome, { status: 'unknown', reason: 'RunnerUnavailable', message: /Cannot find module/ });
 });
 
 t.test('a name the runner does not know is unknown/ProbeError, not a crash', async (t) => {

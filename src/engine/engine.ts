@@ -94,7 +94,7 @@ class Runner {
       this.child.once('error', (err) => resolve(`could not start the runner: ${err.message}`));
       this.child.once('close', (code, signal) => {
         this.reapHelpers();
-        const last = this.stderrTail.trim().split('\n').pop();
+        const last = lastErrorLine(this.stderrTail);
         resolve(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
       });
     });
@@ -183,6 +183,12 @@ function ownChildren(): number[] {
   } catch {
     return [];
   }
+}
+
+/** The line of a dead runner's stderr that says why: an error line, not Node's closing version banner. */
+function lastErrorLine(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Node\.js v\d/.test(l));
+  return lines.findLast((l) => /Error\b/.test(l)) ?? lines.at(-1);
 }
 
 function procStat(pid: number): { ppid: number; pgrp: number } | undefined {

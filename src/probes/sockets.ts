@@ -221,11 +221,15 @@ function isPermissionError(code: number): boolean {
   return code === E.EPERM || code === E.EACCES;
 }
 
-/** For `tun` and `tun_ns`, a device that cannot be opened is a failure, as in CRIU; a permission error is not. */
+/**
+ * For `tun` and `tun_ns`, a driver that is absent is a failure, as in CRIU. A
+ * missing device node (a container not given /dev/net/tun) or a permission
+ * error says nothing about the kernel: unknown.
+ */
 function tunOpenFailed(what: string): (errno: number) => ProbeOutcome {
   return (errno) => {
     const message = `${what}: open ${TUN_DEV_PATH}: ${errnoName(errno)}`;
-    if (errno === E.ENOENT) return unsupported(message, 'DeviceUnavailable'); // no device node here
+    if (errno === E.ENOENT) return unknown('DeviceUnavailable', message); // no device node here
     if (errno === E.ENODEV || errno === E.ENXIO) return unsupported(message); // no tun driver
     return fromErrno(errno, `${what}: open ${TUN_DEV_PATH}`);
   };
