@@ -441,6 +441,9 @@ function reapIfGone(pid: number): TraceeState | undefined {
   return decodeWaitStatus(status[0]);
 }
 
+/** The longest sleep between two looks at a tracee that has not stopped yet. */
+const MAX_WAIT_STEP_MS = 0.25;
+
 /** waitpid with a deadline: poll, then sleep in growing steps, so a hung tracee cannot hang the runner. */
 function waitFor(pid: number, timeoutMs: number): TraceeState {
   const status = [0];
@@ -452,7 +455,8 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
     if (res.ret < 0 && res.errno !== E.EINTR) throw new TraceeError('waitpid', res.errno, `cannot wait for ${pid}`);
     if (performance.now() > deadline) throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
     sleepMs(pause);
-    pause = Math.min(pause * 2, 1);
+    // Most stops come within a fraction of a millisecond: keep the steps short.
+    pause = Math.min(pause * 2, MAX_WAIT_STEP_MS);
   }
 }
 
