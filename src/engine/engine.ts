@@ -76,6 +76,9 @@ class Runner {
   private readonly helpers = new Set<number>();
   private readonly listeners = new Set<(m: RunnerMessage) => void>();
   private stderrTail = '';
+  private readonly closeListeners = new Set<(why: string) => void>();
+  /** Why the runner ended, once it has. */
+  private closedWhy: string | undefined;
   readonly closed: Promise<string>;
 
   constructor(runnerPath: string, probeModule: string | undefined) {
@@ -97,6 +100,11 @@ class Runner {
         const last = lastErrorLine(this.stderrTail);
         resolve(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
       });
+    });
+    void this.closed.then((why) => {
+      this.closedWhy = why;
+      for (const listen of this.closeListeners) listen(why);
+      this.closeListeners.clear();
     });
   }
 
@@ -126,6 +134,21 @@ class Runner {
         resolve(false);
       });
     });
+  }
+
+  /**
+   * Call `listen` when the runner closes, unless unsubscribed first. A warm
+   * runner outlives many runs: a plain `closed.then` per run would keep every
+   * run's state alive until the runner dies.
+   */
+  onClose(listen: (why: string) => void): () => void {
+    if (this.closedWhy !== undefined) {
+      const why = this.closedWhy;
+      queueMicrotask(() => listen(why));
+      return () => undefined;
+    }
+    this.closeListeners.add(listen);
+    return () => this.closeListeners.delete(listen);
   }
 
   onMessage(listen: (m: RunnerMessage) => void): () => void {
@@ -325,6 +348,7 @@ export class ProbeEngine {
         clearTimeout(runTimer);
         clearTimeout(probeTimer);
         unsubscribe();
+        offClose();
         resolve(ending);
       };
       const unsubscribe = runner.onMessage((m) => {
@@ -341,7 +365,7 @@ export class ProbeEngine {
           finish({ kind: 'done' });
         }
       });
-      void runner.closed.then((why) => {
+      const offClose = runner.onClose((why) => {
         finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why });
       });
       runner.send(names);
