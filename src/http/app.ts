@@ -66,6 +66,8 @@ export function buildApp(options: AppOptions) {
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLog(requestLog),
+    // A child logger per request serialises its bindings each time: only worth it when requests are logged.
+    childLoggerFactory: (parent, bindings, childOptions) => (requestLog ? parent.child(bindings, childOptions) : parent),
     bodyLimit: LIMITS.bodyBytes,
     // Node's answer to a request without Host has no body: missingHost answers it instead.
     http: { maxHeaderSize: LIMITS.headerBytes, requireHostHeader: false },
