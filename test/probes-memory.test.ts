@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
-import { assertKernelAnswers, assertFoundMissing, assertSupportedWhereBrought, byName, type Brought } from './helpers/kernel-answers.js';
+import { assertKernelAnswers, assertFoundMissing, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
 import { PAGE_SIZE } from '../src/native/memory.js';
 
@@ -35,9 +35,7 @@ t.test('a kernel with the release and config a feature came with is found to sup
 });
 
 t.test('probes that need no privilege give nobody the answer root gets', async (t) => {
-  for (const name of UNPRIVILEGED_ALIKE) {
-    t.equal(asNobody.get(name)?.status, asRoot.get(name)?.status, `${name}: ${asNobody.get(name)?.message}`);
-  }
+  assertSameAsRoot(t, asNobody, asRoot, UNPRIVILEGED_ALIKE);
 });
 
 t.test('userfaultfd as nobody answers what vm.unprivileged_userfaultfd allows', async (t) => {

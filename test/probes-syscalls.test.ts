@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
-import { assertKernelAnswers, assertSupportedWhereBrought, byName, type Brought } from './helpers/kernel-answers.js';
+import { assertKernelAnswers, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as syscalls from '../src/probes/syscalls.js';
 
 /**
@@ -36,9 +36,7 @@ t.test('a kernel with the release and config a feature came with is found to sup
 });
 
 t.test('these probes need no privilege: nobody gets root\'s answer', async (t) => {
-  for (const name of PROBES) {
-    t.equal(asNobody.get(name)?.status, asRoot.get(name)?.status, `${name}: ${asNobody.get(name)?.message}`);
-  }
+  assertSameAsRoot(t, asNobody, asRoot, PROBES);
 });
 
 t.test('ns_last_pid and ipc are written back as root', async (t) => {

@@ -64,3 +64,10 @@ export function assertFoundMissing(t: Test, refused: Map<string, ProbeOutcome>, 
     t.equal(outcome?.reason, 'NotInKernel', name);
   }
 }
+
+/** Probes that need no privilege: as nobody each gives the status it gives as root. */
+export function assertSameAsRoot(t: Test, asNobody: Map<string, ProbeOutcome>, asRoot: Map<string, ProbeOutcome>, names: readonly string[]): void {
+  for (const name of names) {
+    t.equal(asNobody.get(name)?.status, asRoot.get(name)?.status, `${name}: ${asNobody.get(name)?.message}`);
+  }
+}
