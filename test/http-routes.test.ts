@@ -1,4 +1,5 @@
 // Every route and status through inject(), over the real engine with steered test probes.
+import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
 import type { VerdictCache } from '../src/engine/cache.js';
@@ -260,4 +261,27 @@ t.test('POST /refresh too soon after a run is a 429 problem with Retry-After', a
 t.test('limits: a body over 1 KiB is 413, an unknown content type 415, both problems', async (t) => {
   assertProblem(t, await app.inject({ method: 'POST', url: '/refresh', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ pad: 'x'.repeat(2000) }) }), 413, /.+/);
   assertProblem(t, await app.inject({ method: 'POST', url: '/refresh', headers: { 'content-type': 'application/xml' }, payload: '<a/>' }), 415, /.+/);
+});
+
+t.test('an unexpected failure is a 500 problem without internals, logged by the service with the request though requests are not logged', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  let exploding = false;
+  const broken = Object.create(cache, {
+    current: {
+      get() {
+        if (exploding) throw new Error('the cache exploded');
+        return cache.current;
+      },
+    },
+  }) as VerdictCache;
+  const app = buildApp({ cache: broken, logger });
+  t.teardown(() => app.close());
+  await app.ready();
+  exploding = true;
+  const res = await app.inject('/check?level=all');
+  assertProblem(t, res, 500, /^the service failed to answer; its log has the cause$/);
+  t.notMatch(res.body, /exploded/, 'the cause stays in the log');
+  t.match(lines, [{ level: 50, msg: 'request failed', method: 'GET', url: '/check?level=all', err: { message: 'the cache exploded' } }]);
+  t.equal(lines.length, 1, 'nothing else: requests are not logged at the default levels');
 });

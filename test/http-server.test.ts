@@ -2,7 +2,7 @@
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { buildApp } from '../src/http/app.js';
+import { LIMITS, buildApp } from '../src/http/app.js';
 import { SteeredProbes, TEST_FEATURES, UNSUPPORTED, steeredCache } from './helpers/http-cache.js';
 
 const probes = new SteeredProbes(t);
@@ -34,6 +34,13 @@ t.test('answers over HTTP as it does through inject()', async (t) => {
   const notModified = await fetch(`${base}/check?level=all`, { headers: { 'if-none-match': res.headers.get('etag') ?? '' } });
   t.equal(notModified.status, 304);
   t.equal((await fetch(`${base}/features/nope`)).status, 404);
+});
+
+t.test('the listening server gives a request 10 s to arrive and keeps an idle connection 72 s, longer than load balancers do', async (t) => {
+  t.equal(app.server.requestTimeout, LIMITS.requestTimeoutMs);
+  t.equal(app.server.keepAliveTimeout, LIMITS.keepAliveMs);
+  t.equal(LIMITS.requestTimeoutMs, 10_000);
+  t.equal(LIMITS.keepAliveMs, 72_000);
 });
 
 t.test('headers larger than the limit are a 431 problem', async (t) => {

@@ -2,12 +2,14 @@
 // for every error, the OpenAPI document. Tests drive it with inject();
 // serve.ts listens with it.
 import swagger from '@fastify/swagger';
-import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { VerdictCache } from '../engine/cache.js';
-import { clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers, missingHost } from './problem.js';
+import { answerMissingHost, clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers } from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
@@ -39,21 +41,56 @@ export const LIMITS = {
   headerBytes: 16 * 1024,
   /** Time for a whole request to arrive. */
   requestTimeoutMs: 10_000,
+  /** An idle keep-alive connection is closed after this (fastify's default: longer than load balancers' usual 60 s). */
+  keepAliveMs: 72_000,
 } as const;
 
 /** One line per request, when the request finished, at the configured level. */
 class RequestLog extends LogController {
-  constructor(private readonly level: Exclude<LogLevel, 'silent'> | undefined) {
-    super({ disableRequestLogging: level === undefined });
+  constructor(private readonly level: Exclude<LogLevel, 'silent'>) {
+    super();
   }
 
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (this.level === undefined) return;
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
     else reply.log[this.level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
+}
+
+/**
+ * fastify's logger costs every request a child logger and two response
+ * listeners (about a tenth of cached /check throughput), so fastify gets one
+ * only when requests are logged. Errors go to the service's logger either
+ * way (problem.ts), and so does the listening line.
+ */
+function fastifyLogging(logger: Logger, requestLog: Exclude<LogLevel, 'silent'> | undefined) {
+  return requestLog ? { loggerInstance: logger as FastifyBaseLogger, logController: new RequestLog(requestLog) } : { logger: false };
+}
+
+function listeningUrl({ address, family, port }: AddressInfo): string {
+  return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * The HTTP server, with what is answered before fastify routes a request:
+ * a request without Host, and Connection: close while shutting down (so
+ * clients open a new connection, which a replacement may take). A plain
+ * function here rather than an onRequest hook: hooks cost every request.
+ */
+function serverFactory(lifecycle: Lifecycle): FastifyServerFactory {
+  return (handler) => {
+    const server = createServer({ maxHeaderSize: LIMITS.headerBytes, requireHostHeader: false }, (request, response) => {
+      if (lifecycle.shuttingDown) response.setHeader('connection', 'close');
+      if (answerMissingHost(request, response)) return;
+      handler(request, response);
+    });
+    server.requestTimeout = LIMITS.requestTimeoutMs;
+    server.keepAliveTimeout = LIMITS.keepAliveMs;
+    installServerProblemHandlers(server);
+    return server;
+  };
 }
 
 export function buildApp(options: AppOptions) {
@@ -62,16 +99,12 @@ export function buildApp(options: AppOptions) {
   const requestLevel = options.requestLogLevel ?? 'debug';
   // Decided once: a request line nobody would see costs nothing per request.
   const requestLog = requestLevel !== 'silent' && logger.isLevelEnabled(requestLevel) ? requestLevel : undefined;
+  const lifecycle = options.lifecycle ?? { shuttingDown: false };
 
   const app = fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    logController: new RequestLog(requestLog),
-    // A child logger per request serialises its bindings each time: only worth it when requests are logged.
-    childLoggerFactory: (parent, bindings, childOptions) => (requestLog ? parent.child(bindings, childOptions) : parent),
+    ...fastifyLogging(logger, requestLog),
     bodyLimit: LIMITS.bodyBytes,
-    // Node's answer to a request without Host has no body: missingHost answers it instead.
-    http: { maxHeaderSize: LIMITS.headerBytes, requireHostHeader: false },
-    requestTimeout: LIMITS.requestTimeoutMs,
+    serverFactory: serverFactory(lifecycle),
     routerOptions: { ignoreTrailingSlash: true },
     // While closing, requests on open connections still get real answers
     // (and Connection: close), rather than fastify's bare 503.
@@ -82,19 +115,14 @@ export function buildApp(options: AppOptions) {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installProblemHandlers(app);
-  installServerProblemHandlers(app.server);
-
-  const lifecycle = options.lifecycle ?? { shuttingDown: false };
+  installProblemHandlers(app, logger);
+  if (!requestLog) {
+    app.addHook('onListen', function () {
+      for (const address of this.addresses()) if (typeof address !== 'string') logger.info(`Server listening at ${listeningUrl(address)}`);
+    });
+  }
   app.addHook('preClose', async () => {
     lifecycle.shuttingDown = true;
-  });
-  // While shutting down, clients learn to open a new connection, which a replacement
-  // may take, rather than reuse this one. A request without Host ends here.
-  app.addHook('onRequest', (request, reply, done) => {
-    if (lifecycle.shuttingDown) reply.header('connection', 'close');
-    if (missingHost(request, reply)) return;
-    done();
   });
 
   app.register(swagger, swaggerOptions);

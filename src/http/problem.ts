@@ -5,6 +5,7 @@ import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -109,7 +110,7 @@ function validationProblem(error: FastifyError): ProblemInit {
  * 400 for bad input, 404 for an unknown path, 405 (with Allow) for a known
  * path with another method, the framework's 4xx as they are, 500 otherwise.
  */
-export function installProblemHandlers(app: FastifyInstance): void {
+export function installProblemHandlers(app: FastifyInstance, logger: Logger): void {
   const routes = new Map<string, Set<string>>();
   app.addHook('onRoute', (route) => {
     const methods = routes.get(route.url) ?? new Set<string>();
@@ -135,7 +136,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     if (error.validation) return sendProblem(request, reply, validationProblem(error));
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
-      request.log.error({ err: error }, 'request failed');
+      logger.error({ err: error, reqId: request.id, method: request.method, url: echo(request.url, 200) }, 'request failed');
       return sendProblem(request, reply, { status, detail: 'the service failed to answer; its log has the cause' });
     }
     return sendProblem(request, reply, { status, detail: error.message });
@@ -199,10 +200,14 @@ export function installServerProblemHandlers(server: Server): void {
 
 /**
  * An HTTP/1.1 request without Host is a 400 (RFC 9112 3.2). Node's own answer
- * has no body, so the check is made here, with Node's turned off.
+ * has no body, so the check is made here, with Node's turned off. True when
+ * it answered.
  */
-export function missingHost(request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
-  const { httpVersionMajor, httpVersionMinor } = request.raw;
-  if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor !== 1) return undefined;
-  return sendProblem(request, reply, { status: 400, detail: 'an HTTP/1.1 request must have a Host header' });
+export function answerMissingHost(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) return false;
+  const body = problemBody({ status: 400, detail: 'an HTTP/1.1 request must have a Host header' }, request.url);
+  response
+    .writeHead(400, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' })
+    .end(body);
+  return true;
 }
