@@ -110,9 +110,12 @@ async function check(rest: readonly string[]): Promise<number> {
   // Start the runner first: its start-up overlaps the loading of the catalogue here.
   let engine: ProbeEngine | undefined;
   if (runsProbes(rest)) {
+    // The process itself before the engine's code: the runner boots while this one loads.
+    const { spawnRunner } = await import('./engine/runner-process.js');
+    const runner = spawnRunner();
     const { ProbeEngine } = await import('./engine/engine.js');
     engine = new ProbeEngine();
-    engine.prestart();
+    engine.prestart(runner);
   }
   try {
     const catalogue = await import('./catalogue.js');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
+import { runnerExecArgv, spawnRunner } from '../src/engine/runner-process.js';
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
 
@@ -106,9 +107,48 @@ t.test('after the engine closes no runner or helper is left among our children',
 });
 
 t.test('a runner inherits the loader options of its engine but never an -e script', async (t) => {
-  const { runnerExecArgv } = await import('../src/engine/engine.js');
   t.same(
     runnerExecArgv(['--import', 'tsx', '-e', 'startEngine()', '--enable-source-maps', '--import=x.mjs', '--max-old-space-size=64', '-p', '1', '-r', 'hook']),
     ['--import', 'tsx', '--enable-source-maps', '--import=x.mjs', '-r', 'hook'],
   );
+});
+
+/** Run the fixture probe that reports its process and environment. */
+async function describeRunner(t: Test, e: ProbeEngine): Promise<{ pid: number; extraCaCerts: string | null; mark: string | null }> {
+  const [result] = await e.run(['describes_itself']);
+  t.equal(result.outcome.status, 'supported');
+  return JSON.parse(result.outcome.message) as { pid: number; extraCaCerts: string | null; mark: string | null };
+}
+
+t.test('a runner gets the environment without NODE_EXTRA_CA_CERTS, which only slows its start (it makes no TLS connection)', async (t) => {
+  const saved = { certs: process.env.NODE_EXTRA_CA_CERTS, mark: process.env.CRIU_READINESS_TEST_MARK };
+  process.env.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
+  process.env.CRIU_READINESS_TEST_MARK = 'kept';
+  t.teardown(() => {
+    for (const [name, value] of [['NODE_EXTRA_CA_CERTS', saved.certs], ['CRIU_READINESS_TEST_MARK', saved.mark]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  const seen = await describeRunner(t, engine(t));
+  t.equal(seen.extraCaCerts, null, 'not inherited');
+  t.equal(seen.mark, 'kept', 'the rest is');
+});
+
+t.test('a runner started by the caller before the engine existed is the one the first run uses', async (t) => {
+  const early = spawnRunner(undefined, faultProbes);
+  const e = engine(t);
+  e.prestart(early);
+  t.equal((await describeRunner(t, e)).pid, early.child.pid);
+  t.equal(e.runnersStarted, 1);
+});
+
+t.test('a runner handed to an engine that already has one is killed, not left behind', async (t) => {
+  const e = engine(t, { keepWarm: true });
+  e.prestart();
+  const spare = spawnRunner(undefined, faultProbes);
+  const exited = new Promise((resolve) => spare.child.once('exit', (_code, signal) => resolve(signal)));
+  e.prestart(spare);
+  t.equal(await exited, 'SIGKILL');
+  t.not((await describeRunner(t, e)).pid, spare.child.pid);
 });

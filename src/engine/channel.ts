@@ -21,6 +21,8 @@ export type RunnerMessage =
 /** Commands the engine writes to the runner's stdin. */
 export interface RunCommand {
   run: string[];
+  /** Exit right after 'done', rather than when stdin ends: the engine keeps no runner warm. */
+  exitWhenDone?: boolean;
 }
 
 const inRunner = process.env[CHANNEL_ENV] === String(CHANNEL_FD);

@@ -28,8 +28,10 @@ export function toVerdict(feature: Feature, result: ProbeResult, config = cached
 /** Probe the given features (in order) and return their verdicts. */
 export async function runCheck(engine: ProbeEngine, features: readonly Feature[]): Promise<Report> {
   const started = performance.now();
-  const results = await engine.run(features.map((f) => f.name));
+  const running = engine.run(features.map((f) => f.name));
+  // Read while the probes run, rather than after them.
   const config = cachedKernelConfig();
+  const results = await running;
   const verdicts = features.map((feature, i) => toVerdict(feature, results[i], config));
   return { verdicts, finishedAt: new Date(), durationMs: performance.now() - started, kconfigSource: config?.source };
 }

@@ -1,14 +1,14 @@
 // The probe engine: runs probes in a separate runner process, bounds each
 // probe and the whole run in time, replaces a runner that dies or overruns,
 // and leaves no process behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
-import { CHANNEL_ENV, CHANNEL_FD, type RunnerMessage } from './channel.js';
+import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
+import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
 import type { ProbeOutcome, Reason } from './verdict.js';
 
 export interface EngineOptions {
@@ -36,28 +36,6 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
-const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
-
-/**
- * The Node options a runner inherits: only those that load code the way this
- * process was loaded (a TypeScript loader in tests, coverage hooks). Never
- * -e/-p and their script, which would make every runner start an engine.
- */
-const INHERITED_OPTIONS = /^--(import|require|loader|experimental-loader|enable-source-maps|conditions)\b/;
-
-export function runnerExecArgv(execArgv: readonly string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const arg = execArgv[i];
-    if (!INHERITED_OPTIONS.test(arg) && arg !== '-r') continue;
-    kept.push(arg);
-    const takesValue = !arg.includes('=') && arg !== '--enable-source-maps';
-    if (takesValue && i + 1 < execArgv.length) kept.push(execArgv[++i]);
-  }
-  return kept;
-}
-
 function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
   return { name, outcome: { status: 'unknown', reason, message }, durationMs };
 }
@@ -81,20 +59,15 @@ class Runner {
   private closedWhy: string | undefined;
   readonly closed: Promise<string>;
 
-  constructor(runnerPath: string, probeModule: string | undefined) {
-    this.child = spawn(process.execPath, [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])], {
-      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
-      // Its own process group, so one kill reaches the runner and every helper it started.
-      detached: true,
-      env: { ...process.env, [CHANNEL_ENV]: String(CHANNEL_FD) },
-    });
+  constructor({ child, startFailure }: RunnerProcess) {
+    this.child = child;
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000);
     });
     const channel = this.child.stdio[CHANNEL_FD] as Readable;
     createInterface({ input: channel }).on('line', (line) => this.receive(line));
     this.closed = new Promise((resolve) => {
-      this.child.once('error', (err) => resolve(`could not start the runner: ${err.message}`));
+      void startFailure.then((err) => resolve(`could not start the runner: ${err.message}`));
       this.child.once('close', (code, signal) => {
         this.reapHelpers();
         const last = lastErrorLine(this.stderrTail);
@@ -156,8 +129,8 @@ class Runner {
     return () => this.listeners.delete(listen);
   }
 
-  send(names: string[]): void {
-    this.child.stdin?.write(JSON.stringify({ run: names }) + '\n');
+  send(command: RunCommand): void {
+    this.child.stdin?.write(JSON.stringify(command) + '\n');
   }
 
   kill(): void {
@@ -248,6 +221,8 @@ export class ProbeEngine {
   /** A runner started ahead of the first run (prestart), not yet ready or not yet used. */
   private starting: Promise<Runner | string> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Runners told to stop and not yet gone. */
+  private readonly stopping = new Set<Promise<void>>();
   /** Number of runner processes started, for tests and logs. */
   runnersStarted = 0;
 
@@ -269,15 +244,25 @@ export class ProbeEngine {
 
   /**
    * Start a runner now, so its Node start-up overlaps whatever the caller
-   * does before the first run (the CLI loads the catalogue meanwhile).
+   * does before the first run (the CLI loads the catalogue meanwhile); or
+   * take over one the caller started itself with spawnRunner(), for this
+   * engine's runner and probes.
    */
-  prestart(): void {
-    if (!this.warm && !this.starting) this.starting = this.startRunner();
+  prestart(started?: RunnerProcess): void {
+    if (!this.warm && !this.starting) this.starting = this.startRunner(started);
+    else started?.child.kill('SIGKILL');
   }
 
-  /** Stop the warm runner, if any. */
+  /** A runner done with: the results need not wait for its exit, close() does. */
+  private stopInBackground(runner: Runner): void {
+    const stopped = runner.stop(this.probeTimeoutMs).finally(() => this.stopping.delete(stopped));
+    this.stopping.add(stopped);
+  }
+
+  /** Stop the warm runner, if any, and wait for every runner to be gone. */
   async close(): Promise<void> {
     await this.queue;
+    await Promise.all(this.stopping);
     const started = await this.starting;
     this.starting = undefined;
     const runner = this.warm ?? (typeof started === 'object' ? started : undefined);
@@ -285,8 +270,8 @@ export class ProbeEngine {
     await runner?.stop(this.probeTimeoutMs);
   }
 
-  private async startRunner(): Promise<Runner | string> {
-    const runner = new Runner(this.runnerPath, this.probeModule);
+  private async startRunner(started?: RunnerProcess): Promise<Runner | string> {
+    const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule));
     this.runnersStarted += 1;
     becomeSubreaper();
     const timer = setTimeout(() => runner.kill(), this.startTimeoutMs);
@@ -313,7 +298,7 @@ export class ProbeEngine {
       pending = pending.filter((name) => !results.has(name));
       if (ending.kind === 'done') {
         if (this.keepWarm) this.warm = runner;
-        else await runner.stop(this.probeTimeoutMs);
+        else this.stopInBackground(runner);
         continue;
       }
       if (ending.kind === 'timeout') {
@@ -368,7 +353,7 @@ export class ProbeEngine {
       const offClose = runner.onClose((why) => {
         finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why });
       });
-      runner.send(names);
+      runner.send({ run: names, exitWhenDone: !this.keepWarm });
     });
   }
 }

@@ -37,6 +37,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line) as RunCommand;
   for (const name of command.run) await runOne(name);
   tell({ type: 'done' });
+  if (command.exitWhenDone) process.exit(0);
 }
 // Told to finish: exit now. Background releases (an AIO context being
 // destroyed) are finished by the kernel as the process goes.

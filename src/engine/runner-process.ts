@@ -1,0 +1,60 @@
+// Starting a runner process. Apart from the engine so that the CLI can start
+// one before it loads anything else: the runner's Node start-up then overlaps
+// everything the CLI does before its first run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CHANNEL_ENV, CHANNEL_FD } from './channel.js';
+
+const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+export const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
+
+/**
+ * The Node options a runner inherits: only those that load code the way this
+ * process was loaded (a TypeScript loader in tests, coverage hooks). Never
+ * -e/-p and their script, which would make every runner start an engine.
+ */
+const INHERITED_OPTIONS = /^--(import|require|loader|experimental-loader|enable-source-maps|conditions)\b/;
+
+export function runnerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i];
+    if (!INHERITED_OPTIONS.test(arg) && arg !== '-r') continue;
+    kept.push(arg);
+    const takesValue = !arg.includes('=') && arg !== '--enable-source-maps';
+    if (takesValue && i + 1 < execArgv.length) kept.push(execArgv[++i]);
+  }
+  return kept;
+}
+
+/**
+ * Variables a runner does without. NODE_EXTRA_CA_CERTS: Node 20 reads and
+ * parses the whole bundle at start-up (40 ms where it names the system's
+ * bundle), and a runner makes no TLS connection.
+ */
+const NOT_INHERITED = new Set(['NODE_EXTRA_CA_CERTS']);
+
+/** This process's environment as a runner gets it: without what it does not need, with its channel. */
+export function runnerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = Object.fromEntries(Object.entries(env).filter(([name]) => !NOT_INHERITED.has(name)));
+  return { ...kept, [CHANNEL_ENV]: String(CHANNEL_FD) };
+}
+
+export interface RunnerProcess {
+  child: ChildProcess;
+  /** Settles if the process could not be started at all (taken before anyone else listens). */
+  startFailure: Promise<Error>;
+}
+
+/** Start a runner: stdin takes commands, the channel (fd 3) carries its messages, stderr says why it died. */
+export function spawnRunner(runnerPath = DEFAULT_RUNNER, probeModule?: string): RunnerProcess {
+  const child = spawn(process.execPath, [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])], {
+    stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+    // Its own process group, so one kill reaches the runner and every helper it started.
+    detached: true,
+    env: runnerEnvironment(process.env),
+  });
+  // Listened for at once: an 'error' nobody listens for ends this process.
+  const startFailure = new Promise<Error>((resolve) => child.once('error', resolve));
+  return { child, startFailure };
+}
