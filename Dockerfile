@@ -22,6 +22,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
+COPY scripts/bundle-catalogue.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
@@ -58,5 +59,10 @@ RUN chmod 0755 dist/cli.js \
 EXPOSE 9870
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9870/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["tini", "--", "/app/dist/cli.js"]
+# V8's heap bounded for the service: 4 MiB semi-spaces and a 64 MiB old
+# space, three times the ~20 MiB it keeps live. Under load V8 otherwise grows
+# the heap far past what it needs: 140 MiB resident at peak instead of about
+# 95. The same options as package.json's config.serviceNodeOptions (a test
+# keeps them equal).
+ENTRYPOINT ["tini", "--", "node", "--max-semi-space-size=4", "--max-old-space-size=64", "/app/dist/cli.js"]
 CMD ["serve"]

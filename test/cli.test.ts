@@ -1,7 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { FEATURE_NAMES } from '../src/catalogue.js';
 import { cachedKernelConfig } from '../src/kconfig.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
@@ -111,8 +111,35 @@ t.test('as an unprivileged user the privilege-dependent checks are unknown and c
   t.notMatch(r.stderr, /^Error /m, 'nothing is reported missing');
 });
 
-t.test('the built command runs (npm test builds it first)', { skip: !existsSync(built) && 'dist/cli.js is not built' }, async (t) => {
-  const r = spawnSync(process.execPath, [built, 'check', '--feature', 'list'], { encoding: 'utf8' });
+const notBuilt = !existsSync(built) && 'dist/cli.js is not built (npm test builds it first)';
+
+t.test('the built command runs by its #! line', { skip: notBuilt }, async (t) => {
+  const r = spawnSync(built, ['check', '--feature', 'list'], { encoding: 'utf8' });
   t.equal(r.status, 0);
-  t.match(r.stdout, 'map_files');
+  t.equal(r.stdout, FEATURE_NAMES.join(' ') + '\n');
+});
+
+t.test('the built command probes every feature through its bundled catalogue', { skip: notBuilt }, async (t) => {
+  const r = spawnSync(built, ['check', '--all', '--json'], { encoding: 'utf8' });
+  t.ok([0, 1, 2].includes(r.status ?? -1), `exit ${r.status}: ${r.stderr.slice(0, 300)}`);
+  const { features } = JSON.parse(r.stdout) as { features: { name: string; reason: string }[] };
+  t.same(
+    features.map((f) => f.name),
+    FEATURE_NAMES,
+  );
+  t.same(
+    features.filter((f) => ['ProbeError', 'ProbeCrashed', 'RunnerUnavailable', 'Timeout'].includes(f.reason)).map((f) => `${f.name}: ${f.reason}`),
+    [],
+    'every probe ran to an answer',
+  );
+});
+
+t.test('the built catalogue is one module: it imports only Node\'s own modules and koffi', { skip: notBuilt }, async (t) => {
+  const bundle = readFileSync(fileURLToPath(new URL('../dist/catalogue.js', import.meta.url)), 'utf8');
+  const imported = [...bundle.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+  t.ok(imported.length > 0, 'its imports were found');
+  t.same(
+    imported.filter((name) => !name.startsWith('node:') && name !== 'koffi'),
+    [],
+  );
 });

@@ -18,6 +18,7 @@ const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as {
   license: string;
   bin: Record<string, string>;
   engines: { node: string };
+  config: { serviceNodeOptions: string };
 };
 
 interface Instruction {
@@ -106,13 +107,12 @@ t.test('the runtime stage gets only production dependencies and the compiled cod
   t.same(contextCopies.sort(), ['openapi', 'package.json']);
 });
 
-t.test('tini is PID 1 and runs the CLI that package.json names as its bin', async (t) => {
+t.test('tini is PID 1 and runs, with the service\'s Node options from package.json, the CLI that package.json names as its bin', async (t) => {
   t.ok(all(runtime, 'RUN').some((r) => /apt-get install .*\btini\b/.test(r)), 'tini comes from Debian');
   const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
-  // The CLI runs by its own #! line, which carries the Node options the service runs with.
-  t.same(entrypoint, ['tini', '--', '/app/dist/cli.js']);
+  t.same(entrypoint, ['tini', '--', 'node', ...pkg.config.serviceNodeOptions.split(' '), '/app/dist/cli.js']);
   t.equal(one(runtime, 'WORKDIR'), '/app');
-  t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint[2]);
+  t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint.at(-1));
   t.same(JSON.parse(one(runtime, 'CMD')), ['serve']);
   t.ok(all(runtime, 'RUN').some((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'criu-readiness on PATH');
 });
@@ -207,12 +207,13 @@ function runtimeStage(t: Test): string {
 t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_000 }, async (t) => {
   const app = runtimeStage(t);
   const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
-  const cli = join(app, entrypoint[2].replace(/^\/app\//, ''));
+  const cli = join(app, entrypoint.at(-1)!.replace(/^\/app\//, ''));
   t.equal(execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).trim(), pkg.version);
   const check = spawnSync(process.execPath, [cli, 'check'], { encoding: 'utf8', timeout: 60_000 });
   t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
 
-  const serve = spawn(process.execPath, [cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeOptions = entrypoint.slice(entrypoint.indexOf('node') + 1, -1);
+  const serve = spawn(process.execPath, [...nodeOptions, cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => serve.kill('SIGKILL'));
   let log = '';
   const address = await new Promise<string>((resolve, reject) => {
@@ -223,6 +224,8 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
     });
     serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
   });
+  const starting = log.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg?: string; heapLimitMiB?: number }).find((entry) => entry.msg === 'starting');
+  t.ok(starting?.heapLimitMiB !== undefined && starting.heapLimitMiB < 100, `the ENTRYPOINT's options bound V8's heap (limit ${starting?.heapLimitMiB} MiB)`);
   t.equal((await fetch(`${address}/healthz`)).status, 200);
   t.equal((await fetch(`${address}/openapi.json`)).status, 200);
   const stopped = new Promise((resolve) => serve.on('exit', resolve));

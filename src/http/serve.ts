@@ -1,5 +1,6 @@
 // `criu-readiness serve`: settings, the verdict cache with a warm runner,
 // the HTTP app, pino logs, and a graceful shutdown on SIGTERM and SIGINT.
+import { getHeapStatistics } from 'node:v8';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
@@ -95,7 +96,8 @@ export async function serve(args: string[]): Promise<number> {
 
   const lifecycle = { shuttingDown: false };
   const app = buildApp({ cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
-  logger.info({ version, settings }, 'starting');
+  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
+  logger.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
   // The first run starts now; /readyz answers 503 until it has finished.
   void cache.start();
   try {
