@@ -12,6 +12,7 @@ import autocannon, { type Result } from 'autocannon';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
 const bareServer = join(root, 'bench/bare-server.mjs');
+const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
 const quick = process.argv.includes('--quick');
 const HTTP_SECONDS = quick ? 4 : 12;
 const HTTP_ROUNDS = 4;
@@ -39,9 +40,9 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function timeProcess(command: string, args: string[]): number {
+function timeProcess(command: string, args: string[], env = process.env): number {
   const started = process.hrtime.bigint();
-  const r = spawnSync(command, args, { stdio: 'ignore' });
+  const r = spawnSync(command, args, { stdio: 'ignore', env });
   if (r.error) throw r.error;
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
@@ -71,7 +72,7 @@ async function waitFor(url: string, ok: (status: number) => boolean, timeoutMs =
   }
 }
 
-/** Start a program on the server's core; the service runs by its own #! line, as it is deployed. */
+/** Start a program on the server's core. */
 function startPinned(command: string[]): ChildProcess {
   return spawn('taskset', ['-c', SERVER_CORE, ...command], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
@@ -104,24 +105,41 @@ async function cannon(url: string, connections: number, seconds: number, request
   return autocannon({ url, connections, duration: seconds, requests });
 }
 
-/** `check --all` as a whole process against `node -e 0`, interleaved so both see the same machine. */
-function benchCli(): void {
+/**
+ * `check --all` against `node -e 0`, each a whole process started as people
+ * start it (the CLI by its #! line), interleaved so both see the same machine;
+ * one row of the table, with the ratio's target if it has one.
+ */
+function compareCli(figure: string, env: NodeJS.ProcessEnv, maxRatio?: number): void {
   const check: number[] = [];
   const bare: number[] = [];
-  timeProcess(process.execPath, [cli, 'check', '--all']); // warm the page cache
+  timeProcess(cli, ['check', '--all'], env); // warm the page cache
   for (let i = 0; i < PROCESS_RUNS; i++) {
-    bare.push(timeProcess(process.execPath, ['-e', '0']));
-    check.push(timeProcess(process.execPath, [cli, 'check', '--all']));
+    bare.push(timeProcess(process.execPath, ['-e', '0'], env));
+    check.push(timeProcess(cli, ['check', '--all'], env));
   }
   const ratio = median(check) / median(bare);
   rows.push({
-    figure: '`check --all`, whole process (median ms)',
+    figure,
     value: fmt(median(check), 1),
     baseline: `${fmt(median(bare), 1)} (\`node -e 0\`)`,
     ratio: fmt(ratio, 2),
-    target: '<= 3',
-    pass: ratio <= 3,
+    target: maxRatio === undefined ? '(report)' : `<= ${maxRatio}`,
+    pass: maxRatio === undefined ? undefined : ratio <= maxRatio,
   });
+}
+
+/** Run before the benchmark pins itself to a core: the CLI and its runner start side by side, as on a node. */
+function benchCli(): void {
+  compareCli('`check --all`, whole process (median ms)', process.env, 3);
+  // Node 20 reads NODE_EXTRA_CA_CERTS's bundle at every start-up. The runner
+  // is spared it, so where it is set the baseline carries a cost that only
+  // one of our two processes pays: the same comparison without it, to see
+  // what the ratio owes to it.
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    const { NODE_EXTRA_CA_CERTS: _unset, ...clean } = process.env;
+    compareCli('the same without NODE_EXTRA_CA_CERTS (median ms)', clean);
+  }
 
   const json = spawnSync(process.execPath, [cli, 'check', '--all', '--json'], { encoding: 'utf8' });
   const features = (JSON.parse(json.stdout) as { features: { name: string; durationMs: number }[] }).features;
@@ -136,7 +154,8 @@ function benchCli(): void {
 async function benchHttp(): Promise<void> {
   const [port, barePort] = await Promise.all([freePort(), freePort()]);
   const base = `http://127.0.0.1:${port}`;
-  const server = startPinned([cli, 'serve', '--listen', `127.0.0.1:${port}`, '--min-refresh-interval', '0', '--log-level', 'warn']);
+  // Started as the image starts it: with the service's Node options.
+  const server = startPinned([process.execPath, ...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--min-refresh-interval', '0', '--log-level', 'warn']);
   const serverPid = await mainPid(server);
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-bench-'));
   try {
@@ -287,8 +306,8 @@ function writeReports(): void {
   writeFileSync(readmePath, replaced);
 }
 
-spawnSync('taskset', ['-p', '-c', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 benchCli();
+spawnSync('taskset', ['-p', '-c', LOAD_CORE, String(process.pid)], { stdio: 'ignore' });
 await benchHttp();
 process.stdout.write(table() + '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n');
 writeReports();
