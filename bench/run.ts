@@ -14,8 +14,9 @@ const cli = join(root, 'dist/cli.js');
 const bareServer = join(root, 'bench/bare-server.mjs');
 const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
 const quick = process.argv.includes('--quick');
-const HTTP_SECONDS = quick ? 4 : 12;
-const HTTP_ROUNDS = 4;
+/** Paired rounds of each route against its bare twin; each side runs this long per round. */
+const HTTP_ROUNDS = quick ? 4 : 12;
+const HTTP_ROUND_SECONDS = 1.5;
 const LOAD_SECONDS = quick ? 5 : 30;
 const PROCESS_RUNS = quick ? 5 : 15;
 const WARMUP_SECONDS = 2;
@@ -194,16 +195,25 @@ async function benchHttp(): Promise<void> {
         // A short warm-up of each first, so neither is measured while its code is still being compiled.
         await cannon(`http://127.0.0.1:${barePort}${route}`, 50, WARMUP_SECONDS);
         await cannon(base + route, 50, WARMUP_SECONDS);
-        // Rounds taken in turn, so that drift in the machine's speed falls on both alike.
+        // Short rounds in pairs, in turn (bare first, then ours first), each pair a
+        // ratio: this machine's speed drifts by a third within seconds, and a
+        // drift falls on both sides of a pair alike. The median pair decides.
         const baseline: Result[] = [];
         const measured: Result[] = [];
         for (let round = 0; round < HTTP_ROUNDS; round++) {
-          baseline.push(await cannon(`http://127.0.0.1:${barePort}${route}`, 50, HTTP_SECONDS / HTTP_ROUNDS));
-          measured.push(await cannon(base + route, 50, HTTP_SECONDS / HTTP_ROUNDS));
+          const bareRound = () => cannon(`http://127.0.0.1:${barePort}${route}`, 50, HTTP_ROUND_SECONDS);
+          const ourRound = () => cannon(base + route, 50, HTTP_ROUND_SECONDS);
+          if (round % 2 === 0) {
+            baseline.push(await bareRound());
+            measured.push(await ourRound());
+          } else {
+            measured.push(await ourRound());
+            baseline.push(await bareRound());
+          }
         }
-        const rate = (results: Result[]) => results.reduce((sum, r) => sum + r.requests.total, 0) / HTTP_SECONDS;
+        const rate = (results: Result[]) => median(results.map((r) => r.requests.total / HTTP_ROUND_SECONDS));
         const p99 = (results: Result[]) => Math.max(...results.map((r) => r.latency.p99));
-        const ratio = rate(measured) / rate(baseline);
+        const ratio = median(measured.map((r, i) => r.requests.total / baseline[i].requests.total));
         rows.push({
           figure: `\`GET ${route}\` cached (req/s; p99 ms)`,
           value: `${fmt(rate(measured))}; p99 ${p99(measured)}`,

@@ -67,11 +67,17 @@ interface Representation {
   body: Buffer;
   contentType: string;
   etag: string;
+  /** Its caching headers, made once like the body. */
+  headers: Record<string, string>;
+}
+
+function representation(body: string, contentType: string, lastModified: string): Representation {
+  const etag = entityTag(body);
+  return { body: Buffer.from(body), contentType, etag, headers: { etag, 'last-modified': lastModified, vary: 'Accept', 'cache-control': 'no-cache' } };
 }
 
 interface CheckRendering {
   verdict: LevelVerdict;
-  lastModified: string;
   json: Representation;
   text: Representation;
 }
@@ -79,7 +85,7 @@ interface CheckRendering {
 // Bodies and their tags are made once per report and level, not once per request.
 const renderings = new WeakMap<Report, Map<Level, CheckRendering>>();
 
-export function renderCheck(report: Report, level: Level): CheckRendering {
+function renderCheck(report: Report, level: Level): CheckRendering {
   let byLevel = renderings.get(report);
   if (!byLevel) renderings.set(report, (byLevel = new Map()));
   let rendering = byLevel.get(level);
@@ -88,11 +94,11 @@ export function renderCheck(report: Report, level: Level): CheckRendering {
   const json = JSON.stringify(checkBody(verdict));
   const lines = levelText(verdict);
   const text = [...lines.problems, ...lines.verdict].join('\n') + '\n';
+  const lastModified = report.finishedAt.toUTCString();
   rendering = {
     verdict,
-    lastModified: report.finishedAt.toUTCString(),
-    json: { body: Buffer.from(json), contentType: JSON_TYPE, etag: entityTag(json) },
-    text: { body: Buffer.from(text), contentType: TEXT_TYPE, etag: entityTag(text) },
+    json: representation(json, JSON_TYPE, lastModified),
+    text: representation(text, TEXT_TYPE, lastModified),
   };
   byLevel.set(level, rendering);
   return rendering;
@@ -135,16 +141,16 @@ export const checkRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async 
       }
       const { level, strict, format } = request.query;
       const rendering = renderCheck(report, level);
-      const representation = wantsText(format, request.headers.accept) ? rendering.text : rendering.json;
+      const chosen = wantsText(format, request.headers.accept) ? rendering.text : rendering.json;
       const status = httpStatus(rendering.verdict, strict);
-      reply.headers({ etag: representation.etag, 'last-modified': rendering.lastModified, vary: 'Accept', 'cache-control': 'no-cache' });
+      reply.headers(chosen.headers);
       // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1): a failing level is always sent in full.
-      if (status === 200 && matchesIfNoneMatch(request.headers['if-none-match'], representation.etag)) {
+      if (status === 200 && matchesIfNoneMatch(request.headers['if-none-match'], chosen.etag)) {
         notModified(reply);
         return;
       }
       // The plain reply: the typed one knows the body only as the string it describes.
-      (reply as FastifyReply).code(status).type(representation.contentType).send(representation.body);
+      (reply as FastifyReply).code(status).type(chosen.contentType).send(chosen.body);
     },
   );
 };
