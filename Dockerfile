@@ -22,7 +22,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
-COPY scripts/bundle-catalogue.mjs ./scripts/
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -15,8 +15,8 @@ interface ProbeTable {
 // Die with the engine: a runner must never outlive the process that started it.
 libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
 
-const probeModule = process.argv[2] ? pathToFileURL(process.argv[2]).href : '../catalogue.js';
-const { CATALOGUE } = (await import(probeModule)) as ProbeTable;
+// A literal import for the real catalogue, so that the build bundles it into this file.
+const { CATALOGUE } = (process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')) as ProbeTable;
 const probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
 
 async function runOne(name: string): Promise<void> {
