@@ -97,6 +97,7 @@ export const PR_SET_MM_EXE_FILE = 13;
 export const PR_SET_MM_MAP_SIZE = 15;
 
 /** fcntl(2). */
+export const F_SETFL = 4;
 export const F_GETOWNER_UIDS = 17;
 
 /** struct iovec: a pointer and a length. */

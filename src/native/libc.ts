@@ -152,22 +152,30 @@ const SPAWN_FILE_ACTIONS_SIZE = 128;
 const O_RDWR = 2;
 
 /**
- * posix_spawn(3) with stdin, stdout and stderr on /dev/null (stdin on
- * `stdinFd` when given). The child is unknown to libuv, so the caller may
- * ptrace and reap it itself. Returns the pid, or the error number posix_spawn gave.
+ * posix_spawn(3) with stdin, stdout and stderr on /dev/null, or stdin and
+ * stdout on the descriptors given, and an empty environment. The child is
+ * unknown to libuv, so the caller may ptrace and reap it itself. Returns the
+ * pid, or the error number posix_spawn gave.
  */
-export function spawnQuiet(path: string, argv: string[], stdinFd?: number): { pid: number; error: number } {
+export function spawnQuiet(path: string, argv: string[], fds: { stdin?: number; stdout?: number } = {}): { pid: number; error: number } {
   const actions = Buffer.alloc(SPAWN_FILE_ACTIONS_SIZE);
   spawnActionsInit(actions);
   try {
     for (const fd of [0, 1, 2]) spawnActionsOpen(actions, fd, '/dev/null', O_RDWR, 0);
-    if (stdinFd !== undefined) spawnActionsDup2(actions, stdinFd, 0);
+    if (fds.stdin !== undefined) spawnActionsDup2(actions, fds.stdin, 0);
+    if (fds.stdout !== undefined) spawnActionsDup2(actions, fds.stdout, 1);
     const pid = [0];
     const error = rawSpawn(pid, path, actions, null, [...argv, null], [null]) as number;
     return { pid: error === 0 ? pid[0] : -1, error };
   } finally {
     spawnActionsDestroy(actions);
   }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Sleep synchronously, this thread only: for a probe polling a child, which must not let the event loop run. */
+export function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
 }
 
 /** The numeric address of a Buffer's memory, for calls that take addresses as integers. */

@@ -104,11 +104,6 @@ function ptraceRaw(request: number, pid: number, addr: number | bigint, data: Bu
   return { ret, errno: ret < 0 ? libc.lastErrno() : 0 };
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-/** Sleep synchronously: the tracer must stay on this thread, and the event loop must not run. */
-function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
 
 /** A system call's raw return value, classified. */
 function asResult(rax: bigint): InjectedResult {
@@ -347,7 +342,7 @@ function seizeNewChild(): number | { ranAway: string } {
   let spawned: { pid: number; error: number };
   try {
     spawned = loader
-      ? libc.spawnQuiet(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], pipe[0])
+      ? libc.spawnQuiet(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], { stdin: pipe[0] })
       : libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, '--version']); // a static node: a race we retry
   } finally {
     // The tracee holds its own copy of the read end; once it is stopped, the
@@ -454,7 +449,7 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
     if (res.ret === pid) return decodeWaitStatus(status[0]);
     if (res.ret < 0 && res.errno !== E.EINTR) throw new TraceeError('waitpid', res.errno, `cannot wait for ${pid}`);
     if (performance.now() > deadline) throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
-    sleepMs(pause);
+    libc.sleepMs(pause);
     // Most stops come within a fraction of a millisecond: keep the steps short.
     pause = Math.min(pause * 2, MAX_WAIT_STEP_MS);
   }

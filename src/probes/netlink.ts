@@ -1,7 +1,6 @@
 // Checks that talk netlink: sock_diag, rtnetlink, nftables; and the legacy
 // iptables CRIU uses to save and restore rules.
 import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import * as libc from '../native/libc.js';
 import {
   errno as E, AF_INET, AF_INET6, SOCK_RAW, SOCK_CLOEXEC, IPPROTO_TCP,
@@ -20,6 +19,7 @@ import {
   TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
 } from '../native/netlink.js';
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
+import { runProgram } from '../native/program.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
 
@@ -362,16 +362,11 @@ function usesLegacyApi(path: string): boolean {
   const identity = programIdentity(path);
   const known = identity === undefined ? undefined : versionAnswers.get(identity);
   if (known !== undefined) return known;
-  // spawnSync waits for the child and reaps it; on timeout it kills it first.
-  const run = spawnSync(path, ['-V'], {
-    encoding: 'latin1',
-    stdio: ['ignore', 'pipe', 'ignore'],
-    timeout: VERSION_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-  });
-  const legacy = !run.error && run.status === 0 && !run.stdout.includes('nf_tables');
+  const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
+  const answered = run.kind === 'exited' && run.code === 0;
+  const legacy = answered && !run.stdout.includes('nf_tables');
   // A failure to run may be passing (a timeout under load): only answers are kept.
-  if (identity !== undefined && !run.error && run.status === 0) versionAnswers.set(identity, legacy);
+  if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
   return legacy;
 }
 
