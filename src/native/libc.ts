@@ -6,6 +6,7 @@
 // the CLI import the catalogue (and so every probe module) without ever
 // probing, and loading koffi costs a good part of a Node start-up.
 import { createRequire } from 'node:module';
+import { errno, WNOHANG } from './constants.js';
 
 type Koffi = typeof import('koffi');
 type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
@@ -173,9 +174,53 @@ export function spawnQuiet(path: string, argv: string[], fds: { stdin?: number; 
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-/** Sleep synchronously, this thread only: for a probe polling a child, which must not let the event loop run. */
-export function sleepMs(ms: number): void {
+/** Sleep synchronously, this thread only: a probe polling a child must not let the event loop run. */
+function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** How a wait for a child ended. */
+export type WaitState =
+  | { kind: 'exited'; code: number }
+  | { kind: 'killed'; signal: number }
+  | { kind: 'stopped'; signal: number; event: number };
+
+/** A wait status, decoded as the W* macros of <sys/wait.h> do. */
+export function decodeWaitStatus(status: number): WaitState {
+  const low = status & 0x7f;
+  if (low === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
+  if ((status & 0xff) === 0x7f) return { kind: 'stopped', signal: (status >> 8) & 0xff, event: (status >> 16) & 0xff };
+  return { kind: 'killed', signal: low };
+}
+
+/** The longest sleep between two looks at a child that has not answered yet. */
+const MAX_WAIT_STEP_MS = 0.25;
+
+/**
+ * waitpid (with `flags` and WNOHANG) under a deadline: look, then sleep in
+ * growing steps, so a hung child cannot hang the caller. `between` runs
+ * before each look. The child's state, or why there is none: the deadline
+ * passed, or waitpid failed (its errno).
+ */
+export function waitWithDeadline(
+  pid: number,
+  flags: number,
+  timeoutMs: number,
+  between?: () => void,
+): WaitState | { kind: 'timeout' } | { kind: 'failed'; errno: number } {
+  const status = [0];
+  const deadline = performance.now() + timeoutMs;
+  let pause = 0.01;
+  for (;;) {
+    between?.();
+    const res = waitpid(pid, status, flags | WNOHANG);
+    if (res.ret === pid) return decodeWaitStatus(status[0]);
+    if (res.ret < 0 && res.errno !== errno.EINTR) return { kind: 'failed', errno: res.errno };
+    if (performance.now() > deadline) return { kind: 'timeout' };
+    sleepMs(pause);
+    // Most children answer within a fraction of a millisecond: keep the steps short.
+    pause = Math.min(pause * 2, MAX_WAIT_STEP_MS);
+  }
 }
 
 /** The numeric address of a Buffer's memory, for calls that take addresses as integers. */

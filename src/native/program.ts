@@ -5,7 +5,7 @@
 // runner's channel like any helper, and never outlives the call.
 import { readSync } from 'node:fs';
 import { tell } from '../engine/channel.js';
-import { errno as E, F_SETFL, O_CLOEXEC, O_NONBLOCK, SIGKILL, WNOHANG } from './constants.js';
+import { F_SETFL, O_CLOEXEC, O_NONBLOCK, SIGKILL } from './constants.js';
 import * as libc from './libc.js';
 
 export type ProgramResult =
@@ -15,8 +15,6 @@ export type ProgramResult =
   /** posix_spawn's error number: the program could not be started. */
   | { kind: 'failed'; errno: number };
 
-/** The longest sleep between two looks at the child. */
-const MAX_POLL_STEP_MS = 0.25;
 /** What is kept of the output: these programs print a line. */
 const MAX_OUTPUT_BYTES = 64 * 1024;
 
@@ -60,25 +58,15 @@ function collect(pid: number, readEnd: number, timeoutMs: number): ProgramResult
       kept += n;
     }
   };
-  const status = [0];
-  const deadline = performance.now() + timeoutMs;
-  let pause = 0.01;
-  for (;;) {
+  const state = libc.waitWithDeadline(pid, 0, timeoutMs, drain);
+  if (state.kind === 'exited' || state.kind === 'killed') {
+    tell({ type: 'reaped', pid });
     drain();
-    const waited = libc.waitpid(pid, status, WNOHANG);
-    if (waited.ret === pid) {
-      tell({ type: 'reaped', pid });
-      drain();
-      const low = status[0] & 0x7f;
-      return low === 0 ? { kind: 'exited', code: (status[0] >> 8) & 0xff, stdout: Buffer.concat(chunks).toString('latin1') } : { kind: 'killed', signal: low };
-    }
-    if ((waited.ret < 0 && waited.errno !== E.EINTR) || performance.now() > deadline) {
-      libc.kill(pid, SIGKILL);
-      libc.waitpid(pid, status, 0);
-      tell({ type: 'reaped', pid });
-      return { kind: 'timeout' };
-    }
-    libc.sleepMs(pause);
-    pause = Math.min(pause * 2, MAX_POLL_STEP_MS);
+    return state.kind === 'exited' ? { kind: 'exited', code: state.code, stdout: Buffer.concat(chunks).toString('latin1') } : state;
   }
+  // Out of time, or no answer from waitpid: the program ends here.
+  libc.kill(pid, SIGKILL);
+  libc.waitpid(pid, [0], 0);
+  tell({ type: 'reaped', pid });
+  return { kind: 'timeout' };
 }

@@ -43,10 +43,7 @@ const STACK_ALIGNMENT = 16n;
 export type Registers = Record<RegisterName, bigint>;
 
 /** How a wait for the tracee ended. */
-export type TraceeState =
-  | { kind: 'exited'; code: number }
-  | { kind: 'killed'; signal: number }
-  | { kind: 'stopped'; signal: number; event: number };
+export type TraceeState = libc.WaitState;
 
 /** A ptrace or wait failure, or the tracee doing something it should not have. */
 export class TraceeError extends Error {
@@ -65,14 +62,6 @@ export class TraceeError extends Error {
 export interface InjectedResult {
   ret: bigint;
   errno: number;
-}
-
-/** A wait status, decoded as the W* macros of <sys/wait.h> do. */
-function decodeWaitStatus(status: number): TraceeState {
-  const low = status & 0x7f;
-  if (low === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
-  if ((status & 0xff) === 0x7f) return { kind: 'stopped', signal: (status >> 8) & 0xff, event: (status >> 16) & 0xff };
-  return { kind: 'killed', signal: low };
 }
 
 export function describeState(state: TraceeState): string {
@@ -433,26 +422,15 @@ function reapIfGone(pid: number): TraceeState | undefined {
   const res = libc.waitpid(pid, status, __WALL | WNOHANG);
   if (res.ret !== pid) return undefined;
   tell({ type: 'reaped', pid });
-  return decodeWaitStatus(status[0]);
+  return libc.decodeWaitStatus(status[0]);
 }
 
-/** The longest sleep between two looks at a tracee that has not stopped yet. */
-const MAX_WAIT_STEP_MS = 0.25;
-
-/** waitpid with a deadline: poll, then sleep in growing steps, so a hung tracee cannot hang the runner. */
+/** waitpid with a deadline, so a hung tracee cannot hang the runner. */
 function waitFor(pid: number, timeoutMs: number): TraceeState {
-  const status = [0];
-  const deadline = performance.now() + timeoutMs;
-  let pause = 0.01;
-  for (;;) {
-    const res = libc.waitpid(pid, status, __WALL | WNOHANG);
-    if (res.ret === pid) return decodeWaitStatus(status[0]);
-    if (res.ret < 0 && res.errno !== E.EINTR) throw new TraceeError('waitpid', res.errno, `cannot wait for ${pid}`);
-    if (performance.now() > deadline) throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
-    libc.sleepMs(pause);
-    // Most stops come within a fraction of a millisecond: keep the steps short.
-    pause = Math.min(pause * 2, MAX_WAIT_STEP_MS);
-  }
+  const state = libc.waitWithDeadline(pid, __WALL, timeoutMs);
+  if (state.kind === 'failed') throw new TraceeError('waitpid', state.errno, `cannot wait for ${pid}`);
+  if (state.kind === 'timeout') throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
+  return state;
 }
 
 /** SIGKILL ends a traced process from any stop; wait until it is gone and reaped. */
@@ -463,7 +441,7 @@ function killAndReap(pid: number): void {
     const res = libc.waitpid(pid, status, __WALL);
     if (res.ret < 0 && res.errno === E.EINTR) continue;
     // ECHILD: already reaped (by an earlier wait); anything else cannot happen for our own child.
-    if (res.ret < 0 || decodeWaitStatus(status[0]).kind !== 'stopped') break;
+    if (res.ret < 0 || libc.decodeWaitStatus(status[0]).kind !== 'stopped') break;
   }
   tell({ type: 'reaped', pid });
 }
