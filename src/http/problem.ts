@@ -193,9 +193,16 @@ export function installServerProblemHandlers(server: Server): void {
     socket.end();
   });
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
-    const body = problemBody({ status: 417, detail: 'the only expectation the service meets is 100-continue' }, request.url);
-    response.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+    respondProblem(request, response, { status: 417, detail: 'the only expectation the service meets is 100-continue' });
   });
+}
+
+/** A problem answered through Node's response, before fastify has a request: the connection then closes. */
+function respondProblem(request: IncomingMessage, response: ServerResponse, init: ProblemInit): void {
+  const body = problemBody(init, request.url);
+  response
+    .writeHead(init.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' })
+    .end(body);
 }
 
 /**
@@ -205,9 +212,6 @@ export function installServerProblemHandlers(server: Server): void {
  */
 export function answerMissingHost(request: IncomingMessage, response: ServerResponse): boolean {
   if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) return false;
-  const body = problemBody({ status: 400, detail: 'an HTTP/1.1 request must have a Host header' }, request.url);
-  response
-    .writeHead(400, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' })
-    .end(body);
+  respondProblem(request, response, { status: 400, detail: 'an HTTP/1.1 request must have a Host header' });
   return true;
 }
