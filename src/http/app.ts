@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { VerdictCache } from '../engine/cache.js';
@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
 import { metricsRoute } from './routes/metrics.js';
 import { Metrics } from '../metrics.js';
+import { rememberingValidatorCompiler } from './validation.js';
 
 export interface AppOptions {
   cache: VerdictCache;
@@ -113,7 +114,7 @@ export function buildApp(options: AppOptions) {
     clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(rememberingValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app, logger);
   if (!requestLog) {
