@@ -15,8 +15,36 @@ const requireCjs = createRequire(import.meta.url);
 let koffiModule: Koffi | undefined;
 let libcHandle: ReturnType<Koffi['load']> | undefined;
 
+/** Where koffi came from: its glibc binary for this platform, or (elsewhere, musl) koffi's own loader. */
+export type KoffiSource = 'platform binary' | 'koffi loader';
+let koffiSource: KoffiSource | undefined;
+
+/**
+ * koffi's own loader reads Node's ELF header (glibc or musl?) and searches a
+ * dozen paths before it loads its binary: ~9 of the ~10 ms koffi costs a
+ * runner's start. Its glibc binary for this platform, which npm installs with
+ * it, is loaded straight; where that fails, koffi's loader decides.
+ */
+function loadKoffi(): Koffi {
+  const { platform, arch } = process;
+  try {
+    const binary = requireCjs(`@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`) as Koffi;
+    koffiSource = 'platform binary';
+    return binary;
+  } catch {
+    koffiSource = 'koffi loader';
+    return requireCjs('koffi') as Koffi;
+  }
+}
+
 function koffi(): Koffi {
-  return (koffiModule ??= requireCjs('koffi') as Koffi);
+  return (koffiModule ??= loadKoffi());
+}
+
+/** How koffi was loaded (loading it if it was not yet). */
+export function loadedKoffiFrom(): KoffiSource {
+  koffi();
+  return koffiSource as KoffiSource;
 }
 
 /** Load another shared library through koffi (libnftables); throws when it is absent. */
