@@ -132,15 +132,13 @@ function compareCli(figure: string, env: NodeJS.ProcessEnv, maxRatio?: number): 
 
 /** Run before the benchmark pins itself to a core: the CLI and its runner start side by side, as on a node. */
 function benchCli(): void {
-  compareCli('`check --all`, whole process (median ms)', process.env, 3);
-  // Node 20 reads NODE_EXTRA_CA_CERTS's bundle at every start-up. The runner
-  // is spared it, so where it is set the baseline carries a cost that only
-  // one of our two processes pays: the same comparison without it, to see
-  // what the ratio owes to it.
-  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
-    const { NODE_EXTRA_CA_CERTS: _unset, ...clean } = process.env;
-    compareCli('the same without NODE_EXTRA_CA_CERTS (median ms)', clean);
-  }
+  // Node 20 reads NODE_EXTRA_CA_CERTS's bundle at every start-up; the runner
+  // is spared it. Where it is set, `node -e 0` carries a cost that only one of
+  // our two processes pays, which flatters the ratio: the target is judged
+  // without it (as in the image), and the figure with it is reported.
+  const { NODE_EXTRA_CA_CERTS: extraCertificates, ...clean } = process.env;
+  compareCli('`check --all`, whole process (median ms)', clean, 3);
+  if (extraCertificates !== undefined) compareCli("the same with this machine's NODE_EXTRA_CA_CERTS (median ms)", process.env);
 
   const json = spawnSync(process.execPath, [cli, 'check', '--all', '--json'], { encoding: 'utf8' });
   const features = (JSON.parse(json.stdout) as { features: { name: string; durationMs: number }[] }).features;
