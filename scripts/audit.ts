@@ -4,6 +4,8 @@
 // not fail, unless AUDIT_REQUIRED=1: "not checked" is never "no findings".
 import { spawnSync } from 'node:child_process';
 
+const AUDIT_TIMEOUT_MS = 120_000;
+
 export const FAILING_SEVERITIES = ['high', 'critical'] as const;
 
 export type AuditVerdict =
@@ -35,8 +37,11 @@ export function auditVerdict(stdout: string): AuditVerdict {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const audit = spawnSync('npm', ['audit', '--omit=dev', '--json'], { encoding: 'utf8' });
-  const verdict = auditVerdict(audit.stdout ?? '');
+  // Bounded: npm's own network timeouts are minutes long.
+  const audit = spawnSync('npm', ['audit', '--omit=dev', '--json'], { encoding: 'utf8', timeout: AUDIT_TIMEOUT_MS });
+  const verdict: AuditVerdict = audit.error
+    ? { kind: 'unchecked', why: `npm audit did not finish within ${AUDIT_TIMEOUT_MS / 1000} s (${audit.error.message})` }
+    : auditVerdict(audit.stdout ?? '');
   if (verdict.kind === 'clean') {
     const summary = Object.entries(verdict.counts).map(([severity, n]) => `${severity} ${n}`).join(', ');
     process.stdout.write(`audit: no high or critical finding in production dependencies (${summary})\n`);
