@@ -135,9 +135,9 @@ t.test('the built command probes every feature through its bundled catalogue', {
 });
 
 t.test('the built catalogue and runner are one module each: they import only Node\'s own modules and koffi', { skip: notBuilt }, async (t) => {
-  for (const file of ['catalogue.js', 'engine/runner-main.js']) {
+  for (const file of ['catalogue.js', 'engine/runner-main.cjs']) {
     const bundle = readFileSync(fileURLToPath(new URL(`../dist/${file}`, import.meta.url)), 'utf8');
-    const imported = [...bundle.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+    const imported = [...bundle.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
     t.ok(imported.length > 0, `${file}: its imports were found`);
     t.same(
       imported.filter((name) => !name.startsWith('node:') && name !== 'koffi'),

@@ -5,8 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CHANNEL_ENV, CHANNEL_FD } from './channel.js';
 
-const ownExtension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-export const DEFAULT_RUNNER = fileURLToPath(new URL(`./runner-main${ownExtension}`, import.meta.url));
+// From source (tests), the TypeScript module; built, the CommonJS bundle (scripts/bundle.mjs).
+const runnerFile = import.meta.url.endsWith('.ts') ? './runner-main.ts' : './runner-main.cjs';
+export const DEFAULT_RUNNER = fileURLToPath(new URL(runnerFile, import.meta.url));
 
 /**
  * The Node options a runner inherits: only those that load code the way this
