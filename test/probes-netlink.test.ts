@@ -5,9 +5,11 @@ import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runProbes } from './helpers/probe.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
+import { judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
 import * as libc from '../src/native/libc.js';
 import {
   AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET, errno as E,
+  AF_PACKET, SOCK_DGRAM, SOCK_RAW, IPPROTO_UDP,
 } from '../src/native/constants.js';
 import {
   NetlinkSocket, buildMessage, parseAttrs, splitMessages, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg,
@@ -63,6 +65,21 @@ const asNobody = byName(runProbes(NAMES, { unprivileged: true }));
 
 t.test('sock_diag: every family CRIU collects answers', async (t) => {
   t.match(asRoot.get('sock_diag')?.outcome, { status: 'supported' });
+});
+
+t.test('sock_diag: a kernel without a kind of socket (a protocol number nobody has) is told apart from one that has it', async (t) => {
+  const UNASSIGNED_PROTOCOL = 253; // RFC 3692's "for experimentation": no kernel implements it
+  t.equal(kernelHasSocket({ domain: AF_INET, type: SOCK_DGRAM, protocol: UNASSIGNED_PROTOCOL }), false);
+  t.equal(kernelHasSocket({ domain: AF_INET, type: SOCK_DGRAM, protocol: IPPROTO_UDP }), true);
+  t.equal(kernelHasSocket({ domain: AF_PACKET, type: SOCK_RAW, protocol: 0 }), true, 'AF_PACKET is there (made, or refused for want of CAP_NET_RAW)');
+});
+
+t.test("sock_diag: a dump's ENOENT is a missing diag module, unless the kernel lacks that kind of socket altogether", async (t) => {
+  const dump: DiagDump = { family: 'INET', proto: 'UDPLITE', fix: 'load udp_diag', header: Buffer.alloc(0) };
+  const noEntry = { messages: [], error: E.ENOENT };
+  t.match(judgeDump(dump, noEntry, false), { status: 'unsupported', message: /ENOENT: diag module missing: load udp_diag/ });
+  t.equal(judgeDump(dump, noEntry, true), undefined, 'forgiven: no process can hold a UDP-Lite socket there');
+  t.equal(judgeDump(dump, { messages: [], error: 0 }, false), undefined);
 });
 
 t.test('net_diag_raw: supported exactly when a RAW dump answers, and names raw_diag when not', async (t) => {

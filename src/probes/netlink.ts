@@ -3,7 +3,7 @@
 import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  errno as E, AF_INET, AF_INET6, SOCK_RAW, SOCK_CLOEXEC, IPPROTO_TCP,
+  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_TCP,
   IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
   O_RDONLY, O_CLOEXEC, CLONE_NEWNET,
 } from '../native/constants.js';
@@ -40,7 +40,7 @@ function transportFailure(reply: NetlinkReply, what: string): ProbeOutcome | und
 // ---------------------------------------------------------------- sock_diag
 
 /** One dump request of CRIU's collect_sockets. */
-interface DiagDump {
+export interface DiagDump {
   family: string;
   proto: string;
   /** What to load or enable when this family's diag answers ENOENT. */
@@ -48,6 +48,33 @@ interface DiagDump {
   header: Buffer;
   /** RAW is optional for a dump: CRIU forgives ENOENT for it (net_diag_raw tells). */
   optional?: boolean;
+  /**
+   * The kind of socket the dump lists, where the kernel may lack it
+   * altogether (UDP-Lite is being retired; AF_PACKET may be a module). The
+   * kernel answers ENOENT for the diag of a protocol it does not have, and
+   * no process can hold such a socket, so no dump needs that diag.
+   */
+  socket?: SocketKind;
+}
+
+interface SocketKind {
+  domain: number;
+  type: number;
+  protocol: number;
+}
+
+/** Errors of socket() that say the kernel has no such kind of socket. */
+const NO_SUCH_SOCKET = new Set<number>([E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
+
+/**
+ * Does the kernel have this kind of socket? Trying to make one also loads
+ * its module where it is one (before any privilege check: an EPERM still
+ * says yes), which a diag dump does not do by itself for AF_PACKET.
+ */
+export function kernelHasSocket({ domain, type, protocol }: SocketKind): boolean {
+  const made = libc.socket(domain, type | SOCK_CLOEXEC, protocol);
+  if (made.ret >= 0) libc.close(made.ret);
+  return !(made.ret < 0 && NO_SUCH_SOCKET.has(made.errno));
 }
 
 const TCP_FIX = 'load inet_diag and tcp_diag (CONFIG_INET_DIAG, CONFIG_INET_TCP_DIAG)';
@@ -59,26 +86,29 @@ function diagDumps(): DiagDump[] {
   const inet = (family: number, familyName: string): DiagDump[] => [
     { family: familyName, proto: 'TCP', fix: TCP_FIX, header: inetDiagReq(family, IPPROTO_TCP, CRIU_TCP_STATES) },
     { family: familyName, proto: 'UDP', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDP, ALL_STATES) },
-    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES) },
+    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES), socket: { domain: family, type: SOCK_DGRAM, protocol: IPPROTO_UDPLITE } },
     { family: familyName, proto: 'RAW', fix: RAW_FIX, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES), optional: true },
   ];
   return [
     { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq(ALL_STATES, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN) },
     ...inet(AF_INET, 'INET'),
     ...inet(AF_INET6, 'INET6'),
-    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG) },
+    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG), socket: { domain: AF_PACKET, type: SOCK_RAW, protocol: 0 } },
     { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq(NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS) },
   ];
 }
 
-/** CRIU's collect_err: which answers are a missing module, which are forgiven, which are trouble. */
-function judgeDump(dump: DiagDump, reply: NetlinkReply): ProbeOutcome | undefined {
+/**
+ * CRIU's collect_err: which answers are a missing module, which are forgiven,
+ * which are trouble. `socketAbsent`: the kernel has no socket of the dump's kind.
+ */
+export function judgeDump(dump: DiagDump, reply: NetlinkReply, socketAbsent = false): ProbeOutcome | undefined {
   const what = `Sockets collect procedure family ${dump.family} proto ${dump.proto}`;
   const broken = transportFailure(reply, what);
   if (broken) return broken;
   if (reply.error === 0) return undefined;
   if (reply.error === E.ENOENT) {
-    if (dump.optional) return undefined;
+    if (dump.optional || socketAbsent) return undefined;
     return unsupported(`${what}: ENOENT: diag module missing: ${dump.fix}`);
   }
   // Older UNIX, PACKET and NETLINK diag modules reject the request.
@@ -92,8 +122,10 @@ export function sockDiag(): ProbeOutcome {
   return withNetlink(NETLINK_SOCK_DIAG, (sock) => {
     const failures: ProbeOutcome[] = [];
     for (const dump of diagDumps()) {
+      // Asked first: making the socket loads its module, which the dump then finds.
+      const socketAbsent = dump.socket !== undefined && !kernelHasSocket(dump.socket);
       const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header: dump.header });
-      const failed = judgeDump(dump, reply);
+      const failed = judgeDump(dump, reply, socketAbsent);
       if (failed) failures.push(failed);
     }
     if (failures.length === 0) return supported();
