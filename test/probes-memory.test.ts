@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
-import { assertKernelAnswers, assertFoundMissing, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
+import { assertKernelAnswers, assertFoundMissing, assertFilterSuspected, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
 import { PAGE_SIZE } from '../src/native/memory.js';
 
@@ -99,8 +99,13 @@ t.test('the memory probes unmap what they map', async (t) => {
 
 t.test('a kernel that refuses each memory feature as one without it does is found not to support it', async (t) => {
   // mem_dirty_track is left out: its refusal is a write to clear_refs, which a filter cannot pick out.
-  const names = ['aio_remap', 'uffd', 'uffd-noncoop', 'pagemap_scan', 'pagemap_scan_guard_pages'];
+  const names = ['aio_remap', 'pagemap_scan', 'pagemap_scan_guard_pages'];
   const refused = underRefusals([...names, '+mem_dirty_track']);
   t.equal(refused.get('mem_dirty_track')?.status, asRoot.get('mem_dirty_track')?.status, 'the filter refuses nothing else');
   assertFoundMissing(t, refused, names);
+});
+
+t.test('under a seccomp filter, userfaultfd answering ENOSYS is not taken for a kernel without it: unknown, naming the filter', async (t) => {
+  const names = ['uffd', 'uffd-noncoop'];
+  assertFilterSuspected(t, underRefusals(names), names);
 });

@@ -84,6 +84,8 @@ export const SHUT_WR = 1;
 /** Netlink. */
 export const NETLINK_ROUTE = 0;
 export const NETLINK_SOCK_DIAG = 4;
+/** nfnetlink, which nftables talks (CONFIG_NETFILTER_NETLINK). */
+export const NETLINK_NETFILTER = 12;
 export const SOCK_DIAG_BY_FAMILY = 20;
 
 /** prctl(2). */

@@ -16,7 +16,7 @@ import type { Tracee } from '../native/tracee.js';
 import { traced } from './ptrace.js';
 import { tell } from '../engine/channel.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
-import { fromErrno, fromFsError, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 
 /** One line of /proc/PID/mountinfo, the parts the probes read. */
 interface MountInfo {
@@ -183,7 +183,8 @@ export function moveMountSetGroup(): ProbeOutcome {
       SYS.move_mount, ['int', AT_FDCWD], ['void *', cString(source)], ['int', AT_FDCWD], ['void *', cString(target)], ['int', MOVE_MOUNT_SET_GROUP],
     );
     if (moved.ret !== 0) {
-      if (moved.errno === E.EINVAL || moved.errno === E.ENOSYS) return unsupported(`No MOVE_MOUNT_SET_GROUP kernel feature (${errnoName(moved.errno)})`);
+      if (moved.errno === E.EINVAL) return unsupported('No MOVE_MOUNT_SET_GROUP kernel feature (EINVAL)');
+      if (moved.errno === E.ENOSYS) return missingSyscall('No MOVE_MOUNT_SET_GROUP kernel feature (ENOSYS)');
       return fromErrno(moved.errno, 'Fail to MOVE_MOUNT_SET_GROUP');
     }
     // The kernel said yes: the bind mount must now be a peer of the tmpfs.

@@ -4,7 +4,7 @@ import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSy
 import * as libc from '../native/libc.js';
 import {
   errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_TCP,
-  IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
+  IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_NETFILTER, AF_NETLINK, SOCK_DIAG_BY_FAMILY,
   O_RDONLY, O_CLOEXEC, CLONE_NEWNET,
 } from '../native/constants.js';
 import {
@@ -236,12 +236,12 @@ export function nsid(): ProbeOutcome {
  * put the thread back into its own one afterwards, whatever happens. What
  * `use` makes in the namespace goes away with it.
  */
-function inPrivateNetns(use: () => ProbeOutcome): ProbeOutcome {
+function inPrivateNetns(use: () => ProbeOutcome, noNamespace = (code: number) => fromErrno(code, 'Unable create a network namespace')): ProbeOutcome {
   const home = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
   if (home.ret < 0) return fromErrno(home.errno, "Can't open /proc/thread-self/ns/net");
   try {
     const made = libc.unshare(CLONE_NEWNET);
-    if (made.ret < 0) return fromErrno(made.errno, 'Unable create a network namespace');
+    if (made.ret < 0) return noNamespace(made.errno);
     try {
       return use();
     } finally {
@@ -328,11 +328,32 @@ function nftPermissionProblem(error: string): boolean {
   return /Operation not permitted|Permission denied/i.test(error);
 }
 
+/**
+ * Can nfnetlink be talked to here? Asked ourselves, because libnftables calls
+ * exit() when it cannot open this socket, which would end the runner.
+ */
+function nfnetlinkProblem(): ProbeOutcome | undefined {
+  const sock = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (sock.ret >= 0) {
+    libc.close(sock.ret);
+    return undefined;
+  }
+  if (sock.errno === E.EPROTONOSUPPORT) return unsupported('Nftables based locking needs nfnetlink: EPROTONOSUPPORT (CONFIG_NETFILTER_NETLINK is off)');
+  return fromErrno(sock.errno, "Can't open a NETLINK_NETFILTER socket");
+}
+
 export function networkLockNftables(): ProbeOutcome {
   const nft = loadNftables();
   if ('error' in nft) return unknown('MissingDependency', `Nftables based locking requires libnftables: ${nft.error}`);
   // A private namespace, as CRIU: no clash with the host's tables or another check.
+  // A kernel without network namespaces is no verdict on nftables.
+  const noNamespace = (code: number) =>
+    code === E.EINVAL
+      ? unknown('NotApplicable', 'No network namespace to test nftables in: EINVAL (CONFIG_NET_NS is off)')
+      : fromErrno(code, 'Unable create a network namespace');
   return inPrivateNetns(() => {
+    const nfnetlink = nfnetlinkProblem();
+    if (nfnetlink) return nfnetlink;
     const ctx = NftContext.create(nft);
     if (!ctx) return unknown('UnexpectedResult', 'nft_ctx_new failed');
     try {
@@ -349,7 +370,7 @@ export function networkLockNftables(): ProbeOutcome {
     } finally {
       ctx.free();
     }
-  });
+  }, noNamespace);
 }
 
 // ---------------------------------------------------------------- iptables

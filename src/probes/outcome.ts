@@ -1,5 +1,6 @@
 // Small constructors for probe outcomes, so that every probe maps the same
 // errno to the same status and reason.
+import { readFileSync } from 'node:fs';
 import { errno as E } from '../native/constants.js';
 import type { ProbeOutcome, Reason } from '../engine/verdict.js';
 
@@ -25,17 +26,48 @@ export function errnoName(code: number): string {
 /** Errors that say the kernel does not have the thing asked for. */
 const LACKING = new Set<number>([E.ENOSYS, E.EINVAL, E.ENOTTY, E.EOPNOTSUPP, E.ENOPROTOOPT, E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
 
+/** This process's seccomp mode (/proc/self/status): '0' none, '1' strict, '2' filter. */
+export function ownSeccompMode(): string {
+  return /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '0';
+}
+
+let filtered: boolean | undefined;
+
+/** Is this process under a seccomp filter? Asked once: a process never leaves one. */
+function underSeccompFilter(): boolean {
+  return (filtered ??= ownSeccompMode() === '2');
+}
+
+/**
+ * A system call answered ENOSYS: the kernel lacks it, unless a seccomp filter
+ * guards this process. Container runtimes' default filters answer ENOSYS for
+ * calls their profile does not know, and for clone3 on purpose, so there
+ * ENOSYS may be the filter's word, not the kernel's.
+ */
+export function missingSyscall(message: string): ProbeOutcome {
+  if (!underSeccompFilter()) return unsupported(message);
+  return unknown('PermissionDenied', `${message}; but a seccomp filter guards this process and may have answered for the kernel (run with seccomp unconfined to check)`);
+}
+
 /**
  * Classify a failed call: permission and read-only errors are `unknown`
  * (the kernel may well have it), errors that mean "no such facility" are
- * `unsupported`, anything else is `unknown` rather than a guess.
+ * `unsupported` (ENOSYS only where no seccomp filter could have said it),
+ * anything else is `unknown` rather than a guess.
  */
 export function fromErrno(code: number, what: string): ProbeOutcome {
   const message = `${what}: ${errnoName(code)}`;
   if (code === E.EPERM || code === E.EACCES) return unknown('PermissionDenied', message);
   if (code === E.EROFS) return unknown('ReadOnlyFilesystem', message);
+  if (code === E.ENOSYS) return missingSyscall(message);
   if (LACKING.has(code)) return unsupported(message);
   return unknown('UnexpectedResult', message);
+}
+
+/** A call that exists answers anything but ENOSYS; EPERM or EACCES (a filter, an LSM) tells nothing. */
+export function fromExistenceTest(code: number, what: string): ProbeOutcome {
+  if (code === E.ENOSYS || code === E.EPERM || code === E.EACCES) return fromErrno(code, what);
+  return supported();
 }
 
 /** Classify an error thrown by node:fs the same way. */

@@ -19,7 +19,7 @@ import {
 } from '../native/ptrace-abi.js';
 import { Tracee, TraceeError, withTracee, describeState, type Registers } from '../native/tracee.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
-import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { fromErrno, supported, unsupported, unknown, errnoName, ownSeccompMode } from './outcome.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
 export function fromTraceeError(err: TraceeError): ProbeOutcome {
@@ -46,10 +46,6 @@ function requestFailed(errno: number, what: string): ProbeOutcome {
 }
 
 /** The Seccomp: line of /proc/self/status: the kernel refuses the seccomp ptrace requests to a tracer that is itself filtered. */
-function ownSeccompMode(): string {
-  return /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
-}
-
 function seccompRefused(errno: number, what: string): ProbeOutcome {
   const mode = ownSeccompMode();
   if ((errno === E.EPERM || errno === E.EACCES) && mode !== '0') {

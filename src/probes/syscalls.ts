@@ -11,14 +11,13 @@ import {
   CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, SYS_exit_group,
 } from '../native/syscall-abi.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
-import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { fromErrno, fromExistenceTest, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 import { epollWithTarget, withFds } from './fds.js';
 
 export function kcmp(): ProbeOutcome {
-  // Comparing nothing: any error but ENOSYS shows the call exists.
+  // Comparing nothing: any error but ENOSYS shows the call exists (EPERM may be a filter's, hiding it).
   const res = libc.syscall(SYS.kcmp, ['int', process.pid], ['int', -1], ['int', -1], ['long', -1], ['long', -1]);
-  if (res.ret < 0 && res.errno === E.ENOSYS) return unsupported('System call kcmp is not supported');
-  return supported();
+  return res.ret < 0 ? fromExistenceTest(res.errno, 'System call kcmp is not supported') : supported();
 }
 
 /** PR_SET_MM_MAP_SIZE: the kernel writes the size of struct prctl_mm_map. */
@@ -40,7 +39,7 @@ export function prctl(): ProbeOutcome {
     return fromErrno(setBrk.errno, 'prctl: PR_SET_MM is not supported');
   }
   const exe = libc.prctl(PR_SET_MM, ['long', PR_SET_MM_EXE_FILE], ['long', -1]);
-  if (exe.errno !== E.EBADF) return unsupported(`prctl: PR_SET_MM_EXE_FILE is not supported (${errnoName(exe.errno)})`);
+  if (exe.errno !== E.EBADF) return fromErrno(exe.errno, 'prctl: PR_SET_MM_EXE_FILE is not supported');
   // Write back the auxv we already have, so nothing changes.
   const auxv = readFileSync('/proc/self/auxv');
   const setAuxv = libc.prctl(PR_SET_MM, ['long', PR_SET_MM_AUXV], ['void *', auxv], ['long', auxv.length]);
@@ -146,7 +145,9 @@ export function clone3SetTid(): ProbeOutcome {
   const res = libc.syscall(SYS.clone3, ['void *', args], ['long', CLONE_ARGS_SIZE_VER1]);
   if (res.ret >= 0) return unexpectedClone(res.ret);
   if (res.errno === E.EINVAL) return supported();
-  if (res.errno === E.ENOSYS || res.errno === E.E2BIG) return unsupported(`clone3() with set_tid not supported (${errnoName(res.errno)})`);
+  if (res.errno === E.E2BIG) return unsupported('clone3() with set_tid not supported (E2BIG)');
+  if (res.errno === E.ENOSYS) return missingSyscall('clone3() with set_tid not supported (ENOSYS)');
+  if (res.errno === E.EPERM || res.errno === E.EACCES) return fromErrno(res.errno, 'clone3()');
   return unknown('UnexpectedResult', `Unexpected error from clone3: ${errnoName(res.errno)}`);
 }
 
@@ -207,12 +208,13 @@ export function openat2(): ProbeOutcome {
     libc.close(res.ret);
     return unknown('UnexpectedResult', 'openat2 should fail');
   }
-  return res.errno === E.ENOSYS ? unsupported('No openat2 syscall support') : supported();
+  return fromExistenceTest(res.errno, 'No openat2 syscall support');
 }
 
 export function timerCrIds(): ProbeOutcome {
   const res = libc.prctl(PR_TIMER_CREATE_RESTORE_IDS, ['long', PR_TIMER_CREATE_RESTORE_IDS_GET]);
   if (res.ret >= 0) return supported();
   if (res.errno === E.EINVAL) return unsupported("PR_TIMER_CREATE_RESTORE_IDS isn't supported");
+  if (res.errno === E.EPERM || res.errno === E.EACCES) return fromErrno(res.errno, 'prctl(PR_TIMER_CREATE_RESTORE_IDS)');
   return unknown('UnexpectedResult', `prctl returned unexpected error code: ${errnoName(res.errno)}`);
 }

@@ -65,6 +65,17 @@ export function assertFoundMissing(t: Test, refused: Map<string, ProbeOutcome>, 
   }
 }
 
+/**
+ * Under a seccomp filter, a missing system call (ENOSYS) may be the filter's
+ * answer, not the kernel's: each named probe says it could not tell, and why.
+ */
+export function assertFilterSuspected(t: Test, refused: Map<string, ProbeOutcome>, names: string[]): void {
+  for (const name of names) {
+    const outcome = refused.get(name);
+    t.match(outcome, { status: 'unknown', reason: 'PermissionDenied', message: /ENOSYS.*seccomp filter/ }, `${name}: ${outcome?.message}`);
+  }
+}
+
 /** Probes that need no privilege: as nobody each gives the status it gives as root. */
 export function assertSameAsRoot(t: Test, asNobody: Map<string, ProbeOutcome>, asRoot: Map<string, ProbeOutcome>, names: readonly string[]): void {
   for (const name of names) {
