@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runProbes } from './helpers/probe.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import { judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
+import { underRefusals } from './helpers/refusals.js';
 import * as libc from '../src/native/libc.js';
 import {
   AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET, errno as E,
@@ -80,6 +81,18 @@ t.test("sock_diag: a dump's ENOENT is a missing diag module, unless the kernel l
   t.match(judgeDump(dump, noEntry, false), { status: 'unsupported', message: /ENOENT: diag module missing: load udp_diag/ });
   t.equal(judgeDump(dump, noEntry, true), undefined, 'forgiven: no process can hold a UDP-Lite socket there');
   t.equal(judgeDump(dump, { messages: [], error: 0 }, false), undefined);
+});
+
+t.test('network_lock_nftables: a kernel without nfnetlink is found not to support it, and the runner survives libnftables', async (t) => {
+  // libnftables exit()s when it cannot open its netlink socket: the probe must ask first.
+  const refused = underRefusals(['network_lock_nftables', '+nsid']);
+  t.match(refused.get('network_lock_nftables'), { status: 'unsupported', reason: 'NotInKernel', message: /nfnetlink: EPROTONOSUPPORT/ });
+  t.match(refused.get('nsid'), { status: asRoot.get('nsid')?.outcome.status }, 'the runner lived on to run the next probe');
+});
+
+t.test('network_lock_nftables: nfnetlink refused (EPERM) is unknown/PermissionDenied, not a crashed probe', async (t) => {
+  const refused = underRefusals(['network_lock_nftables=EPERM']);
+  t.match(refused.get('network_lock_nftables'), { status: 'unknown', reason: 'PermissionDenied' });
 });
 
 t.test('net_diag_raw: supported exactly when a RAW dump answers, and names raw_diag when not', async (t) => {
