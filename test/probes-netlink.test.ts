@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { chmodSync, fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runProbes } from './helpers/probe.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
-import { judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
+import { hasIptLegacy, judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
 import { underRefusals } from './helpers/refusals.js';
 import * as libc from '../src/native/libc.js';
 import {
@@ -129,6 +130,17 @@ t.test('has_ipt_legacy: finds an iptables-save that says legacy', async (t) => {
   t.match(outcome, { status: 'supported', message: /iptables cmd: \/\S+save/ });
   const path = /iptables cmd: (\S+?),?(\s|$)/.exec(outcome?.message ?? '')?.[1] ?? '';
   t.match(execFileSync(path, ['-V'], { encoding: 'utf8' }), /legacy/);
+});
+
+t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unknown/Timeout, not "no legacy iptables"', async (t) => {
+  const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\nexec sleep 10\n' });
+  chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = dir;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+  t.match(hasIptLegacy(), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
 });
 
 t.test('as nobody, the CAP_NET_ADMIN probes answer unknown/PermissionDenied, never unsupported', async (t) => {

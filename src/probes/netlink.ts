@@ -34,7 +34,7 @@ const CRIU_TCP_STATES = [
 /** A netlink answer that failed in transport (timeout, truncation) is no verdict on the feature. */
 function transportFailure(reply: NetlinkReply, what: string): ProbeOutcome | undefined {
   if (reply.transportError === undefined) return undefined;
-  return unknown('UnexpectedResult', `${what}: ${errnoName(reply.transportError)}`);
+  return unknown(reply.transportError === E.ETIMEDOUT ? 'Timeout' : 'UnexpectedResult', `${what}: ${errnoName(reply.transportError)}`);
 }
 
 // ---------------------------------------------------------------- sock_diag
@@ -410,15 +410,19 @@ function programIdentity(path: string): string | undefined {
   }
 }
 
-/** True when `<path> -V` runs and does not say nf_tables (CRIU's is_iptables_nft). */
-function usesLegacyApi(path: string): boolean {
+/**
+ * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
+ * that timed out is no answer: the caller must not take it for "not legacy".
+ */
+function usesLegacyApi(path: string): boolean | 'timeout' {
   const identity = programIdentity(path);
   const known = identity === undefined ? undefined : versionAnswers.get(identity);
   if (known !== undefined) return known;
   const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
+  if (run.kind === 'timeout') return 'timeout';
   const answered = run.kind === 'exited' && run.code === 0;
   const legacy = answered && !run.stdout.includes('nf_tables');
-  // A failure to run may be passing (a timeout under load): only answers are kept.
+  // A failure to run may be passing: only answers are kept.
   if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
   return legacy;
 }
@@ -427,21 +431,25 @@ function usesLegacyApi(path: string): boolean {
  * CRIU's get_legacy_iptables_bin: `X-save` or `X-legacy-save`, whichever
  * says legacy. CRIU tries `X-save` first; we try `X-legacy-save` first,
  * which gives the same verdict and, where `X-save` is the nf_tables one
- * (the usual case), spares starting it.
+ * (the usual case), spares starting it. Unknown when a candidate did not
+ * answer in time.
  */
-function legacySave(tool: 'iptables' | 'ip6tables'): string | undefined {
+function legacySave(tool: 'iptables' | 'ip6tables'): string | ProbeOutcome {
+  const missing = unsupported(`Couldn't find ${tool} version which is using iptables legacy API`, 'MissingDependency');
   for (const name of [`${tool}-legacy-save`, `${tool}-save`]) {
     const path = findProgram(name);
-    if (path && usesLegacyApi(path)) return path;
+    const legacy = path === undefined ? false : usesLegacyApi(path);
+    if (legacy === 'timeout') return unknown('Timeout', `${path} -V did not answer within ${VERSION_TIMEOUT_MS} ms`);
+    if (legacy) return path as string;
   }
-  return undefined;
+  return missing;
 }
 
 export function hasIptLegacy(): ProbeOutcome {
   const ipt = legacySave('iptables');
-  if (!ipt) return unsupported("Couldn't find iptables version which is using iptables legacy API", 'MissingDependency');
+  if (typeof ipt !== 'string') return ipt;
   if (!ipv6Enabled()) return supported(`iptables cmd: ${ipt}`);
   const ip6t = legacySave('ip6tables');
-  if (!ip6t) return unsupported("Couldn't find ip6tables version which is using iptables legacy API", 'MissingDependency');
+  if (typeof ip6t !== 'string') return ip6t;
   return supported(`iptables cmd: ${ipt}, ip6tables cmd: ${ip6t}`);
 }
