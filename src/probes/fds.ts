@@ -15,18 +15,24 @@ function single(res: libc.SysResult): { fds: number[] } | { errno: number } {
 
 export const eventfd: FdMaker = () => single(libc.syscall(SYS.eventfd2, ['int', 0], ['int', 0]));
 
+/**
+ * An epoll watching a pipe's read end (epoll, target, the pipe's write end).
+ * A pipe as CRIU uses: an eventfd would make a kernel without
+ * CONFIG_EVENTFD look like one without the epoll feature asked about.
+ */
 export const epollWithTarget: FdMaker = () => {
   const ep = single(libc.syscall(SYS.epoll_create1, ['int', 0]));
   if ('errno' in ep) return ep;
-  const target = eventfd();
-  if ('errno' in target) {
+  const pipe = [0, 0];
+  const piped = libc.pipe2(pipe, 0);
+  if (piped.ret < 0) {
     libc.close(ep.fds[0]);
-    return target;
+    return { errno: piped.errno };
   }
   const event = Buffer.alloc(EPOLL_EVENT_SIZE);
   event.writeUInt32LE(EPOLLIN, 0);
-  const res = libc.syscall(SYS.epoll_ctl, ['int', ep.fds[0]], ['int', EPOLL_CTL_ADD], ['int', target.fds[0]], ['void *', event]);
-  const fds = [ep.fds[0], target.fds[0]];
+  const res = libc.syscall(SYS.epoll_ctl, ['int', ep.fds[0]], ['int', EPOLL_CTL_ADD], ['int', pipe[0]], ['void *', event]);
+  const fds = [ep.fds[0], ...pipe];
   if (res.ret < 0) {
     fds.forEach((fd) => libc.close(fd));
     return { errno: res.errno };

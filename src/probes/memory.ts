@@ -51,7 +51,8 @@ export function memDirtyTrack(): ProbeOutcome {
     fill(page, 1, 1); // a write after the clear must mark the page soft-dirty
     return withProcFile('pagemap', O_RDONLY, (fd) => {
       const entry = Buffer.alloc(PAGEMAP_ENTRY_SIZE);
-      readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
+      const got = readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
+      if (got !== PAGEMAP_ENTRY_SIZE) return unknown('UnexpectedResult', `pagemap gave ${got} of the ${PAGEMAP_ENTRY_SIZE} bytes of an entry`);
       if (entry.readBigUInt64LE() & PM_SOFT_DIRTY) return supported();
       return unsupported('Dirty tracking is OFF. Memory snapshot will not work. (no soft-dirty bit in pagemap on a page written after clear_refs)');
     });
@@ -74,8 +75,9 @@ export function aioRemap(): ProbeOutcome {
   if (setup.ret < 0) return fromErrno(setup.errno, 'No AIO syscall');
   // The context id is the address of its ring; after the move it is the new address.
   let ring = Number(context.readBigUInt64LE());
-  const len = aioRingLength(ring);
+  let len = 0;
   try {
+    len = aioRingLength(ring);
     if (!len) return unsupported('No AIO ring at expected location');
     const target = mapAnonymous(len);
     if (target.errno) return fromErrno(target.errno, "Can't find place for new AIO ring");

@@ -219,13 +219,25 @@ function splitDev(dev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
+/** rw-r--r--: the test file is only ever opened by this process. */
+const TEST_FILE_MODE = 0o644;
+
 export function overlayfsMaps(): ProbeOutcome {
   return inPrivateMountNs((base) => {
     const [lower, upper, work, merged] = ['l', 'u', 'w', 'm'].map((name) => join(base, name));
-    [lower, upper, work, merged].forEach((dir) => mkdirSync(dir));
+    try {
+      [lower, upper, work, merged].forEach((dir) => mkdirSync(dir));
+    } catch (err) {
+      return fromFsError(err, 'Unable to make the overlay directories');
+    }
     const overlay = libc.mount('criu-readiness', merged, 'overlay', 0, `lowerdir=${lower},upperdir=${upper},workdir=${work}`);
     if (overlay.ret !== 0) return mountFailed(overlay.errno, 'Unable to mount overlayfs', 'overlay');
-    const fd = openSync(join(merged, 'test'), 'w+', 0o644);
+    let fd: number;
+    try {
+      fd = openSync(join(merged, 'test'), 'w+', TEST_FILE_MODE);
+    } catch (err) {
+      return fromFsError(err, 'Unable to create a file on overlayfs');
+    }
     try {
       const address = libc.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       if (address.ret < 0) return fromErrno(address.errno, 'Unable to map the test file');
