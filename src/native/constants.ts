@@ -4,6 +4,10 @@
 import { constants } from 'node:os';
 
 export const errno = constants.errno;
+/** EBADFD (x86-64), which Node's table leaves out: tun answers it for an ioctl it does not know on a detached file. */
+export const EBADFD = 77;
+/** sizeof(int): socket options and ioctl arguments of one int. */
+export const INT_SIZE = 4;
 
 /** System call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 export const SYS = {

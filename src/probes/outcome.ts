@@ -1,7 +1,7 @@
 // Small constructors for probe outcomes, so that every probe maps the same
 // errno to the same status and reason.
 import { readFileSync } from 'node:fs';
-import { errno as E } from '../native/constants.js';
+import { errno as E, EBADFD } from '../native/constants.js';
 import type { ProbeOutcome, Reason } from '../engine/verdict.js';
 
 export function supported(message = 'supported'): ProbeOutcome {
@@ -16,7 +16,7 @@ export function unknown(reason: Reason, message: string): ProbeOutcome {
   return { status: 'unknown', reason, message };
 }
 
-const errnoNames = new Map(Object.entries(E).map(([name, value]) => [value, name]));
+const errnoNames = new Map([...Object.entries(E), ['EBADFD', EBADFD] as const].map(([name, value]) => [value, name]));
 
 /** "EPERM", "ENOSYS", ... for messages. */
 export function errnoName(code: number): string {

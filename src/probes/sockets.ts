@@ -4,7 +4,7 @@ import * as libc from '../native/libc.js';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SOL_IPV6, SO_PEEK_OFF, SO_GET_FILTER,
   SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP,
-  IPPROTO_UDP, IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, O_CLOEXEC, errno as E,
+  IPPROTO_UDP, IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, O_CLOEXEC, errno as E, EBADFD, INT_SIZE,
 } from '../native/constants.js';
 import {
   SIOCGSKNS, SIOCUNIXFILE, TUN_DEV_PATH, TUNSETIFINDEX, TUN_PROBE_IFINDEX, TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE,
@@ -33,15 +33,16 @@ export function getOpt(fd: number, level: number, name: number, size: number): {
 
 /** setsockopt of one int. */
 export function setIntOpt(fd: number, level: number, name: number, value: number): libc.SysResult {
-  const buf = Buffer.alloc(4);
+  const buf = Buffer.alloc(INT_SIZE);
   buf.writeInt32LE(value);
-  return libc.setsockopt(fd, level, name, buf, 4);
+  return libc.setsockopt(fd, level, name, buf, INT_SIZE);
 }
 
 export function sockPeekOff(): ProbeOutcome {
   return withSocket(AF_UNIX, SOCK_DGRAM, 0, (fd) => {
-    const { res, value } = getOpt(fd, SOL_SOCKET, SO_PEEK_OFF, 4);
+    const { res, value } = getOpt(fd, SOL_SOCKET, SO_PEEK_OFF, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, "SO_PEEK_OFF sockoption doesn't work");
+    if (value.length !== INT_SIZE) return unknown('UnexpectedResult', `SO_PEEK_OFF gave ${value.length} bytes, not an int`);
     // Peeking with an offset is off (-1) on a new socket.
     return value.readInt32LE() === -1 ? supported() : unsupported("SO_PEEK_OFF sockoption doesn't work: unexpected initial value");
   });
@@ -51,7 +52,7 @@ export function tcpRepair(): ProbeOutcome {
   return withSocket(AF_INET, SOCK_STREAM, 0, (fd) => {
     const on = setIntOpt(fd, SOL_TCP, TCP_REPAIR, 1);
     if (on.ret < 0) return fromErrno(on.errno, "Can't turn TCP repair mode ON");
-    const { res } = getOpt(fd, SOL_TCP, TCP_TIMESTAMP, 4);
+    const { res } = getOpt(fd, SOL_TCP, TCP_TIMESTAMP, INT_SIZE);
     return res.ret < 0 ? fromErrno(res.errno, "Can't get TCP_TIMESTAMP") : supported();
   });
 }
@@ -153,9 +154,9 @@ export function tcpHalfClosed(): ProbeOutcome {
  * SIOCGSKNS: the kernel hands back a descriptor of the file's network
  * namespace; it must be the namespace this thread is in.
  */
-function netnsOf(fd: number, what: string): ProbeOutcome {
+function netnsOf(fd: number, what: string, failed = fromErrno): ProbeOutcome {
   const ns = libc.ioctlPtr(fd, SIOCGSKNS, Buffer.alloc(IFREQ_SIZE));
-  if (ns.ret < 0) return fromErrno(ns.errno, `Unable to get ${what} network namespace`);
+  if (ns.ret < 0) return failed(ns.errno, `Unable to get ${what} network namespace`);
   try {
     const own = statSync('/proc/thread-self/ns/net');
     const given = fstatSync(ns.ret);
@@ -188,7 +189,7 @@ export function skUnixFile(): ProbeOutcome {
 
 export function sockoptBufLock(): ProbeOutcome {
   return withSocket(inetFamily(), SOCK_STREAM, IPPROTO_TCP, (fd) => {
-    const { res } = getOpt(fd, SOL_SOCKET, SO_BUF_LOCK, 4);
+    const { res } = getOpt(fd, SOL_SOCKET, SO_BUF_LOCK, INT_SIZE);
     return res.ret < 0 ? fromErrno(res.errno, 'Unable to get SO_BUF_LOCK with getsockopt') : supported();
   });
 }
@@ -197,7 +198,7 @@ export function ipv6Freebind(): ProbeOutcome {
   return withSocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, (fd) => {
     const set = setIntOpt(fd, SOL_IPV6, IPV6_FREEBIND, 1);
     if (set.ret < 0) return fromErrno(set.errno, 'Unable to setsockopt ipv6_freebind');
-    const { res, value } = getOpt(fd, SOL_IPV6, IPV6_FREEBIND, 4);
+    const { res, value } = getOpt(fd, SOL_IPV6, IPV6_FREEBIND, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, 'Unable to getsockopt ipv6_freebind');
     return value.readInt32LE() === 1 ? supported() : unsupported('IPV6_FREEBIND was accepted but did not stick');
   });
@@ -235,12 +236,18 @@ function tunOpenFailed(what: string): (errno: number) => ProbeOutcome {
   };
 }
 
+/** An ioctl on a tun file with no device attached: a driver that does not know it answers EBADFD. */
+function tunIoctlFailed(errno: number, what: string): ProbeOutcome {
+  if (errno === EBADFD) return unsupported(`${what}: EBADFD (the tun driver does not know this ioctl)`);
+  return fromErrno(errno, what);
+}
+
 /** TUNSETIFINDEX on a tun file with no device attached: only sets the index a later TUNSETIFF would use. */
 function setTunIfindex(fd: number): ProbeOutcome {
-  const index = Buffer.alloc(4);
+  const index = Buffer.alloc(INT_SIZE);
   index.writeUInt32LE(TUN_PROBE_IFINDEX);
   const res = libc.ioctlPtr(fd, TUNSETIFINDEX, index);
-  return res.ret < 0 ? fromErrno(res.errno, 'No proper support for tun dump/restore') : supported();
+  return res.ret < 0 ? tunIoctlFailed(res.errno, 'No proper support for tun dump/restore') : supported();
 }
 
 export function tunCr(): ProbeOutcome {
@@ -257,5 +264,5 @@ export function tun(): ProbeOutcome {
 }
 
 export function tunNs(): ProbeOutcome {
-  return withTun(O_RDONLY, tunOpenFailed('Unable to create tun'), (fd) => netnsOf(fd, 'tun'));
+  return withTun(O_RDONLY, tunOpenFailed('Unable to create tun'), (fd) => netnsOf(fd, 'tun', tunIoctlFailed));
 }
