@@ -155,6 +155,8 @@ export const SIGSET_SIZE = 8;
 
 /** flock(2). */
 export const LOCK_SH = 1;
+/** Do not wait for a lock someone else holds. */
+export const LOCK_NB = 4;
 
 /** kcmp(2) types. */
 export const KCMP_FILE = 0;

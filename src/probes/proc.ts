@@ -1,7 +1,7 @@
 // Checks that read or write files under /proc.
-import { readFileSync, readdirSync, existsSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { F_GETOWNER_UIDS, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
+import { F_GETOWNER_UIDS, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
@@ -112,9 +112,17 @@ export function mntId(): ProbeOutcome {
 }
 
 export function fdinfoLock(): ProbeOutcome {
-  const fd = openSync('/proc/self/exe', O_RDONLY);
+  // /proc/locks, as CRIU: a file nobody else has a reason to lock. Never
+  // waiting all the same: a lock held elsewhere must not stall the runner.
+  let fd: number;
   try {
-    const res = libc.flock(fd, LOCK_SH);
+    fd = openSync('/proc/locks', O_RDONLY);
+  } catch (err) {
+    return fromFsError(err, "Can't open /proc/locks");
+  }
+  try {
+    const res = libc.flock(fd, LOCK_SH | LOCK_NB);
+    if (res.ret !== 0 && res.errno === E.EWOULDBLOCK) return unknown('UnexpectedResult', "Can't take a file lock: another process holds /proc/locks exclusively");
     if (res.ret !== 0) return fromErrno(res.errno, "Can't take a file lock");
     return /^lock:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
   } finally {
@@ -135,16 +143,22 @@ export function posixTimers(): ProbeOutcome {
   return readable('/proc/self/timers', "Can't read /proc/self/timers");
 }
 
-function nsExists(ns: string): ProbeOutcome {
-  return existsSync(`/proc/self/ns/${ns}`) ? supported() : unsupported(`No /proc/self/ns/${ns}`);
+/** The file is there (ENOENT: the kernel lacks it); any other failure (EACCES) tells nothing. */
+function present(path: string): ProbeOutcome {
+  try {
+    statSync(path);
+    return supported();
+  } catch (err) {
+    return fromFsError(err, `No ${path}`);
+  }
 }
 
 export function cgroupns(): ProbeOutcome {
-  return nsExists('cgroup');
+  return present('/proc/self/ns/cgroup');
 }
 
 export function timens(): ProbeOutcome {
-  return existsSync('/proc/self/timens_offsets') ? supported() : unsupported('No /proc/self/timens_offsets');
+  return present('/proc/self/timens_offsets');
 }
 
 export function nsPid(): ProbeOutcome {
