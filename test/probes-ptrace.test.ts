@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { runProbes } from './helpers/probe.js';
+import { underRefusals } from './helpers/refusals.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/engine/verdict.js';
 import { Tracee, TraceeError, withTracee, TRACEE_ARGV0 } from '../src/native/tracee.js';
@@ -234,4 +235,15 @@ t.test('a failure of the tracing itself is unknown, never unsupported', async (t
   t.throws(() => ptrace.traced(() => {
     throw new RangeError('a bug in the probe');
   }), RangeError, 'other errors reach the runner, which reports ProbeError');
+});
+
+t.test('compat_cr: a seccomp filter that traps 32-bit system calls (SIGSYS) is named, not taken for a kernel without ia32 emulation', async (t) => {
+  const refused = underRefusals(['compat_cr=SIGSYS']);
+  t.match(refused.get('compat_cr'), { status: 'unknown', reason: 'PermissionDenied', message: /seccomp filter refused the 32-bit system call/ });
+});
+
+t.test('special_mapping_mremap: a child that cannot signal itself (a filter refuses kill) says nothing of mremap: unknown', async (t) => {
+  const refused = underRefusals(['special_mapping_mremap', '+breakpoints']);
+  t.match(refused.get('special_mapping_mremap'), { status: 'unknown', reason: 'PermissionDenied', message: /could not signal itself/ });
+  t.match(refused.get('breakpoints'), { status: 'supported' }, 'the filter refuses nothing else');
 });

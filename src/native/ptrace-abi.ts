@@ -145,3 +145,5 @@ export function countingHandler(handlerAddress: bigint, counter: bigint): Buffer
 
 /** Signals not in constants.ts. */
 export const SIGSEGV = 11;
+/** What a seccomp filter's SECCOMP_RET_TRAP (or KILL_PROCESS, as seen in the wait status) delivers. */
+export const SIGSYS = 31;

@@ -95,7 +95,7 @@ function ptraceRaw(request: number, pid: number, addr: number | bigint, data: Bu
 
 
 /** A system call's raw return value, classified. */
-function asResult(rax: bigint): InjectedResult {
+export function asResult(rax: bigint): InjectedResult {
   const ret = BigInt.asIntN(64, rax);
   return { ret, errno: ret < 0n && ret >= -BigInt(MAX_ERRNO) ? Number(-ret) : 0 };
 }
@@ -333,6 +333,9 @@ function seizeNewChild(): number | { ranAway: string } {
     spawned = loader
       ? libc.spawnQuiet(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], { stdin: pipe[0] })
       : libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, '--version']); // a static node: a race we retry
+  } catch (err) {
+    libc.close(pipe[1]);
+    throw err;
   } finally {
     // The tracee holds its own copy of the read end; once it is stopped, the
     // write end no longer matters (it is killed, never resumed to read on).
@@ -433,15 +436,20 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
   return state;
 }
 
-/** SIGKILL ends a traced process from any stop; wait until it is gone and reaped. */
+/**
+ * SIGKILL ends a traced process from any stop; wait until it is gone and
+ * reaped. Bounded: a kill that was refused (a seccomp filter on this
+ * process) must not hang the runner; the engine kills what it was told of.
+ */
 function killAndReap(pid: number): void {
-  libc.kill(pid, SIGKILL);
-  const status = [0];
+  const killed = libc.kill(pid, SIGKILL);
   for (;;) {
-    const res = libc.waitpid(pid, status, __WALL);
-    if (res.ret < 0 && res.errno === E.EINTR) continue;
-    // ECHILD: already reaped (by an earlier wait); anything else cannot happen for our own child.
-    if (res.ret < 0 || libc.decodeWaitStatus(status[0]).kind !== 'stopped') break;
+    const state = libc.waitWithDeadline(pid, __WALL, DEFAULT_STOP_TIMEOUT_MS);
+    if (state.kind === 'timeout') {
+      throw new TraceeError('kill', killed.errno, `${pid} did not die within ${DEFAULT_STOP_TIMEOUT_MS} ms${killed.ret < 0 ? ` (kill: ${killed.errno})` : ''}`);
+    }
+    // ECHILD: already reaped (by an earlier wait). A stop on the way out: wait on.
+    if (state.kind !== 'stopped') break;
   }
   tell({ type: 'reaped', pid });
 }

@@ -15,9 +15,9 @@ import {
   USER_DEBUGREG_OFFSET, DR_FIRSTADDR, DR_CONTROL, DR7_LOCAL_ENABLE_DR0, TRAP_HWBKPT, MAX_ERRNO, PAGE_SIZE, PROT_NONE,
   MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, KERNEL_SIGACTION_SIZE, SA_RESTORER, SIG_SETMASK,
   ARCH_MAP_VDSO_32, PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
-  SECCOMP_DATA_NR_OFFSET, BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FPROG_SIZE, SIGSEGV, countingHandler,
+  SECCOMP_DATA_NR_OFFSET, BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FPROG_SIZE, SIGSEGV, SIGSYS, countingHandler,
 } from '../native/ptrace-abi.js';
-import { Tracee, TraceeError, withTracee, describeState, type Registers } from '../native/tracee.js';
+import { Tracee, TraceeError, asResult, withTracee, describeState, type Registers } from '../native/tracee.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, supported, unsupported, unknown, errnoName, ownSeccompMode } from './outcome.js';
 
@@ -114,6 +114,11 @@ export function specialMappingMremap(): ProbeOutcome {
     // The tracee signals itself; we see the signal first (a signal-delivery stop) and pass it on.
     const site = tracee.placeCode(CODE.SYSCALL_TRAP);
     let state = tracee.run(site, { rax: BigInt(NR.kill), rdi: BigInt(tracee.pid), rsi: BigInt(SIGUSR1) });
+    if (state.kind === 'stopped' && state.signal === SIGTRAP) {
+      // At the trap without a signal stop: the kill itself failed (a filter), which says nothing of mremap.
+      const sent = asResult(tracee.getRegs().rax);
+      if (sent.errno) return fromErrno(sent.errno, 'The child could not signal itself (kill)');
+    }
     if (state.kind === 'stopped' && state.signal === SIGUSR1) {
       tracee.resume(SIGUSR1);
       state = tracee.wait();
@@ -236,6 +241,11 @@ function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
   const set: Partial<Registers> = { rax: BigInt(NR32.mmap2) };
   args.forEach((arg, i) => (set[INT80_ARG_REGISTERS[i]] = arg));
   const state = tracee.run(site, set);
+  const refusedBySeccomp = (state.kind === 'stopped' || state.kind === 'killed') && state.signal === SIGSYS;
+  if (refusedBySeccomp) {
+    // A filter that allows only the native architecture (systemd's SystemCallArchitectures=native) answers with SIGSYS.
+    return unknown('PermissionDenied', `a seccomp filter refused the 32-bit system call (${describeState(state)}): the filter, not the kernel, answered`);
+  }
   if (state.kind !== 'stopped' || state.signal !== SIGTRAP) {
     const why = state.kind === 'stopped' && state.signal === SIGSEGV ? 'int 0x80 raised SIGSEGV' : describeState(state);
     return unsupported(`32-bit syscalls do not work: ${why}${ia32BootHint()}`);
@@ -283,9 +293,11 @@ export function breakpoints(): ProbeOutcome {
     ] as const) {
       const poked = tracee.request(PTRACE_POKEUSER, debugReg(index), value);
       if (poked.ret < 0) {
-        if (poked.errno === E.EINVAL || poked.errno === E.ENODEV || poked.errno === E.ENOSPC || poked.errno === E.EIO) {
+        if (poked.errno === E.EINVAL || poked.errno === E.ENODEV) {
           return unsupported(`Hardware breakpoints don't seem to work: ${what}: ${errnoName(poked.errno)}`);
         }
+        // Every debug register taken (perf, another debugger): busy now, not missing.
+        if (poked.errno === E.ENOSPC) return unknown('UnexpectedResult', `${what}: ENOSPC (every hardware breakpoint slot is in use)`);
         return fromErrno(poked.errno, what);
       }
     }
