@@ -8,6 +8,8 @@ export const errno = constants.errno;
 export const EBADFD = 77;
 /** sizeof(int): socket options and ioctl arguments of one int. */
 export const INT_SIZE = 4;
+/** sizeof(void *) on x86-64: an address the kernel writes back to the caller. */
+export const POINTER_SIZE = 8;
 
 /** System call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 export const SYS = {
@@ -21,6 +23,7 @@ export const SYS = {
   inotify_init1: 294,
   vmsplice: 278,
   rt_sigqueueinfo: 129,
+  prctl: 157,
   arch_prctl: 158,
   io_setup: 206,
   io_getevents: 208,
@@ -68,8 +71,10 @@ export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
+export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_UDPLITE = 136;
 export const IPPROTO_RAW = 255;
 export const SOL_SOCKET = 1;
@@ -105,9 +110,13 @@ export const PR_SET_MM_MAP_SIZE = 15;
 /** fcntl(2). */
 export const F_SETFL = 4;
 export const F_GETOWNER_UIDS = 17;
+/** F_GETOWNER_UIDS writes two uid_t: the owner's real and effective uid. */
+export const F_OWNER_UIDS_SIZE = 8;
 
 /** struct iovec: a pointer and a length. */
 export const IOVEC_SIZE = 16;
+export const IOVEC_BASE_OFFSET = 0;
+export const IOVEC_LEN_OFFSET = 8;
 
 /** vmsplice(2) flags. */
 export const SPLICE_F_NONBLOCK = 2;
@@ -122,8 +131,6 @@ export const TIOCGPTN = 0x80045430;
 
 /** ptrace(2). */
 export const PTRACE_CONT = 7;
-export const PTRACE_KILL = 8;
-export const PTRACE_DETACH = 17;
 export const PTRACE_SETOPTIONS = 0x4200;
 export const PTRACE_SEIZE = 0x4206;
 export const PTRACE_INTERRUPT = 0x4207;
@@ -140,7 +147,6 @@ export const SIGURG = 23;
 export const SIGKILL = 9;
 export const SIGUSR1 = 10;
 export const SIGTRAP = 5;
-export const SIGSTOP = 19;
 
 /** siginfo_t is 128 bytes; si_code sits at offset 8. */
 export const SIGINFO_SIZE = 128;
@@ -152,6 +158,10 @@ export const EPOLLIN = 1;
 export const EPOLL_EVENT_SIZE = 12; // struct epoll_event is packed on x86-64
 export const IN_ALL_EVENTS = 0xfff;
 export const SIGSET_SIZE = 8;
+/** The bit of `signal` in the first word of a sigset_t (the kernel's sigmask()). */
+export function sigmask(signal: number): number {
+  return 1 << (signal - 1);
+}
 
 /** flock(2). */
 export const LOCK_SH = 1;

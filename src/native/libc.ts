@@ -6,7 +6,7 @@
 // the CLI import the catalogue (and so every probe module) without ever
 // probing, and loading koffi costs a good part of a Node start-up.
 import { createRequire } from 'node:module';
-import { errno, WNOHANG } from './constants.js';
+import { errno, SYS, O_RDWR, WNOHANG } from './constants.js';
 
 type Koffi = typeof import('koffi');
 type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
@@ -105,13 +105,11 @@ export function syscall(nr: number, ...args: SyscallArg[]): SysResult {
   return { ret, errno: ret < 0 ? errno : 0 };
 }
 
-const SYS_prctl = 157;
-
 /** prctl(2) as the raw system call, so each argument can be a number or a pointer. Unused arguments are 0. */
 export function prctl(option: number, ...args: SyscallArg[]): SysResult {
   const padded: SyscallArg[] = [...args];
   while (padded.length < 4) padded.push(['long', 0]);
-  return syscall(SYS_prctl, ['int', option], ...padded);
+  return syscall(SYS.prctl, ['int', option], ...padded);
 }
 
 const syscall1 = libcFunction('long syscall(long nr, long a1)');
@@ -149,9 +147,6 @@ export const ioctlInt = bind('int ioctl(int fd, unsigned long request, long arg)
 export const fcntlPtr = bind('int fcntl(int fd, int cmd, _Inout_ void *arg)');
 export const fcntlInt = bind('int fcntl(int fd, int cmd, long arg)');
 export const flock = bind('int flock(int fd, int op)');
-export const ptrace = bind('long ptrace(int request, int pid, void *addr, void *data)');
-/** ptrace where addr and data are plain numbers (PTRACE_SETOPTIONS, POKEUSER...). */
-export const ptraceNum = bind('long ptrace(int request, int pid, unsigned long addr, unsigned long data)');
 export const waitpid = bind('int waitpid(int pid, _Out_ int *status, int options)');
 export const kill = bind('int kill(int pid, int sig)');
 export const getpid = bind('int getpid()');
@@ -178,7 +173,6 @@ const spawnActionsDestroy = libcFunction('int posix_spawn_file_actions_destroy(v
 
 /** glibc's posix_spawn_file_actions_t is 80 bytes on x86-64; room to spare. */
 const SPAWN_FILE_ACTIONS_SIZE = 128;
-const O_RDWR = 2;
 
 /**
  * posix_spawn(3) with stdin, stdout and stderr on /dev/null, or stdin and

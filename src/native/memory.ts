@@ -31,11 +31,12 @@ export const PAGE_IS_PRESENT = 1n << 3n;
 export const PAGE_IS_GUARD = 1n << 8n;
 
 /** userfaultfd(2) and its handshake. */
-export const UFFD_USER_MODE_ONLY = 1;
 export const UFFDIO_API = 0xc018aa3f;
 export const UFFD_API = 0xaan;
 /** struct uffdio_api: api, features, ioctls (three u64). */
 export const UFFDIO_API_SIZE = 24;
+export const UFFDIO_API_API_OFFSET = 0;
+export const UFFDIO_API_FEATURES_OFFSET = 8;
 export const UFFD_FEATURE_EVENT_FORK = 1n << 1n;
 export const UFFD_FEATURE_EVENT_REMAP = 1n << 2n;
 export const UFFD_FEATURE_EVENT_REMOVE = 1n << 3n;
@@ -43,6 +44,8 @@ export const UFFD_FEATURE_EVENT_UNMAP = 1n << 6n;
 
 /** How many events the probe's AIO context is set up for (CRIU uses 16). */
 export const AIO_NR_EVENTS = 16;
+/** aio_context_t: the unsigned long io_setup writes the context id (its ring's address) to. */
+export const AIO_CONTEXT_SIZE = 8;
 
 const rawMemset = libc.libcFunction('unsigned long memset(unsigned long dst, int c, unsigned long n)');
 

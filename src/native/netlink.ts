@@ -59,7 +59,6 @@ export const NETNSA_NSID = 1;
 export const NETNSA_PID = 2;
 
 export const AF_UNSPEC = 0;
-export const IPPROTO_ICMP = 1;
 
 /** sock_diag request headers (<linux/unix_diag.h>, <linux/inet_diag.h>, ...). */
 export const UNIX_DIAG_REQ_SIZE = 24;
@@ -83,6 +82,8 @@ export const PACKET_SHOW_FANOUT = 0x8;
 /** netlink_diag_req: every protocol, with its groups. */
 export const NDIAG_PROTO_ALL = 0xff;
 export const NDIAG_SHOW_GROUPS = 0x4;
+/** idiag_states / udiag_states: every state. */
+export const ALL_STATES = 0xffffffff;
 /** TCP states (include/net/tcp_states.h), for idiag_states bit masks. */
 export const TCP_ESTABLISHED = 1;
 export const TCP_SYN_SENT = 2;

@@ -8,13 +8,11 @@ export { PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE, MA
 
 /** ptrace(2) requests not in constants.ts. */
 export const PTRACE_PEEKDATA = 2;
-export const PTRACE_PEEKUSER = 3;
 export const PTRACE_POKEDATA = 5;
 export const PTRACE_POKEUSER = 6;
 export const PTRACE_GETREGS = 12;
 export const PTRACE_SETREGS = 13;
 export const PTRACE_GETSIGINFO = 0x4202;
-export const PTRACE_SETSIGMASK = 0x420b;
 export const PTRACE_SECCOMP_GET_FILTER = 0x420c;
 export const PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
 
@@ -58,6 +56,8 @@ export const INT80_ARG_REGISTERS: readonly RegisterName[] = ['rbx', 'rcx', 'rdx'
  * signal (8), reserved + pad (8), u_ar0 (8), u_fpstate (8), magic (8), u_comm (32).
  */
 export const USER_DEBUGREG_OFFSET = 848;
+/** Each u_debugreg slot is one u64. */
+export const USER_DEBUGREG_SIZE = 8;
 export const DR_FIRSTADDR = 0;
 export const DR_CONTROL = 7;
 /** DR7: local enable of breakpoint 0; its R/W and LEN bits left 0 = break on instruction execution. */
@@ -77,7 +77,7 @@ export const NR = {
   kill: 62,
   ptrace: 101,
   getppid: 110,
-  prctl: 157,
+  prctl: SYS.prctl,
   exit_group: 231,
   tgkill: 234,
   seccomp: 317,
@@ -87,9 +87,16 @@ export const NR = {
 
 /** i386 system call numbers, for int 0x80. */
 export const NR32 = {
-  munmap: 91,
   mmap2: 192,
 } as const;
+
+/** An i386 system call's arguments and result are the low 32 bits of a register. */
+export const I386_WORD_BITS = 32n;
+export const I386_WORD_MASK = 0xffffffffn;
+/** 2^32: a 32-bit result above I386_WORD_RANGE - MAX_ERRNO - 1 is a negative errno. */
+export const I386_WORD_RANGE = 0x100000000n;
+/** -1 as a 32-bit argument (the fd of an anonymous mmap2). */
+export const I386_MINUS_ONE = 0xffffffffn;
 
 /** Errors come back from a system call as -4095..-1. */
 export const MAX_ERRNO = 4095;
@@ -97,6 +104,9 @@ export const MAX_ERRNO = 4095;
 
 /** rt_sigaction(2) with the kernel's struct sigaction: handler, flags, restorer, mask (8 bytes each). */
 export const KERNEL_SIGACTION_SIZE = 32;
+export const KERNEL_SIGACTION_HANDLER_OFFSET = 0;
+export const KERNEL_SIGACTION_FLAGS_OFFSET = 8;
+export const KERNEL_SIGACTION_RESTORER_OFFSET = 16;
 export const SA_RESTORER = 0x04000000;
 export const SIG_SETMASK = 2;
 
@@ -116,7 +126,13 @@ export const BPF_JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 export const BPF_RET_K = 0x06; // BPF_RET | BPF_K
 /** struct sock_filter: u16 code, u8 jt, u8 jf, u32 k. struct sock_fprog: u16 len, pad, pointer. */
 export const SOCK_FILTER_SIZE = 8;
+export const SOCK_FILTER_CODE_OFFSET = 0;
+export const SOCK_FILTER_JT_OFFSET = 2;
+export const SOCK_FILTER_JF_OFFSET = 3;
+export const SOCK_FILTER_K_OFFSET = 4;
 export const SOCK_FPROG_SIZE = 16;
+export const SOCK_FPROG_LEN_OFFSET = 0;
+export const SOCK_FPROG_FILTER_OFFSET = 8;
 
 /**
  * Machine code run inside a tracee. Each sequence ends in a trap (int3) so
@@ -134,6 +150,14 @@ export const CODE = {
   /** mov eax, 15 (rt_sigreturn); syscall: the signal restorer. */
   RT_SIGRETURN: Buffer.from([0xb8, NR.rt_sigreturn, 0x00, 0x00, 0x00, 0x0f, 0x05]),
 } as const;
+
+/** Where in CODE.NOP_NOP_TRAP the hardware breakpoint goes: the second nop. */
+export const BREAKPOINT_TARGET_OFFSET = 1n;
+
+/** The length of countingHandler's code: inc qword [rip + disp32] (7 bytes), ret (1). */
+export const COUNTING_HANDLER_SIZE = 8;
+/** The qword countingHandler increments. */
+export const COUNTER_SIZE = 8;
 
 /** inc qword [rip + disp32]; ret: a signal handler that counts its calls in the qword at `counter`. */
 export function countingHandler(handlerAddress: bigint, counter: bigint): Buffer {

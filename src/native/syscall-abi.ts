@@ -25,6 +25,8 @@ export const CLONE_ARGS_SET_TID_SIZE_OFFSET = 72;
 
 /** struct kcmp_epoll_slot { u32 efd, tfd, toff }. */
 export const KCMP_EPOLL_SLOT_SIZE = 12;
+export const KCMP_EPOLL_SLOT_EFD_OFFSET = 0;
+export const KCMP_EPOLL_SLOT_TFD_OFFSET = 4;
 
 /** exit_group(2), for the child of a clone3 that should never have succeeded. */
 export const SYS_exit_group = 231;

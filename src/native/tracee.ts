@@ -25,6 +25,17 @@ export const TRACEE_ARGV0 = 'criu-readiness-tracee';
  * however long the runner is descheduled. So it is always there to be seized.
  */
 const TRACEE_PROGRAM_ARG = '/proc/self/fd/0';
+
+/** Elf64_Ehdr (<elf.h>): its size, and where the program header table's offset, entry size and entry count sit. */
+const ELF64_EHDR_SIZE = 64;
+const E_PHOFF_OFFSET = 32;
+const E_PHENTSIZE_OFFSET = 54;
+const E_PHNUM_OFFSET = 56;
+/** Elf64_Phdr: where the segment's type, file offset and size in the file sit. */
+const P_TYPE_OFFSET = 0;
+const P_OFFSET_OFFSET = 8;
+const P_FILESZ_OFFSET = 32;
+/** p_type of the segment that names the program's interpreter. */
 const PT_INTERP = 3;
 
 /** How many children to try before giving up on stopping one before it runs. */
@@ -361,18 +372,18 @@ export function elfInterpreter(path: string): string | undefined {
   let interpreter: string | undefined;
   const fd = openSync(path, 'r');
   try {
-    const header = Buffer.alloc(64);
-    readSync(fd, header, 0, 64, 0);
-    const phoff = Number(header.readBigUInt64LE(32));
-    const phentsize = header.readUInt16LE(54);
-    const phnum = header.readUInt16LE(56);
+    const header = Buffer.alloc(ELF64_EHDR_SIZE);
+    readSync(fd, header, 0, ELF64_EHDR_SIZE, 0);
+    const phoff = Number(header.readBigUInt64LE(E_PHOFF_OFFSET));
+    const phentsize = header.readUInt16LE(E_PHENTSIZE_OFFSET);
+    const phnum = header.readUInt16LE(E_PHNUM_OFFSET);
     const table = Buffer.alloc(phentsize * phnum);
     readSync(fd, table, 0, table.length, phoff);
     for (let i = 0; i < phnum; i++) {
       const entry = table.subarray(i * phentsize);
-      if (entry.readUInt32LE(0) !== PT_INTERP) continue;
-      const name = Buffer.alloc(Number(entry.readBigUInt64LE(32)));
-      readSync(fd, name, 0, name.length, Number(entry.readBigUInt64LE(8)));
+      if (entry.readUInt32LE(P_TYPE_OFFSET) !== PT_INTERP) continue;
+      const name = Buffer.alloc(Number(entry.readBigUInt64LE(P_FILESZ_OFFSET)));
+      readSync(fd, name, 0, name.length, Number(entry.readBigUInt64LE(P_OFFSET_OFFSET)));
       interpreter = name.toString('latin1').replace(/\0.*$/s, '');
     }
   } finally {

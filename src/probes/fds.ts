@@ -1,7 +1,7 @@
 // Makers of special file descriptors, shared by the fdinfo probes.
 import { close } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1 } from '../native/constants.js';
+import { SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1, sigmask } from '../native/constants.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno } from './outcome.js';
 
@@ -42,7 +42,7 @@ export const epollWithTarget: FdMaker = () => {
 
 export const signalfd: FdMaker = () => {
   const mask = Buffer.alloc(SIGSET_SIZE);
-  mask.writeUInt32LE(1 << (SIGUSR1 - 1), 0); // any non-empty mask
+  mask.writeUInt32LE(sigmask(SIGUSR1), 0); // any non-empty mask
   return single(libc.syscall(SYS.signalfd4, ['int', -1], ['void *', mask], ['long', SIGSET_SIZE], ['int', 0]));
 };
 

@@ -6,8 +6,9 @@ import * as libc from '../native/libc.js';
 import { SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E } from '../native/constants.js';
 import {
   PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY, PAGEMAP_SCAN, PAGE_REGION_SIZE, PAGE_IS_PRESENT,
-  PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API, UFFDIO_API_SIZE, UFFD_FEATURE_EVENT_FORK,
-  UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_NR_EVENTS, SYS_io_destroy,
+  PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API, UFFDIO_API_SIZE, UFFDIO_API_API_OFFSET, UFFDIO_API_FEATURES_OFFSET,
+  UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_NR_EVENTS,
+  AIO_CONTEXT_SIZE, SYS_io_destroy,
   fill, withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion,
 } from '../native/memory.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
@@ -70,7 +71,7 @@ function aioRingLength(addr: number): number {
 }
 
 export function aioRemap(): ProbeOutcome {
-  const context = Buffer.alloc(8);
+  const context = Buffer.alloc(AIO_CONTEXT_SIZE);
   const setup = libc.syscall(SYS.io_setup, ['long', AIO_NR_EVENTS], ['void *', context]);
   if (setup.ret < 0) return fromErrno(setup.errno, 'No AIO syscall');
   // The context id is the address of its ring; after the move it is the new address.
@@ -117,12 +118,12 @@ function uffdFeatures(): { features: bigint } | { outcome: ProbeOutcome } {
   }
   try {
     const api = Buffer.alloc(UFFDIO_API_SIZE);
-    api.writeBigUInt64LE(UFFD_API, 0);
+    api.writeBigUInt64LE(UFFD_API, UFFDIO_API_API_OFFSET);
     const res = libc.ioctlPtr(uffd.ret, UFFDIO_API, api);
     if (res.ret < 0) return { outcome: fromErrno(res.errno, 'Failed to get uffd API') };
-    const given = api.readBigUInt64LE(0);
+    const given = api.readBigUInt64LE(UFFDIO_API_API_OFFSET);
     if (given !== UFFD_API) return { outcome: unsupported(`Incompatible uffd API: expected ${UFFD_API}, got ${given}`) };
-    return { features: api.readBigUInt64LE(8) };
+    return { features: api.readBigUInt64LE(UFFDIO_API_FEATURES_OFFSET) };
   } finally {
     libc.close(uffd.ret);
   }

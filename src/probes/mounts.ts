@@ -9,7 +9,7 @@ import * as libc from '../native/libc.js';
 import { CLONE_NEWNS, CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E } from '../native/constants.js';
 import {
   MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, O_DIRECTORY, O_PATH,
-  PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT,
+  PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev,
 } from '../native/mount-abi.js';
 import { AT_FDCWD, SYS_clone, CLONE_CHILD_EXITS_CODE } from '../native/syscall-abi.js';
 import type { Tracee } from '../native/tracee.js';
@@ -210,13 +210,6 @@ function mappedFile(address: number): { major: number; minor: number; ino: bigin
   const match = line && /^\S+ \S+ \S+ ([0-9a-f]+):([0-9a-f]+) (\d+)/.exec(line);
   if (!match) return undefined;
   return { major: parseInt(match[1], 16), minor: parseInt(match[2], 16), ino: BigInt(match[3]) };
-}
-
-/** glibc's dev_t encoding (what stat() returns): major and minor are split across the 64 bits. */
-function splitDev(dev: bigint): { major: number; minor: number } {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return { major: Number(major), minor: Number(minor) };
 }
 
 /** rw-r--r--: the test file is only ever opened by this process. */

@@ -3,9 +3,9 @@
 import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_TCP,
+  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
   IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_NETFILTER, AF_NETLINK, SOCK_DIAG_BY_FAMILY,
-  O_RDONLY, O_CLOEXEC, CLONE_NEWNET,
+  O_RDONLY, O_CLOEXEC, CLONE_NEWNET, INT_SIZE,
 } from '../native/constants.js';
 import {
   NetlinkSocket, withNetlink, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
@@ -13,7 +13,7 @@ import {
   NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK,
   RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE, RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD,
   IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID,
-  AF_UNSPEC, IPPROTO_ICMP, INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET,
+  AF_UNSPEC, ALL_STATES, INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET,
   UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN,
   PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG, PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS,
   TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
@@ -23,9 +23,6 @@ import { runProgram } from '../native/program.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
 
-const IPPROTO_ICMPV6 = 58;
-/** idiag_states: every state. */
-const ALL_STATES = 0xffffffff;
 /** The TCP states CRIU dumps (listening and connected ones). */
 const CRIU_TCP_STATES = [
   TCP_LISTEN, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING, TCP_SYN_SENT,
@@ -227,7 +224,7 @@ export function nsid(): ProbeOutcome {
     if (reply.error !== 0) return fromErrno(reply.error, "NSID isn't supported");
     const answer = reply.messages.find((m) => m.type === RTM_NEWNSID);
     const id = answer && parseAttrs(answer.payload.subarray(nlAlign(RTGENMSG_SIZE))).get(NETNSA_NSID);
-    return id && id.length >= 4 ? supported() : unsupported("NSID isn't supported");
+    return id && id.length >= INT_SIZE ? supported() : unsupported("NSID isn't supported");
   }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
 }
 

@@ -1,7 +1,7 @@
 // Checks that read or write files under /proc.
 import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { F_GETOWNER_UIDS, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
+import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
@@ -60,7 +60,7 @@ export function ipc(): ProbeOutcome {
 export function fcntl(): ProbeOutcome {
   const fd = openSync('/proc/self/comm', O_RDONLY);
   try {
-    const uids = Buffer.alloc(8);
+    const uids = Buffer.alloc(F_OWNER_UIDS_SIZE);
     const res = libc.fcntlPtr(fd, F_GETOWNER_UIDS, uids);
     return res.ret === 0 ? supported() : fromErrno(res.errno, "Can't fetch owner uids (F_GETOWNER_UIDS)");
   } finally {

@@ -12,10 +12,14 @@ import {
   PTRACE_GET_RSEQ_CONFIGURATION, PTRACE_O_SUSPEND_SECCOMP, PEEKSIGINFO_ARGS_SIZE, PEEKSIGINFO_OFF_OFFSET,
   PEEKSIGINFO_FLAGS_OFFSET, PEEKSIGINFO_NR_OFFSET, SIGINFO_SIGNO_OFFSET, RSEQ_CONFIGURATION_SIZE,
   RSEQ_CONF_POINTER_OFFSET, RSEQ_CONF_SIZE_OFFSET, RSEQ_CONF_SIGNATURE_OFFSET, RSEQ_CONF_FLAGS_OFFSET,
-  USER_DEBUGREG_OFFSET, DR_FIRSTADDR, DR_CONTROL, DR7_LOCAL_ENABLE_DR0, TRAP_HWBKPT, MAX_ERRNO, PAGE_SIZE, PROT_NONE,
-  MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, KERNEL_SIGACTION_SIZE, SA_RESTORER, SIG_SETMASK,
+  USER_DEBUGREG_OFFSET, USER_DEBUGREG_SIZE, DR_FIRSTADDR, DR_CONTROL, DR7_LOCAL_ENABLE_DR0, TRAP_HWBKPT, BREAKPOINT_TARGET_OFFSET,
+  MAX_ERRNO, I386_WORD_BITS, I386_WORD_MASK, I386_WORD_RANGE, I386_MINUS_ONE, PAGE_SIZE, PROT_NONE,
+  MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, KERNEL_SIGACTION_SIZE, KERNEL_SIGACTION_HANDLER_OFFSET,
+  KERNEL_SIGACTION_FLAGS_OFFSET, KERNEL_SIGACTION_RESTORER_OFFSET, SA_RESTORER, SIG_SETMASK,
   ARCH_MAP_VDSO_32, PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
-  SECCOMP_DATA_NR_OFFSET, BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FPROG_SIZE, SIGSEGV, SIGSYS, countingHandler,
+  SECCOMP_DATA_NR_OFFSET, BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FILTER_CODE_OFFSET, SOCK_FILTER_JT_OFFSET,
+  SOCK_FILTER_JF_OFFSET, SOCK_FILTER_K_OFFSET, SOCK_FPROG_SIZE, SOCK_FPROG_LEN_OFFSET, SOCK_FPROG_FILTER_OFFSET,
+  SIGSEGV, SIGSYS, countingHandler, COUNTING_HANDLER_SIZE, COUNTER_SIZE,
 } from '../native/ptrace-abi.js';
 import { Tracee, TraceeError, asResult, withTracee, describeState, type Registers } from '../native/tracee.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
@@ -98,14 +102,14 @@ export function specialMappingMremap(): ProbeOutcome {
     }
 
     // A SIGUSR1 handler (with our own restorer, as x86-64 requires) that counts its calls.
-    const counter = tracee.placeData(Buffer.alloc(8));
+    const counter = tracee.placeData(Buffer.alloc(COUNTER_SIZE));
     const restorer = tracee.placeCode(CODE.RT_SIGRETURN);
-    const handlerAt = tracee.placeCode(Buffer.alloc(8)); // reserve, then write with the right displacement
+    const handlerAt = tracee.placeCode(Buffer.alloc(COUNTING_HANDLER_SIZE)); // reserve, then write with the right displacement
     tracee.write(handlerAt, countingHandler(handlerAt, counter));
     const action = Buffer.alloc(KERNEL_SIGACTION_SIZE);
-    action.writeBigUInt64LE(handlerAt, 0);
-    action.writeBigUInt64LE(BigInt(SA_RESTORER), 8);
-    action.writeBigUInt64LE(restorer, 16);
+    action.writeBigUInt64LE(handlerAt, KERNEL_SIGACTION_HANDLER_OFFSET);
+    action.writeBigUInt64LE(BigInt(SA_RESTORER), KERNEL_SIGACTION_FLAGS_OFFSET);
+    action.writeBigUInt64LE(restorer, KERNEL_SIGACTION_RESTORER_OFFSET);
     const installed = tracee.injectSyscall(NR.rt_sigaction, [SIGUSR1, tracee.placeData(action), 0, SIGSET_SIZE]);
     if (installed.errno) return fromErrno(installed.errno, 'signal() failed');
     const unblocked = tracee.injectSyscall(NR.rt_sigprocmask, [SIG_SETMASK, tracee.placeData(Buffer.alloc(SIGSET_SIZE)), 0, SIGSET_SIZE]);
@@ -145,10 +149,10 @@ function denyGetppidFilter(): Buffer {
   ];
   const filter = Buffer.alloc(program.length * SOCK_FILTER_SIZE);
   program.forEach(([code, jt, jf, k], i) => {
-    filter.writeUInt16LE(code, i * SOCK_FILTER_SIZE);
-    filter.writeUInt8(jt, i * SOCK_FILTER_SIZE + 2);
-    filter.writeUInt8(jf, i * SOCK_FILTER_SIZE + 3);
-    filter.writeUInt32LE(k, i * SOCK_FILTER_SIZE + 4);
+    filter.writeUInt16LE(code, i * SOCK_FILTER_SIZE + SOCK_FILTER_CODE_OFFSET);
+    filter.writeUInt8(jt, i * SOCK_FILTER_SIZE + SOCK_FILTER_JT_OFFSET);
+    filter.writeUInt8(jf, i * SOCK_FILTER_SIZE + SOCK_FILTER_JF_OFFSET);
+    filter.writeUInt32LE(k, i * SOCK_FILTER_SIZE + SOCK_FILTER_K_OFFSET);
   });
   return filter;
 }
@@ -159,8 +163,8 @@ function denyGetppidFilter(): Buffer {
  */
 function installFilter(tracee: Tracee, filter: Buffer): ProbeOutcome | undefined {
   const program = Buffer.alloc(SOCK_FPROG_SIZE);
-  program.writeUInt16LE(filter.length / SOCK_FILTER_SIZE, 0);
-  program.writeBigUInt64LE(tracee.placeData(filter), 8);
+  program.writeUInt16LE(filter.length / SOCK_FILTER_SIZE, SOCK_FPROG_LEN_OFFSET);
+  program.writeBigUInt64LE(tracee.placeData(filter), SOCK_FPROG_FILTER_OFFSET);
   const nnp = tracee.injectSyscall(NR.prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
   if (nnp.errno) return fromErrno(nnp.errno, "Can't set no_new_privs in the child");
   const set = tracee.injectSyscall(NR.seccomp, [SECCOMP_SET_MODE_FILTER, 0, tracee.placeData(program)]);
@@ -237,7 +241,7 @@ function ia32BootHint(): string {
 
 /** A 32-bit mmap2 through int 0x80 inside the tracee: the mapped address, or the outcome that ends the probe. */
 function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
-  const args = [0n, BigInt(PAGE_SIZE), BigInt(PROT_NONE), BigInt(MAP_PRIVATE | MAP_ANONYMOUS), 0xffffffffn /* fd -1 */, 0n];
+  const args = [0n, BigInt(PAGE_SIZE), BigInt(PROT_NONE), BigInt(MAP_PRIVATE | MAP_ANONYMOUS), I386_MINUS_ONE /* fd -1 */, 0n];
   const set: Partial<Registers> = { rax: BigInt(NR32.mmap2) };
   args.forEach((arg, i) => (set[INT80_ARG_REGISTERS[i]] = arg));
   const state = tracee.run(site, set);
@@ -252,9 +256,9 @@ function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
   }
   const rax = tracee.getRegs().rax;
   // A 32-bit result: an error is -4095..-1 in the low 32 bits.
-  const low = rax & 0xffffffffn;
-  if (low > 0x100000000n - BigInt(MAX_ERRNO) - 1n) return fromErrno(Number(0x100000000n - low), 'ia32 mmap() failed');
-  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> 32n !== 0n) return unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`);
+  const low = rax & I386_WORD_MASK;
+  if (low > I386_WORD_RANGE - BigInt(MAX_ERRNO) - 1n) return fromErrno(Number(I386_WORD_RANGE - low), 'ia32 mmap() failed');
+  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> I386_WORD_BITS !== 0n) return unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`);
   return rax;
 }
 
@@ -285,8 +289,8 @@ export function compatCr(): ProbeOutcome {
 export function breakpoints(): ProbeOutcome {
   return traced((tracee) => {
     const code = tracee.placeCode(CODE.NOP_NOP_TRAP);
-    const target = code + 1n; // the second nop
-    const debugReg = (index: number) => USER_DEBUGREG_OFFSET + index * 8;
+    const target = code + BREAKPOINT_TARGET_OFFSET; // the second nop
+    const debugReg = (index: number) => USER_DEBUGREG_OFFSET + index * USER_DEBUGREG_SIZE;
     for (const [index, value, what] of [
       [DR_FIRSTADDR, target, 'Unable to setup a breakpoint'],
       [DR_CONTROL, BigInt(DR7_LOCAL_ENABLE_DR0), 'Unable to enable the breakpoint'],

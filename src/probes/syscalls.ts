@@ -4,11 +4,13 @@ import * as libc from '../native/libc.js';
 import {
   SYS, errno as E, O_RDWR, O_NOCTTY, PR_GET_TID_ADDRESS, PR_SET_MM, PR_SET_MM_MAP_SIZE, PR_SET_MM_BRK,
   PR_SET_MM_EXE_FILE, PR_SET_MM_AUXV, SPLICE_F_GIFT, SPLICE_F_NONBLOCK, TIOCSPTLCK, TIOCGPTN,
-  SIGURG, SIGINFO_SIZE, SIGINFO_CODE_OFFSET, IOVEC_SIZE, KCMP_EPOLL_TFD, AF_UNIX, SOCK_DGRAM, SIGKILL, __WALL,
+  SIGURG, SIGINFO_SIZE, SIGINFO_CODE_OFFSET, IOVEC_SIZE, IOVEC_BASE_OFFSET, IOVEC_LEN_OFFSET, KCMP_EPOLL_TFD, AF_UNIX,
+  SOCK_DGRAM, SIGKILL, __WALL, INT_SIZE, POINTER_SIZE,
 } from '../native/constants.js';
 import {
   CLOCK_MONOTONIC, TFD_IOC_SET_TICKS, MFD_HUGETLB, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD,
-  CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, SYS_exit_group,
+  CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE,
+  KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET, SYS_exit_group,
 } from '../native/syscall-abi.js';
 import type { ProbeOutcome } from '../engine/verdict.js';
 import { fromErrno, fromExistenceTest, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
@@ -22,11 +24,11 @@ export function kcmp(): ProbeOutcome {
 
 /** PR_SET_MM_MAP_SIZE: the kernel writes the size of struct prctl_mm_map. */
 export function prctlMapSize(): libc.SysResult {
-  return libc.prctl(PR_SET_MM, ['long', PR_SET_MM_MAP_SIZE], ['void *', Buffer.alloc(4)]);
+  return libc.prctl(PR_SET_MM, ['long', PR_SET_MM_MAP_SIZE], ['void *', Buffer.alloc(INT_SIZE)]);
 }
 
 export function prctl(): ProbeOutcome {
-  const tid = libc.prctl(PR_GET_TID_ADDRESS, ['void *', Buffer.alloc(8)]);
+  const tid = libc.prctl(PR_GET_TID_ADDRESS, ['void *', Buffer.alloc(POINTER_SIZE)]);
   if (tid.ret !== 0) return fromErrno(tid.errno, 'prctl: PR_GET_TID_ADDRESS is not supported');
 
   if (prctlMapSize().ret === 0) return supported('PR_SET_MM_MAP');
@@ -54,8 +56,8 @@ export function unalignedVmsplice(): ProbeOutcome {
   try {
     const data = Buffer.alloc(2);
     const iov = Buffer.alloc(IOVEC_SIZE);
-    iov.writeBigUInt64LE(libc.addressOf(data) + 1n, 0); // one byte, off its alignment
-    iov.writeBigUInt64LE(1n, 8);
+    iov.writeBigUInt64LE(libc.addressOf(data) + 1n, IOVEC_BASE_OFFSET); // one byte, off its alignment
+    iov.writeBigUInt64LE(1n, IOVEC_LEN_OFFSET);
     const res = libc.syscall(SYS.vmsplice, ['int', fds[1]], ['void *', iov], ['long', 1], ['int', SPLICE_F_GIFT | SPLICE_F_NONBLOCK]);
     return res.ret < 0 ? fromErrno(res.errno, "Unaligned vmsplice doesn't work") : supported();
   } finally {
@@ -72,11 +74,11 @@ export function tty(): ProbeOutcome {
     return fromErrno(master.errno, "Can't open /dev/ptmx");
   }
   try {
-    const lock = Buffer.alloc(4);
+    const lock = Buffer.alloc(INT_SIZE);
     lock.writeInt32LE(1);
     const locked = libc.ioctlPtr(master.ret, TIOCSPTLCK, lock);
     if (locked.ret < 0) return fromErrno(locked.errno, 'Unable to lock pty device');
-    const ptyNumber = Buffer.alloc(4);
+    const ptyNumber = Buffer.alloc(INT_SIZE);
     const numbered = libc.ioctlPtr(master.ret, TIOCGPTN, ptyNumber);
     if (numbered.ret < 0) return fromErrno(numbered.errno, "Can't get pty number");
     const slave = libc.open(`/dev/pts/${ptyNumber.readInt32LE()}`, O_RDWR | O_NOCTTY, 0);
@@ -126,8 +128,8 @@ export function timerfd(): ProbeOutcome {
 export function kcmpEpoll(): ProbeOutcome {
   return withFds(epollWithTarget, ([epollFd, targetFd]) => {
     const slot = Buffer.alloc(KCMP_EPOLL_SLOT_SIZE);
-    slot.writeUInt32LE(epollFd, 0);
-    slot.writeUInt32LE(targetFd, 4); // toff 0: the first registration of that fd
+    slot.writeUInt32LE(epollFd, KCMP_EPOLL_SLOT_EFD_OFFSET);
+    slot.writeUInt32LE(targetFd, KCMP_EPOLL_SLOT_TFD_OFFSET); // toff 0: the first registration of that fd
     const res = libc.syscall(SYS.kcmp, ['int', process.pid], ['int', process.pid], ['int', KCMP_EPOLL_TFD], ['long', targetFd], ['void *', slot]);
     if (res.ret === 0) return supported();
     if (res.ret < 0) return fromErrno(res.errno, 'kcmp: KCMP_EPOLL_TFD is not supported');
@@ -175,10 +177,10 @@ export function pidfdStore(): ProbeOutcome {
     if (stolen.ret < 0) return fromErrno(stolen.errno, 'Pidfd store requires pidfd_getfd syscall which is not supported');
     opened.push(stolen.ret);
     // The stolen descriptor must be the same socket: what one end sends, it receives.
-    const sent = Buffer.alloc(4);
+    const sent = Buffer.alloc(INT_SIZE);
     sent.writeInt32LE(PIDFD_PROBE_VALUE);
     if (libc.write(pair[0], sent, sent.length).ret !== sent.length) return unknown('UnexpectedResult', "Can't write to socket");
-    const received = Buffer.alloc(4);
+    const received = Buffer.alloc(INT_SIZE);
     const got = libc.read(stolen.ret, received, received.length);
     if (got.ret !== received.length || received.readInt32LE() !== PIDFD_PROBE_VALUE) {
       return unknown('UnexpectedResult', 'Unexpected value read from socket');
