@@ -29,10 +29,12 @@ const DEV_MAJOR_LOW_MASK = 0xfffn;
 const DEV_MAJOR_HIGH_SHIFT = 32n;
 const DEV_MINOR_LOW_MASK = 0xffn;
 const DEV_MINOR_HIGH_SHIFT = 12n;
+/** The minor's high bits: 32 bits of (dev >> 12) above the low byte, as glibc's gnu_dev_minor (not the major's bits above them). */
+const DEV_MINOR_HIGH_MASK = 0xffffff00n;
 
 /** Major and minor of a dev_t as stat() returns it. */
 export function splitDev(dev: bigint): { major: number; minor: number } {
   const major = ((dev >> DEV_MAJOR_LOW_SHIFT) & DEV_MAJOR_LOW_MASK) | ((dev >> DEV_MAJOR_HIGH_SHIFT) & ~DEV_MAJOR_LOW_MASK);
-  const minor = (dev & DEV_MINOR_LOW_MASK) | ((dev >> DEV_MINOR_HIGH_SHIFT) & ~DEV_MINOR_LOW_MASK);
+  const minor = (dev & DEV_MINOR_LOW_MASK) | ((dev >> DEV_MINOR_HIGH_SHIFT) & DEV_MINOR_HIGH_MASK);
   return { major: Number(major), minor: Number(minor) };
 }
