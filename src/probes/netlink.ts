@@ -1,6 +1,6 @@
 // Checks that talk netlink: sock_diag, rtnetlink, nftables; and the legacy
 // iptables CRIU uses to save and restore rules.
-import { accessSync, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { accessSync, close, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
@@ -54,23 +54,28 @@ export interface DiagDump {
   socket?: SocketKind;
 }
 
-interface SocketKind {
+export interface SocketKind {
   domain: number;
   type: number;
   protocol: number;
+  /** The file in /proc/net that the protocol's code makes in every namespace once it is there. */
+  procNet?: string;
 }
 
 /** Errors of socket() that say the kernel has no such kind of socket. */
 const NO_SUCH_SOCKET = new Set<number>([E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
 
 /**
- * Does the kernel have this kind of socket? Trying to make one also loads
- * its module where it is one (before any privilege check: an EPERM still
- * says yes), which a diag dump does not do by itself for AF_PACKET.
+ * Does the kernel have this kind of socket? Its /proc/net file says yes at
+ * no cost. Without one, trying to make a socket also loads its module where
+ * it is one (before any privilege check: an EPERM still says yes), which a
+ * diag dump does not do by itself for AF_PACKET. The socket is closed in the
+ * background: closing a packet socket waits out an RCU grace period (~15 ms).
  */
-export function kernelHasSocket({ domain, type, protocol }: SocketKind): boolean {
+export function kernelHasSocket({ domain, type, protocol, procNet }: SocketKind): boolean {
+  if (procNet !== undefined && existsSync(`/proc/net/${procNet}`)) return true;
   const made = libc.socket(domain, type | SOCK_CLOEXEC, protocol);
-  if (made.ret >= 0) libc.close(made.ret);
+  if (made.ret >= 0) close(made.ret, () => undefined);
   return !(made.ret < 0 && NO_SUCH_SOCKET.has(made.errno));
 }
 
@@ -83,14 +88,14 @@ function diagDumps(): DiagDump[] {
   const inet = (family: number, familyName: string): DiagDump[] => [
     { family: familyName, proto: 'TCP', fix: TCP_FIX, header: inetDiagReq(family, IPPROTO_TCP, CRIU_TCP_STATES) },
     { family: familyName, proto: 'UDP', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDP, ALL_STATES) },
-    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES), socket: { domain: family, type: SOCK_DGRAM, protocol: IPPROTO_UDPLITE } },
+    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES), socket: { domain: family, type: SOCK_DGRAM, protocol: IPPROTO_UDPLITE, procNet: family === AF_INET ? 'udplite' : 'udplite6' } },
     { family: familyName, proto: 'RAW', fix: RAW_FIX, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES), optional: true },
   ];
   return [
     { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq(ALL_STATES, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN) },
     ...inet(AF_INET, 'INET'),
     ...inet(AF_INET6, 'INET6'),
-    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG), socket: { domain: AF_PACKET, type: SOCK_RAW, protocol: 0 } },
+    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG), socket: { domain: AF_PACKET, type: SOCK_RAW, protocol: 0, procNet: 'packet' } },
     { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq(NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS) },
   ];
 }
