@@ -285,6 +285,11 @@ export class Tracee {
       });
   }
 
+  /** The VmFlags (two-letter codes, /proc/PID/smaps) of the mapping that starts at `start`. */
+  vmFlags(start: bigint): string[] {
+    return vmFlagsAt(readFileSync(`/proc/${this.pid}/smaps`, 'utf8'), start);
+  }
+
   /** Kill and reap. Safe to call twice. */
   close(): void {
     if (this.reaped) return;
@@ -362,6 +367,17 @@ function seizeNewChild(): number | { ranAway: string } {
   } finally {
     libc.close(writeEnd);
   }
+}
+
+/** From smaps text: the VmFlags of the mapping that starts at `start` (none if it is not there). */
+export function vmFlagsAt(smaps: string, start: bigint): string[] {
+  let inMapping = false;
+  for (const line of smaps.split('\n')) {
+    const range = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
+    if (range) inMapping = BigInt(`0x${range[1]}`) === start;
+    else if (inMapping && line.startsWith('VmFlags:')) return line.slice('VmFlags:'.length).trim().split(/\s+/);
+  }
+  return [];
 }
 
 let interpreterCache: { path: string; interpreter: string | undefined } | undefined;

@@ -84,6 +84,8 @@ export function ptracePeeksiginfo(): ProbeOutcome {
 
 /** Names of the special mappings CRIU moves; [vvar_vclock] is the vvar's second part since 6.13 (CRIU's vdso.c moves it too). */
 const SPECIAL_MAPPINGS = ['[vvar]', '[vvar_vclock]', '[vdso]', '[sigpage]'];
+/** smaps' VmFlags code of a sealed mapping (mseal). */
+const VM_SEALED = 'sl';
 
 export function specialMappingMremap(): ProbeOutcome {
   return traced((tracee) => {
@@ -97,6 +99,10 @@ export function specialMappingMremap(): ProbeOutcome {
     for (const m of specials) {
       const target = parking.ret + (m.start - low);
       const moved = tracee.injectSyscall(NR.mremap, [m.start, m.end - m.start, m.end - m.start, MREMAP_MAYMOVE | MREMAP_FIXED, target]);
+      if (moved.errno === E.EPERM && tracee.vmFlags(m.start).includes(VM_SEALED)) {
+        // Sealed by the kernel at exec (CONFIG_MSEAL_SYSTEM_MAPPINGS): no restore can move them, whatever the privilege.
+        return unsupported(`Can't mremap ${m.name}: EPERM, the system mappings are sealed (CONFIG_MSEAL_SYSTEM_MAPPINGS)`);
+      }
       if (moved.errno) return fromErrno(moved.errno, `Can't mremap ${m.name}`);
       if (moved.ret !== target) return unknown('UnexpectedResult', `mremap of ${m.name} went to 0x${moved.ret.toString(16)}, not 0x${target.toString(16)}`);
     }
