@@ -89,6 +89,28 @@ t.test('a warm runner serves several runs', async (t) => {
   t.equal(e.runnersStarted, 1);
 });
 
+t.test('a warm runner that died while idle (the OOM killer) is replaced: the next run gets every result', async (t) => {
+  const e = engine(t, { keepWarm: true });
+  await e.run(['fine']);
+  const [warm] = ownChildren();
+  process.kill(warm, 'SIGKILL');
+  // Gone from our children once Node has reaped it, as after any real death.
+  for (let waited = 0; ownChildren().includes(warm) && waited < 5_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  const results = await e.run(['fine', 'also_fine']);
+  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'also_fine: supported']);
+  t.equal(e.runnersStarted, 2);
+});
+
+t.test('a warm runner that dies just as it is handed a run is replaced, not blamed on every probe', async (t) => {
+  const e = engine(t, { keepWarm: true });
+  await e.run(['fine']);
+  const [warm] = ownChildren();
+  // Killed and not yet reaped: the engine still takes it for alive and hands it the run.
+  process.kill(warm, 'SIGKILL');
+  const results = await e.run(['fine', 'also_fine']);
+  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'also_fine: supported']);
+});
+
 t.test('runs asked for at once do not overlap and each gets every result', async (t) => {
   const e = engine(t, { keepWarm: true });
   const [a, b] = await Promise.all([e.run(['slow', 'fine']), e.run(['fine', 'slow'])]);

@@ -64,8 +64,11 @@ class Runner {
     this.child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000);
     });
-    const channel = this.child.stdio[CHANNEL_FD] as Readable;
-    createInterface({ input: channel }).on('line', (line) => this.receive(line));
+    // A spawn that failed outright (EMFILE) has no pipes: startFailure reports it.
+    const channel = this.child.stdio?.[CHANNEL_FD] as Readable | undefined;
+    if (channel) createInterface({ input: channel }).on('line', (line) => this.receive(line));
+    // A command written as the runner dies meets a closed pipe; its death is reported by 'close'.
+    this.child.stdin?.on('error', () => undefined);
     this.closed = new Promise((resolve) => {
       void startFailure.then((err) => resolve(`could not start the runner: ${err.message}`));
       this.child.once('close', (code, signal) => {
@@ -122,6 +125,11 @@ class Runner {
     }
     this.closeListeners.add(listen);
     return () => this.closeListeners.delete(listen);
+  }
+
+  /** Not yet exited: a warm runner may have died while idle (the OOM killer). */
+  get alive(): boolean {
+    return this.closedWhy === undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   onMessage(listen: (m: RunnerMessage) => void): () => void {
@@ -288,14 +296,18 @@ export class ProbeEngine {
     while (pending.length > 0) {
       const prestarted = this.starting;
       this.starting = undefined;
-      const runner = this.warm ?? (await (prestarted ?? this.startRunner()));
+      // A warm runner that died while idle is not handed the run.
+      const reused = this.warm?.alive ? this.warm : undefined;
       this.warm = undefined;
+      const runner = reused ?? (await (prestarted ?? this.startRunner()));
       if (typeof runner === 'string') {
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));
         break;
       }
+      const before = pending.length;
       const ending = await this.drive(runner, pending, deadline, (r) => results.set(r.name, r));
       pending = pending.filter((name) => !results.has(name));
+      const progressed = pending.length < before;
       if (ending.kind === 'done') {
         if (this.keepWarm) this.warm = runner;
         else this.stopInBackground(runner);
@@ -308,10 +320,12 @@ export class ProbeEngine {
         for (const name of pending) results.set(name, unknownResult(name, 'Timeout', message, name === ending.name ? ending.elapsedMs : 0));
       } else if (ending.name) {
         results.set(ending.name, unknownResult(ending.name, 'ProbeCrashed', ending.why, ending.elapsedMs));
-      } else {
-        // The runner died before starting any probe: it cannot serve this run.
+      } else if (!progressed && !reused) {
+        // A fresh runner that died before starting any probe cannot serve this run.
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', ending.why));
       }
+      // Otherwise it died between two probes, or was a warm one that died
+      // just as it was handed the run: the rest go to a new runner.
       pending = pending.filter((name) => !results.has(name));
     }
     return names.map((name) => results.get(name) ?? unknownResult(name, 'ProbeError', 'no result'));
