@@ -168,6 +168,14 @@ async function main(argv: readonly string[]): Promise<number> {
   throw new UsageError(`unknown command ${JSON.stringify(command)}: use check or serve`);
 }
 
+// A reader that goes away (`check | head -1`) is no reason to crash, nor to
+// change the exit code, which is the verdict's.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -146,3 +146,12 @@ t.test('the built catalogue and runner are one module each: they import only Nod
     );
   }
 });
+
+t.test('a reader that goes away (`| head`) changes neither the exit code nor adds a crash', { skip: notBuilt }, async (t) => {
+  // The reader closes its end before the command writes a line: every write meets EPIPE.
+  for (const [args, code] of [['check --feature list', '0'], ['check --feature kcmp', '0'], ['--help', '0']] as const) {
+    const r = spawnSync('bash', ['-c', `"${built}" ${args} | (exec <&-); echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    t.equal(r.stdout.trim(), code, `${args}: exit code`);
+    t.notMatch(r.stderr, /EPIPE|Error/, `${args}: no crash`);
+  }
+});
