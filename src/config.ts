@@ -39,7 +39,9 @@ const listen = z.string().transform((value, ctx): ListenAddress => {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
-  const hostOk = match?.[1] !== undefined ? isIPv6(match[1]) : host !== undefined && (isIPv4(host) || HOSTNAME.test(host));
+  // Digits and dots are an IPv4 address or nothing (999.1.1.1 is not a host name either).
+  const numeric = host !== undefined && /^[\d.]+$/.test(host);
+  const hostOk = match?.[1] !== undefined ? isIPv6(match[1]) : host !== undefined && (isIPv4(host) || (!numeric && HOSTNAME.test(host)));
   if (!match || !host || !hostOk || port > 65535) {
     ctx.addIssue({ code: 'custom', message: `must be ${LISTEN_ALLOWED}` });
     return z.NEVER;

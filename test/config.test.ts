@@ -73,6 +73,8 @@ t.test('a bad setting is refused with its flag, its variable, the value and what
     [['--listen', '127.0.0.1:65536'], {}, /must be HOST:PORT/],
     [['--listen', '[nope]:80'], {}, /must be HOST:PORT/],
     [['--listen', 'bad host:80'], {}, /must be HOST:PORT/],
+    [['--listen', '999.1.1.1:80'], {}, /--listen="999.1.1.1:80" must be HOST:PORT/],
+    [['--listen', '10.0.0:80'], {}, /must be HOST:PORT/],
     [[], { CRIU_READINESS_LISTEN: 'x' }, /^invalid --listen \(CRIU_READINESS_LISTEN\): CRIU_READINESS_LISTEN="x" must be HOST:PORT/],
     [['--refresh-interval', 'soon'], {}, /^invalid --refresh-interval \(CRIU_READINESS_REFRESH_INTERVAL\): .* must be a number of seconds from 1 to 604800$/],
     [['--refresh-interval', '0'], {}, /must be a number of seconds from 1 to 604800/],
