@@ -72,6 +72,22 @@ function nextSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/**
+ * Stop the cache; a run still going after `graceMs` is cut short. The engine
+ * replaces a runner that dies for the probes left, so kill until the run gives up.
+ */
+async function stopProbing(cache: VerdictCache, logger: Logger, graceMs: number): Promise<void> {
+  let done = false;
+  const stopped = cache.stop().finally(() => {
+    done = true;
+  });
+  await Promise.race([stopped, sleep(graceMs)]);
+  while (!done) {
+    killChildGroups(logger);
+    await Promise.race([stopped, sleep(100)]);
+  }
+}
+
 export async function serve(args: string[]): Promise<number> {
   const settings = settingsFrom(args);
   if (typeof settings === 'number') return settings;
@@ -105,8 +121,7 @@ export async function serve(args: string[]): Promise<number> {
   } catch (err) {
     logger.error({ err }, `cannot listen on ${settings.listen.host}:${settings.listen.port}`);
     process.stderr.write(`Error: cannot listen on ${settings.listen.host}:${settings.listen.port}: ${err instanceof Error ? err.message : String(err)}\n`);
-    killChildGroups(logger);
-    await cache.stop();
+    await stopProbing(cache, logger, 0);
     return 1;
   }
 
@@ -117,16 +132,7 @@ export async function serve(args: string[]): Promise<number> {
   const forceClose = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
   await app.close();
   clearTimeout(forceClose);
-  let done = false;
-  const stopped = cache.stop().finally(() => {
-    done = true;
-  });
-  await Promise.race([stopped, sleep(SHUTDOWN_GRACE_MS)]);
-  // The engine replaces a runner that dies for the probes left, so kill until the run gives up.
-  while (!done) {
-    killChildGroups(logger);
-    await Promise.race([stopped, sleep(100)]);
-  }
+  await stopProbing(cache, logger, SHUTDOWN_GRACE_MS);
   await nfdWrites;
   logger.info('stopped');
   return 0;
