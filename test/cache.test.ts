@@ -124,6 +124,26 @@ t.test('refreshes in the background on the interval', async (t) => {
   t.equal(cache.runs.ok, 2);
 });
 
+t.test('after a failed run the next background run comes sooner: a tenth of the interval, not less than the forced-refresh minimum', async (t) => {
+  const cache = steeredCache(t, { intervalMs: 60_000, minRefreshIntervalMs: 300 });
+  await cache.start();
+  probes.set('gamma', 'crash');
+  const failed = await cache.refresh();
+  t.equal(runResult(failed), 'failed');
+  probes.set('gamma', undefined);
+  // Due after 6 s (a tenth of a minute); waited for up to a third of the interval, well before it would come unhastened.
+  const next = await new Promise<Report | undefined>((resolve) => {
+    const giveUp = setTimeout(() => resolve(undefined), 20_000);
+    cache.once('refreshed', (report) => {
+      clearTimeout(giveUp);
+      resolve(report);
+    });
+  });
+  t.ok(next, 'a run came before the interval');
+  if (next) t.equal(runResult(next), 'ok');
+  t.same(cache.runs, { ok: 2, failed: 1 });
+});
+
 /** Runner processes that are children of this test process. */
 function runnerChildren(): number[] {
   return readdirSync('/proc')

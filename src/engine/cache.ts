@@ -14,6 +14,8 @@ export type RunResult = 'ok' | 'failed';
 
 /** Reasons that mean the run itself went wrong, not that the kernel answered. */
 export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
+/** After a failed run the next comes at this fraction of the interval (30 s of the default 5 minutes). */
+const FAILED_RUN_RETRY_DIVISOR = 10;
 
 /** What the verdicts depend on besides the kernel's code: a change of any of them invalidates them. */
 export interface CacheKey {
@@ -145,7 +147,7 @@ export class VerdictCache extends EventEmitter<VerdictCacheEvents> {
     this.lastFinished = performance.now();
     this.current = report;
     this.runs[result] += 1;
-    this.schedule();
+    this.schedule(result);
     this.emit('refreshed', report, result);
     return report;
   }
@@ -172,10 +174,17 @@ export class VerdictCache extends EventEmitter<VerdictCacheEvents> {
     }
   }
 
-  private schedule(): void {
+  /**
+   * The next background run: after the interval; after a failed run (a
+   * crashed runner, a probe timeout) sooner, at a tenth of it but never
+   * closer than forced refreshes may be, so that a passing fault does not
+   * hold the node unready for a whole interval.
+   */
+  private schedule(result: RunResult): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), this.intervalMs);
+    const delay = result === 'failed' ? Math.min(this.intervalMs, Math.max(this.minRefreshIntervalMs, this.intervalMs / FAILED_RUN_RETRY_DIVISOR)) : this.intervalMs;
+    this.timer = setTimeout(() => void this.refresh().catch(() => undefined), delay);
     // The timer alone never keeps the process alive.
     this.timer.unref();
   }
