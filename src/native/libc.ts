@@ -6,7 +6,7 @@
 // the CLI import the catalogue (and so every probe module) without ever
 // probing, and loading koffi costs a good part of a Node start-up.
 import { createRequire } from 'node:module';
-import { errno, SYS, O_RDWR, WNOHANG } from './constants.js';
+import { errno, SYS, O_RDWR, SIGKILL, WNOHANG, __WALL } from './constants.js';
 
 type Koffi = typeof import('koffi');
 type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
@@ -242,6 +242,32 @@ export function waitWithDeadline(
     sleepMs(pause);
     // Most children answer within a fraction of a millisecond: keep the steps short.
     pause = Math.min(pause * 2, MAX_WAIT_STEP_MS);
+  }
+}
+
+/** waitpid without a deadline, for a child that has been sent SIGKILL. */
+function waitBlocking(pid: number, flags: number): WaitState | { kind: 'failed'; errno: number } {
+  const status = [0];
+  for (;;) {
+    const res = waitpid(pid, status, flags);
+    if (res.ret === pid) return decodeWaitStatus(status[0]);
+    if (res.errno !== errno.EINTR) return { kind: 'failed', errno: res.errno };
+  }
+}
+
+/**
+ * SIGKILL a child and wait until it is gone (a traced one may stop once more
+ * on the way out). A delivered SIGKILL is waited for at once, without
+ * polling: every helper a probe starts pays this wait. A refused one (a
+ * seccomp filter on this process) is waited for only `refusedTimeoutMs`, so
+ * it cannot hang the caller. Gone also when it was reaped already (ECHILD).
+ */
+export function killAndWait(pid: number, refusedTimeoutMs: number): { gone: true } | { gone: false; killErrno: number } {
+  const killed = kill(pid, SIGKILL);
+  for (;;) {
+    const state = killed.ret === 0 ? waitBlocking(pid, __WALL) : waitWithDeadline(pid, __WALL, refusedTimeoutMs);
+    if (state.kind === 'timeout') return { gone: false, killErrno: killed.errno };
+    if (state.kind !== 'stopped') return { gone: true };
   }
 }
 

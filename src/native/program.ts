@@ -5,7 +5,7 @@
 // runner's channel like any helper, and never outlives the call.
 import { readSync } from 'node:fs';
 import { tell } from '../engine/channel.js';
-import { F_SETFL, O_CLOEXEC, O_NONBLOCK, SIGKILL } from './constants.js';
+import { F_SETFL, O_CLOEXEC, O_NONBLOCK } from './constants.js';
 import * as libc from './libc.js';
 
 export type ProgramResult =
@@ -64,9 +64,8 @@ function collect(pid: number, readEnd: number, timeoutMs: number): ProgramResult
     drain();
     return state.kind === 'exited' ? { kind: 'exited', code: state.code, stdout: Buffer.concat(chunks).toString('latin1') } : state;
   }
-  // Out of time, or no answer from waitpid: the program ends here.
-  libc.kill(pid, SIGKILL);
-  libc.waitpid(pid, [0], 0);
-  tell({ type: 'reaped', pid });
+  // Out of time, or no answer from waitpid: the program ends here (if it
+  // cannot be killed, the engine, told of it, kills it with the runner).
+  if (libc.killAndWait(pid, timeoutMs).gone) tell({ type: 'reaped', pid });
   return { kind: 'timeout' };
 }

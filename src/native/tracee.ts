@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, readdirSync, readFileSync } from 'node:f
 import * as libc from './libc.js';
 import { O_CLOEXEC } from './constants.js';
 import {
-  errno as E, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGKILL, SIGTRAP,
+  errno as E, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGTRAP,
 } from './constants.js';
 import {
   NR, CODE, REGISTER_NAMES, USER_REGS_SIZE, SYSCALL64_ARG_REGISTERS, PTRACE_PEEKDATA, PTRACE_POKEDATA,
@@ -465,30 +465,13 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
 
 /**
  * SIGKILL ends a traced process from any stop; wait until it is gone and
- * reaped. A delivered SIGKILL is waited for at once (no polling: every probe
- * pays this wait). A refused one (a seccomp filter on this process) is waited
- * for only so long, then thrown: it must not hang the runner, and the engine
- * kills what it was told of.
+ * reaped. A kill that was refused (a seccomp filter on this process) is
+ * thrown rather than waited for: the engine kills what it was told of.
  */
 function killAndReap(pid: number): void {
-  const killed = libc.kill(pid, SIGKILL);
-  for (;;) {
-    const state = killed.ret === 0 ? blockingWait(pid) : libc.waitWithDeadline(pid, __WALL, DEFAULT_STOP_TIMEOUT_MS);
-    if (state.kind === 'timeout') throw new TraceeError('kill', killed.errno, `${pid} could not be killed (${killed.errno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`);
-    // ECHILD: already reaped (by an earlier wait). A stop on the way out: wait on.
-    if (state.kind !== 'stopped') break;
-  }
+  const ended = libc.killAndWait(pid, DEFAULT_STOP_TIMEOUT_MS);
+  if (!ended.gone) throw new TraceeError('kill', ended.killErrno, `${pid} could not be killed (${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`);
   tell({ type: 'reaped', pid });
-}
-
-/** waitpid without a deadline, for a child that has been sent SIGKILL. */
-function blockingWait(pid: number): TraceeState | { kind: 'failed'; errno: number } {
-  const status = [0];
-  for (;;) {
-    const res = libc.waitpid(pid, status, __WALL);
-    if (res.ret === pid) return libc.decodeWaitStatus(status[0]);
-    if (res.errno !== E.EINTR) return { kind: 'failed', errno: res.errno };
-  }
 }
 
 /** Run `test` on a fresh tracee; the tracee is killed and reaped however `test` ends. */
