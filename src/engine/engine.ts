@@ -143,7 +143,7 @@ class Runner {
 
   kill(): void {
     const pid = this.child.pid;
-    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (pid === undefined || !this.alive) return;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {

@@ -233,12 +233,17 @@ export function nsid(): ProbeOutcome {
   }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
 }
 
+/** unshare(CLONE_NEWNET) failed. */
+function namespaceFailed(code: number): ProbeOutcome {
+  return fromErrno(code, 'Unable create a network namespace');
+}
+
 /**
  * Run `use` with the calling (main) thread in a new network namespace, and
  * put the thread back into its own one afterwards, whatever happens. What
  * `use` makes in the namespace goes away with it.
  */
-function inPrivateNetns(use: () => ProbeOutcome, noNamespace = (code: number) => fromErrno(code, 'Unable create a network namespace')): ProbeOutcome {
+function inPrivateNetns(use: () => ProbeOutcome, noNamespace = namespaceFailed): ProbeOutcome {
   const home = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
   if (home.ret < 0) return fromErrno(home.errno, "Can't open /proc/thread-self/ns/net");
   try {
@@ -352,7 +357,7 @@ export function networkLockNftables(): ProbeOutcome {
   const noNamespace = (code: number) =>
     code === E.EINVAL
       ? unknown('NotApplicable', 'No network namespace to test nftables in: EINVAL (CONFIG_NET_NS is off)')
-      : fromErrno(code, 'Unable create a network namespace');
+      : namespaceFailed(code);
   return inPrivateNetns(() => {
     const nfnetlink = nfnetlinkProblem();
     if (nfnetlink) return nfnetlink;
