@@ -1,0 +1,4 @@
+// tap's 'before': see path-for-nobody.ts.
+import { grantSearch } from './path-for-nobody.js';
+
+grantSearch();
