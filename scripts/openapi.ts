@@ -2,7 +2,7 @@
 // /openapi.json, made from the routes' zod schemas. `npm run openapi`.
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 

@@ -1,7 +1,7 @@
 // The catalogue: one table of every check, as CRIU's feature_list[] put name
 // and function side by side. The CLI, the routes, the metrics and the OpenAPI
 // enums all read this table; nothing else lists features.
-import type { Category, ProbeOutcome } from './engine/verdict.js';
+import type { Category, ProbeOutcome } from './model.js';
 import * as proc from './probes/proc.js';
 import * as sys from './probes/syscalls.js';
 import * as sockets from './probes/sockets.js';

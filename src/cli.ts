@@ -6,8 +6,8 @@
 // criu-readiness: `check` answers as `criu check` does; `serve` runs the service.
 // Only what every command needs is imported statically; `check` starts its
 // probe runner before loading the catalogue, so the two Node start-ups overlap.
-import type { Level } from './engine/levels.js';
-import type { TextOutput } from './engine/text.js';
+import type { Level } from './service/levels.js';
+import type { TextOutput } from './service/text.js';
 import type { ProbeEngine } from './engine/engine.js';
 
 type Catalogue = typeof import('./catalogue.js');
@@ -86,7 +86,7 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
     } else throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
   }
   if (parsed.feature && parsed.feature !== 'list' && !findFeature(parsed.feature)) {
-    const { closestName } = await import('./names.js');
+    const { closestName } = await import('./service/names.js');
     const closest = closestName(parsed.feature, FEATURE_NAMES);
     throw new UsageError(
       `unknown feature ${JSON.stringify(parsed.feature)}${closest ? ` (did you mean ${closest}?)` : ''}\nValid features: ${FEATURE_NAMES.join(', ')}`,
@@ -126,9 +126,9 @@ async function check(rest: readonly string[]): Promise<number> {
     }
     const args = await parseCheckArgs(rest, catalogue);
     const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText }] = await Promise.all([
-      import('./engine/check.js'),
-      import('./engine/levels.js'),
-      import('./engine/text.js'),
+      import('./service/check.js'),
+      import('./service/levels.js'),
+      import('./service/text.js'),
     ]);
     const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
     const features = catalogue.CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));

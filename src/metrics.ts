@@ -4,9 +4,9 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
-import type { Report } from './engine/check.js';
-import { LEVELS, evaluate, httpStatus } from './engine/levels.js';
-import { STATUSES } from './engine/verdict.js';
+import type { Report } from './service/check.js';
+import { LEVELS, evaluate, httpStatus } from './service/levels.js';
+import { STATUSES } from './model.js';
 import { version } from './version.js';
 
 export type RunResult = 'ok' | 'failed';

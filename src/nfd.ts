@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Report } from './engine/check.js';
-import { evaluate, httpStatus, LEVELS } from './engine/levels.js';
+import type { Report } from './service/check.js';
+import { evaluate, httpStatus, LEVELS } from './service/levels.js';
 
 /**
  * NFD accepts any label namespace under feature.node.kubernetes.io (its own

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { FEATURE_NAMES } from '../src/catalogue.js';
-import { cachedKernelConfig } from '../src/kconfig.js';
+import { cachedKernelConfig } from '../src/service/kconfig.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
 import { TS_LOADER } from './helpers/node.js';
 

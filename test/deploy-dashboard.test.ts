@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { STATUSES } from '../src/engine/verdict.js';
+import { STATUSES } from '../src/model.js';
 import { Metrics } from '../src/metrics.js';
 import { DEPLOY, getField, loadYaml, type Json } from './helpers/deploy.js';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CATALOGUE } from '../src/catalogue.js';
-import type { Status } from '../src/engine/verdict.js';
+import type { Status } from '../src/model.js';
 import { DEPLOY, ROOT, build, daemonSet, getField, type JsonObject } from './helpers/deploy.js';
 import { TS_LOADER } from './helpers/node.js';
 

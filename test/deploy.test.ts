@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseSettings } from '../src/config.js';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 import {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 import { DRAIN_MS } from '../src/http/serve.js';

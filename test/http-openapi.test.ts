@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
 import { FEATURE_NAMES } from '../src/catalogue.js';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
-import { LEVELS } from '../src/engine/levels.js';
-import { REASONS } from '../src/engine/verdict.js';
+import { LEVELS } from '../src/service/levels.js';
+import { REASONS } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
 
 // The document does not depend on verdicts: this cache never runs a probe.

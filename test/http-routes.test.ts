@@ -2,10 +2,10 @@
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
-import type { VerdictCache } from '../src/engine/cache.js';
-import { evaluate, LEVELS, type Level } from '../src/engine/levels.js';
-import { levelText } from '../src/engine/text.js';
-import type { ProbeOutcome } from '../src/engine/verdict.js';
+import type { VerdictCache } from '../src/service/cache.js';
+import { evaluate, LEVELS, type Level } from '../src/service/levels.js';
+import { levelText } from '../src/service/text.js';
+import type { ProbeOutcome } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
 import { SteeredProbes, TEST_FEATURES, UNKNOWN, UNSUPPORTED, steeredCache } from './helpers/http-cache.js';
 

@@ -13,7 +13,7 @@ import {
   kconfigHint,
   kconfigValues,
   readKernelConfig,
-} from '../src/kconfig.js';
+} from '../src/service/kconfig.js';
 import { CATALOGUE } from '../src/catalogue.js';
 
 const SAMPLE = [

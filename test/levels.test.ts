@@ -1,7 +1,7 @@
 import t from 'tap';
-import { evaluate, exitCode, httpStatus, SENTENCE, DECIDING } from '../src/engine/levels.js';
-import { levelText, featureText, problemLine } from '../src/engine/text.js';
-import type { Category, Status, Verdict } from '../src/engine/verdict.js';
+import { evaluate, exitCode, httpStatus, SENTENCE, DECIDING } from '../src/service/levels.js';
+import { levelText, featureText, problemLine } from '../src/service/text.js';
+import type { Category, Status, Verdict } from '../src/model.js';
 
 function verdict(name: string, category: Category, status: Status): Verdict {
   const reason = status === 'supported' ? 'Supported' : status === 'unsupported' ? 'NotInKernel' : 'PermissionDenied';

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { gunzipSync } from 'node:zlib';
 import { CATALOGUE } from '../src/catalogue.js';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 

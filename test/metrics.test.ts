@@ -2,8 +2,8 @@
 // series, the level verdicts, the run counter, HELP text and labels.
 import t from 'tap';
 import { CATALOGUE } from '../src/catalogue.js';
-import { LEVELS } from '../src/engine/levels.js';
-import { STATUSES, type Verdict } from '../src/engine/verdict.js';
+import { LEVELS } from '../src/service/levels.js';
+import { STATUSES, type Verdict } from '../src/model.js';
 import { gunzipSync } from 'node:zlib';
 import { Metrics, PREFIX, acceptsGzip, negotiateFormat } from '../src/metrics.js';
 import { version } from '../src/version.js';

@@ -6,8 +6,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CATALOGUE } from '../src/catalogue.js';
-import type { Report } from '../src/engine/check.js';
-import type { Status, Verdict } from '../src/engine/verdict.js';
+import type { Report } from '../src/service/check.js';
+import type { Status, Verdict } from '../src/model.js';
 import { DEFAULT_NFD_TTL_MS, NFD_MAX_FILE_BYTES, NFD_NAMESPACE, nfdFeatureText, writeNfdFeatures } from '../src/nfd.js';
 
 const FINISHED = new Date('2026-03-04T05:06:07.890Z');

@@ -4,7 +4,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { SENTENCE } from '../src/engine/levels.js';
+import { SENTENCE } from '../src/service/levels.js';
 import { DEPLOY, ROOT, build, daemonSet, type JsonObject } from './helpers/deploy.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
 import { TS_LOADER } from './helpers/node.js';

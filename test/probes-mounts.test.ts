@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
-import type { ProbeOutcome } from '../src/engine/verdict.js';
+import type { ProbeOutcome } from '../src/model.js';
 import * as mounts from '../src/probes/mounts.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';

@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
-import type { ProbeOutcome } from '../src/engine/verdict.js';
+import type { ProbeOutcome } from '../src/model.js';
 import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, vmFlagsAt } from '../src/native/tracee.js';
 import { NR, CODE, PAGE_SIZE } from '../src/native/ptrace-abi.js';
 import { errno as E } from '../src/native/constants.js';

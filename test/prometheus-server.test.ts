@@ -2,10 +2,10 @@
 // app's /metrics) and evaluates the alert rules on what it stored.
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { VerdictCache } from '../src/engine/cache.js';
+import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
-import { LEVELS } from '../src/engine/levels.js';
-import { STATUSES, type Category, type Status } from '../src/engine/verdict.js';
+import { LEVELS } from '../src/service/levels.js';
+import { STATUSES, type Category, type Status } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
 import { freePort, promtool, startPrometheus, waitFor, type RuleGroup, type Sample } from './helpers/prometheus.js';
 

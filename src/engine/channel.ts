@@ -3,7 +3,7 @@
 // hands before the next line of a probe runs, even if that line hangs or
 // kills the process.
 import { writeSync } from 'node:fs';
-import type { ProbeOutcome } from './verdict.js';
+import type { ProbeOutcome } from '../model.js';
 
 /** The descriptor number the engine hands the runner its channel on. */
 export const CHANNEL_FD = 3;

@@ -9,7 +9,7 @@ import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
-import type { ProbeOutcome, Reason } from './verdict.js';
+import type { ProbeOutcome, Reason } from '../model.js';
 
 export interface EngineOptions {
   /** Time one probe may take before its runner is killed (ms). */

@@ -7,9 +7,10 @@
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';
+import { watchChildren } from '../native/children.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { tell, type RunCommand } from './channel.js';
-import type { ProbeOutcome } from './verdict.js';
+import type { ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
   CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome> }[];
@@ -33,6 +34,7 @@ async function runOne(probes: Probes, name: string): Promise<void> {
 async function main(): Promise<never> {
   // Die with the engine: a runner must never outlive the process that started it.
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
+  watchChildren({ spawned: (pid) => tell({ type: 'spawned', pid }), reaped: (pid) => tell({ type: 'reaped', pid }) });
   // A literal import for the real catalogue, so that the build bundles it into this file.
   const { CATALOGUE } = (process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')) as ProbeTable;
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));

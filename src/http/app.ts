@@ -8,7 +8,7 @@ import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
-import type { VerdictCache } from '../engine/cache.js';
+import type { VerdictCache } from '../service/cache.js';
 import { answerMissingHost, clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers } from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';

@@ -4,7 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
-import { VerdictCache } from '../engine/cache.js';
+import { VerdictCache } from '../service/cache.js';
 import { ProbeEngine } from '../engine/engine.js';
 import { writeNfdFeatures } from '../nfd.js';
 import { version } from '../version.js';

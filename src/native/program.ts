@@ -4,7 +4,7 @@
 // here), posix_spawn does not (0.3 ms). The child is reported on the
 // runner's channel like any helper, and never outlives the call.
 import { readSync } from 'node:fs';
-import { tell } from '../engine/channel.js';
+import { childReaped, childSpawned } from './children.js';
 import { F_SETFL, O_CLOEXEC, O_NONBLOCK } from './constants.js';
 import * as libc from './libc.js';
 
@@ -34,7 +34,7 @@ export function runProgram(path: string, argv: string[], timeoutMs: number): Pro
   }
   try {
     if (spawned.error !== 0) return { kind: 'failed', errno: spawned.error };
-    tell({ type: 'spawned', pid: spawned.pid });
+    childSpawned(spawned.pid);
     return collect(spawned.pid, readEnd, timeoutMs);
   } finally {
     libc.close(readEnd);
@@ -60,12 +60,12 @@ function collect(pid: number, readEnd: number, timeoutMs: number): ProgramResult
   };
   const state = libc.waitWithDeadline(pid, 0, timeoutMs, drain);
   if (state.kind === 'exited' || state.kind === 'killed') {
-    tell({ type: 'reaped', pid });
+    childReaped(pid);
     drain();
     return state.kind === 'exited' ? { kind: 'exited', code: state.code, stdout: Buffer.concat(chunks).toString('latin1') } : state;
   }
   // Out of time, or no answer from waitpid: the program ends here (if it
   // cannot be killed, the engine, told of it, kills it with the runner).
-  if (libc.killAndWait(pid, timeoutMs).gone) tell({ type: 'reaped', pid });
+  if (libc.killAndWait(pid, timeoutMs).gone) childReaped(pid);
   return { kind: 'timeout' };
 }

@@ -14,7 +14,7 @@ import {
   PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_EVENT_STOP, MAX_ERRNO, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC,
   MAP_PRIVATE, MAP_ANONYMOUS, type RegisterName,
 } from './ptrace-abi.js';
-import { tell } from '../engine/channel.js';
+import { childReaped, childSpawned } from './children.js';
 
 /** argv[0] of every tracee, so a leftover one is recognisable in /proc/PID/cmdline. */
 export const TRACEE_ARGV0 = 'criu-readiness-tracee';
@@ -299,7 +299,7 @@ export class Tracee {
 
   private markReaped(): void {
     this.reaped = true;
-    tell({ type: 'reaped', pid: this.pid });
+    childReaped(this.pid);
   }
 
   /** Where injected system calls run: the start of the scratch code page (mapped on first use). */
@@ -411,7 +411,7 @@ export function elfInterpreter(path: string): string | undefined {
 
 /** Seize and stop a child just spawned: see seizeNewChild. */
 function seizeSpawned(pid: number): number | { ranAway: string } {
-  tell({ type: 'spawned', pid });
+  childSpawned(pid);
   /** Whether the child is still ours to kill and reap when this function ends. */
   let mustKill = true;
   try {
@@ -432,7 +432,7 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
     const state = waitFor(pid, DEFAULT_STOP_TIMEOUT_MS);
     if (state.kind !== 'stopped') {
       mustKill = false;
-      tell({ type: 'reaped', pid });
+      childReaped(pid);
       return { ranAway: describeState(state) };
     }
     if (state.event !== PTRACE_EVENT_STOP) throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
@@ -451,7 +451,7 @@ function reapIfGone(pid: number): TraceeState | undefined {
   const status = [0];
   const res = libc.waitpid(pid, status, __WALL | WNOHANG);
   if (res.ret !== pid) return undefined;
-  tell({ type: 'reaped', pid });
+  childReaped(pid);
   return libc.decodeWaitStatus(status[0]);
 }
 
@@ -471,7 +471,7 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
 function killAndReap(pid: number): void {
   const ended = libc.killAndWait(pid, DEFAULT_STOP_TIMEOUT_MS);
   if (!ended.gone) throw new TraceeError('kill', ended.killErrno, `${pid} could not be killed (${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`);
-  tell({ type: 'reaped', pid });
+  childReaped(pid);
 }
 
 /** Run `test` on a fresh tracee; the tracee is killed and reaped however `test` ends. */

@@ -11,7 +11,7 @@ import {
   AIO_CONTEXT_SIZE, SYS_io_destroy,
   fill, withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion,
 } from '../native/memory.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 
 /** Open a /proc/self file with node:fs, hand the fd to `use`, close it on every path. */

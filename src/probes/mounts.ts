@@ -14,8 +14,8 @@ import {
 import { AT_FDCWD, SYS_clone, CLONE_CHILD_EXITS_CODE } from '../native/syscall-abi.js';
 import type { Tracee } from '../native/tracee.js';
 import { traced } from './ptrace.js';
-import { tell } from '../engine/channel.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import { childReaped, childSpawned } from '../native/children.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 
 /** One line of /proc/PID/mountinfo, the parts the probes read. */
@@ -360,12 +360,12 @@ function cloneSibling(tracee: Tracee): ProbeOutcome {
     return fromErrno(errno, 'clone(CLONE_NEWPID|CLONE_PARENT)');
   }
   const sibling = Number(rax);
-  tell({ type: 'spawned', pid: sibling });
+  childSpawned(sibling);
   const status = [0];
   let waited = libc.waitpid(sibling, status, __WALL);
   while (waited.ret < 0 && waited.errno === E.EINTR) waited = libc.waitpid(sibling, status, __WALL);
   // Reaped, or not ours to reap: either way the engine must not touch that pid again.
-  tell({ type: 'reaped', pid: sibling });
+  childReaped(sibling);
   if (waited.ret !== sibling) {
     return unknown('UnexpectedResult', `the new process ${sibling} is not a sibling of the caller (waitpid: ${errnoName(waited.errno)})`);
   }

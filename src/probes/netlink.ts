@@ -20,7 +20,7 @@ import {
 } from '../native/netlink.js';
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
 import { runProgram } from '../native/program.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
 
 /** The TCP states CRIU dumps (listening and connected ones). */

@@ -2,7 +2,7 @@
 // errno to the same status and reason.
 import { readFileSync } from 'node:fs';
 import { errno as E, EBADFD } from '../native/constants.js';
-import type { ProbeOutcome, Reason } from '../engine/verdict.js';
+import type { ProbeOutcome, Reason } from '../model.js';
 
 export function supported(message = 'supported'): ProbeOutcome {
   return { status: 'supported', reason: 'Supported', message };

@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
 

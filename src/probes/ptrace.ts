@@ -22,7 +22,7 @@ import {
   SIGSEGV, SIGSYS, countingHandler, COUNTING_HANDLER_SIZE, COUNTER_SIZE,
 } from '../native/ptrace-abi.js';
 import { Tracee, TraceeError, asResult, withTracee, describeState, type Registers } from '../native/tracee.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, supported, unsupported, unknown, errnoName, ownSeccompMode } from './outcome.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */

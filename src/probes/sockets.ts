@@ -10,7 +10,7 @@ import {
   SIOCGSKNS, SIOCUNIXFILE, TUN_DEV_PATH, TUNSETIFINDEX, TUN_PROBE_IFINDEX, TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE,
   SO_LINGER, LINGER_SIZE, loopbackAddress,
 } from '../native/sockets.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, supported, unsupported, unknown } from './outcome.js';
 
 /** Open a socket, hand it to `use`, close it on every path. */

@@ -12,7 +12,7 @@ import {
   CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE,
   KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET, SYS_exit_group,
 } from '../native/syscall-abi.js';
-import type { ProbeOutcome } from '../engine/verdict.js';
+import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromExistenceTest, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 import { epollWithTarget, withFds } from './fds.js';
 

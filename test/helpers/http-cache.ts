@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VerdictCache, type VerdictCacheOptions } from '../../src/engine/cache.js';
+import { VerdictCache, type VerdictCacheOptions } from '../../src/service/cache.js';
 import { ProbeEngine } from '../../src/engine/engine.js';
-import type { ProbeOutcome } from '../../src/engine/verdict.js';
+import type { ProbeOutcome } from '../../src/model.js';
 import { CATALOGUE, PROBES_DIR_ENV } from '../fixtures/http-probes.js';
 
 export const TEST_FEATURES = CATALOGUE;

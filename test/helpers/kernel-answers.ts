@@ -3,8 +3,8 @@
 import type { Test } from 'tap';
 import { release } from 'node:os';
 import type { ProbeResult } from '../../src/engine/engine.js';
-import type { ProbeOutcome } from '../../src/engine/verdict.js';
-import { readKernelConfig } from '../../src/kconfig.js';
+import type { ProbeOutcome } from '../../src/model.js';
+import { readKernelConfig } from '../../src/service/kconfig.js';
 
 export const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
 

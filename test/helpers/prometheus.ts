@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOGUE } from '../../src/catalogue.js';
-import type { Report } from '../../src/engine/check.js';
-import { STATUSES, type Verdict } from '../../src/engine/verdict.js';
+import type { Report } from '../../src/service/check.js';
+import { STATUSES, type Verdict } from '../../src/model.js';
 import type { ExpositionFormat, Metrics, MetricsSource, RunResult } from '../../src/metrics.js';
 
 export const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ProbeResult } from '../../src/engine/engine.js';
-import type { ProbeOutcome } from '../../src/engine/verdict.js';
+import type { ProbeOutcome } from '../../src/model.js';
 import { TS_LOADER } from './node.js';
 
 const refusingKernel = fileURLToPath(new URL('../fixtures/seccomp-probe-once.ts', import.meta.url));

@@ -4,10 +4,10 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Report } from '../../engine/check.js';
-import type { VerdictCache } from '../../engine/cache.js';
-import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../engine/levels.js';
-import { levelText } from '../../engine/text.js';
+import type { Report } from '../../service/check.js';
+import type { VerdictCache } from '../../service/cache.js';
+import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../service/levels.js';
+import { levelText } from '../../service/text.js';
 import { JSON_TYPE, TEXT_TYPE, entityTag, formatParam, matchesIfNoneMatch, strictQuery, wantsText } from '../negotiate.js';
 import { PROBLEM_CONTENT_TYPE, notReady, problemResponse, problemSchema } from '../problem.js';
 import { verdictSchemas } from './features.js';

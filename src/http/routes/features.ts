@@ -3,11 +3,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FEATURE_NAMES, type Feature } from '../../catalogue.js';
-import type { Report } from '../../engine/check.js';
-import type { VerdictCache } from '../../engine/cache.js';
-import { featureText } from '../../engine/text.js';
-import { CATEGORIES, REASONS, STATUSES, type Reason, type Verdict } from '../../engine/verdict.js';
-import { closestName } from '../../names.js';
+import type { Report } from '../../service/check.js';
+import type { VerdictCache } from '../../service/cache.js';
+import { featureText } from '../../service/text.js';
+import { CATEGORIES, REASONS, STATUSES, type Reason, type Verdict } from '../../model.js';
+import { closestName } from '../../service/names.js';
 import { JSON_TYPE, TEXT_TYPE, formatParam, roundMs, strictQuery, wantsText } from '../negotiate.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, echo, notReady, problemResponse, problemSchema, sendProblem } from '../problem.js';
 

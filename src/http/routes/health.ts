@@ -2,7 +2,7 @@
 // finished). Neither depends on what the kernel supports: that is /check's.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { VerdictCache } from '../../engine/cache.js';
+import type { VerdictCache } from '../../service/cache.js';
 import type { Lifecycle } from '../app.js';
 import { PROBLEM_TYPES, notReady, problemResponse, sendProblem } from '../problem.js';
 

@@ -3,8 +3,8 @@
 // kernel busy with probes.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { runResult, type VerdictCache } from '../../engine/cache.js';
-import { STATUSES, type Status } from '../../engine/verdict.js';
+import { runResult, type VerdictCache } from '../../service/cache.js';
+import { STATUSES, type Status } from '../../model.js';
 import { roundMs } from '../negotiate.js';
 import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
 

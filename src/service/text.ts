@@ -1,6 +1,6 @@
 // The lines criu check prints, for the CLI and for text/plain answers.
 import type { LevelVerdict } from './levels.js';
-import type { Verdict } from './verdict.js';
+import type { Verdict } from '../model.js';
 
 /** CRIU's prefixes: "Error (where): " and "Warn  (where): " (two spaces after Warn). */
 export function problemLine(v: Verdict): string {

@@ -1,5 +1,5 @@
 // Levels and verdict sentences, as criu check has them, plus the unknown state.
-import type { Category, Verdict } from './verdict.js';
+import type { Category, Verdict } from '../model.js';
 
 export const LEVELS = ['required', 'extra', 'experimental', 'all'] as const;
 export type Level = (typeof LEVELS)[number];

@@ -1,9 +1,9 @@
 // One check run: probes through the engine, turned into verdicts with their
 // kernel config values and hints.
 import type { Feature } from '../catalogue.js';
-import { cachedKernelConfig, kconfigHint, kconfigValues } from '../kconfig.js';
-import type { ProbeEngine, ProbeResult } from './engine.js';
-import type { Verdict } from './verdict.js';
+import { cachedKernelConfig, kconfigHint, kconfigValues } from './kconfig.js';
+import type { ProbeEngine, ProbeResult } from '../engine/engine.js';
+import type { Verdict } from '../model.js';
 
 export interface Report {
   verdicts: Verdict[];

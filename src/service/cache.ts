@@ -7,8 +7,8 @@ import { release } from 'node:os';
 import type { Logger } from 'pino';
 import { CATALOGUE, type Feature } from '../catalogue.js';
 import { runCheck, type Report } from './check.js';
-import type { ProbeEngine } from './engine.js';
-import type { Reason, Verdict } from './verdict.js';
+import type { ProbeEngine } from '../engine/engine.js';
+import type { Reason, Verdict } from '../model.js';
 
 export type RunResult = 'ok' | 'failed';
 

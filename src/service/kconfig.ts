@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import type { KconfigValue } from './engine/verdict.js';
+import type { KconfigValue } from '../model.js';
 
 /** Value of an option that is absent from the config or marked "is not set". */
 export const NOT_SET = 'not set';
