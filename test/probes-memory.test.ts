@@ -6,7 +6,7 @@ import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { assertKernelAnswers, assertFoundMissing, assertFilterSuspected, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
-import { PAGE_SIZE } from '../src/native/memory.js';
+import { PAGE_SIZE } from '../src/native/constants.js';
 
 /** The release and options each feature came with. */
 const BROUGHT: Brought = {

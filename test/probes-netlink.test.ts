@@ -10,13 +10,14 @@ import { hasIptLegacy, judgeDump, kernelHasSocket, type DiagDump } from '../src/
 import { underRefusals } from './helpers/refusals.js';
 import * as libc from '../src/native/libc.js';
 import {
-  AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET, errno as E,
-  AF_PACKET, SOCK_DGRAM, SOCK_RAW, IPPROTO_UDP,
+  AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET,
+  errno as E, AF_PACKET, SOCK_DGRAM, SOCK_RAW, IPPROTO_UDP, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI,
+  RTM_GETLINK, RTM_NEWLINK, RTM_GETNSID, NETNSA_PID, IFLA_IFNAME, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA,
+  IFINFOMSG_SIZE, AF_UNSPEC, NLMSG_HDRLEN,
 } from '../src/native/constants.js';
 import {
   NetlinkSocket, buildMessage, parseAttrs, splitMessages, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg,
-  NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, RTM_GETLINK, RTM_NEWLINK, RTM_GETNSID, NETNSA_PID, IFLA_IFNAME,
-  IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFINFOMSG_SIZE, AF_UNSPEC, NLMSG_HDRLEN, unixDiagReq, inetDiagReq,
+  unixDiagReq, inetDiagReq,
 } from '../src/native/netlink.js';
 
 const NAMES = ['sock_diag', 'net_diag_raw', 'newifindex', 'network_lock_nftables', 'nsid', 'link_nsid', 'nftables', 'has_ipt_legacy'];

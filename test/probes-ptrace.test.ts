@@ -7,9 +7,8 @@ import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/model.js';
-import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, vmFlagsAt } from '../src/native/tracee.js';
-import { NR, CODE, PAGE_SIZE } from '../src/native/ptrace-abi.js';
-import { errno as E } from '../src/native/constants.js';
+import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, vmFlagsAt, CODE } from '../src/native/tracee.js';
+import { SYS, PAGE_SIZE, errno as E } from '../src/native/constants.js';
 import * as ptrace from '../src/probes/ptrace.js';
 import { assertSameAsRoot } from './helpers/kernel-answers.js';
 
@@ -138,7 +137,7 @@ t.test('a tracee runs an injected getpid and gets its own pid', async (t) => {
   let pid = 0;
   const got = withTracee((tracee) => {
     pid = tracee.pid;
-    return tracee.injectSyscall(NR.getpid);
+    return tracee.injectSyscall(SYS.getpid);
   });
   t.equal(got.errno, 0);
   t.equal(got.ret, BigInt(pid));
@@ -156,7 +155,7 @@ t.test('a tracee is stopped and traced by this process while in use', async (t) 
 
 t.test('an injected system call that fails reports its errno', async (t) => {
   // munmap of an unaligned address is EINVAL.
-  const got = withTracee((tracee) => tracee.injectSyscall(NR.munmap, [1, PAGE_SIZE]));
+  const got = withTracee((tracee) => tracee.injectSyscall(SYS.munmap, [1, PAGE_SIZE]));
   t.equal(got.errno, E.EINVAL);
   t.equal(got.ret, BigInt(-E.EINVAL));
 });
@@ -201,7 +200,7 @@ t.test('a tracee that never reaches its trap times out, and is still reaped', as
 
 t.test('a tracee that exits is reaped by the wait that sees it, and close does nothing more', async (t) => {
   const tracee = Tracee.spawn();
-  const state = tracee.run(tracee.placeCode(CODE.SYSCALL_TRAP), { rax: BigInt(NR.exit_group), rdi: 7n });
+  const state = tracee.run(tracee.placeCode(CODE.SYSCALL_TRAP), { rax: BigInt(SYS.exit_group), rdi: 7n });
   t.same(state, { kind: 'exited', code: 7 });
   t.notOk(tracee.alive);
   tracee.close();

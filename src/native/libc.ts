@@ -275,3 +275,28 @@ export function killAndWait(pid: number, refusedTimeoutMs: number): { gone: true
 export function addressOf(buf: Buffer): bigint {
   return koffi().address(buf) as bigint;
 }
+
+const rawMemset = libcFunction('unsigned long memset(unsigned long dst, int c, unsigned long n)');
+
+/** memset(3) on memory the caller mapped, by address: write `len` bytes of `value` at `addr`. */
+export function memset(addr: number, value: number, len: number): void {
+  rawMemset(addr, value, len);
+}
+
+// The raw ptrace system call with fixed prototypes: a probe makes hundreds of
+// requests, and koffi's variadic calls cost about four times a fixed one.
+// syscall() takes every argument in an integer register on x86-64 and never
+// reads %al, so calling it through a fixed prototype is sound.
+const ptraceRawPointer = libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, void *data)');
+const ptraceRawValue = libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)');
+
+/** ptrace(2) as the kernel has it (PEEK requests store the word at `data`, a buffer's address or a number). */
+export function ptrace(request: number, pid: number, addr: number | bigint, data: Buffer | number | bigint | null): SysResult {
+  const address = BigInt.asUintN(64, BigInt(addr));
+  clearErrno();
+  const raw = data === null || Buffer.isBuffer(data)
+    ? ptraceRawPointer(SYS.ptrace, request, pid, address, data)
+    : ptraceRawValue(SYS.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
+  const ret = Number(raw);
+  return { ret, errno: ret < 0 ? lastErrno() : 0 };
+}

@@ -1,7 +1,9 @@
 // Makers of special file descriptors, shared by the fdinfo probes.
 import { close } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1, sigmask } from '../native/constants.js';
+import {
+  SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1, sigmask,
+} from '../native/constants.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno } from './outcome.js';
 

@@ -3,16 +3,18 @@
 // them on every path.
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
-import { SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E } from '../native/constants.js';
 import {
-  PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY, PAGEMAP_SCAN, PAGE_REGION_SIZE, PAGE_IS_PRESENT,
-  PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API, UFFDIO_API_SIZE, UFFDIO_API_API_OFFSET, UFFDIO_API_FEATURES_OFFSET,
-  UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_NR_EVENTS,
-  AIO_CONTEXT_SIZE, SYS_io_destroy,
-  fill, withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion,
-} from '../native/memory.js';
+  SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY,
+  PAGEMAP_SCAN, PAGE_REGION_SIZE, PAGE_IS_PRESENT, PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API,
+  UFFDIO_API_SIZE, UFFDIO_API_API_OFFSET, UFFDIO_API_FEATURES_OFFSET, UFFD_FEATURE_EVENT_FORK,
+  UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_CONTEXT_SIZE,
+} from '../native/constants.js';
+import { withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion } from '../native/memory.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
+
+/** How many events the probe's AIO context is set up for (CRIU uses 16). */
+const AIO_NR_EVENTS = 16;
 
 /** Open a /proc/self file with node:fs, hand the fd to `use`, close it on every path. */
 function withProcFile<T>(name: string, flags: number, use: (fd: number) => T): T | ProbeOutcome {
@@ -49,7 +51,7 @@ export function memDirtyTrack(): ProbeOutcome {
       }
     });
     if (cleared.status !== 'supported') return cleared;
-    fill(page, 1, 1); // a write after the clear must mark the page soft-dirty
+    libc.memset(page, 1, 1); // a write after the clear must mark the page soft-dirty
     return withProcFile('pagemap', O_RDONLY, (fd) => {
       const entry = Buffer.alloc(PAGEMAP_ENTRY_SIZE);
       const got = readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
@@ -96,7 +98,7 @@ export function aioRemap(): ProbeOutcome {
     // cannot destroy it by either address: unmap it, and the context goes
     // with the runner process.
     const movedRing = ring;
-    void libc.syscallInBackground(SYS_io_destroy, movedRing).then((ret) => {
+    void libc.syscallInBackground(SYS.io_destroy, movedRing).then((ret) => {
       if (ret < 0 && len) libc.munmap(movedRing, len);
     });
   }
@@ -165,7 +167,7 @@ function pagemapScanRange(start: number, len: number, mask: bigint, what: string
 
 export function pagemapScan(): ProbeOutcome {
   return withMapping(2 * PAGE_SIZE, (addr) => {
-    fill(addr, 1, PAGE_SIZE); // the first page present, the second never touched
+    libc.memset(addr, 1, PAGE_SIZE); // the first page present, the second never touched
     const scan = pagemapScanRange(addr, 2 * PAGE_SIZE, PAGE_IS_PRESENT, "PAGEMAP_SCAN isn't supported");
     if ('outcome' in scan) return scan.outcome;
     const [first] = scan.regions;

@@ -6,15 +6,15 @@
 import { close, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E } from '../native/constants.js';
 import {
-  MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, O_DIRECTORY, O_PATH,
-  PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev,
-} from '../native/mount-abi.js';
-import { AT_FDCWD, SYS_clone, CLONE_CHILD_EXITS_CODE } from '../native/syscall-abi.js';
+  CLONE_NEWNS, CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E, MS_BIND, MS_REC, MS_PRIVATE,
+  MS_SHARED, MOVE_MOUNT_SET_GROUP, O_DIRECTORY, O_PATH, PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN,
+  CAP_SYS_CHROOT, splitDev, AT_FDCWD,
+} from '../native/constants.js';
+import { CODE } from '../native/tracee.js';
+import { childReaped, childSpawned } from '../native/children.js';
 import type { Tracee } from '../native/tracee.js';
 import { traced } from './ptrace.js';
-import { childReaped, childSpawned } from '../native/children.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 
@@ -351,8 +351,8 @@ export function cloneParentVsPid(): ProbeOutcome {
 }
 
 function cloneSibling(tracee: Tracee): ProbeOutcome {
-  const site = tracee.placeCode(CLONE_CHILD_EXITS_CODE);
-  const state = tracee.run(site, { rax: BigInt(SYS_clone), rdi: BigInt(CLONE_NEWPID | CLONE_PARENT), rsi: 0n, rdx: 0n, r10: 0n, r8: 0n });
+  const site = tracee.placeCode(CODE.CLONE_CHILD_EXITS);
+  const state = tracee.run(site, { rax: BigInt(SYS.clone), rdi: BigInt(CLONE_NEWPID | CLONE_PARENT), rsi: 0n, rdx: 0n, r10: 0n, r8: 0n });
   const rax = BigInt.asIntN(64, tracee.expectTrap(state, 'clone(CLONE_NEWPID|CLONE_PARENT)').rax);
   if (rax < 0n) {
     const errno = Number(-rax);

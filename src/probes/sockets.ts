@@ -3,15 +3,32 @@ import { fstatSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SOL_IPV6, SO_PEEK_OFF, SO_GET_FILTER,
-  SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP,
-  IPPROTO_UDP, IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, O_CLOEXEC, errno as E, EBADFD, INT_SIZE,
+  SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP, IPPROTO_UDP,
+  IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, O_CLOEXEC, errno as E, EBADFD, INT_SIZE, SIOCGSKNS, SIOCUNIXFILE, TUNSETIFINDEX,
+  TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE, SO_LINGER, LINGER_SIZE,
+  SOCKADDR_IN_SIZE, SOCKADDR_IN6_SIZE, INADDR_LOOPBACK,
 } from '../native/constants.js';
-import {
-  SIOCGSKNS, SIOCUNIXFILE, TUN_DEV_PATH, TUNSETIFINDEX, TUN_PROBE_IFINDEX, TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE,
-  SO_LINGER, LINGER_SIZE, loopbackAddress,
-} from '../native/sockets.js';
 import type { ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, supported, unsupported, unknown } from './outcome.js';
+
+/** The tun clone device. */
+const TUN_DEV_PATH = '/dev/net/tun';
+/** The ifindex CRIU asks for: any value works on a tun file with no device attached. */
+const TUN_PROBE_IFINDEX = 13;
+
+/** struct sockaddr_in 127.0.0.1 or struct sockaddr_in6 ::1, port 0 (the kernel picks one). */
+function loopbackAddress(family: InetFamily): Buffer {
+  if (family === AF_INET) {
+    const addr = Buffer.alloc(SOCKADDR_IN_SIZE);
+    addr.writeUInt16LE(AF_INET, 0);
+    addr.writeUInt32BE(INADDR_LOOPBACK, 4);
+    return addr;
+  }
+  const addr = Buffer.alloc(SOCKADDR_IN6_SIZE);
+  addr.writeUInt16LE(AF_INET6, 0);
+  addr.writeUInt8(1, 8 + 15); // sin6_addr = ::1
+  return addr;
+}
 
 /** Open a socket, hand it to `use`, close it on every path. */
 export function withSocket(domain: number, type: number, protocol: number, use: (fd: number) => ProbeOutcome): ProbeOutcome {
