@@ -7,7 +7,7 @@ import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/model.js';
-import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, vmFlagsAt, CODE } from '../src/native/tracee.js';
+import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, CODE } from '../src/native/tracee.js';
 import { SYS, PAGE_SIZE, errno as E } from '../src/native/constants.js';
 import * as ptrace from '../src/probes/ptrace.js';
 import { assertSameAsRoot } from './helpers/kernel-answers.js';
@@ -247,17 +247,3 @@ t.test('special_mapping_mremap: a child that cannot signal itself (a filter refu
   t.match(refused.get('breakpoints'), { status: 'supported' }, 'the filter refuses nothing else');
 });
 
-t.test("vmFlagsAt reads the VmFlags of the mapping that starts at the address, not a neighbour's", async (t) => {
-  const smaps = [
-    '7ffc1000-7ffc3000 r--p 00000000 00:00 0                          [vvar]',
-    'Size:                  8 kB',
-    'VmFlags: rd mr pf io de dd sl',
-    '7ffc3000-7ffc5000 r-xp 00000000 00:00 0                          [vdso]',
-    'Size:                  8 kB',
-    'VmFlags: rd ex mr mw me de',
-    '',
-  ].join('\n');
-  t.same(vmFlagsAt(smaps, 0x7ffc3000n), ['rd', 'ex', 'mr', 'mw', 'me', 'de']);
-  t.ok(vmFlagsAt(smaps, 0x7ffc1000n).includes('sl'));
-  t.same(vmFlagsAt(smaps, 0x1000n), []);
-});

@@ -3,7 +3,7 @@
 // node, seized and stopped at once (usually still on its way out of execve,
 // before its first instruction): it never resumes its own code, only what we
 // place in it, and it is always killed and reaped before the probe returns.
-import { closeSync, openSync, readSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import * as libc from './libc.js';
 import {
   errno as E, O_CLOEXEC, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGTRAP, SYS,
@@ -12,6 +12,7 @@ import {
   MAP_ANONYMOUS, type RegisterName,
 } from './constants.js';
 import { childReaped, childSpawned } from './children.js';
+import { procMaps, procVmFlags, threadCount, type Mapping } from './procfs.js';
 
 /** argv[0] of every tracee, so a leftover one is recognisable in /proc/PID/cmdline. */
 export const TRACEE_ARGV0 = 'criu-readiness-tracee';
@@ -299,21 +300,14 @@ export class Tracee {
     return at;
   }
 
-  /** The tracee's mappings from /proc/PID/maps, with their names ('' for anonymous ones). */
-  mappings(): { start: bigint; end: bigint; name: string }[] {
-    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
-      .split('\n')
-      .filter((line) => line.length > 0)
-      .map((line) => {
-        const [range, , , , , ...rest] = line.split(/\s+/);
-        const [start, end] = range.split('-').map((hex) => BigInt(`0x${hex}`));
-        return { start, end, name: rest.join(' ') };
-      });
+  /** The tracee's mappings (/proc/PID/maps), with their names ('' for anonymous ones). */
+  mappings(): Mapping[] {
+    return procMaps(this.pid);
   }
 
   /** The VmFlags (two-letter codes, /proc/PID/smaps) of the mapping that starts at `start`. */
   vmFlags(start: bigint): string[] {
-    return vmFlagsAt(readFileSync(`/proc/${this.pid}/smaps`, 'utf8'), start);
+    return procVmFlags(start, this.pid);
   }
 
   /** Kill and reap. Safe to call twice. */
@@ -395,17 +389,6 @@ function seizeNewChild(): number | { ranAway: string } {
   }
 }
 
-/** From smaps text: the VmFlags of the mapping that starts at `start` (none if it is not there). */
-export function vmFlagsAt(smaps: string, start: bigint): string[] {
-  let inMapping = false;
-  for (const line of smaps.split('\n')) {
-    const range = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
-    if (range) inMapping = BigInt(`0x${range[1]}`) === start;
-    else if (inMapping && line.startsWith('VmFlags:')) return line.slice('VmFlags:'.length).trim().split(/\s+/);
-  }
-  return [];
-}
-
 let interpreterCache: { path: string; interpreter: string | undefined } | undefined;
 
 /** The PT_INTERP path of an ELF executable (its dynamic loader), or undefined for a static one. */
@@ -463,7 +446,7 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
     }
     if (state.event !== PTRACE_EVENT_STOP) throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
     // Only the thread we seized is stopped: a thread started before the seize would run on.
-    const threads = readdirSync(`/proc/${pid}/task`).length;
+    const threads = threadCount(pid);
     if (threads !== 1) return { ranAway: `it had started ${threads} threads` };
     mustKill = false; // handed over: the Tracee owns it now
     return pid;

@@ -1,7 +1,7 @@
 // Checks of memory tracking and remapping: soft-dirty bits, AIO rings,
 // userfaultfd and PAGEMAP_SCAN. Each maps its own anonymous pages and unmaps
 // them on every path.
-import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY,
@@ -10,6 +10,7 @@ import {
   UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_CONTEXT_SIZE,
 } from '../native/constants.js';
 import { withMapping, mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion } from '../native/memory.js';
+import { mappingAt } from '../native/procfs.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 
@@ -64,12 +65,8 @@ export function memDirtyTrack(): ProbeOutcome {
 
 /** The length of the mapping that starts at `addr`, if /proc/self/maps shows it as an AIO ring. */
 function aioRingLength(addr: number): number {
-  for (const line of readFileSync('/proc/self/maps', 'latin1').split('\n')) {
-    const fields = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (!fields || parseInt(fields[1], 16) !== addr) continue;
-    return fields[3] === '/[aio] (deleted)' ? parseInt(fields[2], 16) - addr : 0;
-  }
-  return 0;
+  const ring = mappingAt(addr);
+  return ring?.name === '/[aio] (deleted)' ? Number(ring.end - ring.start) : 0;
 }
 
 export function aioRemap(): ProbeOutcome {

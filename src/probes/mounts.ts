@@ -15,44 +15,13 @@ import { CODE } from '../native/tracee.js';
 import { childReaped, childSpawned } from '../native/children.js';
 import type { Tracee } from '../native/tracee.js';
 import { traced } from './ptrace.js';
+import { hasCapability, mappingAt, mountInfo, type MountInfo } from '../native/procfs.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
 
-/** One line of /proc/PID/mountinfo, the parts the probes read. */
-interface MountInfo {
-  mountPoint: string;
-  /** Optional fields such as shared:N. */
-  tags: string[];
-  fsType: string;
-  superOptions: string;
-}
-
-/** Undo mountinfo's octal escapes (\040 for a space, ...). */
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** The mount table of the calling thread's mount namespace. */
-function mountTable(): MountInfo[] {
-  return readFileSync('/proc/thread-self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const [before, after] = line.split(' - ');
-      const fields = before.split(' ');
-      const [fsType, , superOptions = ''] = after.split(' ');
-      return { mountPoint: unescapeMountPath(fields[4]), tags: fields.slice(6), fsType, superOptions };
-    });
-}
-
 /** The topmost mount at `path` in the calling thread's namespace. */
 function mountAt(path: string): MountInfo | undefined {
-  return mountTable().filter((m) => m.mountPoint === path).pop();
-}
-
-function hasCapability(capability: number): boolean {
-  const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '0';
-  return ((BigInt(`0x${hex}`) >> BigInt(capability)) & 1n) === 1n;
+  return mountInfo().filter((m) => m.mountPoint === path).pop();
 }
 
 /** A mount(2) that failed: ENODEV means the kernel has no such filesystem type. */
@@ -201,17 +170,6 @@ function cString(text: string): Buffer {
   return Buffer.from(`${text}\0`);
 }
 
-/** The dev (major:minor) and inode /proc/self/maps shows for the mapping at `address`. */
-function mappedFile(address: number): { major: number; minor: number; ino: bigint } | undefined {
-  const start = address.toString(16);
-  const line = readFileSync('/proc/thread-self/maps', 'latin1')
-    .split('\n')
-    .find((l) => l.startsWith(`${start}-`));
-  const match = line && /^\S+ \S+ \S+ ([0-9a-f]+):([0-9a-f]+) (\d+)/.exec(line);
-  if (!match) return undefined;
-  return { major: parseInt(match[1], 16), minor: parseInt(match[2], 16), ino: BigInt(match[3]) };
-}
-
 /** rw-r--r--: the test file is only ever opened by this process. */
 const TEST_FILE_MODE = 0o644;
 
@@ -247,20 +205,20 @@ export function overlayfsMaps(): ProbeOutcome {
 
 /** As CRIU: the dev:ino /proc/self/maps shows for the mapping must be what fstat() of the file says. */
 function mapsMatchesStat(address: number, fd: number): ProbeOutcome {
-  const shown = mappedFile(address);
+  const shown = mappingAt(address, 'thread-self');
   if (!shown) return unknown('UnexpectedResult', 'Unable to find the mapping');
   const stat = fstatSync(fd, { bigint: true });
   const expected = { ...splitDev(stat.dev), ino: stat.ino };
   const text = (d: typeof expected): string => `${d.major.toString(16)}:${d.minor.toString(16)}:${d.ino.toString(16)}`;
-  if (shown.major !== expected.major || shown.minor !== expected.minor || shown.ino !== expected.ino) {
-    return unsupported(`unmatched dev:ino ${text(shown)} (expected ${text(expected)})`);
+  if (shown.major !== expected.major || shown.minor !== expected.minor || shown.inode !== expected.ino) {
+    return unsupported(`unmatched dev:ino ${text({ ...shown, ino: shown.inode })} (expected ${text(expected)})`);
   }
   return supported(`maps shows the overlay's dev:ino ${text(expected)}`);
 }
 
 /** An autofs mount in the table decides: its options must show pipe_ino= (CRIU's check_autofs_pipe_ino). */
 function autofsPipeIno(): ProbeOutcome | undefined {
-  const mount = mountTable().find((m) => m.fsType === 'autofs');
+  const mount = mountInfo().find((m) => m.fsType === 'autofs');
   if (!mount) return undefined;
   return /(^|,)pipe_ino=/.test(mount.superOptions)
     ? supported(`autofs at ${mount.mountPoint} shows pipe_ino`)

@@ -1,7 +1,7 @@
 // Small constructors for probe outcomes, so that every probe maps the same
 // errno to the same status and reason.
-import { readFileSync } from 'node:fs';
 import { errno as E, EBADFD } from '../native/constants.js';
+import { seccompMode } from '../native/procfs.js';
 import type { ProbeOutcome, Reason } from '../model.js';
 
 export function supported(message = 'supported'): ProbeOutcome {
@@ -26,16 +26,11 @@ export function errnoName(code: number): string {
 /** Errors that say the kernel does not have the thing asked for. */
 const LACKING = new Set<number>([E.ENOSYS, E.EINVAL, E.ENOTTY, E.EOPNOTSUPP, E.ENOPROTOOPT, E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
 
-/** This process's seccomp mode (/proc/self/status): '0' none, '1' strict, '2' filter. */
-export function ownSeccompMode(): string {
-  return /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '0';
-}
-
 let filtered: boolean | undefined;
 
 /** Is this process under a seccomp filter? Asked once: a process never leaves one. */
 function underSeccompFilter(): boolean {
-  return (filtered ??= ownSeccompMode() === '2');
+  return (filtered ??= seccompMode() === '2');
 }
 
 /**

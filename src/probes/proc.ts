@@ -2,6 +2,7 @@
 import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
+import * as procfs from '../native/procfs.js';
 import type { ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
@@ -72,15 +73,9 @@ export function fcntl(): ProbeOutcome {
 const PROC_STAT_FIELDS = 50;
 
 export function procStat(): ProbeOutcome {
-  const stat = readFileSync('/proc/self/stat', 'latin1');
-  // The command name is in parentheses and may itself hold spaces or ')'.
-  const afterComm = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+  const afterComm = procfs.procStat('self')?.fields ?? [];
   if (afterComm.length >= PROC_STAT_FIELDS) return supported(`${afterComm.length} fields after the command`);
   return unsupported(`Can't parse /proc/self/stat: only ${afterComm.length} of ${PROC_STAT_FIELDS} fields`);
-}
-
-function fdinfo(fd: number): string {
-  return readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
 }
 
 /** Each fd kind and the line its fdinfo must show. */
@@ -94,7 +89,7 @@ const FDINFO_EXT = [
 export function fdinfoExt(): ProbeOutcome {
   for (const { kind, make, line } of FDINFO_EXT) {
     const outcome = withFds(make, (fds) =>
-      line.test(fdinfo(fds[0])) ? undefined : unsupported(`No ${kind} details in fdinfo`),
+      line.test(procfs.fdinfo(fds[0])) ? undefined : unsupported(`No ${kind} details in fdinfo`),
       `Can't create ${kind}`,
     );
     if (outcome) return outcome;
@@ -105,7 +100,7 @@ export function fdinfoExt(): ProbeOutcome {
 export function mntId(): ProbeOutcome {
   const fd = openSync('/proc/self/comm', O_RDONLY);
   try {
-    return /^mnt_id:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no mnt_id');
+    return /^mnt_id:/m.test(procfs.fdinfo(fd)) ? supported() : unsupported('fdinfo has no mnt_id');
   } finally {
     closeSync(fd);
   }
@@ -124,7 +119,7 @@ export function fdinfoLock(): ProbeOutcome {
     const res = libc.flock(fd, LOCK_SH | LOCK_NB);
     if (res.ret !== 0 && res.errno === E.EWOULDBLOCK) return unknown('UnexpectedResult', "Can't take a file lock: another process holds /proc/locks exclusively");
     if (res.ret !== 0) return fromErrno(res.errno, "Can't take a file lock");
-    return /^lock:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
+    return /^lock:/m.test(procfs.fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
   } finally {
     closeSync(fd); // closing the last descriptor drops the lock
   }
@@ -162,8 +157,7 @@ export function timens(): ProbeOutcome {
 }
 
 export function nsPid(): ProbeOutcome {
-  const status = readFileSync('/proc/self/status', 'latin1');
-  return /^NSpid:/m.test(status) ? supported() : unsupported('/proc/self/status has no NSpid');
+  return procfs.procStatus('NSpid') !== undefined ? supported() : unsupported('/proc/self/status has no NSpid');
 }
 
 /** (uid_t)-1: the loginuid of a process no login session set. */

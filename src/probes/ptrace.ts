@@ -1,7 +1,6 @@
 // Checks that need a traced child. Each spawns its own tracee (src/native/tracee.ts),
 // does what CRIU does in a forked child by running code inside the tracee
 // through ptrace, and kills and reaps the tracee on every path.
-import { readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   errno as E, PTRACE_SETOPTIONS, PTRACE_PEEKSIGINFO, PTRACE_GETSIGMASK, PTRACE_O_EXITKILL, SIGINFO_SIZE, SIGSET_SIZE,
@@ -23,7 +22,8 @@ import {
   withTracee, describeState, type Registers,
 } from '../native/tracee.js';
 import type { ProbeOutcome } from '../model.js';
-import { fromErrno, supported, unsupported, unknown, errnoName, ownSeccompMode } from './outcome.js';
+import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { kernelCommandLine, seccompMode } from '../native/procfs.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
 export function fromTraceeError(err: TraceeError): ProbeOutcome {
@@ -51,7 +51,7 @@ function requestFailed(errno: number, what: string): ProbeOutcome {
 
 /** The Seccomp: line of /proc/self/status: the kernel refuses the seccomp ptrace requests to a tracer that is itself filtered. */
 function seccompRefused(errno: number, what: string): ProbeOutcome {
-  const mode = ownSeccompMode();
+  const mode = seccompMode();
   if ((errno === E.EPERM || errno === E.EACCES) && mode !== '0') {
     return unknown('PermissionDenied', `${what}: ${errnoName(errno)} (this process runs under seccomp mode ${mode}, and the kernel refuses a filtered tracer)`);
   }
@@ -241,7 +241,7 @@ export function canMapVdso(): ProbeOutcome {
 
 /** What the kernel command line says about ia32 emulation, for messages. */
 function ia32BootHint(): string {
-  const cmdline = readFileSync('/proc/cmdline', 'utf8');
+  const cmdline = kernelCommandLine();
   return /(^|\s)ia32_emulation=(0|off|n)/.test(cmdline) ? ' (ia32_emulation is disabled on the kernel command line)' : '';
 }
 
