@@ -7,6 +7,7 @@ import { underRefusals } from './helpers/refusals.js';
 import { assertKernelAnswers, assertFoundMissing, assertFilterSuspected, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
 import { PAGE_SIZE } from '../src/native/constants.js';
+import { callProbe } from './helpers/direct.js';
 
 /** The release and options each feature came with. */
 const BROUGHT: Brought = {
@@ -62,7 +63,7 @@ t.test('the memory probes close every descriptor, and aio_remap destroys its AIO
   const probes = [memory.memDirtyTrack, memory.aioRemap, memory.uffd, memory.uffdNoncoop, memory.pagemapScan, memory.pagemapScanGuardPages];
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const ringsBefore = aioRings();
-  for (const probe of probes) probe();
+  for (const probe of probes) callProbe(probe);
   t.equal(readdirSync('/proc/self/fd').length, fdsBefore);
   // The ring is destroyed in the background: give it a moment, not forever.
   for (let waited = 0; aioRings() !== ringsBefore && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
@@ -87,10 +88,10 @@ t.test('the memory probes unmap what they map', async (t) => {
   for (const probe of probes) {
     // Warm up first: bindings, malloc arenas and the heap settle; after that a
     // leak of even one page a call grows the address space by ROUNDS pages.
-    for (let round = 0; round < ROUNDS / 4; round++) probe();
+    for (let round = 0; round < ROUNDS / 4; round++) callProbe(probe);
     gc();
     const before = mappedBytes();
-    for (let round = 0; round < ROUNDS; round++) probe();
+    for (let round = 0; round < ROUNDS; round++) callProbe(probe);
     gc();
     const growth = mappedBytes() - before;
     t.ok(growth < (ROUNDS / 2) * PAGE_SIZE, `${probe.name}: the address space grew by ${growth} bytes in ${ROUNDS} calls`);

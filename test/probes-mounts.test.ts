@@ -7,6 +7,7 @@ import * as mounts from '../src/probes/mounts.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { MOUNT_PROBES, type RunnerPlace } from './fixtures/mountns-probes.js';
+import { callProbe } from './helpers/direct.js';
 
 /** Need CAP_SYS_ADMIN: without it the answer is "could not tell", never "the kernel lacks it". */
 const SYS_ADMIN_PROBES = ['clone_parent_vs_pid', 'move_mount_set_group', 'overlayfs_maps', 'autofs'];
@@ -178,7 +179,7 @@ t.test('called directly, the mount probes leave the calling thread, its descript
   const fds = readdirSync('/proc/self/fd').sort();
   const kids = children();
   for (const probe of [mounts.moveMountSetGroup, mounts.overlayfsMaps, mounts.autofs, mounts.cloneParentVsPid, mounts.apparmorStacking]) {
-    const outcome = probe();
+    const outcome = callProbe(probe);
     t.not(outcome.status, 'unknown', `${probe.name}: ${outcome.message}`);
     t.equal(readlinkSync('/proc/thread-self/ns/mnt'), mountNs, `${probe.name}: same mount namespace`);
     t.equal(readlinkSync('/proc/thread-self/cwd'), cwd, `${probe.name}: same cwd`);

@@ -19,6 +19,7 @@ import {
   NetlinkSocket, buildMessage, parseAttrs, splitMessages, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg,
   unixDiagReq, inetDiagReq,
 } from '../src/native/netlink.js';
+import { callProbe } from './helpers/direct.js';
 
 const NAMES = ['sock_diag', 'net_diag_raw', 'newifindex', 'network_lock_nftables', 'nsid', 'link_nsid', 'nftables', 'has_ipt_legacy'];
 /** The probes that need CAP_NET_ADMIN (and CAP_SYS_ADMIN for a private namespace). */
@@ -141,7 +142,7 @@ t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unkn
   t.teardown(() => {
     process.env.PATH = path;
   });
-  t.match(hasIptLegacy(), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
+  t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
 });
 
 t.test('as nobody, the CAP_NET_ADMIN probes answer unknown/PermissionDenied, never unsupported', async (t) => {

@@ -11,6 +11,7 @@ import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, CODE } from '../src/nati
 import { SYS, PAGE_SIZE, errno as E } from '../src/native/constants.js';
 import * as ptrace from '../src/probes/ptrace.js';
 import { assertSameAsRoot } from './helpers/kernel-answers.js';
+import { callProbe } from './helpers/direct.js';
 
 const PROBES = ['ptrace_peeksiginfo', 'special_mapping_mremap', 'seccomp_suspend', 'seccomp_filters', 'get_rseq_conf', 'can_map_vdso', 'compat_cr', 'breakpoints'];
 /** PTRACE_O_SUSPEND_SECCOMP and PTRACE_SECCOMP_GET_FILTER need CAP_SYS_ADMIN. */
@@ -208,7 +209,7 @@ t.test('a tracee that exits is reaped by the wait that sees it, and close does n
 });
 
 t.test('no process is left stopped or a zombie after every ptrace probe ran here', async (t) => {
-  for (const probe of PROBE_FUNCTIONS) probe();
+  for (const probe of PROBE_FUNCTIONS) callProbe(probe);
   t.same(leftovers(), []);
 });
 

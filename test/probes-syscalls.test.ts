@@ -6,6 +6,7 @@ import { assertKernelAnswers, assertSupportedWhereBrought, byName, type Brought,
 import { fromErrno, missingSyscall } from '../src/probes/outcome.js';
 import { errno as E } from '../src/native/constants.js';
 import * as syscalls from '../src/probes/syscalls.js';
+import { callProbe } from './helpers/direct.js';
 
 /**
  * This family's new probes, with the kernel release and config options that
@@ -68,7 +69,7 @@ t.test('called directly, the syscall probes close every descriptor they open', a
   const direct = [syscalls.prctlSetMmMap, syscalls.userns, syscalls.timerfd, syscalls.kcmpEpoll, syscalls.clone3SetTid,
     syscalls.pidfdStore, syscalls.memfdHugetlb, syscalls.openat2, syscalls.timerCrIds];
   const before = readdirSync('/proc/self/fd').sort();
-  for (const probe of direct) probe();
+  for (const probe of direct) callProbe(probe);
   // kcmp_epoll's descriptors are closed on a libuv thread (see fds.ts): give them a moment, not forever.
   const fds = () => readdirSync('/proc/self/fd').sort();
   for (let waited = 0; fds().length !== before.length && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));

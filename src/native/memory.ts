@@ -12,20 +12,6 @@ export function mapAnonymous(len: number): { addr: number; errno: number } {
   return res.ret === MAP_FAILED ? { addr: 0, errno: res.errno } : { addr: res.ret, errno: 0 };
 }
 
-/**
- * Map `len` anonymous bytes, hand the address to `use` (or the errno when
- * mmap failed), unmap on every path.
- */
-export function withMapping<T>(len: number, use: (addr: number) => T, failed: (errno: number) => T): T {
-  const map = mapAnonymous(len);
-  if (map.errno) return failed(map.errno);
-  try {
-    return use(map.addr);
-  } finally {
-    libc.munmap(map.addr, len);
-  }
-}
-
 export function madvise(addr: number, len: number, advice: number): libc.SysResult {
   return libc.syscall(SYS.madvise, ['long', addr], ['long', len], ['int', advice]);
 }

@@ -3,21 +3,22 @@
 // (or another existing directory) in that namespace only, and the thread
 // returns to its own namespace before the probe does: the host's mount table
 // and filesystems never change.
-import { close, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
 import {
-  CLONE_NEWNS, CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E, MS_BIND, MS_REC, MS_PRIVATE,
-  MS_SHARED, MOVE_MOUNT_SET_GROUP, O_DIRECTORY, O_PATH, PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN,
+  CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E, MS_BIND, MS_REC, MS_PRIVATE,
+  MS_SHARED, MOVE_MOUNT_SET_GROUP, PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN,
   CAP_SYS_CHROOT, splitDev, AT_FDCWD,
 } from '../native/constants.js';
 import { CODE } from '../native/tracee.js';
 import { childReaped, childSpawned } from '../native/children.js';
 import type { Tracee } from '../native/tracee.js';
 import { traced } from './ptrace.js';
-import { hasCapability, mappingAt, mountInfo, type MountInfo } from '../native/procfs.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { hasCapability, mappingAt, mountInfo, procPath, type MountInfo } from '../native/procfs.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromFsError, missingSyscall, errnoName } from './outcome.js';
+import { closeInBackground, inPrivateNamespace } from './resources.js';
 
 /** The topmost mount at `path` in the calling thread's namespace. */
 function mountAt(path: string): MountInfo | undefined {
@@ -28,55 +29,6 @@ function mountAt(path: string): MountInfo | undefined {
 function mountFailed(errno: number, what: string, fsType?: string): ProbeOutcome {
   if (errno === E.ENODEV && fsType) return unsupported(`${what}: ENODEV (no ${fsType} filesystem in this kernel)`);
   return fromErrno(errno, what);
-}
-
-/**
- * The runner's main thread's way back: its mount namespace, root and working
- * directory. setns() puts root and cwd at the namespace's root, so both are
- * restored from descriptors taken before leaving.
- */
-interface Home {
-  mountNs: number;
-  root: number;
-  cwd: number;
-}
-
-function leaveHome(): Home | ProbeOutcome {
-  const opened: number[] = [];
-  for (const path of ['/proc/thread-self/ns/mnt', '/', '.']) {
-    const fd = libc.open(path, (path.startsWith('/proc') ? O_RDONLY : O_PATH | O_DIRECTORY) | O_CLOEXEC, 0);
-    if (fd.ret < 0) {
-      opened.forEach((f) => libc.close(f));
-      return fromErrno(fd.errno, `Can't open ${path}`);
-    }
-    opened.push(fd.ret);
-  }
-  return { mountNs: opened[0], root: opened[1], cwd: opened[2] };
-}
-
-function closeHome(home: Home): void {
-  [home.mountNs, home.root, home.cwd].forEach((fd) => libc.close(fd));
-}
-
-/**
- * Back to the original namespace, root and cwd. A runner that cannot get
- * back must not run another probe in the wrong namespace: it dies, and the
- * engine reports this probe as crashed and starts a fresh runner.
- */
-function returnHome(home: Home): void {
-  const steps: [string, () => libc.SysResult][] = [
-    ['setns', () => libc.setns(home.mountNs, CLONE_NEWNS)],
-    ['fchdir /', () => libc.fchdir(home.root)],
-    ['chroot', () => libc.chroot('.')],
-    ['fchdir cwd', () => libc.fchdir(home.cwd)],
-  ];
-  for (const [what, step] of steps) {
-    const res = step();
-    if (res.ret !== 0) {
-      process.stderr.write(`criu-readiness: cannot return to the original mount namespace (${what}: ${errnoName(res.errno)})\n`);
-      process.kill(process.pid, 'SIGKILL');
-    }
-  }
 }
 
 /** The first of these directories that exists gets the private tmpfs mounted over it (CRIU uses /tmp). */
@@ -95,8 +47,7 @@ function isDirectory(path: string): boolean {
  * at `base` to build in. Everything is made private first, so nothing
  * propagates out; the tmpfs covers an existing directory in this namespace
  * only, so nothing is made on the host's filesystems either. No mount is
- * taken down one by one: each umount waits for an RCU grace period (measured
- * 10-150 ms), so the namespace is dropped whole, on a libuv pool thread, by
+ * taken down one by one: each umount waits for an RCU grace period, so the namespace is dropped whole, on a libuv pool thread, by
  * closing the last descriptor that holds it. If the runner dies first, its
  * exit closes that descriptor just the same.
  */
@@ -108,29 +59,23 @@ function inPrivateMountNs(work: (base: string) => ProbeOutcome): ProbeOutcome {
   }
   const base = SCRATCH_MOUNT_POINTS.find(isDirectory);
   if (!base) return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a directory to mount on`);
-  const home = leaveHome();
-  if (!('mountNs' in home)) return home;
+  const onError = (errno: number): ProbeOutcome =>
+    errno === E.EPERM
+      ? unknown('PermissionDenied', 'Unable to create a new mount namespace: EPERM')
+      : unknown('UnexpectedResult', `Unable to create a new mount namespace: ${errnoName(errno)}`);
   let privateNs = -1;
   try {
-    const left = libc.unshare(CLONE_NEWNS);
-    if (left.ret !== 0) {
-      return left.errno === E.EPERM
-        ? unknown('PermissionDenied', 'Unable to create a new mount namespace: EPERM')
-        : unknown('UnexpectedResult', `Unable to create a new mount namespace: ${errnoName(left.errno)}`);
-    }
-    try {
-      privateNs = libc.open('/proc/thread-self/ns/mnt', O_RDONLY | O_CLOEXEC, 0).ret;
+    return inPrivateNamespace({ kind: 'mnt', onError }, () => {
+      privateNs = libc.open(procPath('thread-self', 'ns/mnt'), O_RDONLY | O_CLOEXEC, 0).ret;
       const privatized = libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null);
       if (privatized.ret !== 0) return fromErrno(privatized.errno, 'Unable to remount / with MS_PRIVATE');
       const scratch = libc.mount('criu-readiness', base, 'tmpfs', 0, null);
       if (scratch.ret !== 0) return mountFailed(scratch.errno, `Unable to mount tmpfs on ${base}`, 'tmpfs');
       return work(base);
-    } finally {
-      returnHome(home);
-    }
+    });
   } finally {
-    closeHome(home);
-    if (privateNs >= 0) close(privateNs, () => undefined);
+    // After the thread has left: the namespace goes with this last descriptor, in the background.
+    if (privateNs >= 0) closeInBackground(privateNs);
   }
 }
 

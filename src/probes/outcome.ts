@@ -2,19 +2,7 @@
 // errno to the same status and reason.
 import { errno as E, EBADFD } from '../native/constants.js';
 import { seccompMode } from '../native/procfs.js';
-import type { ProbeOutcome, Reason } from '../model.js';
-
-export function supported(message = 'supported'): ProbeOutcome {
-  return { status: 'supported', reason: 'Supported', message };
-}
-
-export function unsupported(message: string, reason: Reason = 'NotInKernel'): ProbeOutcome {
-  return { status: 'unsupported', reason, message };
-}
-
-export function unknown(reason: Reason, message: string): ProbeOutcome {
-  return { status: 'unknown', reason, message };
-}
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 
 const errnoNames = new Map([...Object.entries(E), ['EBADFD', EBADFD] as const].map(([name, value]) => [value, name]));
 

@@ -3,8 +3,8 @@ import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSyn
 import * as libc from '../native/libc.js';
 import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
 import * as procfs from '../native/procfs.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromFsError } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
 
 export function mapFiles(): ProbeOutcome {
@@ -88,11 +88,8 @@ const FDINFO_EXT = [
 
 export function fdinfoExt(): ProbeOutcome {
   for (const { kind, make, line } of FDINFO_EXT) {
-    const outcome = withFds(make, (fds) =>
-      line.test(procfs.fdinfo(fds[0])) ? undefined : unsupported(`No ${kind} details in fdinfo`),
-      `Can't create ${kind}`,
-    );
-    if (outcome) return outcome;
+    const shown = withFds({ make, what: `Can't create ${kind}` }, (fds) => line.test(procfs.fdinfo(fds[0])));
+    if (!shown) return unsupported(`No ${kind} details in fdinfo`);
   }
   return supported();
 }

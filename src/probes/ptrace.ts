@@ -21,8 +21,8 @@ import {
   CODE, BREAKPOINT_TARGET_OFFSET, countingHandler, COUNTING_HANDLER_SIZE, COUNTER_SIZE, Tracee, TraceeError, asResult,
   withTracee, describeState, type Registers,
 } from '../native/tracee.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, errnoName } from './outcome.js';
 import { kernelCommandLine, seccompMode } from '../native/procfs.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
@@ -245,8 +245,8 @@ function ia32BootHint(): string {
   return /(^|\s)ia32_emulation=(0|off|n)/.test(cmdline) ? ' (ia32_emulation is disabled on the kernel command line)' : '';
 }
 
-/** A 32-bit mmap2 through int 0x80 inside the tracee: the mapped address, or the outcome that ends the probe. */
-function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
+/** A 32-bit mmap2 through int 0x80 inside the tracee: the mapped address; a failure ends the probe. */
+function mmap32(tracee: Tracee, site: bigint): bigint {
   const args = [0n, BigInt(PAGE_SIZE), BigInt(PROT_NONE), BigInt(MAP_PRIVATE | MAP_ANONYMOUS), I386_MINUS_ONE /* fd -1 */, 0n];
   const set: Partial<Registers> = { rax: BigInt(SYS32.mmap2) };
   args.forEach((arg, i) => (set[INT80_ARG_REGISTERS[i]] = arg));
@@ -254,17 +254,17 @@ function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
   const refusedBySeccomp = (state.kind === 'stopped' || state.kind === 'killed') && state.signal === SIGSYS;
   if (refusedBySeccomp) {
     // A filter that allows only the native architecture (systemd's SystemCallArchitectures=native) answers with SIGSYS.
-    return unknown('PermissionDenied', `a seccomp filter refused the 32-bit system call (${describeState(state)}): the filter, not the kernel, answered`);
+    stop(unknown('PermissionDenied', `a seccomp filter refused the 32-bit system call (${describeState(state)}): the filter, not the kernel, answered`));
   }
   if (state.kind !== 'stopped' || state.signal !== SIGTRAP) {
     const why = state.kind === 'stopped' && state.signal === SIGSEGV ? 'int 0x80 raised SIGSEGV' : describeState(state);
-    return unsupported(`32-bit syscalls do not work: ${why}${ia32BootHint()}`);
+    stop(unsupported(`32-bit syscalls do not work: ${why}${ia32BootHint()}`));
   }
   const rax = tracee.getRegs().rax;
   // A 32-bit result: an error is -4095..-1 in the low 32 bits.
   const low = rax & I386_WORD_MASK;
-  if (low > I386_WORD_RANGE - BigInt(MAX_ERRNO) - 1n) return fromErrno(Number(I386_WORD_RANGE - low), 'ia32 mmap() failed');
-  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> I386_WORD_BITS !== 0n) return unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`);
+  if (low > I386_WORD_RANGE - BigInt(MAX_ERRNO) - 1n) stop(fromErrno(Number(I386_WORD_RANGE - low), 'ia32 mmap() failed'));
+  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> I386_WORD_BITS !== 0n) stop(unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`));
   return rax;
 }
 
@@ -273,11 +273,9 @@ export function compatCr(): ProbeOutcome {
     // CRIU's 32-bit mmap bug test: map, unmap, map again; a kernel without the fix hands out a different address.
     const site = tracee.placeCode(CODE.INT80_TRAP);
     const first = mmap32(tracee, site);
-    if (typeof first !== 'bigint') return first;
     const unmapped = tracee.injectSyscall(SYS.munmap, [first, PAGE_SIZE]);
     if (unmapped.errno) return fromErrno(unmapped.errno, 'Failed to unmap() 32-bit mapping');
     const second = mmap32(tracee, site);
-    if (typeof second !== 'bigint') return second;
     if (second !== first) return unsupported('compat_cr is not supported. Requires kernel >= v4.12 (32-bit mmap does not reuse the freed address)');
 
     // Map a 32-bit vDSO for real, as CRIU's restorer does: the 64-bit one must go first.

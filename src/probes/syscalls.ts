@@ -9,8 +9,8 @@ import {
   PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD, CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET,
   CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET,
 } from '../native/constants.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromExistenceTest, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromExistenceTest, missingSyscall, errnoName } from './outcome.js';
 import { epollWithTarget, withFds } from './fds.js';
 
 export function kcmp(): ProbeOutcome {
@@ -123,7 +123,7 @@ export function timerfd(): ProbeOutcome {
 }
 
 export function kcmpEpoll(): ProbeOutcome {
-  return withFds(epollWithTarget, ([epollFd, targetFd]) => {
+  return withFds({ make: epollWithTarget, what: "Can't create epoll" }, ([epollFd, targetFd]) => {
     const slot = Buffer.alloc(KCMP_EPOLL_SLOT_SIZE);
     slot.writeUInt32LE(epollFd, KCMP_EPOLL_SLOT_EFD_OFFSET);
     slot.writeUInt32LE(targetFd, KCMP_EPOLL_SLOT_TFD_OFFSET); // toff 0: the first registration of that fd
@@ -131,7 +131,7 @@ export function kcmpEpoll(): ProbeOutcome {
     if (res.ret === 0) return supported();
     if (res.ret < 0) return fromErrno(res.errno, 'kcmp: KCMP_EPOLL_TFD is not supported');
     return unknown('UnexpectedResult', `kcmp: KCMP_EPOLL_TFD says the epoll target differs from itself (${res.ret})`);
-  }, "Can't create epoll");
+  });
 }
 
 export function clone3SetTid(): ProbeOutcome {
