@@ -9,6 +9,9 @@ import * as ptrace from './probes/ptrace.js';
 import * as netlink from './probes/netlink.js';
 import * as memory from './probes/memory.js';
 import * as mounts from './probes/mounts.js';
+import * as namespaces from './probes/namespaces.js';
+import * as netfilter from './probes/netfilter.js';
+import * as lsm from './probes/lsm.js';
 
 /** A probe does the real kernel test, in the runner process. */
 export type Probe = () => ProbeOutcome | Promise<ProbeOutcome>;
@@ -63,8 +66,8 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'mnt_id', category: 'extra', summary: 'fdinfo shows mnt_id', kconfig: [], hint: 'a kernel of 3.15 or later', probe: proc.mntId },
   { name: 'aio_remap', category: 'extra', summary: 'an AIO ring can be moved with mremap', kconfig: ['CONFIG_AIO'], hint: 'enable CONFIG_AIO (kernel 3.19 or later)', probe: memory.aioRemap },
   { name: 'fdinfo_lock', category: 'extra', summary: 'fdinfo shows file locks', kconfig: ['CONFIG_FILE_LOCKING'], hint: 'enable CONFIG_FILE_LOCKING (kernel 4.1 or later)', probe: proc.fdinfoLock },
-  { name: 'clone_parent_vs_pid', category: 'extra', summary: 'clone with CLONE_NEWPID|CLONE_PARENT', kconfig: ['CONFIG_PID_NS'], hint: 'enable CONFIG_PID_NS (kernel 4.1 or later)', needs: 'CAP_SYS_ADMIN', probe: mounts.cloneParentVsPid },
-  { name: 'cgroupns', category: 'extra', summary: 'cgroup namespaces', kconfig: ['CONFIG_CGROUPS'], hint: 'enable CONFIG_CGROUPS (kernel 4.6 or later)', probe: proc.cgroupns },
+  { name: 'clone_parent_vs_pid', category: 'extra', summary: 'clone with CLONE_NEWPID|CLONE_PARENT', kconfig: ['CONFIG_PID_NS'], hint: 'enable CONFIG_PID_NS (kernel 4.1 or later)', needs: 'CAP_SYS_ADMIN', probe: namespaces.cloneParentVsPid },
+  { name: 'cgroupns', category: 'extra', summary: 'cgroup namespaces', kconfig: ['CONFIG_CGROUPS'], hint: 'enable CONFIG_CGROUPS (kernel 4.6 or later)', probe: namespaces.cgroupns },
   { name: 'tcp_window', category: 'extra', summary: 'TCP_REPAIR_WINDOW', kconfig: ['CONFIG_INET', CR], hint: 'a kernel of 4.8 or later', needs: 'CAP_NET_ADMIN', probe: sockets.tcpWindow },
   { name: 'tcp_half_closed', category: 'extra', summary: 'TCP_REPAIR on a half-closed connection', kconfig: ['CONFIG_INET', CR], hint: 'a kernel of 4.11 or later', needs: 'CAP_NET_ADMIN', probe: sockets.tcpHalfClosed },
   { name: 'userns', category: 'extra', summary: 'user namespaces with PR_SET_MM_MAP', kconfig: ['CONFIG_USER_NS', CR], hint: `enable CONFIG_USER_NS and ${CR}`, probe: sys.userns },
@@ -76,11 +79,11 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'kcmp_epoll', category: 'extra', summary: 'kcmp KCMP_EPOLL_TFD', kconfig: ['CONFIG_KCMP', 'CONFIG_EPOLL'], hint: 'enable CONFIG_KCMP (kernel 4.13 or later)', probe: sys.kcmpEpoll },
   { name: 'net_diag_raw', category: 'extra', summary: 'sock_diag answers for RAW sockets', kconfig: ['CONFIG_INET_RAW_DIAG', 'CONFIG_INET_DIAG'], hint: 'enable CONFIG_INET_RAW_DIAG or load raw_diag', needs: 'CAP_NET_RAW (to make the RAW socket looked for)', differsFromCriu: 'CRIU counts ENOENT as success, a false positive when CONFIG_INET_RAW_DIAG is off; we make a real RAW socket (INET, and INET6 where IPv6 is on), dump RAW sockets and look for ours by inode', probe: netlink.netDiagRaw },
   { name: 'clone3_set_tid', category: 'extra', summary: 'clone3 with set_tid', kconfig: [], hint: 'a kernel of 5.5 or later', differsFromCriu: 'under a seccomp filter we answer ENOSYS unknown: container runtimes\' default filters answer clone3 with ENOSYS on purpose', probe: sys.clone3SetTid },
-  { name: 'timens', category: 'extra', summary: 'time namespaces', kconfig: ['CONFIG_TIME_NS'], hint: 'enable CONFIG_TIME_NS (kernel 5.6 or later)', probe: proc.timens },
+  { name: 'timens', category: 'extra', summary: 'time namespaces', kconfig: ['CONFIG_TIME_NS'], hint: 'enable CONFIG_TIME_NS (kernel 5.6 or later)', probe: namespaces.timens },
   { name: 'newifindex', category: 'extra', summary: 'RTM_SETLINK with IFLA_NEW_IFINDEX', kconfig: [], hint: 'a kernel of 6.0 or later', needs: 'CAP_NET_ADMIN', probe: netlink.newifindex },
   { name: 'pidfd_store', category: 'extra', summary: 'pidfd_open and pidfd_getfd', kconfig: [], hint: 'a kernel of 5.6 or later', probe: sys.pidfdStore },
-  { name: 'ns_pid', category: 'extra', summary: '/proc/self/status has NSpid', kconfig: ['CONFIG_PID_NS'], hint: 'a kernel of 4.1 or later', probe: proc.nsPid },
-  { name: 'network_lock_nftables', category: 'extra', summary: 'nftables can make an inet table with a concatenated set', kconfig: ['CONFIG_NF_TABLES', 'CONFIG_NF_TABLES_INET'], hint: 'enable CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET; install libnftables1', needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN, libnftables', differsFromCriu: 'without libnftables CRIU says unsupported; we answer unknown/MissingDependency (the kernel may well have it). We open a NETLINK_NETFILTER socket before libnftables does, since libnftables exits the process when it cannot', probe: netlink.networkLockNftables },
+  { name: 'ns_pid', category: 'extra', summary: '/proc/self/status has NSpid', kconfig: ['CONFIG_PID_NS'], hint: 'a kernel of 4.1 or later', probe: namespaces.nsPid },
+  { name: 'network_lock_nftables', category: 'extra', summary: 'nftables can make an inet table with a concatenated set', kconfig: ['CONFIG_NF_TABLES', 'CONFIG_NF_TABLES_INET'], hint: 'enable CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET; install libnftables1', needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN, libnftables', differsFromCriu: 'without libnftables CRIU says unsupported; we answer unknown/MissingDependency (the kernel may well have it). We open a NETLINK_NETFILTER socket before libnftables does, since libnftables exits the process when it cannot', probe: netfilter.networkLockNftables },
   { name: 'sockopt_buf_lock', category: 'extra', summary: 'getsockopt SO_BUF_LOCK', kconfig: [], hint: 'a kernel of 5.14 or later', probe: sockets.sockoptBufLock },
   { name: 'memfd_hugetlb', category: 'extra', summary: 'memfd_create with MFD_HUGETLB', kconfig: ['CONFIG_HUGETLBFS', 'CONFIG_MEMFD_CREATE'], hint: 'enable CONFIG_HUGETLBFS', probe: sys.memfdHugetlb },
   { name: 'move_mount_set_group', category: 'extra', summary: 'move_mount with MOVE_MOUNT_SET_GROUP', kconfig: [], hint: 'a kernel of 5.15 or later', needs: 'CAP_SYS_ADMIN and CAP_SYS_CHROOT (to return from a private mount namespace)', differsFromCriu: 'CRIU mounts on the host\'s /tmp; we work in a private mount namespace, and also require mountinfo to show the target in the source\'s peer group', probe: mounts.moveMountSetGroup },
@@ -91,7 +94,7 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'overlayfs_maps', category: 'extra', summary: 'overlayfs files show their real dev:ino in maps', kconfig: ['CONFIG_OVERLAY_FS'], hint: 'enable CONFIG_OVERLAY_FS (kernel 4.2 or later)', needs: 'CAP_SYS_ADMIN, CAP_SYS_CHROOT and CAP_DAC_OVERRIDE', differsFromCriu: 'CRIU passes when it cannot create a mount namespace; we answer unknown. CRIU mounts with fsopen (kernel 5.2 or later) and fails before; we mount with mount(2), so older kernels are really tested', probe: mounts.overlayfsMaps },
   { name: 'timer_cr_ids', category: 'extra', summary: 'prctl PR_TIMER_CREATE_RESTORE_IDS', kconfig: ['CONFIG_POSIX_TIMERS'], hint: 'a kernel of 6.17 or later', probe: sys.timerCrIds },
   { name: 'pagemap_scan_guard_pages', category: 'extra', summary: 'PAGEMAP_SCAN reports guard pages', kconfig: ['CONFIG_PROC_PAGE_MONITOR'], hint: 'a kernel of 6.15 or later', differsFromCriu: 'CRIU only checks that PAGEMAP_SCAN accepts PAGE_IS_GUARD; where MADV_GUARD_INSTALL works we also require the scan to report a guard page we installed', probe: memory.pagemapScanGuardPages },
-  { name: 'apparmor_stacking', category: 'extra', summary: 'AppArmor namespace stacking, where AppArmor is active', kconfig: ['CONFIG_SECURITY_APPARMOR'], hint: 'an AppArmor with domain stacking (policy version 1.2 or later)', differsFromCriu: 'where AppArmor is not active, criu check --feature apparmor_stacking fails while its --extra run skips the check; we answer supported with reason NotApplicable. CRIU\'s version test (major >= 1 && minor >= 2) would refuse a 2.0; we compare the version as a whole', probe: mounts.apparmorStacking },
+  { name: 'apparmor_stacking', category: 'extra', summary: 'AppArmor namespace stacking, where AppArmor is active', kconfig: ['CONFIG_SECURITY_APPARMOR'], hint: 'an AppArmor with domain stacking (policy version 1.2 or later)', differsFromCriu: 'where AppArmor is not active, criu check --feature apparmor_stacking fails while its --extra run skips the check; we answer supported with reason NotApplicable. CRIU\'s version test (major >= 1 && minor >= 2) would refuse a 2.0; we compare the version as a whole', probe: lsm.apparmorStacking },
 
   // experimental: CRIU's category 3
   { name: 'autofs', category: 'experimental', summary: 'autofs mounts show pipe_ino in mountinfo', kconfig: ['CONFIG_AUTOFS_FS'], hint: 'enable CONFIG_AUTOFS_FS or load autofs4', needs: 'CAP_SYS_ADMIN and CAP_SYS_CHROOT (to return from a private mount namespace)', probe: mounts.autofs },
@@ -104,9 +107,9 @@ export const CATALOGUE: readonly Feature[] = [
   { name: 'sk_unix_file', category: 'advisory', summary: 'SIOCUNIXFILE on a unix socket', kconfig: ['CONFIG_UNIX'], hint: 'a kernel of 4.17 or later', needs: 'CAP_NET_ADMIN', probe: sockets.skUnixFile },
   { name: 'nsid', category: 'advisory', summary: 'RTM_GETNSID answers', kconfig: ['CONFIG_NET_NS'], hint: 'a kernel of 4.0 or later', probe: netlink.nsid },
   { name: 'link_nsid', category: 'advisory', summary: 'veth peers in other namespaces report IFLA_LINK_NETNSID', kconfig: ['CONFIG_VETH', 'CONFIG_NET_NS'], hint: 'enable CONFIG_VETH (kernel 4.0 or later)', needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN', probe: netlink.linkNsid },
-  { name: 'external_net_ns', category: 'advisory', summary: 'external network namespaces (no kernel dependency)', kconfig: [], hint: '', probe: proc.externalNetNs },
-  { name: 'nftables', category: 'advisory', summary: 'libnftables is installed', kconfig: ['CONFIG_NF_TABLES'], hint: 'install libnftables1', probe: netlink.nftables },
-  { name: 'has_ipt_legacy', category: 'advisory', summary: 'a legacy iptables-save is installed', kconfig: ['CONFIG_IP_NF_IPTABLES'], hint: 'install iptables with the legacy backend (iptables-legacy-save)', probe: netlink.hasIptLegacy },
+  { name: 'external_net_ns', category: 'advisory', summary: 'external network namespaces (no kernel dependency)', kconfig: [], hint: '', probe: namespaces.externalNetNs },
+  { name: 'nftables', category: 'advisory', summary: 'libnftables is installed', kconfig: ['CONFIG_NF_TABLES'], hint: 'install libnftables1', probe: netfilter.nftables },
+  { name: 'has_ipt_legacy', category: 'advisory', summary: 'a legacy iptables-save is installed', kconfig: ['CONFIG_IP_NF_IPTABLES'], hint: 'install iptables with the legacy backend (iptables-legacy-save)', probe: netfilter.hasIptLegacy },
 ];
 
 /** Every feature name, in catalogue order (for enums, --feature list and errors). */

@@ -22,8 +22,3 @@ t.test('fdinfo_lock never waits for a lock another process holds: unknown, sayin
   t.ok(holdsExclusiveLock(holder.pid ?? -1), 'the other process holds /proc/locks');
   t.match(callProbe(proc.fdinfoLock), { status: 'unknown', reason: 'UnexpectedResult', message: /holds \/proc\/locks exclusively/ });
 });
-
-t.test('timens and cgroupns: their /proc files are there on this kernel', async (t) => {
-  t.match(callProbe(proc.timens), { status: 'supported' });
-  t.match(callProbe(proc.cgroupns), { status: 'supported' });
-});

@@ -1,20 +1,15 @@
-// Checks of namespaces and mounts. Everything mounted is mounted in a private
+// Checks of mounts. Everything mounted is mounted in a private
 // mount namespace of the runner's main thread, on a tmpfs that covers /tmp
 // (or another existing directory) in that namespace only, and the thread
 // returns to its own namespace before the probe does: the host's mount table
 // and filesystems never change.
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
 import {
-  CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E, MS_BIND, MS_REC, MS_PRIVATE,
-  MS_SHARED, MOVE_MOUNT_SET_GROUP, PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN,
-  CAP_SYS_CHROOT, splitDev, AT_FDCWD,
+  O_CLOEXEC, O_RDONLY, SYS, errno as E, MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, PROT_READ,
+  PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev, AT_FDCWD,
 } from '../native/constants.js';
-import { CODE } from '../native/tracee.js';
-import { childReaped, childSpawned } from '../native/children.js';
-import type { Tracee } from '../native/tracee.js';
-import { traced } from './ptrace.js';
 import { hasCapability, mappingAt, mountInfo, procPath, type MountInfo } from '../native/procfs.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError, missingSyscall, errnoName } from './outcome.js';
@@ -192,85 +187,4 @@ export function autofs(): ProbeOutcome {
       pipe.forEach((fd) => libc.close(fd));
     }
   });
-}
-
-/** AppArmor's securityfs directory: CRIU counts AppArmor as the LSM when it exists. */
-const APPARMOR_FS = '/sys/kernel/security/apparmor';
-/** Namespace stacking (domain/stack = yes) came with policy version 1.2. */
-const STACKING_VERSION = { major: 1, minor: 2 };
-
-export function apparmorStacking(): ProbeOutcome {
-  try {
-    return apparmorDomain();
-  } catch (err) {
-    return fromFsError(err, "Can't read AppArmor's features");
-  }
-}
-
-function apparmorDomain(): ProbeOutcome {
-  if (!existsSync(APPARMOR_FS)) {
-    // AppArmor enabled but securityfs not visible (a container without it): stacking cannot be read.
-    if (readOptional('/sys/module/apparmor/parameters/enabled') === 'Y') {
-      return unknown('MissingDependency', `AppArmor is enabled but ${APPARMOR_FS} is not there: mount securityfs to check stacking`);
-    }
-    // CRIU runs this check only where AppArmor is the LSM (cr-check.c:
-    // `if (kdat.lsm == LSMTYPE__APPARMOR)`), and dumps or restores AppArmor
-    // namespaces only there. Without AppArmor a restore never stacks, so the
-    // feature is not needed: supported, with NotApplicable as the reason.
-    return { status: 'supported', reason: 'NotApplicable', message: 'AppArmor not active: nothing to stack' };
-  }
-  const stack = readOptional(`${APPARMOR_FS}/features/domain/stack`);
-  if (stack !== 'yes') return unsupported(`aa stack featured disabled: ${stack ?? 'no features/domain/stack'}`);
-  const version = readOptional(`${APPARMOR_FS}/features/domain/version`);
-  const parsed = version && /^(\d+)\.(\d+)/.exec(version);
-  if (!parsed) return unsupported(`scanning aa stack version failed: ${version ?? 'no features/domain/version'}`);
-  const [major, minor] = [Number(parsed[1]), Number(parsed[2])];
-  if (major > STACKING_VERSION.major || (major === STACKING_VERSION.major && minor >= STACKING_VERSION.minor)) {
-    return supported(`AppArmor domain stacking, version ${major}.${minor}`);
-  }
-  return unsupported(`AppArmor domain version ${major}.${minor} is older than ${STACKING_VERSION.major}.${STACKING_VERSION.minor}`);
-}
-
-/** A file's trimmed text, or undefined when it does not exist; other errors are thrown. */
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/**
- * clone(CLONE_NEWPID|CLONE_PARENT) makes a sibling of the caller. Called from
- * the runner it would make a child of the engine, so the call is made inside
- * a tracee: the new process is then the runner's child, which reaps it. It
- * exits at once, as CRIU's does.
- */
-export function cloneParentVsPid(): ProbeOutcome {
-  // A new pid namespace needs CAP_SYS_ADMIN: without it, no tracee is worth starting.
-  if (!hasCapability(CAP_SYS_ADMIN)) return unknown('PermissionDenied', 'clone(CLONE_NEWPID|CLONE_PARENT): needs CAP_SYS_ADMIN');
-  return traced(cloneSibling);
-}
-
-function cloneSibling(tracee: Tracee): ProbeOutcome {
-  const site = tracee.placeCode(CODE.CLONE_CHILD_EXITS);
-  const state = tracee.run(site, { rax: BigInt(SYS.clone), rdi: BigInt(CLONE_NEWPID | CLONE_PARENT), rsi: 0n, rdx: 0n, r10: 0n, r8: 0n });
-  const rax = BigInt.asIntN(64, tracee.expectTrap(state, 'clone(CLONE_NEWPID|CLONE_PARENT)').rax);
-  if (rax < 0n) {
-    const errno = Number(-rax);
-    if (errno === E.EINVAL) return unsupported("CLONE_PARENT | CLONE_NEWPID don't work together");
-    return fromErrno(errno, 'clone(CLONE_NEWPID|CLONE_PARENT)');
-  }
-  const sibling = Number(rax);
-  childSpawned(sibling);
-  const status = [0];
-  let waited = libc.waitpid(sibling, status, __WALL);
-  while (waited.ret < 0 && waited.errno === E.EINTR) waited = libc.waitpid(sibling, status, __WALL);
-  // Reaped, or not ours to reap: either way the engine must not touch that pid again.
-  childReaped(sibling);
-  if (waited.ret !== sibling) {
-    return unknown('UnexpectedResult', `the new process ${sibling} is not a sibling of the caller (waitpid: ${errnoName(waited.errno)})`);
-  }
-  return supported(`the new process (pid ${sibling}) is a sibling of the caller, in a new pid namespace`);
 }

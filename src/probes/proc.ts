@@ -1,5 +1,5 @@
 // Checks that read or write files under /proc.
-import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
 import * as procfs from '../native/procfs.js';
@@ -135,28 +135,6 @@ export function posixTimers(): ProbeOutcome {
   return readable('/proc/self/timers', "Can't read /proc/self/timers");
 }
 
-/** The file is there (ENOENT: the kernel lacks it); any other failure (EACCES) tells nothing. */
-function present(path: string): ProbeOutcome {
-  try {
-    statSync(path);
-    return supported();
-  } catch (err) {
-    return fromFsError(err, `No ${path}`);
-  }
-}
-
-export function cgroupns(): ProbeOutcome {
-  return present('/proc/self/ns/cgroup');
-}
-
-export function timens(): ProbeOutcome {
-  return present('/proc/self/timens_offsets');
-}
-
-export function nsPid(): ProbeOutcome {
-  return procfs.procStatus('NSpid') !== undefined ? supported() : unsupported('/proc/self/status has no NSpid');
-}
-
 /** (uid_t)-1: the loginuid of a process no login session set. */
 const LOGINUID_UNSET = '4294967295';
 
@@ -180,8 +158,4 @@ export function loginuid(): ProbeOutcome {
       ? unknown('PermissionDenied', `${outcome.message} (needs CAP_AUDIT_CONTROL)`)
       : outcome;
   }
-}
-
-export function externalNetNs(): ProbeOutcome {
-  return supported('no kernel dependency');
 }
