@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
-import { CATALOGUE, FEATURE_NAMES, findFeature } from '../src/catalogue.js';
+import { CATALOGUE, FEATURE_NAMES, findFeature, kernelHint } from '../src/catalogue.js';
 import { runProbes } from './helpers/probe.js';
 
 /** Every check of CATALOGUE.md: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
@@ -30,6 +30,21 @@ t.test('every row has a summary, well-formed config options, and a hint unless n
     for (const option of f.kconfig) t.match(option, /^CONFIG_[A-Z0-9_]+$/, `${f.name} kconfig`);
     if (f.name !== 'external_net_ns') t.ok(f.hint.length > 5, `${f.name} hint`);
   }
+});
+
+t.test('a hint starts with the minimum kernel, then says the rest of the fix', async (t) => {
+  t.equal(kernelHint('5.6', undefined), 'a kernel of 5.6 or later');
+  t.equal(kernelHint('4.6', 'enable CONFIG_CGROUPS'), 'a kernel of 4.6 or later; enable CONFIG_CGROUPS');
+  t.equal(kernelHint(undefined, 'install libnftables1'), 'install libnftables1');
+  t.equal(kernelHint(undefined, undefined), '');
+});
+
+t.test('every minimum kernel is a release (major.minor) and the row\'s hint names it', async (t) => {
+  for (const f of CATALOGUE.filter((f) => f.minKernel !== undefined)) {
+    t.match(f.minKernel, /^\d+\.\d+$/, f.name);
+    t.ok(f.hint.startsWith(`a kernel of ${f.minKernel} or later`), `${f.name}: ${f.hint}`);
+  }
+  t.notOk(CATALOGUE.some((f) => f.minKernel === undefined && /kernel of \d/.test(f.hint)), 'no version is written into a hint by hand');
 });
 
 t.test('no probe is a placeholder', async (t) => {

@@ -9,14 +9,14 @@ import * as memory from '../src/probes/memory.js';
 import { PAGE_SIZE } from '../src/native/constants.js';
 import { callProbe } from './helpers/direct.js';
 
-/** The release and options each feature came with. */
+/** The config options each feature needs; its kernel release is the catalogue's minKernel. */
 const BROUGHT: Brought = {
-  mem_dirty_track: { since: [3, 11], config: ['CONFIG_MEM_SOFT_DIRTY'] },
-  aio_remap: { since: [3, 19], config: ['CONFIG_AIO'] },
-  uffd: { since: [4, 3], config: ['CONFIG_USERFAULTFD'] },
-  'uffd-noncoop': { since: [4, 11], config: ['CONFIG_USERFAULTFD'] },
-  pagemap_scan: { since: [6, 7], config: ['CONFIG_PROC_PAGE_MONITOR'] },
-  pagemap_scan_guard_pages: { since: [6, 14], config: ['CONFIG_PROC_PAGE_MONITOR'] },
+  mem_dirty_track: ['CONFIG_MEM_SOFT_DIRTY'],
+  aio_remap: ['CONFIG_AIO'],
+  uffd: ['CONFIG_USERFAULTFD'],
+  'uffd-noncoop': ['CONFIG_USERFAULTFD'],
+  pagemap_scan: ['CONFIG_PROC_PAGE_MONITOR'],
+  pagemap_scan_guard_pages: ['CONFIG_PROC_PAGE_MONITOR'],
 };
 const PROBES = Object.keys(BROUGHT);
 /** Need no privilege: nobody gets root's answer. */

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runProbes } from './helpers/probe.js';
+import { kernelAtLeast, minKernelOf } from './helpers/kernel-answers.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import { judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
 import * as libc from '../src/native/libc.js';
@@ -89,10 +89,9 @@ t.test('net_diag_raw: supported exactly when a RAW dump answers, and names raw_d
   else t.match(outcome, { status: 'unsupported', reason: 'NotInKernel', message: /raw_diag/ });
 });
 
-t.test('newifindex: a kernel of 6.0 or later refuses a negative IFLA_NEW_IFINDEX', async (t) => {
-  const major = Number(release().split('.')[0]);
+t.test("newifindex: a kernel at least the catalogue's minKernel refuses a negative IFLA_NEW_IFINDEX", async (t) => {
   const outcome = asRoot.get('newifindex')?.outcome;
-  if (major >= 6) t.match(outcome, { status: 'supported' });
+  if (kernelAtLeast(minKernelOf('newifindex'))) t.match(outcome, { status: 'supported' });
   else t.not(outcome?.status, 'unknown');
 });
 

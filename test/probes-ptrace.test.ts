@@ -10,7 +10,7 @@ import type { ProbeOutcome } from '../src/model.js';
 import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, CODE } from '../src/native/tracee.js';
 import { SYS, PAGE_SIZE, errno as E } from '../src/native/constants.js';
 import * as ptrace from '../src/probes/ptrace.js';
-import { assertSameAsRoot } from './helpers/kernel-answers.js';
+import { assertSameAsRoot, kernelAtLeast, minKernelOf } from './helpers/kernel-answers.js';
 import { callProbe } from './helpers/direct.js';
 
 const PROBES = ['ptrace_peeksiginfo', 'special_mapping_mremap', 'seccomp_suspend', 'seccomp_filters', 'get_rseq_conf', 'can_map_vdso', 'compat_cr', 'breakpoints'];
@@ -36,15 +36,10 @@ function kernelConfig(): Map<string, string> | undefined {
   return new Map([...text.matchAll(/^(CONFIG_\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
 }
 
-function kernelAtLeast(major: number, minor: number): boolean {
-  const [maj, min] = readFileSync('/proc/sys/kernel/osrelease', 'latin1').split('.').map(Number);
-  return maj > major || (maj === major && min >= minor);
-}
-
 /** What a kernel with these options must support, per CRIU's own requirements. */
 function expectedSupported(): string[] {
   const config = kernelConfig();
-  if (!config || !kernelAtLeast(5, 13)) return ['ptrace_peeksiginfo', 'special_mapping_mremap'];
+  if (!config || !kernelAtLeast(minKernelOf('get_rseq_conf'))) return ['ptrace_peeksiginfo', 'special_mapping_mremap'];
   const on = (option: string) => config.get(option) === 'y';
   const cmdline = readFileSync('/proc/cmdline', 'latin1');
   const ia32 = on('CONFIG_IA32_EMULATION') && !on('CONFIG_IA32_EMULATION_DEFAULT_DISABLED') && !/ia32_emulation=(0|off|n)/.test(cmdline);

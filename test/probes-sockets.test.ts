@@ -20,18 +20,18 @@ const UNPRIVILEGED_ALIKE = ['sockopt_buf_lock', 'ipv6_freebind', 'sock_peek_off'
 /** Need only access to /dev/net/tun, which nobody may or may not have. */
 const TUN_DEVICE_PROBES = ['tun_cr', 'tun'];
 
-/** The release and options each feature came with; the tun ones also need the device node here. */
+/** The config options each feature needs (its kernel release is the catalogue's minKernel); the tun ones also need the device node here. */
 const BROUGHT: Brought = {
-  tcp_window: { since: [4, 8], config: ['CONFIG_INET'] },
-  tcp_half_closed: { since: [4, 11], config: ['CONFIG_INET'] },
-  sk_ns: { since: [4, 9], config: ['CONFIG_NET_NS'] },
-  sockopt_buf_lock: { since: [5, 14], config: ['CONFIG_INET'] },
-  ipv6_freebind: { since: [4, 15], config: ['CONFIG_IPV6'] },
-  sk_unix_file: { since: [6, 1], config: ['CONFIG_UNIX'] },
+  tcp_window: ['CONFIG_INET'],
+  tcp_half_closed: ['CONFIG_INET'],
+  sk_ns: ['CONFIG_NET_NS'],
+  sockopt_buf_lock: ['CONFIG_INET'],
+  ipv6_freebind: ['CONFIG_IPV6'],
+  sk_unix_file: ['CONFIG_UNIX'],
   ...(existsSync('/dev/net/tun') ? {
-    tun_cr: { since: [3, 8], config: ['CONFIG_TUN'] },
-    tun: { since: [3, 8], config: ['CONFIG_TUN'] },
-    tun_ns: { since: [4, 15], config: ['CONFIG_TUN', 'CONFIG_NET_NS'] },
+    tun_cr: ['CONFIG_TUN'],
+    tun: ['CONFIG_TUN'],
+    tun_ns: ['CONFIG_TUN', 'CONFIG_NET_NS'],
   } : {}),
 };
 

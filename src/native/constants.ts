@@ -195,7 +195,7 @@ export const IFNAMSIZ = 16;
 export const IFREQ_SIZE = 40;
 /** The network namespace of a socket (4.9+). */
 export const SIOCGSKNS = 0x894c;
-/** The file of a bound unix socket (6.1+): SIOCPROTOPRIVATE + 0. */
+/** The file of a bound unix socket (4.10+): SIOCPROTOPRIVATE + 0. */
 export const SIOCUNIXFILE = 0x89e0;
 /** TUNSETIFINDEX = _IOW('T', 218, unsigned int). */
 export const TUNSETIFINDEX = 0x400454da;
