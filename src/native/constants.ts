@@ -219,8 +219,8 @@ export const NLMSG_DONE = 3;
 export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
-export const NLM_F_ROOT = 0x100;
-export const NLM_F_MATCH = 0x200;
+const NLM_F_ROOT = 0x100;
+const NLM_F_MATCH = 0x200;
 export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
@@ -327,7 +327,6 @@ export const LOCK_NB = 4;
 
 // ---------------------------------------------------------------- <linux/kcmp.h>
 
-export const KCMP_FILE = 0;
 export const KCMP_EPOLL_TFD = 7;
 /** struct kcmp_epoll_slot { u32 efd, tfd, toff }. */
 export const KCMP_EPOLL_SLOT_SIZE = 12;
@@ -338,10 +337,6 @@ export const KCMP_EPOLL_SLOT_TFD_OFFSET = 4;
 
 export const CLONE_PARENT = 0x00008000;
 export const CLONE_NEWNS = 0x00020000;
-export const CLONE_NEWCGROUP = 0x02000000;
-export const CLONE_NEWUTS = 0x04000000;
-export const CLONE_NEWIPC = 0x08000000;
-export const CLONE_NEWUSER = 0x10000000;
 export const CLONE_NEWPID = 0x20000000;
 export const CLONE_NEWNET = 0x40000000;
 /**

@@ -15,7 +15,7 @@ const MS_PER_SECOND = 1000;
 /** Room for one receive; the kernel sizes dump batches well below this. */
 const RECEIVE_BUFFER_SIZE = 64 * 1024;
 /** How long one receive may wait for the kernel. */
-export const DEFAULT_RECEIVE_TIMEOUT_MS = 2000;
+const DEFAULT_RECEIVE_TIMEOUT_MS = 2000;
 
 export function nlAlign(len: number): number {
   return (len + NL_ALIGNTO - 1) & ~(NL_ALIGNTO - 1);
@@ -33,12 +33,6 @@ export function attr(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
 export function s32Attr(type: number, value: number): Buffer {
   const payload = Buffer.alloc(4);
   payload.writeInt32LE(value);
-  return attr(type, payload);
-}
-
-export function u32Attr(type: number, value: number): Buffer {
-  const payload = Buffer.alloc(4);
-  payload.writeUInt32LE(value);
   return attr(type, payload);
 }
 

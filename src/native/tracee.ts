@@ -40,7 +40,7 @@ const PT_INTERP = 3;
 const SPAWN_ATTEMPTS = 5;
 
 /** How long a tracee may take to reach a stop before it counts as hung. */
-export const DEFAULT_STOP_TIMEOUT_MS = 2000;
+const DEFAULT_STOP_TIMEOUT_MS = 2000;
 
 /** Scratch memory mapped in the tracee: one code page (r-x), then data and stack pages (rw-). */
 const SCRATCH_CODE_PAGES = 1;
@@ -392,7 +392,7 @@ function seizeNewChild(): number | { ranAway: string } {
 let interpreterCache: { path: string; interpreter: string | undefined } | undefined;
 
 /** The PT_INTERP path of an ELF executable (its dynamic loader), or undefined for a static one. */
-export function elfInterpreter(path: string): string | undefined {
+function elfInterpreter(path: string): string | undefined {
   if (interpreterCache?.path === path) return interpreterCache.interpreter;
   let interpreter: string | undefined;
   const fd = openSync(path, 'r');

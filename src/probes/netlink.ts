@@ -68,7 +68,7 @@ const NO_SUCH_SOCKET = new Set<number>([E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
  * no cost. Without one, trying to make a socket also loads its module where
  * it is one (before any privilege check: an EPERM still says yes), which a
  * diag dump does not do by itself for AF_PACKET. The socket is closed in the
- * background: closing a packet socket waits out an RCU grace period (~15 ms).
+ * background: closing a packet socket waits out an RCU grace period.
  */
 export function kernelHasSocket({ domain, type, protocol, procNet }: SocketKind): boolean {
   if (procNet !== undefined && existsSync(`/proc/net/${procNet}`)) return true;

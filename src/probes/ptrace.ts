@@ -26,7 +26,7 @@ import { fromErrno, errnoName } from './outcome.js';
 import { kernelCommandLine, seccompMode } from '../native/procfs.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
-export function fromTraceeError(err: TraceeError): ProbeOutcome {
+function fromTraceeError(err: TraceeError): ProbeOutcome {
   const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
   if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
   if (err.errno === E.ETIMEDOUT) return unknown('Timeout', detail);

@@ -32,14 +32,14 @@ function loopbackAddress(family: InetFamily): Buffer {
 }
 
 /** getsockopt into a buffer of `size` bytes; returns the call's result and the value. */
-export function getOpt(fd: number, level: number, name: number, size: number): { res: libc.SysResult; value: Buffer } {
+function getOpt(fd: number, level: number, name: number, size: number): { res: libc.SysResult; value: Buffer } {
   const value = Buffer.alloc(size);
   const len = [size];
   return { res: libc.getsockopt(fd, level, name, size ? value : null, len), value: value.subarray(0, len[0]) };
 }
 
 /** setsockopt of one int. */
-export function setIntOpt(fd: number, level: number, name: number, value: number): libc.SysResult {
+function setIntOpt(fd: number, level: number, name: number, value: number): libc.SysResult {
   const buf = Buffer.alloc(INT_SIZE);
   buf.writeInt32LE(value);
   return libc.setsockopt(fd, level, name, buf, INT_SIZE);

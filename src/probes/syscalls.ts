@@ -20,7 +20,7 @@ export function kcmp(): ProbeOutcome {
 }
 
 /** PR_SET_MM_MAP_SIZE: the kernel writes the size of struct prctl_mm_map. */
-export function prctlMapSize(): libc.SysResult {
+function prctlMapSize(): libc.SysResult {
   return libc.prctl(PR_SET_MM, ['long', PR_SET_MM_MAP_SIZE], ['void *', Buffer.alloc(INT_SIZE)]);
 }
 
