@@ -3,7 +3,7 @@
 // children, fdinfo) lives here, and so does CRIU_READINESS_HOST_ROOT, the
 // only way a host path is joined. Parsers of text are exported apart from
 // their readers, so each can be tested on a fixed string.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 /** Environment variable naming where the host's / is mounted (a container with the host's / at /host). */
 export const HOST_ROOT_ENV = 'CRIU_READINESS_HOST_ROOT';
@@ -186,6 +186,11 @@ export function mountInfo(of: ProcOf = 'thread-self'): MountInfo[] {
 }
 
 // ---------------------------------------------------------------- the kernel
+
+/** As CRIU's kerndat: IPv6 is there when /proc/sys/net/ipv6 is. */
+export function ipv6Enabled(): boolean {
+  return existsSync('/proc/sys/net/ipv6');
+}
 
 /** The kernel command line (/proc/cmdline). */
 export function kernelCommandLine(): string {

@@ -8,7 +8,8 @@ import { runProgram } from '../native/program.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { fromErrno } from './outcome.js';
 import { inPrivateNamespace } from './resources.js';
-import { ipv6Enabled, namespaceFailed } from './netlink.js';
+import { namespaceFailed } from './netlink.js';
+import { ipv6Enabled } from '../native/procfs.js';
 
 export function nftables(): ProbeOutcome {
   const nft = loadNftables();

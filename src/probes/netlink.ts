@@ -17,7 +17,7 @@ import {
   unixDiagReq, inetDiagReq, packetDiagReq, netlinkDiagReq, type NetlinkReply,
 } from '../native/netlink.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
-import { procPath } from '../native/procfs.js';
+import { ipv6Enabled, procPath } from '../native/procfs.js';
 import { inPrivateNamespace, withFd, withNetlink } from './resources.js';
 import { fromErrno, errnoName } from './outcome.js';
 
@@ -180,11 +180,6 @@ export function netDiagRaw(): ProbeOutcome {
     if (inet.status !== 'supported' || !ipv6Enabled()) return inet;
     return rawSocketListed(sock, AF_INET6, 'INET6', IPPROTO_ICMPV6);
   });
-}
-
-/** As CRIU's kerndat: IPv6 is there when /proc/sys/net/ipv6 is. */
-export function ipv6Enabled(): boolean {
-  return existsSync('/proc/sys/net/ipv6');
 }
 
 // ---------------------------------------------------------------- rtnetlink
