@@ -52,3 +52,35 @@ export interface Verdict extends ProbeOutcome {
   /** How long the probe took, in milliseconds (never part of /check bodies). */
   durationMs: number;
 }
+
+// ---------------------------------------------------------------- ending a probe
+
+export function supported(message = 'supported'): ProbeOutcome {
+  return { status: 'supported', reason: 'Supported', message };
+}
+
+export function unsupported(message: string, reason: Reason = 'NotInKernel'): ProbeOutcome {
+  return { status: 'unsupported', reason, message };
+}
+
+export function unknown(reason: Reason, message: string): ProbeOutcome {
+  return { status: 'unknown', reason, message };
+}
+
+/**
+ * How a probe helper ends the probe with a verdict: it throws this, and the
+ * place that runs the probe (the runner's runOne) takes `outcome` as the
+ * probe's. Helpers thus return only their value; any other throw is a
+ * ProbeError.
+ */
+export class ProbeStop extends Error {
+  constructor(readonly outcome: ProbeOutcome) {
+    super(outcome.message);
+    this.name = 'ProbeStop';
+  }
+}
+
+/** End the probe now with `outcome`. */
+export function stop(outcome: ProbeOutcome): never {
+  throw new ProbeStop(outcome);
+}

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
-import { CATALOGUE, FEATURE_NAMES, findFeature } from '../src/catalogue.js';
+import { CATALOGUE, FEATURE_NAMES, findFeature, kernelHint } from '../src/catalogue.js';
 import { runProbes } from './helpers/probe.js';
 
-/** Every check of CATALOGUE.md: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
+/** Every check: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
 const EXPECTED = {
   required: ['map_files', 'sock_diag', 'ns_last_pid', 'sock_peek_off', 'kcmp', 'prctl', 'fcntl', 'proc_stat', 'tcp_repair', 'fdinfo_ext', 'unaligned_vmsplice', 'tty', 'so_gets', 'ipc', 'sigqueueinfo', 'ptrace_peeksiginfo', 'special_mapping_mremap'],
   extra: ['prctl_set_mm_map', 'seccomp_suspend', 'seccomp_filters', 'mem_dirty_track', 'posix_timers', 'tun_cr', 'timerfd', 'mnt_id', 'aio_remap', 'fdinfo_lock', 'clone_parent_vs_pid', 'cgroupns', 'tcp_window', 'tcp_half_closed', 'userns', 'loginuid', 'can_map_vdso', 'uffd', 'uffd-noncoop', 'sk_ns', 'kcmp_epoll', 'net_diag_raw', 'clone3_set_tid', 'timens', 'newifindex', 'pidfd_store', 'ns_pid', 'network_lock_nftables', 'sockopt_buf_lock', 'memfd_hugetlb', 'move_mount_set_group', 'openat2', 'get_rseq_conf', 'ipv6_freebind', 'pagemap_scan', 'overlayfs_maps', 'timer_cr_ids', 'pagemap_scan_guard_pages', 'apparmor_stacking'],
@@ -11,7 +11,7 @@ const EXPECTED = {
   advisory: ['breakpoints', 'tun', 'tun_ns', 'sk_unix_file', 'nsid', 'link_nsid', 'external_net_ns', 'nftables', 'has_ipt_legacy'],
 };
 
-t.test('the catalogue holds every check of CATALOGUE.md, each in its category', async (t) => {
+t.test('the catalogue holds every check, each in its category', async (t) => {
   for (const [category, names] of Object.entries(EXPECTED)) {
     t.same(CATALOGUE.filter((f) => f.category === category).map((f) => f.name).sort(), [...names].sort(), category);
   }
@@ -30,6 +30,21 @@ t.test('every row has a summary, well-formed config options, and a hint unless n
     for (const option of f.kconfig) t.match(option, /^CONFIG_[A-Z0-9_]+$/, `${f.name} kconfig`);
     if (f.name !== 'external_net_ns') t.ok(f.hint.length > 5, `${f.name} hint`);
   }
+});
+
+t.test('a hint starts with the minimum kernel, then says the rest of the fix', async (t) => {
+  t.equal(kernelHint('5.6', undefined), 'a kernel of 5.6 or later');
+  t.equal(kernelHint('4.6', 'enable CONFIG_CGROUPS'), 'a kernel of 4.6 or later; enable CONFIG_CGROUPS');
+  t.equal(kernelHint(undefined, 'install libnftables1'), 'install libnftables1');
+  t.equal(kernelHint(undefined, undefined), '');
+});
+
+t.test('every minimum kernel is a release (major.minor) and the row\'s hint names it', async (t) => {
+  for (const f of CATALOGUE.filter((f) => f.minKernel !== undefined)) {
+    t.match(f.minKernel, /^\d+\.\d+$/, f.name);
+    t.ok(f.hint.startsWith(`a kernel of ${f.minKernel} or later`), `${f.name}: ${f.hint}`);
+  }
+  t.notOk(CATALOGUE.some((f) => f.minKernel === undefined && /kernel of \d/.test(f.hint)), 'no version is written into a hint by hand');
 });
 
 t.test('no probe is a placeholder', async (t) => {

@@ -39,6 +39,14 @@ t.test('a probe that throws is reported unknown/ProbeError and the same runner g
   t.equal(e.runnersStarted, 1);
 });
 
+t.test("a probe ended by a helper's stop() is reported with that outcome, not as a ProbeError", async (t) => {
+  const e = engine(t);
+  const [stopped, after] = await e.run(['stops', 'fine']);
+  t.match(stopped.outcome, { status: 'unsupported', reason: 'NotInKernel', message: 'a helper ended the probe' });
+  t.match(after.outcome, { status: 'supported' });
+  t.equal(e.runnersStarted, 1);
+});
+
 t.test('a probe that kills its runner is reported unknown/ProbeCrashed and the rest still run', async (t) => {
   const e = engine(t);
   const [before, crashed, after] = await e.run(['fine', 'kills_runner', 'also_fine']);

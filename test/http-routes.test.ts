@@ -52,7 +52,7 @@ t.test('before the first run: /healthz 200, /readyz and /check 503 problems', as
   t.same((await app.inject('/readyz')).json(), { status: 'ready' });
 });
 
-t.test('/check answers 200 or 503 per level and strict, as DESIGN.md says', async (t) => {
+t.test('/check answers 200 or 503 per level and strict', async (t) => {
   const table: [string, Record<string, ProbeOutcome>, Record<Level, [string, number, number]>][] = [
     // scenario, outcomes, level -> [body status, status without strict, status with strict]
     ['all supported', {}, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['ok', 200, 200], all: ['ok', 200, 200] }],

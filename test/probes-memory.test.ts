@@ -6,16 +6,17 @@ import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { assertKernelAnswers, assertFoundMissing, assertFilterSuspected, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
-import { PAGE_SIZE } from '../src/native/memory.js';
+import { PAGE_SIZE } from '../src/native/constants.js';
+import { callProbe } from './helpers/direct.js';
 
-/** The release and options each feature came with. */
+/** The config options each feature needs; its kernel release is the catalogue's minKernel. */
 const BROUGHT: Brought = {
-  mem_dirty_track: { since: [3, 11], config: ['CONFIG_MEM_SOFT_DIRTY'] },
-  aio_remap: { since: [3, 19], config: ['CONFIG_AIO'] },
-  uffd: { since: [4, 3], config: ['CONFIG_USERFAULTFD'] },
-  'uffd-noncoop': { since: [4, 11], config: ['CONFIG_USERFAULTFD'] },
-  pagemap_scan: { since: [6, 7], config: ['CONFIG_PROC_PAGE_MONITOR'] },
-  pagemap_scan_guard_pages: { since: [6, 14], config: ['CONFIG_PROC_PAGE_MONITOR'] },
+  mem_dirty_track: ['CONFIG_MEM_SOFT_DIRTY'],
+  aio_remap: ['CONFIG_AIO'],
+  uffd: ['CONFIG_USERFAULTFD'],
+  'uffd-noncoop': ['CONFIG_USERFAULTFD'],
+  pagemap_scan: ['CONFIG_PROC_PAGE_MONITOR'],
+  pagemap_scan_guard_pages: ['CONFIG_PROC_PAGE_MONITOR'],
 };
 const PROBES = Object.keys(BROUGHT);
 /** Need no privilege: nobody gets root's answer. */
@@ -62,7 +63,7 @@ t.test('the memory probes close every descriptor, and aio_remap destroys its AIO
   const probes = [memory.memDirtyTrack, memory.aioRemap, memory.uffd, memory.uffdNoncoop, memory.pagemapScan, memory.pagemapScanGuardPages];
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const ringsBefore = aioRings();
-  for (const probe of probes) probe();
+  for (const probe of probes) callProbe(probe);
   t.equal(readdirSync('/proc/self/fd').length, fdsBefore);
   // The ring is destroyed in the background: give it a moment, not forever.
   for (let waited = 0; aioRings() !== ringsBefore && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
@@ -87,10 +88,10 @@ t.test('the memory probes unmap what they map', async (t) => {
   for (const probe of probes) {
     // Warm up first: bindings, malloc arenas and the heap settle; after that a
     // leak of even one page a call grows the address space by ROUNDS pages.
-    for (let round = 0; round < ROUNDS / 4; round++) probe();
+    for (let round = 0; round < ROUNDS / 4; round++) callProbe(probe);
     gc();
     const before = mappedBytes();
-    for (let round = 0; round < ROUNDS; round++) probe();
+    for (let round = 0; round < ROUNDS; round++) callProbe(probe);
     gc();
     const growth = mappedBytes() - before;
     t.ok(growth < (ROUNDS / 2) * PAGE_SIZE, `${probe.name}: the address space grew by ${growth} bytes in ${ROUNDS} calls`);

@@ -4,9 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
 import type { ProbeOutcome } from '../src/model.js';
 import * as mounts from '../src/probes/mounts.js';
+import * as namespaces from '../src/probes/namespaces.js';
+import * as lsm from '../src/probes/lsm.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { MOUNT_PROBES, type RunnerPlace } from './fixtures/mountns-probes.js';
+import { callProbe } from './helpers/direct.js';
 
 /** Need CAP_SYS_ADMIN: without it the answer is "could not tell", never "the kernel lacks it". */
 const SYS_ADMIN_PROBES = ['clone_parent_vs_pid', 'move_mount_set_group', 'overlayfs_maps', 'autofs'];
@@ -69,15 +72,6 @@ const asRoot = byName(runProbes(MOUNT_PROBES));
 const asNobody = byName(runProbes(MOUNT_PROBES, { unprivileged: true }));
 
 const hostHasAutofs = [...parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).values()].some((m) => m.fsType === 'autofs');
-const apparmorVisible = existsSync('/sys/kernel/security/apparmor');
-const apparmorEnabled = (() => {
-  try {
-    return readFileSync('/sys/module/apparmor/parameters/enabled', 'latin1').trim() === 'Y';
-  } catch {
-    return false;
-  }
-})();
-
 t.test('as root the mount probes get a kernel answer: supported, or unsupported saying what the kernel did', { skip: !IS_ROOT && 'needs root' }, async (t) => {
   for (const name of SYS_ADMIN_PROBES) {
     const outcome = asRoot.get(name);
@@ -108,22 +102,6 @@ t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDeni
     }
     t.equal(outcome?.status, 'unknown', `${name}: ${outcome?.message}`);
     t.equal(outcome?.reason, 'PermissionDenied', name);
-  }
-});
-
-t.test('apparmor_stacking reads the domain features where AppArmor is active, and is not applicable elsewhere', async (t) => {
-  for (const outcome of [asRoot.get('apparmor_stacking'), asNobody.get('apparmor_stacking')]) {
-    t.comment(`${outcome?.status} (${outcome?.reason}) ${outcome?.message}`);
-    if (apparmorVisible) {
-      t.not(outcome?.reason, 'NotApplicable', String(outcome?.message));
-    } else if (apparmorEnabled) {
-      t.equal(outcome?.status, 'unknown', String(outcome?.message));
-      t.equal(outcome?.reason, 'MissingDependency');
-    } else {
-      t.equal(outcome?.status, 'supported', String(outcome?.message));
-      t.equal(outcome?.reason, 'NotApplicable');
-      t.equal(outcome?.message, 'AppArmor not active: nothing to stack');
-    }
   }
 });
 
@@ -177,8 +155,8 @@ t.test('called directly, the mount probes leave the calling thread, its descript
   const cwd = process.cwd();
   const fds = readdirSync('/proc/self/fd').sort();
   const kids = children();
-  for (const probe of [mounts.moveMountSetGroup, mounts.overlayfsMaps, mounts.autofs, mounts.cloneParentVsPid, mounts.apparmorStacking]) {
-    const outcome = probe();
+  for (const probe of [mounts.moveMountSetGroup, mounts.overlayfsMaps, mounts.autofs, namespaces.cloneParentVsPid, lsm.apparmorStacking]) {
+    const outcome = callProbe(probe);
     t.not(outcome.status, 'unknown', `${probe.name}: ${outcome.message}`);
     t.equal(readlinkSync('/proc/thread-self/ns/mnt'), mountNs, `${probe.name}: same mount namespace`);
     t.equal(readlinkSync('/proc/thread-self/cwd'), cwd, `${probe.name}: same cwd`);

@@ -1,29 +1,28 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, fstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { release } from 'node:os';
+import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runProbes } from './helpers/probe.js';
+import { kernelAtLeast, minKernelOf } from './helpers/kernel-answers.js';
 import { ProbeEngine, type ProbeResult } from '../src/engine/engine.js';
-import { hasIptLegacy, judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
-import { underRefusals } from './helpers/refusals.js';
+import { judgeDump, kernelHasSocket, type DiagDump } from '../src/probes/netlink.js';
 import * as libc from '../src/native/libc.js';
 import {
-  AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET, errno as E,
-  AF_PACKET, SOCK_DGRAM, SOCK_RAW, IPPROTO_UDP,
+  AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, IPPROTO_RAW, AF_INET,
+  errno as E, AF_PACKET, SOCK_DGRAM, SOCK_RAW, IPPROTO_UDP, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI,
+  RTM_GETLINK, RTM_NEWLINK, RTM_GETNSID, NETNSA_PID, IFLA_IFNAME, IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA,
+  IFINFOMSG_SIZE, AF_UNSPEC, NLMSG_HDRLEN,
 } from '../src/native/constants.js';
 import {
   NetlinkSocket, buildMessage, parseAttrs, splitMessages, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg,
-  NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, RTM_GETLINK, RTM_NEWLINK, RTM_GETNSID, NETNSA_PID, IFLA_IFNAME,
-  IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA, IFINFOMSG_SIZE, AF_UNSPEC, NLMSG_HDRLEN, unixDiagReq, inetDiagReq,
+  unixDiagReq, inetDiagReq,
 } from '../src/native/netlink.js';
 
-const NAMES = ['sock_diag', 'net_diag_raw', 'newifindex', 'network_lock_nftables', 'nsid', 'link_nsid', 'nftables', 'has_ipt_legacy'];
+const NAMES = ['sock_diag', 'net_diag_raw', 'newifindex', 'nsid', 'link_nsid'];
 /** The probes that need CAP_NET_ADMIN (and CAP_SYS_ADMIN for a private namespace). */
-const NET_ADMIN_PROBES = ['newifindex', 'link_nsid', 'network_lock_nftables'];
+const NET_ADMIN_PROBES = ['newifindex', 'link_nsid'];
 /** Probes that need no privilege at all: nobody gets root's answer. */
-const UNPRIVILEGED_ALIKE = ['sock_diag', 'nsid', 'nftables', 'has_ipt_legacy'];
+const UNPRIVILEGED_ALIKE = ['sock_diag', 'nsid'];
 const NLMSG_NOOP = 1;
 
 function byName(results: ProbeResult[]): Map<string, ProbeResult> {
@@ -84,33 +83,16 @@ t.test("sock_diag: a dump's ENOENT is a missing diag module, unless the kernel l
   t.equal(judgeDump(dump, { messages: [], error: 0 }, false), undefined);
 });
 
-t.test('network_lock_nftables: a kernel without nfnetlink is found not to support it, and the runner survives libnftables', async (t) => {
-  // libnftables exit()s when it cannot open its netlink socket: the probe must ask first.
-  const refused = underRefusals(['network_lock_nftables', '+nsid']);
-  t.match(refused.get('network_lock_nftables'), { status: 'unsupported', reason: 'NotInKernel', message: /nfnetlink: EPROTONOSUPPORT/ });
-  t.match(refused.get('nsid'), { status: asRoot.get('nsid')?.outcome.status }, 'the runner lived on to run the next probe');
-});
-
-t.test('network_lock_nftables: nfnetlink refused (EPERM) is unknown/PermissionDenied, not a crashed probe', async (t) => {
-  const refused = underRefusals(['network_lock_nftables=EPERM']);
-  t.match(refused.get('network_lock_nftables'), { status: 'unknown', reason: 'PermissionDenied' });
-});
-
 t.test('net_diag_raw: supported exactly when a RAW dump answers, and names raw_diag when not', async (t) => {
   const outcome = asRoot.get('net_diag_raw')?.outcome;
   if (rawDiagAnswers()) t.match(outcome, { status: 'supported' });
   else t.match(outcome, { status: 'unsupported', reason: 'NotInKernel', message: /raw_diag/ });
 });
 
-t.test('newifindex: a kernel of 6.0 or later refuses a negative IFLA_NEW_IFINDEX', async (t) => {
-  const major = Number(release().split('.')[0]);
+t.test("newifindex: a kernel at least the catalogue's minKernel refuses a negative IFLA_NEW_IFINDEX", async (t) => {
   const outcome = asRoot.get('newifindex')?.outcome;
-  if (major >= 6) t.match(outcome, { status: 'supported' });
+  if (kernelAtLeast(minKernelOf('newifindex'))) t.match(outcome, { status: 'supported' });
   else t.not(outcome?.status, 'unknown');
-});
-
-t.test('network_lock_nftables: libnftables makes an inet table with a concatenated set', async (t) => {
-  t.match(asRoot.get('network_lock_nftables')?.outcome, { status: 'supported' });
 });
 
 t.test('nsid: RTM_GETNSID answers for our own pid', async (t) => {
@@ -119,28 +101,6 @@ t.test('nsid: RTM_GETNSID answers for our own pid', async (t) => {
 
 t.test('link_nsid: a veth peer in another namespace reports IFLA_LINK_NETNSID', async (t) => {
   t.match(asRoot.get('link_nsid')?.outcome, { status: 'supported' });
-});
-
-t.test('nftables: libnftables loads', async (t) => {
-  t.match(asRoot.get('nftables')?.outcome, { status: 'supported', message: /libnftables\.so\.1/ });
-});
-
-t.test('has_ipt_legacy: finds an iptables-save that says legacy', async (t) => {
-  const outcome = asRoot.get('has_ipt_legacy')?.outcome;
-  t.match(outcome, { status: 'supported', message: /iptables cmd: \/\S+save/ });
-  const path = /iptables cmd: (\S+?),?(\s|$)/.exec(outcome?.message ?? '')?.[1] ?? '';
-  t.match(execFileSync(path, ['-V'], { encoding: 'utf8' }), /legacy/);
-});
-
-t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unknown/Timeout, not "no legacy iptables"', async (t) => {
-  const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\nexec sleep 10\n' });
-  chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
-  const path = process.env.PATH;
-  process.env.PATH = dir;
-  t.teardown(() => {
-    process.env.PATH = path;
-  });
-  t.match(hasIptLegacy(), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
 });
 
 t.test('as nobody, the CAP_NET_ADMIN probes answer unknown/PermissionDenied, never unsupported', async (t) => {

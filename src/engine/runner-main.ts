@@ -10,7 +10,7 @@ import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { tell, type RunCommand } from './channel.js';
-import type { ProbeOutcome } from '../model.js';
+import { ProbeStop, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
   CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome> }[];
@@ -26,7 +26,10 @@ async function runOne(probes: Probes, name: string): Promise<void> {
   try {
     outcome = probe ? await probe() : { status: 'unknown', reason: 'ProbeError', message: `no probe named ${name}` };
   } catch (err) {
-    outcome = { status: 'unknown', reason: 'ProbeError', message: `probe threw: ${err instanceof Error ? err.message : String(err)}` };
+    // A helper that ended the probe with a verdict; anything else thrown is the probe's own error.
+    outcome = err instanceof ProbeStop
+      ? err.outcome
+      : { status: 'unknown', reason: 'ProbeError', message: `probe threw: ${err instanceof Error ? err.message : String(err)}` };
   }
   tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
 }

@@ -21,7 +21,7 @@ let koffiSource: KoffiSource | undefined;
 
 /**
  * koffi's own loader reads Node's ELF header (glibc or musl?) and searches a
- * dozen paths before it loads its binary: ~9 of the ~10 ms koffi costs a
+ * dozen paths before it loads its binary, most of what koffi costs a
  * runner's start. Its glibc binary for this platform, which npm installs with
  * it, is loaded straight; where that fails, koffi's loader decides.
  */
@@ -53,7 +53,7 @@ export function loadLibrary(name: string): ReturnType<Koffi['load']> {
 }
 
 /** A libc function with the given C prototype, bound on its first call. */
-export function libcFunction(definition: string): KoffiFn {
+function libcFunction(definition: string): KoffiFn {
   let fn: KoffiFn | undefined;
   const bound = () => (fn ??= (libcHandle ??= koffi().load('libc.so.6')).func(definition) as unknown as KoffiFn);
   const call = ((...args: unknown[]) => bound()(...args)) as KoffiFn;
@@ -62,12 +62,12 @@ export function libcFunction(definition: string): KoffiFn {
 }
 
 /** Clear errno before a call, so that the value read after it is the call's. */
-export function clearErrno(): void {
+function clearErrno(): void {
   koffi().errno(0);
 }
 
 /** errno as the last call on this thread left it. */
-export function lastErrno(): number {
+function lastErrno(): number {
   return koffi().errno();
 }
 
@@ -142,8 +142,6 @@ export const getsockopt = bind('int getsockopt(int fd, int level, int name, _Ino
 export const setsockopt = bind('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)');
 /** ioctl with a pointer argument (a Buffer, or null for NULL). */
 export const ioctlPtr = bind('int ioctl(int fd, unsigned long request, _Inout_ void *arg)');
-/** ioctl with an integer argument. */
-export const ioctlInt = bind('int ioctl(int fd, unsigned long request, long arg)');
 export const fcntlPtr = bind('int fcntl(int fd, int cmd, _Inout_ void *arg)');
 export const fcntlInt = bind('int fcntl(int fd, int cmd, long arg)');
 export const flock = bind('int flock(int fd, int op)');
@@ -153,10 +151,8 @@ export const getpid = bind('int getpid()');
 export const unshare = bind('int unshare(int flags)');
 export const setns = bind('int setns(int fd, int nstype)');
 export const mount = bind('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
-export const umount2 = bind('int umount2(const char *target, int flags)');
 export const mmap = bind('long mmap(unsigned long addr, unsigned long len, int prot, int flags, int fd, long off)');
 export const munmap = bind('int munmap(unsigned long addr, unsigned long len)');
-export const access = bind('int access(const char *path, int mode)');
 export const fchdir = bind('int fchdir(int fd)');
 export const chroot = bind('int chroot(const char *path)');
 export const getpgrp = bind('int getpgrp()');
@@ -274,4 +270,29 @@ export function killAndWait(pid: number, refusedTimeoutMs: number): { gone: true
 /** The numeric address of a Buffer's memory, for calls that take addresses as integers. */
 export function addressOf(buf: Buffer): bigint {
   return koffi().address(buf) as bigint;
+}
+
+const rawMemset = libcFunction('unsigned long memset(unsigned long dst, int c, unsigned long n)');
+
+/** memset(3) on memory the caller mapped, by address: write `len` bytes of `value` at `addr`. */
+export function memset(addr: number, value: number, len: number): void {
+  rawMemset(addr, value, len);
+}
+
+// The raw ptrace system call with fixed prototypes: a probe makes hundreds of
+// requests, and koffi's variadic calls cost several times a fixed one.
+// syscall() takes every argument in an integer register on x86-64 and never
+// reads %al, so calling it through a fixed prototype is sound.
+const ptraceRawPointer = libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, void *data)');
+const ptraceRawValue = libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)');
+
+/** ptrace(2) as the kernel has it (PEEK requests store the word at `data`, a buffer's address or a number). */
+export function ptrace(request: number, pid: number, addr: number | bigint, data: Buffer | number | bigint | null): SysResult {
+  const address = BigInt.asUintN(64, BigInt(addr));
+  clearErrno();
+  const raw = data === null || Buffer.isBuffer(data)
+    ? ptraceRawPointer(SYS.ptrace, request, pid, address, data)
+    : ptraceRawValue(SYS.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
+  const ret = Number(raw);
+  return { ret, errno: ret < 0 ? lastErrno() : 0 };
 }

@@ -2,109 +2,20 @@
 // in a Buffer, send it to the kernel, and walk the (multipart) answer up to
 // NLMSG_DONE or NLMSG_ERROR. Every socket has a receive timeout, so a probe
 // never waits forever for an answer that does not come.
-// Layouts are those of <linux/netlink.h>, <linux/rtnetlink.h>,
-// <linux/sock_diag.h> and friends on x86-64.
+// Layouts and numbers are in constants.ts (<linux/netlink.h> and friends).
 import * as libc from './libc.js';
-import { AF_UNIX, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, errno as E } from './constants.js';
+import {
+  AF_UNIX, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, SO_RCVTIMEO, TIMEVAL_SIZE, MSG_TRUNC, errno as E,
+  NLMSG_HDRLEN, NL_ALIGNTO, RTA_HDRLEN, NLA_TYPE_MASK, NLMSG_ERROR, NLMSG_DONE, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP,
+  IFINFOMSG_SIZE, UNIX_DIAG_REQ_SIZE, INET_DIAG_REQ_V2_SIZE, PACKET_DIAG_REQ_SIZE, NETLINK_DIAG_REQ_SIZE,
+} from './constants.js';
 
-/** struct nlmsghdr: len u32, type u16, flags u16, seq u32, pid u32. */
-export const NLMSG_HDRLEN = 16;
-/** Netlink messages and attributes are aligned to 4 bytes. */
-const NL_ALIGNTO = 4;
-/** struct rtattr / struct nlattr: len u16, type u16. */
-export const RTA_HDRLEN = 4;
-/** The top bits of an attribute's type are flags (nested, byte order). */
-const NLA_TYPE_MASK = 0x3fff;
-
-/** Control message types. */
-export const NLMSG_ERROR = 2;
-export const NLMSG_DONE = 3;
-
-/** nlmsg_flags. */
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
-export const NLM_F_ACK = 0x4;
-export const NLM_F_ROOT = 0x100;
-export const NLM_F_MATCH = 0x200;
-export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
-export const NLM_F_CREATE = 0x400;
-export const NLM_F_EXCL = 0x200;
-
-/** rtnetlink message types. */
-export const RTM_NEWLINK = 16;
-export const RTM_GETLINK = 18;
-export const RTM_SETLINK = 19;
-export const RTM_NEWNSID = 88;
-export const RTM_GETNSID = 90;
-
-/** struct ifinfomsg: family u8, pad u8, type u16, index s32, flags u32, change u32. */
-export const IFINFOMSG_SIZE = 16;
-/** struct rtgenmsg: family u8 (aligned to 4 in a message). */
-export const RTGENMSG_SIZE = 1;
-
-/** Link attributes (enum IFLA_*). */
-export const IFLA_IFNAME = 3;
-export const IFLA_LINKINFO = 18;
-export const IFLA_NET_NS_FD = 28;
-export const IFLA_LINK_NETNSID = 37;
-export const IFLA_NEW_IFINDEX = 49;
-/** Inside IFLA_LINKINFO. */
-export const IFLA_INFO_KIND = 1;
-export const IFLA_INFO_DATA = 2;
-/** Inside a veth's IFLA_INFO_DATA: the peer's ifinfomsg followed by its attributes. */
-export const VETH_INFO_PEER = 1;
-
-/** Network namespace id attributes (enum NETNSA_*). */
-export const NETNSA_NSID = 1;
-export const NETNSA_PID = 2;
-
-export const AF_UNSPEC = 0;
-
-/** sock_diag request headers (<linux/unix_diag.h>, <linux/inet_diag.h>, ...). */
-export const UNIX_DIAG_REQ_SIZE = 24;
-export const INET_DIAG_REQ_V2_SIZE = 56;
-export const PACKET_DIAG_REQ_SIZE = 20;
-export const NETLINK_DIAG_REQ_SIZE = 20;
-/** struct inet_diag_msg: idiag_inode sits after family..retrans (4), id (48), expires, rqueue, wqueue, uid. */
-export const INET_DIAG_MSG_INODE_OFFSET = 68;
-export const INET_DIAG_MSG_SIZE = 72;
-/** unix_diag_req.udiag_show bits CRIU asks for. */
-export const UDIAG_SHOW_NAME = 0x1;
-export const UDIAG_SHOW_VFS = 0x2;
-export const UDIAG_SHOW_PEER = 0x4;
-export const UDIAG_SHOW_ICONS = 0x8;
-export const UDIAG_SHOW_RQLEN = 0x10;
-/** packet_diag_req.pdiag_show bits CRIU asks for. */
-export const PACKET_SHOW_INFO = 0x1;
-export const PACKET_SHOW_MCLIST = 0x2;
-export const PACKET_SHOW_RING_CFG = 0x4;
-export const PACKET_SHOW_FANOUT = 0x8;
-/** netlink_diag_req: every protocol, with its groups. */
-export const NDIAG_PROTO_ALL = 0xff;
-export const NDIAG_SHOW_GROUPS = 0x4;
-/** idiag_states / udiag_states: every state. */
-export const ALL_STATES = 0xffffffff;
-/** TCP states (include/net/tcp_states.h), for idiag_states bit masks. */
-export const TCP_ESTABLISHED = 1;
-export const TCP_SYN_SENT = 2;
-export const TCP_FIN_WAIT1 = 4;
-export const TCP_FIN_WAIT2 = 5;
-export const TCP_CLOSE_WAIT = 8;
-export const TCP_LAST_ACK = 9;
-export const TCP_LISTEN = 10;
-export const TCP_CLOSING = 11;
-
-/** SO_RCVTIMEO takes a struct timeval (two 64-bit fields on x86-64). */
-const SO_RCVTIMEO = 20;
-const TIMEVAL_SIZE = 16;
 const MICROSECONDS_PER_MS = 1000;
 const MS_PER_SECOND = 1000;
 /** Room for one receive; the kernel sizes dump batches well below this. */
 const RECEIVE_BUFFER_SIZE = 64 * 1024;
-/** recv flag: return the real length of a datagram even when it did not fit. */
-const MSG_TRUNC = 0x20;
 /** How long one receive may wait for the kernel. */
-export const DEFAULT_RECEIVE_TIMEOUT_MS = 2000;
+const DEFAULT_RECEIVE_TIMEOUT_MS = 2000;
 
 export function nlAlign(len: number): number {
   return (len + NL_ALIGNTO - 1) & ~(NL_ALIGNTO - 1);
@@ -122,12 +33,6 @@ export function attr(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
 export function s32Attr(type: number, value: number): Buffer {
   const payload = Buffer.alloc(4);
   payload.writeInt32LE(value);
-  return attr(type, payload);
-}
-
-export function u32Attr(type: number, value: number): Buffer {
-  const payload = Buffer.alloc(4);
-  payload.writeUInt32LE(value);
   return attr(type, payload);
 }
 

@@ -1,7 +1,7 @@
 // Running a short external program and reading what it prints, for the few
 // checks CRIU makes by running one (iptables-save -V). posix_spawn, not
-// child_process: Node forks its whole large process for a child (1.9 ms
-// here), posix_spawn does not (0.3 ms). The child is reported on the
+// child_process: Node forks its whole large process for a child,
+// posix_spawn does not. The child is reported on the
 // runner's channel like any helper, and never outlives the call.
 import { readSync } from 'node:fs';
 import { childReaped, childSpawned } from './children.js';

@@ -3,18 +3,16 @@
 // node, seized and stopped at once (usually still on its way out of execve,
 // before its first instruction): it never resumes its own code, only what we
 // place in it, and it is always killed and reaped before the probe returns.
-import { closeSync, openSync, readSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import * as libc from './libc.js';
-import { O_CLOEXEC } from './constants.js';
 import {
-  errno as E, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGTRAP,
+  errno as E, O_CLOEXEC, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGTRAP, SYS,
+  REGISTER_NAMES, USER_REGS_SIZE, SYSCALL64_ARG_REGISTERS, PTRACE_PEEKDATA, PTRACE_POKEDATA, PTRACE_GETREGS,
+  PTRACE_SETREGS, PTRACE_EVENT_STOP, MAX_ERRNO, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE,
+  MAP_ANONYMOUS, type RegisterName,
 } from './constants.js';
-import {
-  NR, CODE, REGISTER_NAMES, USER_REGS_SIZE, SYSCALL64_ARG_REGISTERS, PTRACE_PEEKDATA, PTRACE_POKEDATA,
-  PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_EVENT_STOP, MAX_ERRNO, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC,
-  MAP_PRIVATE, MAP_ANONYMOUS, type RegisterName,
-} from './ptrace-abi.js';
 import { childReaped, childSpawned } from './children.js';
+import { procMaps, procVmFlags, threadCount, type Mapping } from './procfs.js';
 
 /** argv[0] of every tracee, so a leftover one is recognisable in /proc/PID/cmdline. */
 export const TRACEE_ARGV0 = 'criu-readiness-tracee';
@@ -42,7 +40,7 @@ const PT_INTERP = 3;
 const SPAWN_ATTEMPTS = 5;
 
 /** How long a tracee may take to reach a stop before it counts as hung. */
-export const DEFAULT_STOP_TIMEOUT_MS = 2000;
+const DEFAULT_STOP_TIMEOUT_MS = 2000;
 
 /** Scratch memory mapped in the tracee: one code page (r-x), then data and stack pages (rw-). */
 const SCRATCH_CODE_PAGES = 1;
@@ -86,24 +84,53 @@ export function describeState(state: TraceeState): string {
   }
 }
 
-// The raw ptrace system call with fixed prototypes: a probe makes hundreds of
-// requests, and koffi's variadic calls cost about four times a fixed one.
-// syscall() takes every argument in an integer register on x86-64 and never
-// reads %al, so calling it through a fixed prototype is sound.
-const ptraceRawPointer = libc.libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, void *data)');
-const ptraceRawValue = libc.libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)');
+/**
+ * x86-64 machine code run inside a tracee. Each sequence ends in a trap
+ * (int3) so the tracer gets the tracee back in a SIGTRAP stop.
+ */
+export const CODE = {
+  /** syscall; int3 */
+  SYSCALL_TRAP: Buffer.from([0x0f, 0x05, 0xcc]),
+  /** int 0x80 (the i386 system call gate); int3 */
+  INT80_TRAP: Buffer.from([0xcd, 0x80, 0xcc]),
+  /** nop; nop; int3: the second nop is where a hardware breakpoint goes. */
+  NOP_NOP_TRAP: Buffer.from([0x90, 0x90, 0xcc]),
+  /** jmp . (a tight loop that never traps) */
+  SPIN: Buffer.from([0xeb, 0xfe]),
+  /** mov eax, SYS.rt_sigreturn; syscall: the signal restorer. */
+  RT_SIGRETURN: Buffer.from([0xb8, SYS.rt_sigreturn, 0x00, 0x00, 0x00, 0x0f, 0x05]),
+  /**
+   * For clone_parent_vs_pid: a clone whose child exits at once with 0
+   * (CRIU's clone_cb does exit(0)), while the caller jumps over that to an
+   * int3 that hands it back to the tracer.
+   *   syscall; test rax, rax; jnz +9; mov eax, SYS.exit; xor edi, edi; syscall; int3
+   */
+  CLONE_CHILD_EXITS: Buffer.from([
+    0x0f, 0x05,
+    0x48, 0x85, 0xc0,
+    0x75, 0x09,
+    0xb8, SYS.exit, 0x00, 0x00, 0x00,
+    0x31, 0xff,
+    0x0f, 0x05,
+    0xcc,
+  ]),
+} as const;
 
-/** ptrace(2) as the kernel has it (PEEK requests store the word at `data`): the result and its errno. */
-function ptraceRaw(request: number, pid: number, addr: number | bigint, data: Buffer | number | bigint | null): libc.SysResult {
-  const address = BigInt.asUintN(64, BigInt(addr));
-  libc.clearErrno();
-  const raw = data === null || Buffer.isBuffer(data)
-    ? ptraceRawPointer(NR.ptrace, request, pid, address, data)
-    : ptraceRawValue(NR.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
-  const ret = Number(raw);
-  return { ret, errno: ret < 0 ? libc.lastErrno() : 0 };
+/** Where in CODE.NOP_NOP_TRAP the hardware breakpoint goes: the second nop. */
+export const BREAKPOINT_TARGET_OFFSET = 1n;
+
+/** The length of countingHandler's code: inc qword [rip + disp32] (7 bytes), ret (1). */
+export const COUNTING_HANDLER_SIZE = 8;
+/** The qword countingHandler increments. */
+export const COUNTER_SIZE = 8;
+
+/** inc qword [rip + disp32]; ret: a signal handler that counts its calls in the qword at `counter`. */
+export function countingHandler(handlerAddress: bigint, counter: bigint): Buffer {
+  const INC_QWORD_RIP_LENGTH = 7; // 48 ff 05 + disp32
+  const code = Buffer.from([0x48, 0xff, 0x05, 0, 0, 0, 0, 0xc3]);
+  code.writeInt32LE(Number(counter - (handlerAddress + BigInt(INC_QWORD_RIP_LENGTH))), 3);
+  return code;
 }
-
 
 /** A system call's raw return value, classified. */
 export function asResult(rax: bigint): InjectedResult {
@@ -157,7 +184,7 @@ export class Tracee {
 
   /** A raw ptrace(2) request on this tracee; data is a buffer (its address) or a number. */
   request(request: number, addr: number | bigint, data: Buffer | number | bigint | null): libc.SysResult {
-    return ptraceRaw(request, this.pid, addr, data);
+    return libc.ptrace(request, this.pid, addr, data);
   }
 
   /** A request that must succeed: TraceeError otherwise. */
@@ -273,21 +300,14 @@ export class Tracee {
     return at;
   }
 
-  /** The tracee's mappings from /proc/PID/maps, with their names ('' for anonymous ones). */
-  mappings(): { start: bigint; end: bigint; name: string }[] {
-    return readFileSync(`/proc/${this.pid}/maps`, 'utf8')
-      .split('\n')
-      .filter((line) => line.length > 0)
-      .map((line) => {
-        const [range, , , , , ...rest] = line.split(/\s+/);
-        const [start, end] = range.split('-').map((hex) => BigInt(`0x${hex}`));
-        return { start, end, name: rest.join(' ') };
-      });
+  /** The tracee's mappings (/proc/PID/maps), with their names ('' for anonymous ones). */
+  mappings(): Mapping[] {
+    return procMaps(this.pid);
   }
 
   /** The VmFlags (two-letter codes, /proc/PID/smaps) of the mapping that starts at `start`. */
   vmFlags(start: bigint): string[] {
-    return vmFlagsAt(readFileSync(`/proc/${this.pid}/smaps`, 'utf8'), start);
+    return procVmFlags(start, this.pid);
   }
 
   /** Kill and reap. Safe to call twice. */
@@ -317,10 +337,10 @@ export class Tracee {
     const pages = SCRATCH_CODE_PAGES + SCRATCH_DATA_PAGES + SCRATCH_STACK_PAGES;
     let code: bigint;
     try {
-      const mapped = this.injectSyscall(NR.mmap, [0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
+      const mapped = this.injectSyscall(SYS.mmap, [0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
       if (mapped.errno) throw new TraceeError('mmap in the tracee', mapped.errno, 'cannot map scratch memory');
       code = BigInt.asUintN(64, mapped.ret);
-      const sealed = this.injectSyscall(NR.mprotect, [code, SCRATCH_CODE_PAGES * PAGE_SIZE, PROT_READ | PROT_EXEC]);
+      const sealed = this.injectSyscall(SYS.mprotect, [code, SCRATCH_CODE_PAGES * PAGE_SIZE, PROT_READ | PROT_EXEC]);
       if (sealed.errno) throw new TraceeError('mprotect in the tracee', sealed.errno, 'cannot make scratch code executable');
     } finally {
       this.bootstrapSite = undefined;
@@ -369,21 +389,10 @@ function seizeNewChild(): number | { ranAway: string } {
   }
 }
 
-/** From smaps text: the VmFlags of the mapping that starts at `start` (none if it is not there). */
-export function vmFlagsAt(smaps: string, start: bigint): string[] {
-  let inMapping = false;
-  for (const line of smaps.split('\n')) {
-    const range = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
-    if (range) inMapping = BigInt(`0x${range[1]}`) === start;
-    else if (inMapping && line.startsWith('VmFlags:')) return line.slice('VmFlags:'.length).trim().split(/\s+/);
-  }
-  return [];
-}
-
 let interpreterCache: { path: string; interpreter: string | undefined } | undefined;
 
 /** The PT_INTERP path of an ELF executable (its dynamic loader), or undefined for a static one. */
-export function elfInterpreter(path: string): string | undefined {
+function elfInterpreter(path: string): string | undefined {
   if (interpreterCache?.path === path) return interpreterCache.interpreter;
   let interpreter: string | undefined;
   const fd = openSync(path, 'r');
@@ -416,7 +425,7 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
   let mustKill = true;
   try {
     // EXITKILL: if the runner dies, the kernel kills the tracee.
-    const seized = ptraceRaw(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL);
+    const seized = libc.ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL);
     if (seized.ret < 0) {
       // A child that already exited is a zombie, and seizing a zombie fails with EPERM: not a privilege problem.
       const gone = reapIfGone(pid);
@@ -426,7 +435,7 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
       }
       throw new TraceeError('PTRACE_SEIZE', seized.errno, 'Unable to ptrace the child');
     }
-    const interrupted = ptraceRaw(PTRACE_INTERRUPT, pid, 0, 0);
+    const interrupted = libc.ptrace(PTRACE_INTERRUPT, pid, 0, 0);
     if (interrupted.ret < 0) throw new TraceeError('PTRACE_INTERRUPT', interrupted.errno, 'Unable to stop the child');
     // An exiting child ignores the interrupt and is reported exited instead (and is reaped by that wait).
     const state = waitFor(pid, DEFAULT_STOP_TIMEOUT_MS);
@@ -437,7 +446,7 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
     }
     if (state.event !== PTRACE_EVENT_STOP) throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
     // Only the thread we seized is stopped: a thread started before the seize would run on.
-    const threads = readdirSync(`/proc/${pid}/task`).length;
+    const threads = threadCount(pid);
     if (threads !== 1) return { ranAway: `it had started ${threads} threads` };
     mustKill = false; // handed over: the Tracee owns it now
     return pid;

@@ -1,113 +1,29 @@
-// Checks of namespaces and mounts. Everything mounted is mounted in a private
+// Checks of mounts. Everything mounted is mounted in a private
 // mount namespace of the runner's main thread, on a tmpfs that covers /tmp
 // (or another existing directory) in that namespace only, and the thread
 // returns to its own namespace before the probe does: the host's mount table
 // and filesystems never change.
-import { close, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
-import { CLONE_NEWNS, CLONE_NEWPID, CLONE_PARENT, O_CLOEXEC, O_RDONLY, SYS, __WALL, errno as E } from '../native/constants.js';
 import {
-  MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, O_DIRECTORY, O_PATH,
-  PROT_READ, PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev,
-} from '../native/mount-abi.js';
-import { AT_FDCWD, SYS_clone, CLONE_CHILD_EXITS_CODE } from '../native/syscall-abi.js';
-import type { Tracee } from '../native/tracee.js';
-import { traced } from './ptrace.js';
-import { childReaped, childSpawned } from '../native/children.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromFsError, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
-
-/** One line of /proc/PID/mountinfo, the parts the probes read. */
-interface MountInfo {
-  mountPoint: string;
-  /** Optional fields such as shared:N. */
-  tags: string[];
-  fsType: string;
-  superOptions: string;
-}
-
-/** Undo mountinfo's octal escapes (\040 for a space, ...). */
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** The mount table of the calling thread's mount namespace. */
-function mountTable(): MountInfo[] {
-  return readFileSync('/proc/thread-self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => {
-      const [before, after] = line.split(' - ');
-      const fields = before.split(' ');
-      const [fsType, , superOptions = ''] = after.split(' ');
-      return { mountPoint: unescapeMountPath(fields[4]), tags: fields.slice(6), fsType, superOptions };
-    });
-}
+  O_CLOEXEC, O_RDONLY, SYS, errno as E, MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, PROT_READ,
+  PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev, AT_FDCWD,
+} from '../native/constants.js';
+import { hasCapability, mappingAt, mountInfo, procPath, type MountInfo } from '../native/procfs.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromFsError, missingSyscall, errnoName } from './outcome.js';
+import { closeInBackground, inPrivateNamespace } from './resources.js';
 
 /** The topmost mount at `path` in the calling thread's namespace. */
 function mountAt(path: string): MountInfo | undefined {
-  return mountTable().filter((m) => m.mountPoint === path).pop();
-}
-
-function hasCapability(capability: number): boolean {
-  const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '0';
-  return ((BigInt(`0x${hex}`) >> BigInt(capability)) & 1n) === 1n;
+  return mountInfo().filter((m) => m.mountPoint === path).pop();
 }
 
 /** A mount(2) that failed: ENODEV means the kernel has no such filesystem type. */
 function mountFailed(errno: number, what: string, fsType?: string): ProbeOutcome {
   if (errno === E.ENODEV && fsType) return unsupported(`${what}: ENODEV (no ${fsType} filesystem in this kernel)`);
   return fromErrno(errno, what);
-}
-
-/**
- * The runner's main thread's way back: its mount namespace, root and working
- * directory. setns() puts root and cwd at the namespace's root, so both are
- * restored from descriptors taken before leaving.
- */
-interface Home {
-  mountNs: number;
-  root: number;
-  cwd: number;
-}
-
-function leaveHome(): Home | ProbeOutcome {
-  const opened: number[] = [];
-  for (const path of ['/proc/thread-self/ns/mnt', '/', '.']) {
-    const fd = libc.open(path, (path.startsWith('/proc') ? O_RDONLY : O_PATH | O_DIRECTORY) | O_CLOEXEC, 0);
-    if (fd.ret < 0) {
-      opened.forEach((f) => libc.close(f));
-      return fromErrno(fd.errno, `Can't open ${path}`);
-    }
-    opened.push(fd.ret);
-  }
-  return { mountNs: opened[0], root: opened[1], cwd: opened[2] };
-}
-
-function closeHome(home: Home): void {
-  [home.mountNs, home.root, home.cwd].forEach((fd) => libc.close(fd));
-}
-
-/**
- * Back to the original namespace, root and cwd. A runner that cannot get
- * back must not run another probe in the wrong namespace: it dies, and the
- * engine reports this probe as crashed and starts a fresh runner.
- */
-function returnHome(home: Home): void {
-  const steps: [string, () => libc.SysResult][] = [
-    ['setns', () => libc.setns(home.mountNs, CLONE_NEWNS)],
-    ['fchdir /', () => libc.fchdir(home.root)],
-    ['chroot', () => libc.chroot('.')],
-    ['fchdir cwd', () => libc.fchdir(home.cwd)],
-  ];
-  for (const [what, step] of steps) {
-    const res = step();
-    if (res.ret !== 0) {
-      process.stderr.write(`criu-readiness: cannot return to the original mount namespace (${what}: ${errnoName(res.errno)})\n`);
-      process.kill(process.pid, 'SIGKILL');
-    }
-  }
 }
 
 /** The first of these directories that exists gets the private tmpfs mounted over it (CRIU uses /tmp). */
@@ -126,8 +42,7 @@ function isDirectory(path: string): boolean {
  * at `base` to build in. Everything is made private first, so nothing
  * propagates out; the tmpfs covers an existing directory in this namespace
  * only, so nothing is made on the host's filesystems either. No mount is
- * taken down one by one: each umount waits for an RCU grace period (measured
- * 10-150 ms), so the namespace is dropped whole, on a libuv pool thread, by
+ * taken down one by one: each umount waits for an RCU grace period, so the namespace is dropped whole, on a libuv pool thread, by
  * closing the last descriptor that holds it. If the runner dies first, its
  * exit closes that descriptor just the same.
  */
@@ -139,29 +54,23 @@ function inPrivateMountNs(work: (base: string) => ProbeOutcome): ProbeOutcome {
   }
   const base = SCRATCH_MOUNT_POINTS.find(isDirectory);
   if (!base) return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a directory to mount on`);
-  const home = leaveHome();
-  if (!('mountNs' in home)) return home;
+  const onError = (errno: number): ProbeOutcome =>
+    errno === E.EPERM
+      ? unknown('PermissionDenied', 'Unable to create a new mount namespace: EPERM')
+      : unknown('UnexpectedResult', `Unable to create a new mount namespace: ${errnoName(errno)}`);
   let privateNs = -1;
   try {
-    const left = libc.unshare(CLONE_NEWNS);
-    if (left.ret !== 0) {
-      return left.errno === E.EPERM
-        ? unknown('PermissionDenied', 'Unable to create a new mount namespace: EPERM')
-        : unknown('UnexpectedResult', `Unable to create a new mount namespace: ${errnoName(left.errno)}`);
-    }
-    try {
-      privateNs = libc.open('/proc/thread-self/ns/mnt', O_RDONLY | O_CLOEXEC, 0).ret;
+    return inPrivateNamespace({ kind: 'mnt', onError }, () => {
+      privateNs = libc.open(procPath('thread-self', 'ns/mnt'), O_RDONLY | O_CLOEXEC, 0).ret;
       const privatized = libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null);
       if (privatized.ret !== 0) return fromErrno(privatized.errno, 'Unable to remount / with MS_PRIVATE');
       const scratch = libc.mount('criu-readiness', base, 'tmpfs', 0, null);
       if (scratch.ret !== 0) return mountFailed(scratch.errno, `Unable to mount tmpfs on ${base}`, 'tmpfs');
       return work(base);
-    } finally {
-      returnHome(home);
-    }
+    });
   } finally {
-    closeHome(home);
-    if (privateNs >= 0) close(privateNs, () => undefined);
+    // After the thread has left: the namespace goes with this last descriptor, in the background.
+    if (privateNs >= 0) closeInBackground(privateNs);
   }
 }
 
@@ -201,17 +110,6 @@ function cString(text: string): Buffer {
   return Buffer.from(`${text}\0`);
 }
 
-/** The dev (major:minor) and inode /proc/self/maps shows for the mapping at `address`. */
-function mappedFile(address: number): { major: number; minor: number; ino: bigint } | undefined {
-  const start = address.toString(16);
-  const line = readFileSync('/proc/thread-self/maps', 'latin1')
-    .split('\n')
-    .find((l) => l.startsWith(`${start}-`));
-  const match = line && /^\S+ \S+ \S+ ([0-9a-f]+):([0-9a-f]+) (\d+)/.exec(line);
-  if (!match) return undefined;
-  return { major: parseInt(match[1], 16), minor: parseInt(match[2], 16), ino: BigInt(match[3]) };
-}
-
 /** rw-r--r--: the test file is only ever opened by this process. */
 const TEST_FILE_MODE = 0o644;
 
@@ -247,20 +145,20 @@ export function overlayfsMaps(): ProbeOutcome {
 
 /** As CRIU: the dev:ino /proc/self/maps shows for the mapping must be what fstat() of the file says. */
 function mapsMatchesStat(address: number, fd: number): ProbeOutcome {
-  const shown = mappedFile(address);
+  const shown = mappingAt(address, 'thread-self');
   if (!shown) return unknown('UnexpectedResult', 'Unable to find the mapping');
   const stat = fstatSync(fd, { bigint: true });
   const expected = { ...splitDev(stat.dev), ino: stat.ino };
   const text = (d: typeof expected): string => `${d.major.toString(16)}:${d.minor.toString(16)}:${d.ino.toString(16)}`;
-  if (shown.major !== expected.major || shown.minor !== expected.minor || shown.ino !== expected.ino) {
-    return unsupported(`unmatched dev:ino ${text(shown)} (expected ${text(expected)})`);
+  if (shown.major !== expected.major || shown.minor !== expected.minor || shown.inode !== expected.ino) {
+    return unsupported(`unmatched dev:ino ${text({ ...shown, ino: shown.inode })} (expected ${text(expected)})`);
   }
   return supported(`maps shows the overlay's dev:ino ${text(expected)}`);
 }
 
 /** An autofs mount in the table decides: its options must show pipe_ino= (CRIU's check_autofs_pipe_ino). */
 function autofsPipeIno(): ProbeOutcome | undefined {
-  const mount = mountTable().find((m) => m.fsType === 'autofs');
+  const mount = mountInfo().find((m) => m.fsType === 'autofs');
   if (!mount) return undefined;
   return /(^|,)pipe_ino=/.test(mount.superOptions)
     ? supported(`autofs at ${mount.mountPoint} shows pipe_ino`)
@@ -289,85 +187,4 @@ export function autofs(): ProbeOutcome {
       pipe.forEach((fd) => libc.close(fd));
     }
   });
-}
-
-/** AppArmor's securityfs directory: CRIU counts AppArmor as the LSM when it exists. */
-const APPARMOR_FS = '/sys/kernel/security/apparmor';
-/** Namespace stacking (domain/stack = yes) came with policy version 1.2. */
-const STACKING_VERSION = { major: 1, minor: 2 };
-
-export function apparmorStacking(): ProbeOutcome {
-  try {
-    return apparmorDomain();
-  } catch (err) {
-    return fromFsError(err, "Can't read AppArmor's features");
-  }
-}
-
-function apparmorDomain(): ProbeOutcome {
-  if (!existsSync(APPARMOR_FS)) {
-    // AppArmor enabled but securityfs not visible (a container without it): stacking cannot be read.
-    if (readOptional('/sys/module/apparmor/parameters/enabled') === 'Y') {
-      return unknown('MissingDependency', `AppArmor is enabled but ${APPARMOR_FS} is not there: mount securityfs to check stacking`);
-    }
-    // CRIU runs this check only where AppArmor is the LSM (cr-check.c:
-    // `if (kdat.lsm == LSMTYPE__APPARMOR)`), and dumps or restores AppArmor
-    // namespaces only there. Without AppArmor a restore never stacks, so the
-    // feature is not needed: supported, with NotApplicable as the reason.
-    return { status: 'supported', reason: 'NotApplicable', message: 'AppArmor not active: nothing to stack' };
-  }
-  const stack = readOptional(`${APPARMOR_FS}/features/domain/stack`);
-  if (stack !== 'yes') return unsupported(`aa stack featured disabled: ${stack ?? 'no features/domain/stack'}`);
-  const version = readOptional(`${APPARMOR_FS}/features/domain/version`);
-  const parsed = version && /^(\d+)\.(\d+)/.exec(version);
-  if (!parsed) return unsupported(`scanning aa stack version failed: ${version ?? 'no features/domain/version'}`);
-  const [major, minor] = [Number(parsed[1]), Number(parsed[2])];
-  if (major > STACKING_VERSION.major || (major === STACKING_VERSION.major && minor >= STACKING_VERSION.minor)) {
-    return supported(`AppArmor domain stacking, version ${major}.${minor}`);
-  }
-  return unsupported(`AppArmor domain version ${major}.${minor} is older than ${STACKING_VERSION.major}.${STACKING_VERSION.minor}`);
-}
-
-/** A file's trimmed text, or undefined when it does not exist; other errors are thrown. */
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/**
- * clone(CLONE_NEWPID|CLONE_PARENT) makes a sibling of the caller. Called from
- * the runner it would make a child of the engine, so the call is made inside
- * a tracee: the new process is then the runner's child, which reaps it. It
- * exits at once, as CRIU's does.
- */
-export function cloneParentVsPid(): ProbeOutcome {
-  // A new pid namespace needs CAP_SYS_ADMIN: without it, no tracee is worth starting.
-  if (!hasCapability(CAP_SYS_ADMIN)) return unknown('PermissionDenied', 'clone(CLONE_NEWPID|CLONE_PARENT): needs CAP_SYS_ADMIN');
-  return traced(cloneSibling);
-}
-
-function cloneSibling(tracee: Tracee): ProbeOutcome {
-  const site = tracee.placeCode(CLONE_CHILD_EXITS_CODE);
-  const state = tracee.run(site, { rax: BigInt(SYS_clone), rdi: BigInt(CLONE_NEWPID | CLONE_PARENT), rsi: 0n, rdx: 0n, r10: 0n, r8: 0n });
-  const rax = BigInt.asIntN(64, tracee.expectTrap(state, 'clone(CLONE_NEWPID|CLONE_PARENT)').rax);
-  if (rax < 0n) {
-    const errno = Number(-rax);
-    if (errno === E.EINVAL) return unsupported("CLONE_PARENT | CLONE_NEWPID don't work together");
-    return fromErrno(errno, 'clone(CLONE_NEWPID|CLONE_PARENT)');
-  }
-  const sibling = Number(rax);
-  childSpawned(sibling);
-  const status = [0];
-  let waited = libc.waitpid(sibling, status, __WALL);
-  while (waited.ret < 0 && waited.errno === E.EINTR) waited = libc.waitpid(sibling, status, __WALL);
-  // Reaped, or not ours to reap: either way the engine must not touch that pid again.
-  childReaped(sibling);
-  if (waited.ret !== sibling) {
-    return unknown('UnexpectedResult', `the new process ${sibling} is not a sibling of the caller (waitpid: ${errnoName(waited.errno)})`);
-  }
-  return supported(`the new process (pid ${sibling}) is a sibling of the caller, in a new pid namespace`);
 }

@@ -1,27 +1,25 @@
-// Checks that talk netlink: sock_diag, rtnetlink, nftables; and the legacy
-// iptables CRIU uses to save and restore rules.
-import { accessSync, close, constants as fsConstants, existsSync, fstatSync, realpathSync, statSync, writeSync } from 'node:fs';
+// Checks that talk netlink: sock_diag and rtnetlink.
+import { close, existsSync, fstatSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
-  IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, NETLINK_NETFILTER, AF_NETLINK, SOCK_DIAG_BY_FAMILY,
-  O_RDONLY, O_CLOEXEC, CLONE_NEWNET, INT_SIZE,
-} from '../native/constants.js';
-import {
-  NetlinkSocket, withNetlink, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
-  unixDiagReq, inetDiagReq, packetDiagReq, netlinkDiagReq, type NetlinkReply,
-  NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK,
-  RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE, RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD,
-  IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID,
-  AF_UNSPEC, ALL_STATES, INET_DIAG_MSG_SIZE, INET_DIAG_MSG_INODE_OFFSET,
-  UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN,
+  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_ICMP, IPPROTO_ICMPV6,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
+  O_RDONLY, CLONE_NEWNET, INT_SIZE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP,
+  NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK, RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE,
+  RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND,
+  IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID, AF_UNSPEC, ALL_STATES, INET_DIAG_MSG_SIZE,
+  INET_DIAG_MSG_INODE_OFFSET, UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN,
   PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG, PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS,
   TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
+} from '../native/constants.js';
+import {
+  NetlinkSocket, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
+  unixDiagReq, inetDiagReq, packetDiagReq, netlinkDiagReq, type NetlinkReply,
 } from '../native/netlink.js';
-import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
-import { runProgram } from '../native/program.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { ipv6Enabled, procPath } from '../native/procfs.js';
+import { inPrivateNamespace, withFd, withNetlink } from './resources.js';
+import { fromErrno, errnoName } from './outcome.js';
 
 /** The TCP states CRIU dumps (listening and connected ones). */
 const CRIU_TCP_STATES = [
@@ -70,7 +68,7 @@ const NO_SUCH_SOCKET = new Set<number>([E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
  * no cost. Without one, trying to make a socket also loads its module where
  * it is one (before any privilege check: an EPERM still says yes), which a
  * diag dump does not do by itself for AF_PACKET. The socket is closed in the
- * background: closing a packet socket waits out an RCU grace period (~15 ms).
+ * background: closing a packet socket waits out an RCU grace period.
  */
 export function kernelHasSocket({ domain, type, protocol, procNet }: SocketKind): boolean {
   if (procNet !== undefined && existsSync(`/proc/net/${procNet}`)) return true;
@@ -121,7 +119,7 @@ export function judgeDump(dump: DiagDump, reply: NetlinkReply, socketAbsent = fa
 }
 
 export function sockDiag(): ProbeOutcome {
-  return withNetlink(NETLINK_SOCK_DIAG, (sock) => {
+  return withNetlink({ protocol: NETLINK_SOCK_DIAG, what: "Can't make diag socket for check" }, (sock) => {
     const failures: ProbeOutcome[] = [];
     for (const dump of diagDumps()) {
       // Asked first: making the socket loads its module, which the dump then finds.
@@ -134,19 +132,19 @@ export function sockDiag(): ProbeOutcome {
     // A family the kernel lacks decides; otherwise we could not tell.
     const worst = failures.find((f) => f.status === 'unsupported') ?? failures[0];
     return { ...worst, message: `The sock diag infrastructure is incomplete. ${failures.map((f) => f.message).join('; ')}` };
-  }, (code) => fromErrno(code, "Can't make diag socket for check"));
+  });
 }
 
 // ---------------------------------------------------------------- net_diag_raw
 
-/** Inodes of the sockets a RAW sock_diag dump of `family` lists, or the failed answer. */
-function dumpRawInodes(sock: NetlinkSocket, family: number, familyName: string): Set<number> | ProbeOutcome {
+/** Inodes of the sockets a RAW sock_diag dump of `family` lists; a failed dump ends the probe. */
+function dumpRawInodes(sock: NetlinkSocket, family: number, familyName: string): Set<number> {
   const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES) });
   const what = `Sockets collect procedure family ${familyName} proto RAW`;
   const broken = transportFailure(reply, what);
-  if (broken) return broken;
-  if (reply.error === E.ENOENT) return unsupported(`${what}: ENOENT: diag module missing: ${RAW_FIX}`);
-  if (reply.error !== 0) return fromErrno(reply.error, what);
+  if (broken) stop(broken);
+  if (reply.error === E.ENOENT) stop(unsupported(`${what}: ENOENT: diag module missing: ${RAW_FIX}`));
+  if (reply.error !== 0) stop(fromErrno(reply.error, what));
   const inodes = new Set<number>();
   for (const msg of reply.messages) {
     if (msg.type === SOCK_DIAG_BY_FAMILY && msg.payload.length >= INET_DIAG_MSG_SIZE) {
@@ -162,7 +160,6 @@ function rawSocketListed(sock: NetlinkSocket, family: number, familyName: string
   try {
     // Dump first: a missing raw_diag is a kernel fact even when we may not make a RAW socket.
     const inodes = dumpRawInodes(sock, family, familyName);
-    if (!(inodes instanceof Set)) return inodes;
     if (raw.ret < 0) {
       if (raw.errno === E.EPERM || raw.errno === E.EACCES) {
         return unknown('PermissionDenied', `Can't create a ${familyName} RAW socket to look for (needs CAP_NET_RAW): ${errnoName(raw.errno)}`);
@@ -177,17 +174,12 @@ function rawSocketListed(sock: NetlinkSocket, family: number, familyName: string
 }
 
 export function netDiagRaw(): ProbeOutcome {
-  return withNetlink(NETLINK_SOCK_DIAG, (sock) => {
+  return withNetlink({ protocol: NETLINK_SOCK_DIAG, what: "Can't make diag socket for check" }, (sock) => {
     const inet = rawSocketListed(sock, AF_INET, 'INET', IPPROTO_ICMP);
     // CRIU wants both families; without IPv6 there are no INET6 RAW sockets to dump.
     if (inet.status !== 'supported' || !ipv6Enabled()) return inet;
     return rawSocketListed(sock, AF_INET6, 'INET6', IPPROTO_ICMPV6);
-  }, (code) => fromErrno(code, "Can't make diag socket for check"));
-}
-
-/** As CRIU's kerndat: IPv6 is there when /proc/sys/net/ipv6 is. */
-function ipv6Enabled(): boolean {
-  return existsSync('/proc/sys/net/ipv6');
+  });
 }
 
 // ---------------------------------------------------------------- rtnetlink
@@ -196,7 +188,7 @@ function ipv6Enabled(): boolean {
 const ABSENT_LINK = 'criu-kdat';
 
 export function newifindex(): ProbeOutcome {
-  return withNetlink(NETLINK_ROUTE, (sock) => {
+  return withNetlink({ protocol: NETLINK_ROUTE, what: 'Unable to create a netlink socket' }, (sock) => {
     // A negative new ifindex is refused (ERANGE) by kernels that know the
     // attribute, before the device is looked up; older kernels ignore the
     // attribute and fail the lookup (ENODEV). Nothing is changed either way.
@@ -213,11 +205,11 @@ export function newifindex(): ProbeOutcome {
     if (reply.error === E.EPERM) return unknown('PermissionDenied', 'RTM_SETLINK needs CAP_NET_ADMIN: EPERM');
     if (reply.error === 0) return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ${ABSENT_LINK} exists`);
     return unknown('UnexpectedResult', `Unexpected error: ${errnoName(reply.error)}`);
-  }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
+  });
 }
 
 export function nsid(): ProbeOutcome {
-  return withNetlink(NETLINK_ROUTE, (sock) => {
+  return withNetlink({ protocol: NETLINK_ROUTE, what: 'Unable to create a netlink socket' }, (sock) => {
     const reply = sock.request({
       type: RTM_GETNSID,
       flags: NLM_F_REQUEST | NLM_F_ACK,
@@ -230,41 +222,17 @@ export function nsid(): ProbeOutcome {
     const answer = reply.messages.find((m) => m.type === RTM_NEWNSID);
     const id = answer && parseAttrs(answer.payload.subarray(nlAlign(RTGENMSG_SIZE))).get(NETNSA_NSID);
     return id && id.length >= INT_SIZE ? supported() : unsupported("NSID isn't supported");
-  }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
+  });
 }
 
 /** unshare(CLONE_NEWNET) failed. */
-function namespaceFailed(code: number): ProbeOutcome {
+export function namespaceFailed(code: number): ProbeOutcome {
   return fromErrno(code, 'Unable create a network namespace');
 }
 
-/**
- * Run `use` with the calling (main) thread in a new network namespace, and
- * put the thread back into its own one afterwards, whatever happens. What
- * `use` makes in the namespace goes away with it.
- */
-function inPrivateNetns(use: () => ProbeOutcome, noNamespace = namespaceFailed): ProbeOutcome {
-  const home = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
-  if (home.ret < 0) return fromErrno(home.errno, "Can't open /proc/thread-self/ns/net");
-  try {
-    const made = libc.unshare(CLONE_NEWNET);
-    if (made.ret < 0) return noNamespace(made.errno);
-    try {
-      return use();
-    } finally {
-      const back = libc.setns(home.ret, CLONE_NEWNET);
-      if (back.ret < 0) abandonRunner(`setns back to the original network namespace failed: ${errnoName(back.errno)}`);
-    }
-  } finally {
-    libc.close(home.ret);
-  }
-}
-
-/** A runner stuck in a foreign namespace must not run another probe: the engine replaces a dead one. */
-function abandonRunner(why: string): never {
-  writeSync(2, `criu-readiness: ${why}\n`);
-  process.kill(process.pid, 'SIGKILL');
-  throw new Error(why);
+/** Run `use` in a new network namespace of the calling thread; what `use` makes there goes away with it. */
+function inPrivateNetns(use: () => ProbeOutcome, onError = namespaceFailed): ProbeOutcome {
+  return inPrivateNamespace({ kind: 'net', onError }, use);
 }
 
 /** The veth CRIU's kerndat_link_nsid makes; the peer gets a kernel-chosen name. */
@@ -287,13 +255,11 @@ function createVethPair(sock: NetlinkSocket, peerNsFd: number): NetlinkReply {
 export function linkNsid(): ProbeOutcome {
   return inPrivateNetns(() => {
     // As CRIU: the peer goes into this first namespace, the veth into a second one.
-    const peerNs = libc.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC, 0);
-    if (peerNs.ret < 0) return fromErrno(peerNs.errno, "Can't open /proc/thread-self/ns/net");
-    try {
+    return withFd({ path: procPath('thread-self', 'ns/net'), flags: O_RDONLY }, (peerNs) => {
       const second = libc.unshare(CLONE_NEWNET);
       if (second.ret < 0) return fromErrno(second.errno, 'Unable create a network namespace');
-      return withNetlink(NETLINK_ROUTE, (sock) => {
-        const made = createVethPair(sock, peerNs.ret);
+      return withNetlink({ protocol: NETLINK_ROUTE, what: 'Unable to create a netlink socket' }, (sock) => {
+        const made = createVethPair(sock, peerNs);
         const broken = transportFailure(made, 'RTM_NEWLINK');
         if (broken) return broken;
         if (made.error === E.EOPNOTSUPP) return unsupported('Unable to create a veth pair: EOPNOTSUPP (no veth driver)');
@@ -309,154 +275,7 @@ export function linkNsid(): ProbeOutcome {
           return attrs.get(IFLA_IFNAME)?.toString('latin1').replace(/\0.*$/s, '') === VETH_NAME && attrs.has(IFLA_LINK_NETNSID);
         });
         return reported ? supported() : unsupported("NSID isn't reported for network links");
-      }, (code) => fromErrno(code, 'Unable to create a netlink socket'));
-    } finally {
-      libc.close(peerNs.ret);
-    }
+      });
+    });
   });
-}
-
-// ---------------------------------------------------------------- nftables
-
-export function nftables(): ProbeOutcome {
-  const nft = loadNftables();
-  if ('error' in nft) {
-    return unsupported(`${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`, 'MissingDependency');
-  }
-  return supported(`${LIBNFTABLES} loads`);
-}
-
-/** CRIU's test: an inet table with a set keyed by address . port (a concatenation). */
-const CREATE_TABLE = 'create table inet CRIU';
-const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;}';
-
-/** nft reports a refused netlink request in words, not an errno. */
-function nftPermissionProblem(error: string): boolean {
-  return /Operation not permitted|Permission denied/i.test(error);
-}
-
-/**
- * Can nfnetlink be talked to here? Asked ourselves, because libnftables calls
- * exit() when it cannot open this socket, which would end the runner.
- */
-function nfnetlinkProblem(): ProbeOutcome | undefined {
-  const sock = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (sock.ret >= 0) {
-    libc.close(sock.ret);
-    return undefined;
-  }
-  if (sock.errno === E.EPROTONOSUPPORT) return unsupported('Nftables based locking needs nfnetlink: EPROTONOSUPPORT (CONFIG_NETFILTER_NETLINK is off)');
-  return fromErrno(sock.errno, "Can't open a NETLINK_NETFILTER socket");
-}
-
-export function networkLockNftables(): ProbeOutcome {
-  const nft = loadNftables();
-  if ('error' in nft) return unknown('MissingDependency', `Nftables based locking requires libnftables: ${nft.error}`);
-  // A private namespace, as CRIU: no clash with the host's tables or another check.
-  // A kernel without network namespaces is no verdict on nftables.
-  const noNamespace = (code: number) =>
-    code === E.EINVAL
-      ? unknown('NotApplicable', 'No network namespace to test nftables in: EINVAL (CONFIG_NET_NS is off)')
-      : namespaceFailed(code);
-  return inPrivateNetns(() => {
-    const nfnetlink = nfnetlinkProblem();
-    if (nfnetlink) return nfnetlink;
-    const ctx = NftContext.create(nft);
-    if (!ctx) return unknown('UnexpectedResult', 'nft_ctx_new failed');
-    try {
-      // One atomic batch; the table goes away with the namespace. Only when
-      // it fails is the table made alone, to tell which half the kernel refused.
-      const both = ctx.run(`${CREATE_TABLE}; ${ADD_CONCAT_SET}`);
-      if (both.status === 0) return supported();
-      const table = ctx.run(CREATE_TABLE);
-      if (table.status !== 0) {
-        const message = `Can't create nftables table: ${table.error}`;
-        return nftPermissionProblem(table.error) ? unknown('PermissionDenied', message) : unsupported(message);
-      }
-      return unsupported(`Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
-    } finally {
-      ctx.free();
-    }
-  }, noNamespace);
-}
-
-// ---------------------------------------------------------------- iptables
-
-/** Where iptables lives when PATH (of nobody, of a service) does not say. */
-const PROGRAM_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
-/** `-V` prints one line at once; anything slower is not an answer. */
-const VERSION_TIMEOUT_MS = 2000;
-
-function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...PROGRAM_DIRS];
-  for (const dir of dirs) {
-    const path = `${dir}/${name}`;
-    try {
-      accessSync(path, fsConstants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
- * What `-V` said, by program and the file it runs: a warm runner need not
- * start the same unchanged binary again on every refresh. A switched
- * alternative or an upgraded package is a different key.
- */
-const versionAnswers = new Map<string, boolean>();
-
-function programIdentity(path: string): string | undefined {
-  try {
-    const target = statSync(path);
-    return [path, realpathSync(path), target.ino, target.mtimeMs, target.size].join('\0');
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
- * that timed out is no answer: the caller must not take it for "not legacy".
- */
-function usesLegacyApi(path: string): boolean | 'timeout' {
-  const identity = programIdentity(path);
-  const known = identity === undefined ? undefined : versionAnswers.get(identity);
-  if (known !== undefined) return known;
-  const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
-  if (run.kind === 'timeout') return 'timeout';
-  const answered = run.kind === 'exited' && run.code === 0;
-  const legacy = answered && !run.stdout.includes('nf_tables');
-  // A failure to run may be passing: only answers are kept.
-  if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
-  return legacy;
-}
-
-/**
- * CRIU's get_legacy_iptables_bin: `X-save` or `X-legacy-save`, whichever
- * says legacy. CRIU tries `X-save` first; we try `X-legacy-save` first,
- * which gives the same verdict and, where `X-save` is the nf_tables one
- * (the usual case), spares starting it. Unknown when a candidate did not
- * answer in time.
- */
-function legacySave(tool: 'iptables' | 'ip6tables'): string | ProbeOutcome {
-  const missing = unsupported(`Couldn't find ${tool} version which is using iptables legacy API`, 'MissingDependency');
-  for (const name of [`${tool}-legacy-save`, `${tool}-save`]) {
-    const path = findProgram(name);
-    const legacy = path === undefined ? false : usesLegacyApi(path);
-    if (legacy === 'timeout') return unknown('Timeout', `${path} -V did not answer within ${VERSION_TIMEOUT_MS} ms`);
-    if (legacy) return path as string;
-  }
-  return missing;
-}
-
-export function hasIptLegacy(): ProbeOutcome {
-  const ipt = legacySave('iptables');
-  if (typeof ipt !== 'string') return ipt;
-  if (!ipv6Enabled()) return supported(`iptables cmd: ${ipt}`);
-  const ip6t = legacySave('ip6tables');
-  if (typeof ip6t !== 'string') return ip6t;
-  return supported(`iptables cmd: ${ipt}, ip6tables cmd: ${ip6t}`);
 }

@@ -1,20 +1,8 @@
 // Small constructors for probe outcomes, so that every probe maps the same
 // errno to the same status and reason.
-import { readFileSync } from 'node:fs';
 import { errno as E, EBADFD } from '../native/constants.js';
-import type { ProbeOutcome, Reason } from '../model.js';
-
-export function supported(message = 'supported'): ProbeOutcome {
-  return { status: 'supported', reason: 'Supported', message };
-}
-
-export function unsupported(message: string, reason: Reason = 'NotInKernel'): ProbeOutcome {
-  return { status: 'unsupported', reason, message };
-}
-
-export function unknown(reason: Reason, message: string): ProbeOutcome {
-  return { status: 'unknown', reason, message };
-}
+import { seccompMode } from '../native/procfs.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 
 const errnoNames = new Map([...Object.entries(E), ['EBADFD', EBADFD] as const].map(([name, value]) => [value, name]));
 
@@ -26,16 +14,11 @@ export function errnoName(code: number): string {
 /** Errors that say the kernel does not have the thing asked for. */
 const LACKING = new Set<number>([E.ENOSYS, E.EINVAL, E.ENOTTY, E.EOPNOTSUPP, E.ENOPROTOOPT, E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
 
-/** This process's seccomp mode (/proc/self/status): '0' none, '1' strict, '2' filter. */
-export function ownSeccompMode(): string {
-  return /^Seccomp:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '0';
-}
-
 let filtered: boolean | undefined;
 
 /** Is this process under a seccomp filter? Asked once: a process never leaves one. */
 function underSeccompFilter(): boolean {
-  return (filtered ??= ownSeccompMode() === '2');
+  return (filtered ??= seccompMode() === '2');
 }
 
 /**

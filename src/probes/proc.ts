@@ -1,9 +1,10 @@
 // Checks that read or write files under /proc.
-import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, writeSync, openSync, closeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { F_GETOWNER_UIDS, F_OWNER_UIDS_SIZE, LOCK_NB, LOCK_SH, O_RDONLY, errno as E } from '../native/constants.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromFsError, supported, unsupported, unknown } from './outcome.js';
+import * as procfs from '../native/procfs.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromFsError } from './outcome.js';
 import { eventfd, epollWithTarget, signalfd, inotifyWatch, withFds } from './fds.js';
 
 export function mapFiles(): ProbeOutcome {
@@ -72,15 +73,9 @@ export function fcntl(): ProbeOutcome {
 const PROC_STAT_FIELDS = 50;
 
 export function procStat(): ProbeOutcome {
-  const stat = readFileSync('/proc/self/stat', 'latin1');
-  // The command name is in parentheses and may itself hold spaces or ')'.
-  const afterComm = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+  const afterComm = procfs.procStat('self')?.fields ?? [];
   if (afterComm.length >= PROC_STAT_FIELDS) return supported(`${afterComm.length} fields after the command`);
   return unsupported(`Can't parse /proc/self/stat: only ${afterComm.length} of ${PROC_STAT_FIELDS} fields`);
-}
-
-function fdinfo(fd: number): string {
-  return readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
 }
 
 /** Each fd kind and the line its fdinfo must show. */
@@ -93,11 +88,8 @@ const FDINFO_EXT = [
 
 export function fdinfoExt(): ProbeOutcome {
   for (const { kind, make, line } of FDINFO_EXT) {
-    const outcome = withFds(make, (fds) =>
-      line.test(fdinfo(fds[0])) ? undefined : unsupported(`No ${kind} details in fdinfo`),
-      `Can't create ${kind}`,
-    );
-    if (outcome) return outcome;
+    const shown = withFds({ make, what: `Can't create ${kind}` }, (fds) => line.test(procfs.fdinfo(fds[0])));
+    if (!shown) return unsupported(`No ${kind} details in fdinfo`);
   }
   return supported();
 }
@@ -105,7 +97,7 @@ export function fdinfoExt(): ProbeOutcome {
 export function mntId(): ProbeOutcome {
   const fd = openSync('/proc/self/comm', O_RDONLY);
   try {
-    return /^mnt_id:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no mnt_id');
+    return /^mnt_id:/m.test(procfs.fdinfo(fd)) ? supported() : unsupported('fdinfo has no mnt_id');
   } finally {
     closeSync(fd);
   }
@@ -124,7 +116,7 @@ export function fdinfoLock(): ProbeOutcome {
     const res = libc.flock(fd, LOCK_SH | LOCK_NB);
     if (res.ret !== 0 && res.errno === E.EWOULDBLOCK) return unknown('UnexpectedResult', "Can't take a file lock: another process holds /proc/locks exclusively");
     if (res.ret !== 0) return fromErrno(res.errno, "Can't take a file lock");
-    return /^lock:/m.test(fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
+    return /^lock:/m.test(procfs.fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
   } finally {
     closeSync(fd); // closing the last descriptor drops the lock
   }
@@ -141,29 +133,6 @@ function readable(path: string, what: string): ProbeOutcome {
 
 export function posixTimers(): ProbeOutcome {
   return readable('/proc/self/timers', "Can't read /proc/self/timers");
-}
-
-/** The file is there (ENOENT: the kernel lacks it); any other failure (EACCES) tells nothing. */
-function present(path: string): ProbeOutcome {
-  try {
-    statSync(path);
-    return supported();
-  } catch (err) {
-    return fromFsError(err, `No ${path}`);
-  }
-}
-
-export function cgroupns(): ProbeOutcome {
-  return present('/proc/self/ns/cgroup');
-}
-
-export function timens(): ProbeOutcome {
-  return present('/proc/self/timens_offsets');
-}
-
-export function nsPid(): ProbeOutcome {
-  const status = readFileSync('/proc/self/status', 'latin1');
-  return /^NSpid:/m.test(status) ? supported() : unsupported('/proc/self/status has no NSpid');
 }
 
 /** (uid_t)-1: the loginuid of a process no login session set. */
@@ -189,8 +158,4 @@ export function loginuid(): ProbeOutcome {
       ? unknown('PermissionDenied', `${outcome.message} (needs CAP_AUDIT_CONTROL)`)
       : outcome;
   }
-}
-
-export function externalNetNs(): ProbeOutcome {
-  return supported('no kernel dependency');
 }

@@ -1,32 +1,32 @@
 // Checks that need a traced child. Each spawns its own tracee (src/native/tracee.ts),
 // does what CRIU does in a forked child by running code inside the tracee
 // through ptrace, and kills and reaps the tracee on every path.
-import { readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   errno as E, PTRACE_SETOPTIONS, PTRACE_PEEKSIGINFO, PTRACE_GETSIGMASK, PTRACE_O_EXITKILL, SIGINFO_SIZE, SIGSET_SIZE,
-  SIGINFO_CODE_OFFSET, SIGUSR1, SIGTRAP,
+  SIGINFO_CODE_OFFSET, SIGUSR1, SIGTRAP, SYS, SYS32, INT80_ARG_REGISTERS, PTRACE_GETSIGINFO, PTRACE_POKEUSER,
+  PTRACE_SECCOMP_GET_FILTER, PTRACE_GET_RSEQ_CONFIGURATION, PTRACE_O_SUSPEND_SECCOMP, PEEKSIGINFO_ARGS_SIZE,
+  PEEKSIGINFO_OFF_OFFSET, PEEKSIGINFO_FLAGS_OFFSET, PEEKSIGINFO_NR_OFFSET, SIGINFO_SIGNO_OFFSET,
+  RSEQ_CONFIGURATION_SIZE, RSEQ_CONF_POINTER_OFFSET, RSEQ_CONF_SIZE_OFFSET, RSEQ_CONF_SIGNATURE_OFFSET,
+  RSEQ_CONF_FLAGS_OFFSET, USER_DEBUGREG_OFFSET, USER_DEBUGREG_SIZE, DR_FIRSTADDR, DR_CONTROL, DR7_LOCAL_ENABLE_DR0,
+  TRAP_HWBKPT, MAX_ERRNO, I386_WORD_BITS, I386_WORD_MASK, I386_WORD_RANGE, I386_MINUS_ONE, PAGE_SIZE, PROT_NONE,
+  MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, KERNEL_SIGACTION_SIZE, KERNEL_SIGACTION_HANDLER_OFFSET,
+  KERNEL_SIGACTION_FLAGS_OFFSET, KERNEL_SIGACTION_RESTORER_OFFSET, SA_RESTORER, SIG_SETMASK, ARCH_MAP_VDSO_32,
+  PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_DATA_NR_OFFSET,
+  BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FILTER_CODE_OFFSET, SOCK_FILTER_JT_OFFSET,
+  SOCK_FILTER_JF_OFFSET, SOCK_FILTER_K_OFFSET, SOCK_FPROG_SIZE, SOCK_FPROG_LEN_OFFSET, SOCK_FPROG_FILTER_OFFSET,
+  SIGSEGV, SIGSYS,
 } from '../native/constants.js';
 import {
-  NR, NR32, CODE, INT80_ARG_REGISTERS, PTRACE_GETSIGINFO, PTRACE_POKEUSER, PTRACE_SECCOMP_GET_FILTER,
-  PTRACE_GET_RSEQ_CONFIGURATION, PTRACE_O_SUSPEND_SECCOMP, PEEKSIGINFO_ARGS_SIZE, PEEKSIGINFO_OFF_OFFSET,
-  PEEKSIGINFO_FLAGS_OFFSET, PEEKSIGINFO_NR_OFFSET, SIGINFO_SIGNO_OFFSET, RSEQ_CONFIGURATION_SIZE,
-  RSEQ_CONF_POINTER_OFFSET, RSEQ_CONF_SIZE_OFFSET, RSEQ_CONF_SIGNATURE_OFFSET, RSEQ_CONF_FLAGS_OFFSET,
-  USER_DEBUGREG_OFFSET, USER_DEBUGREG_SIZE, DR_FIRSTADDR, DR_CONTROL, DR7_LOCAL_ENABLE_DR0, TRAP_HWBKPT, BREAKPOINT_TARGET_OFFSET,
-  MAX_ERRNO, I386_WORD_BITS, I386_WORD_MASK, I386_WORD_RANGE, I386_MINUS_ONE, PAGE_SIZE, PROT_NONE,
-  MAP_PRIVATE, MAP_ANONYMOUS, MREMAP_MAYMOVE, MREMAP_FIXED, KERNEL_SIGACTION_SIZE, KERNEL_SIGACTION_HANDLER_OFFSET,
-  KERNEL_SIGACTION_FLAGS_OFFSET, KERNEL_SIGACTION_RESTORER_OFFSET, SA_RESTORER, SIG_SETMASK,
-  ARCH_MAP_VDSO_32, PR_SET_NO_NEW_PRIVS, SECCOMP_SET_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
-  SECCOMP_DATA_NR_OFFSET, BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K, SOCK_FILTER_SIZE, SOCK_FILTER_CODE_OFFSET, SOCK_FILTER_JT_OFFSET,
-  SOCK_FILTER_JF_OFFSET, SOCK_FILTER_K_OFFSET, SOCK_FPROG_SIZE, SOCK_FPROG_LEN_OFFSET, SOCK_FPROG_FILTER_OFFSET,
-  SIGSEGV, SIGSYS, countingHandler, COUNTING_HANDLER_SIZE, COUNTER_SIZE,
-} from '../native/ptrace-abi.js';
-import { Tracee, TraceeError, asResult, withTracee, describeState, type Registers } from '../native/tracee.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, supported, unsupported, unknown, errnoName, ownSeccompMode } from './outcome.js';
+  CODE, BREAKPOINT_TARGET_OFFSET, countingHandler, COUNTING_HANDLER_SIZE, COUNTER_SIZE, Tracee, TraceeError, asResult,
+  withTracee, describeState, type Registers,
+} from '../native/tracee.js';
+import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, errnoName } from './outcome.js';
+import { kernelCommandLine, seccompMode } from '../native/procfs.js';
 
 /** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
-export function fromTraceeError(err: TraceeError): ProbeOutcome {
+function fromTraceeError(err: TraceeError): ProbeOutcome {
   const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
   if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
   if (err.errno === E.ETIMEDOUT) return unknown('Timeout', detail);
@@ -51,7 +51,7 @@ function requestFailed(errno: number, what: string): ProbeOutcome {
 
 /** The Seccomp: line of /proc/self/status: the kernel refuses the seccomp ptrace requests to a tracer that is itself filtered. */
 function seccompRefused(errno: number, what: string): ProbeOutcome {
-  const mode = ownSeccompMode();
+  const mode = seccompMode();
   if ((errno === E.EPERM || errno === E.EACCES) && mode !== '0') {
     return unknown('PermissionDenied', `${what}: ${errnoName(errno)} (this process runs under seccomp mode ${mode}, and the kernel refuses a filtered tracer)`);
   }
@@ -62,7 +62,7 @@ function seccompRefused(errno: number, what: string): ProbeOutcome {
 export function ptracePeeksiginfo(): ProbeOutcome {
   return traced((tracee) => {
     // A signal queued to the stopped tracee stays pending: PEEKSIGINFO must show it.
-    const queued = libc.syscall(NR.tgkill, ['int', tracee.pid], ['int', tracee.pid], ['int', SIGUSR1]);
+    const queued = libc.syscall(SYS.tgkill, ['int', tracee.pid], ['int', tracee.pid], ['int', SIGUSR1]);
     if (queued.ret < 0) return fromErrno(queued.errno, 'Unable to queue a signal to the child');
     const args = Buffer.alloc(PEEKSIGINFO_ARGS_SIZE);
     args.writeBigUInt64LE(0n, PEEKSIGINFO_OFF_OFFSET);
@@ -94,11 +94,11 @@ export function specialMappingMremap(): ProbeOutcome {
     // Move them as one block, so the vdso still finds its data at the same distance.
     const low = specials.reduce((a, m) => (m.start < a ? m.start : a), specials[0].start);
     const high = specials.reduce((a, m) => (m.end > a ? m.end : a), specials[0].end);
-    const parking = tracee.injectSyscall(NR.mmap, [0, high - low, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
+    const parking = tracee.injectSyscall(SYS.mmap, [0, high - low, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
     if (parking.errno) return fromErrno(parking.errno, "Can't mmap a parking lot for the special mappings");
     for (const m of specials) {
       const target = parking.ret + (m.start - low);
-      const moved = tracee.injectSyscall(NR.mremap, [m.start, m.end - m.start, m.end - m.start, MREMAP_MAYMOVE | MREMAP_FIXED, target]);
+      const moved = tracee.injectSyscall(SYS.mremap, [m.start, m.end - m.start, m.end - m.start, MREMAP_MAYMOVE | MREMAP_FIXED, target]);
       if (moved.errno === E.EPERM && tracee.vmFlags(m.start).includes(VM_SEALED)) {
         // Sealed by the kernel at exec (CONFIG_MSEAL_SYSTEM_MAPPINGS): no restore can move them, whatever the privilege.
         return unsupported(`Can't mremap ${m.name}: EPERM, the system mappings are sealed (CONFIG_MSEAL_SYSTEM_MAPPINGS)`);
@@ -116,14 +116,14 @@ export function specialMappingMremap(): ProbeOutcome {
     action.writeBigUInt64LE(handlerAt, KERNEL_SIGACTION_HANDLER_OFFSET);
     action.writeBigUInt64LE(BigInt(SA_RESTORER), KERNEL_SIGACTION_FLAGS_OFFSET);
     action.writeBigUInt64LE(restorer, KERNEL_SIGACTION_RESTORER_OFFSET);
-    const installed = tracee.injectSyscall(NR.rt_sigaction, [SIGUSR1, tracee.placeData(action), 0, SIGSET_SIZE]);
+    const installed = tracee.injectSyscall(SYS.rt_sigaction, [SIGUSR1, tracee.placeData(action), 0, SIGSET_SIZE]);
     if (installed.errno) return fromErrno(installed.errno, 'signal() failed');
-    const unblocked = tracee.injectSyscall(NR.rt_sigprocmask, [SIG_SETMASK, tracee.placeData(Buffer.alloc(SIGSET_SIZE)), 0, SIGSET_SIZE]);
+    const unblocked = tracee.injectSyscall(SYS.rt_sigprocmask, [SIG_SETMASK, tracee.placeData(Buffer.alloc(SIGSET_SIZE)), 0, SIGSET_SIZE]);
     if (unblocked.errno) return fromErrno(unblocked.errno, 'Can not unblock signals');
 
     // The tracee signals itself; we see the signal first (a signal-delivery stop) and pass it on.
     const site = tracee.placeCode(CODE.SYSCALL_TRAP);
-    let state = tracee.run(site, { rax: BigInt(NR.kill), rdi: BigInt(tracee.pid), rsi: BigInt(SIGUSR1) });
+    let state = tracee.run(site, { rax: BigInt(SYS.kill), rdi: BigInt(tracee.pid), rsi: BigInt(SIGUSR1) });
     if (state.kind === 'stopped' && state.signal === SIGTRAP) {
       // At the trap without a signal stop: the kill itself failed (a filter), which says nothing of mremap.
       const sent = asResult(tracee.getRegs().rax);
@@ -139,7 +139,7 @@ export function specialMappingMremap(): ProbeOutcome {
     const calls = tracee.peek(counter);
     if (calls !== 1n) return unsupported(`The signal handler ran ${calls} times, not once, after the special mappings moved`);
 
-    state = tracee.run(site, { rax: BigInt(NR.exit_group), rdi: 0n });
+    state = tracee.run(site, { rax: BigInt(SYS.exit_group), rdi: 0n });
     if (state.kind === 'exited' && state.code === 0) return supported('the child moved its vdso, took a signal and exited 0');
     return unsupported(`Child ${describeState(state)}`);
   });
@@ -149,7 +149,7 @@ export function specialMappingMremap(): ProbeOutcome {
 function denyGetppidFilter(): Buffer {
   const program: [code: number, jt: number, jf: number, k: number][] = [
     [BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR_OFFSET], // A = seccomp_data.nr
-    [BPF_JEQ_K, 0, 1, NR.getppid], // A == getppid ? next : skip one
+    [BPF_JEQ_K, 0, 1, SYS.getppid], // A == getppid ? next : skip one
     [BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | E.EPERM],
     [BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW],
   ];
@@ -171,11 +171,11 @@ function installFilter(tracee: Tracee, filter: Buffer): ProbeOutcome | undefined
   const program = Buffer.alloc(SOCK_FPROG_SIZE);
   program.writeUInt16LE(filter.length / SOCK_FILTER_SIZE, SOCK_FPROG_LEN_OFFSET);
   program.writeBigUInt64LE(tracee.placeData(filter), SOCK_FPROG_FILTER_OFFSET);
-  const nnp = tracee.injectSyscall(NR.prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
+  const nnp = tracee.injectSyscall(SYS.prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0]);
   if (nnp.errno) return fromErrno(nnp.errno, "Can't set no_new_privs in the child");
-  const set = tracee.injectSyscall(NR.seccomp, [SECCOMP_SET_MODE_FILTER, 0, tracee.placeData(program)]);
+  const set = tracee.injectSyscall(SYS.seccomp, [SECCOMP_SET_MODE_FILTER, 0, tracee.placeData(program)]);
   if (set.errno) return fromErrno(set.errno, "Can't install a seccomp filter in the child");
-  const denied = tracee.injectSyscall(NR.getppid);
+  const denied = tracee.injectSyscall(SYS.getppid);
   if (denied.errno !== E.EPERM) return unknown('UnexpectedResult', `The child's seccomp filter did not apply: getppid gave ${denied.ret}`);
   return undefined;
 }
@@ -191,7 +191,7 @@ export function seccompSuspend(): ProbeOutcome {
     }
     // No filter to suspend (CONFIG_SECCOMP_FILTER off): the option was accepted, which is all CRIU checks.
     if (noFilter) return supported(`PTRACE_O_SUSPEND_SECCOMP accepted (not exercised: ${noFilter.message})`);
-    const parent = tracee.injectSyscall(NR.getppid);
+    const parent = tracee.injectSyscall(SYS.getppid);
     if (parent.ret === BigInt(process.pid)) return supported('PTRACE_O_SUSPEND_SECCOMP accepted, and the child ran past its own filter');
     return unsupported(`PTRACE_O_SUSPEND_SECCOMP was accepted but the child's filter still applied (getppid gave ${parent.ret})`);
   });
@@ -232,7 +232,7 @@ export function getRseqConf(): ProbeOutcome {
 export function canMapVdso(): ProbeOutcome {
   return traced((tracee) => {
     // In the tracee, never in the runner: a successful call would map a vDSO into the caller.
-    const mapped = tracee.injectSyscall(NR.arch_prctl, [ARCH_MAP_VDSO_32, 0]);
+    const mapped = tracee.injectSyscall(SYS.arch_prctl, [ARCH_MAP_VDSO_32, 0]);
     // EEXIST: the API exists and refuses a second vDSO, which is what CRIU counts on.
     if (!mapped.errno || mapped.errno === E.EEXIST) return supported(mapped.errno ? 'ARCH_MAP_VDSO_32: EEXIST (a vDSO is already mapped)' : 'ARCH_MAP_VDSO_32 mapped a vDSO');
     return fromErrno(mapped.errno, 'Do not have API to map vDSO - will use mremap() to restore vDSO');
@@ -241,30 +241,30 @@ export function canMapVdso(): ProbeOutcome {
 
 /** What the kernel command line says about ia32 emulation, for messages. */
 function ia32BootHint(): string {
-  const cmdline = readFileSync('/proc/cmdline', 'utf8');
+  const cmdline = kernelCommandLine();
   return /(^|\s)ia32_emulation=(0|off|n)/.test(cmdline) ? ' (ia32_emulation is disabled on the kernel command line)' : '';
 }
 
-/** A 32-bit mmap2 through int 0x80 inside the tracee: the mapped address, or the outcome that ends the probe. */
-function mmap32(tracee: Tracee, site: bigint): bigint | ProbeOutcome {
+/** A 32-bit mmap2 through int 0x80 inside the tracee: the mapped address; a failure ends the probe. */
+function mmap32(tracee: Tracee, site: bigint): bigint {
   const args = [0n, BigInt(PAGE_SIZE), BigInt(PROT_NONE), BigInt(MAP_PRIVATE | MAP_ANONYMOUS), I386_MINUS_ONE /* fd -1 */, 0n];
-  const set: Partial<Registers> = { rax: BigInt(NR32.mmap2) };
+  const set: Partial<Registers> = { rax: BigInt(SYS32.mmap2) };
   args.forEach((arg, i) => (set[INT80_ARG_REGISTERS[i]] = arg));
   const state = tracee.run(site, set);
   const refusedBySeccomp = (state.kind === 'stopped' || state.kind === 'killed') && state.signal === SIGSYS;
   if (refusedBySeccomp) {
     // A filter that allows only the native architecture (systemd's SystemCallArchitectures=native) answers with SIGSYS.
-    return unknown('PermissionDenied', `a seccomp filter refused the 32-bit system call (${describeState(state)}): the filter, not the kernel, answered`);
+    stop(unknown('PermissionDenied', `a seccomp filter refused the 32-bit system call (${describeState(state)}): the filter, not the kernel, answered`));
   }
   if (state.kind !== 'stopped' || state.signal !== SIGTRAP) {
     const why = state.kind === 'stopped' && state.signal === SIGSEGV ? 'int 0x80 raised SIGSEGV' : describeState(state);
-    return unsupported(`32-bit syscalls do not work: ${why}${ia32BootHint()}`);
+    stop(unsupported(`32-bit syscalls do not work: ${why}${ia32BootHint()}`));
   }
   const rax = tracee.getRegs().rax;
   // A 32-bit result: an error is -4095..-1 in the low 32 bits.
   const low = rax & I386_WORD_MASK;
-  if (low > I386_WORD_RANGE - BigInt(MAX_ERRNO) - 1n) return fromErrno(Number(I386_WORD_RANGE - low), 'ia32 mmap() failed');
-  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> I386_WORD_BITS !== 0n) return unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`);
+  if (low > I386_WORD_RANGE - BigInt(MAX_ERRNO) - 1n) stop(fromErrno(Number(I386_WORD_RANGE - low), 'ia32 mmap() failed'));
+  if (rax % BigInt(PAGE_SIZE) !== 0n || rax >> I386_WORD_BITS !== 0n) stop(unsupported(`ia32 mmap() returned 0x${rax.toString(16)}, not a 32-bit page address (the pre-4.12 32-bit mmap bug)`));
   return rax;
 }
 
@@ -273,19 +273,17 @@ export function compatCr(): ProbeOutcome {
     // CRIU's 32-bit mmap bug test: map, unmap, map again; a kernel without the fix hands out a different address.
     const site = tracee.placeCode(CODE.INT80_TRAP);
     const first = mmap32(tracee, site);
-    if (typeof first !== 'bigint') return first;
-    const unmapped = tracee.injectSyscall(NR.munmap, [first, PAGE_SIZE]);
+    const unmapped = tracee.injectSyscall(SYS.munmap, [first, PAGE_SIZE]);
     if (unmapped.errno) return fromErrno(unmapped.errno, 'Failed to unmap() 32-bit mapping');
     const second = mmap32(tracee, site);
-    if (typeof second !== 'bigint') return second;
     if (second !== first) return unsupported('compat_cr is not supported. Requires kernel >= v4.12 (32-bit mmap does not reuse the freed address)');
 
     // Map a 32-bit vDSO for real, as CRIU's restorer does: the 64-bit one must go first.
     for (const m of tracee.mappings().filter((m) => SPECIAL_MAPPINGS.includes(m.name))) {
-      const gone = tracee.injectSyscall(NR.munmap, [m.start, m.end - m.start]);
+      const gone = tracee.injectSyscall(SYS.munmap, [m.start, m.end - m.start]);
       if (gone.errno) return fromErrno(gone.errno, `Can't unmap ${m.name}`);
     }
-    const mapped = tracee.injectSyscall(NR.arch_prctl, [ARCH_MAP_VDSO_32, 0]);
+    const mapped = tracee.injectSyscall(SYS.arch_prctl, [ARCH_MAP_VDSO_32, 0]);
     if (mapped.errno) return fromErrno(mapped.errno, 'compat_cr is not supported: ARCH_MAP_VDSO_32 failed');
     if (!tracee.mappings().some((m) => m.name === '[vdso]')) return unknown('UnexpectedResult', 'ARCH_MAP_VDSO_32 succeeded but no [vdso] appeared');
     return supported(`int 0x80 mmap2 works and a ${mapped.ret}-byte 32-bit vDSO was mapped`);

@@ -3,43 +3,50 @@ import { fstatSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SOL_IPV6, SO_PEEK_OFF, SO_GET_FILTER,
-  SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP,
-  IPPROTO_UDP, IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, O_CLOEXEC, errno as E, EBADFD, INT_SIZE,
+  SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP, IPPROTO_UDP,
+  IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, errno as E, EBADFD, INT_SIZE, SIOCGSKNS, SIOCUNIXFILE, TUNSETIFINDEX,
+  TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE, SO_LINGER, LINGER_SIZE,
+  SOCKADDR_IN_SIZE, SOCKADDR_IN6_SIZE, INADDR_LOOPBACK,
 } from '../native/constants.js';
-import {
-  SIOCGSKNS, SIOCUNIXFILE, TUN_DEV_PATH, TUNSETIFINDEX, TUN_PROBE_IFINDEX, TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE,
-  SO_LINGER, LINGER_SIZE, loopbackAddress,
-} from '../native/sockets.js';
-import type { ProbeOutcome } from '../model.js';
-import { errnoName, fromErrno, supported, unsupported, unknown } from './outcome.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { errnoName, fromErrno } from './outcome.js';
+import { withFd, withSocket } from './resources.js';
 
-/** Open a socket, hand it to `use`, close it on every path. */
-export function withSocket(domain: number, type: number, protocol: number, use: (fd: number) => ProbeOutcome): ProbeOutcome {
-  const sk = libc.socket(domain, type, protocol);
-  if (sk.ret < 0) return fromErrno(sk.errno, "Can't create socket");
-  try {
-    return use(sk.ret);
-  } finally {
-    libc.close(sk.ret);
+/** The tun clone device. */
+const TUN_DEV_PATH = '/dev/net/tun';
+/** The ifindex CRIU asks for: any value works on a tun file with no device attached. */
+const TUN_PROBE_IFINDEX = 13;
+
+/** struct sockaddr_in 127.0.0.1 or struct sockaddr_in6 ::1, port 0 (the kernel picks one). */
+function loopbackAddress(family: InetFamily): Buffer {
+  if (family === AF_INET) {
+    const addr = Buffer.alloc(SOCKADDR_IN_SIZE);
+    addr.writeUInt16LE(AF_INET, 0);
+    addr.writeUInt32BE(INADDR_LOOPBACK, 4);
+    return addr;
   }
+  const addr = Buffer.alloc(SOCKADDR_IN6_SIZE);
+  addr.writeUInt16LE(AF_INET6, 0);
+  addr.writeUInt8(1, 8 + 15); // sin6_addr = ::1
+  return addr;
 }
 
 /** getsockopt into a buffer of `size` bytes; returns the call's result and the value. */
-export function getOpt(fd: number, level: number, name: number, size: number): { res: libc.SysResult; value: Buffer } {
+function getOpt(fd: number, level: number, name: number, size: number): { res: libc.SysResult; value: Buffer } {
   const value = Buffer.alloc(size);
   const len = [size];
   return { res: libc.getsockopt(fd, level, name, size ? value : null, len), value: value.subarray(0, len[0]) };
 }
 
 /** setsockopt of one int. */
-export function setIntOpt(fd: number, level: number, name: number, value: number): libc.SysResult {
+function setIntOpt(fd: number, level: number, name: number, value: number): libc.SysResult {
   const buf = Buffer.alloc(INT_SIZE);
   buf.writeInt32LE(value);
   return libc.setsockopt(fd, level, name, buf, INT_SIZE);
 }
 
 export function sockPeekOff(): ProbeOutcome {
-  return withSocket(AF_UNIX, SOCK_DGRAM, 0, (fd) => {
+  return withSocket({ domain: AF_UNIX, type: SOCK_DGRAM, protocol: 0 }, (fd) => {
     const { res, value } = getOpt(fd, SOL_SOCKET, SO_PEEK_OFF, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, "SO_PEEK_OFF sockoption doesn't work");
     if (value.length !== INT_SIZE) return unknown('UnexpectedResult', `SO_PEEK_OFF gave ${value.length} bytes, not an int`);
@@ -49,7 +56,7 @@ export function sockPeekOff(): ProbeOutcome {
 }
 
 export function tcpRepair(): ProbeOutcome {
-  return withSocket(AF_INET, SOCK_STREAM, 0, (fd) => {
+  return withSocket({ domain: AF_INET, type: SOCK_STREAM, protocol: 0 }, (fd) => {
     const on = setIntOpt(fd, SOL_TCP, TCP_REPAIR, 1);
     if (on.ret < 0) return fromErrno(on.errno, "Can't turn TCP repair mode ON");
     const { res } = getOpt(fd, SOL_TCP, TCP_TIMESTAMP, INT_SIZE);
@@ -58,7 +65,7 @@ export function tcpRepair(): ProbeOutcome {
 }
 
 export function soGets(): ProbeOutcome {
-  return withSocket(AF_INET, SOCK_DGRAM, 0, (fd) => {
+  return withSocket({ domain: AF_INET, type: SOCK_DGRAM, protocol: 0 }, (fd) => {
     const filter = getOpt(fd, SOL_SOCKET, SO_GET_FILTER, 0);
     if (filter.res.ret < 0) return fromErrno(filter.res.errno, "Can't get socket filter");
     const dev = getOpt(fd, SOL_SOCKET, SO_BINDTODEVICE, IFNAMSIZ);
@@ -90,7 +97,7 @@ function repairAllowed(family: InetFamily): boolean {
 const REPAIR_NOT_PERMITTED = "TCP_REPAIR isn't available to unprivileged users";
 
 export function tcpWindow(): ProbeOutcome {
-  return withSocket(inetFamily(), SOCK_STREAM, IPPROTO_TCP, (fd) => {
+  return withSocket({ domain: inetFamily(), type: SOCK_STREAM, protocol: IPPROTO_TCP }, (fd) => {
     const on = setIntOpt(fd, SOL_TCP, TCP_REPAIR, 1);
     if (on.ret < 0) {
       // CRIU counts EPERM as "no TCP_REPAIR_WINDOW"; it only means we may not ask.
@@ -112,7 +119,7 @@ function abortOnClose(fd: number): void {
 
 export function tcpHalfClosed(): ProbeOutcome {
   const family = inetFamily();
-  return withSocket(family, SOCK_STREAM, IPPROTO_TCP, (listener) => {
+  return withSocket({ domain: family, type: SOCK_STREAM, protocol: IPPROTO_TCP }, (listener) => {
     const address = loopbackAddress(family);
     const addressLen = [address.length];
     const bound = libc.bindSocket(listener, address, address.length);
@@ -122,7 +129,7 @@ export function tcpHalfClosed(): ProbeOutcome {
     const named = libc.getsockname(listener, address, addressLen);
     if (named.ret < 0) return fromErrno(named.errno, 'Unable to get a socket name');
 
-    return withSocket(family, SOCK_STREAM, IPPROTO_TCP, (client) => {
+    return withSocket({ domain: family, type: SOCK_STREAM, protocol: IPPROTO_TCP }, (client) => {
       abortOnClose(client);
       const connected = libc.connect(client, address, addressLen[0]);
       if (connected.ret < 0) return fromErrno(connected.errno, 'Unable to connect a socket');
@@ -170,11 +177,11 @@ function netnsOf(fd: number, what: string, failed = fromErrno): ProbeOutcome {
 }
 
 export function skNs(): ProbeOutcome {
-  return withSocket(AF_UNIX, SOCK_DGRAM, 0, (fd) => netnsOf(fd, 'socket'));
+  return withSocket({ domain: AF_UNIX, type: SOCK_DGRAM, protocol: 0 }, (fd) => netnsOf(fd, 'socket'));
 }
 
 export function skUnixFile(): ProbeOutcome {
-  return withSocket(AF_UNIX, SOCK_DGRAM, 0, (fd) => {
+  return withSocket({ domain: AF_UNIX, type: SOCK_DGRAM, protocol: 0 }, (fd) => {
     const file = libc.ioctlPtr(fd, SIOCUNIXFILE, Buffer.alloc(IFREQ_SIZE));
     if (file.ret >= 0) {
       libc.close(file.ret);
@@ -188,34 +195,20 @@ export function skUnixFile(): ProbeOutcome {
 }
 
 export function sockoptBufLock(): ProbeOutcome {
-  return withSocket(inetFamily(), SOCK_STREAM, IPPROTO_TCP, (fd) => {
+  return withSocket({ domain: inetFamily(), type: SOCK_STREAM, protocol: IPPROTO_TCP }, (fd) => {
     const { res } = getOpt(fd, SOL_SOCKET, SO_BUF_LOCK, INT_SIZE);
     return res.ret < 0 ? fromErrno(res.errno, 'Unable to get SO_BUF_LOCK with getsockopt') : supported();
   });
 }
 
 export function ipv6Freebind(): ProbeOutcome {
-  return withSocket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP, (fd) => {
+  return withSocket({ domain: AF_INET6, type: SOCK_DGRAM, protocol: IPPROTO_UDP }, (fd) => {
     const set = setIntOpt(fd, SOL_IPV6, IPV6_FREEBIND, 1);
     if (set.ret < 0) return fromErrno(set.errno, 'Unable to setsockopt ipv6_freebind');
     const { res, value } = getOpt(fd, SOL_IPV6, IPV6_FREEBIND, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, 'Unable to getsockopt ipv6_freebind');
     return value.readInt32LE() === 1 ? supported() : unsupported('IPV6_FREEBIND was accepted but did not stick');
   });
-}
-
-/**
- * Open the tun clone device, hand it to `use`, close it on every path. No
- * probe attaches a device (no TUNSETIFF), so closing leaves nothing behind.
- */
-function withTun(flags: number, openFailed: (errno: number) => ProbeOutcome, use: (fd: number) => ProbeOutcome): ProbeOutcome {
-  const tunFd = libc.open(TUN_DEV_PATH, flags | O_CLOEXEC, 0);
-  if (tunFd.ret < 0) return openFailed(tunFd.errno);
-  try {
-    return use(tunFd.ret);
-  } finally {
-    libc.close(tunFd.ret);
-  }
 }
 
 function isPermissionError(code: number): boolean {
@@ -256,13 +249,14 @@ export function tunCr(): ProbeOutcome {
     const message = `Can't check tun support: open ${TUN_DEV_PATH}: ${errnoName(errno)}`;
     return unknown(isPermissionError(errno) ? 'PermissionDenied' : 'DeviceUnavailable', message);
   };
-  return withTun(O_RDWR, openFailed, setTunIfindex);
+  return withFd({ path: TUN_DEV_PATH, flags: O_RDWR, onError: openFailed }, setTunIfindex);
 }
 
 export function tun(): ProbeOutcome {
-  return withTun(O_RDWR, tunOpenFailed("Can't check tun support"), setTunIfindex);
+  return withFd({ path: TUN_DEV_PATH, flags: O_RDWR, onError: tunOpenFailed("Can't check tun support") }, setTunIfindex);
 }
 
 export function tunNs(): ProbeOutcome {
-  return withTun(O_RDONLY, tunOpenFailed('Unable to create tun'), (fd) => netnsOf(fd, 'tun', tunIoctlFailed));
+  // No probe attaches a device (no TUNSETIFF), so closing leaves nothing behind.
+  return withFd({ path: TUN_DEV_PATH, flags: O_RDONLY, onError: tunOpenFailed('Unable to create tun') }, (fd) => netnsOf(fd, 'tun', tunIoctlFailed));
 }

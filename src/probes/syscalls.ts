@@ -3,17 +3,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   SYS, errno as E, O_RDWR, O_NOCTTY, PR_GET_TID_ADDRESS, PR_SET_MM, PR_SET_MM_MAP_SIZE, PR_SET_MM_BRK,
-  PR_SET_MM_EXE_FILE, PR_SET_MM_AUXV, SPLICE_F_GIFT, SPLICE_F_NONBLOCK, TIOCSPTLCK, TIOCGPTN,
-  SIGURG, SIGINFO_SIZE, SIGINFO_CODE_OFFSET, IOVEC_SIZE, IOVEC_BASE_OFFSET, IOVEC_LEN_OFFSET, KCMP_EPOLL_TFD, AF_UNIX,
-  SOCK_DGRAM, SIGKILL, __WALL, INT_SIZE, POINTER_SIZE,
+  PR_SET_MM_EXE_FILE, PR_SET_MM_AUXV, SPLICE_F_GIFT, SPLICE_F_NONBLOCK, TIOCSPTLCK, TIOCGPTN, SIGURG, SIGINFO_SIZE,
+  SIGINFO_CODE_OFFSET, IOVEC_SIZE, IOVEC_BASE_OFFSET, IOVEC_LEN_OFFSET, KCMP_EPOLL_TFD, AF_UNIX, SOCK_DGRAM, SIGKILL,
+  __WALL, INT_SIZE, POINTER_SIZE, CLOCK_MONOTONIC, TFD_IOC_SET_TICKS, MFD_HUGETLB, PR_TIMER_CREATE_RESTORE_IDS,
+  PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD, CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET,
+  CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET,
 } from '../native/constants.js';
-import {
-  CLOCK_MONOTONIC, TFD_IOC_SET_TICKS, MFD_HUGETLB, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD,
-  CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET, CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE,
-  KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET, SYS_exit_group,
-} from '../native/syscall-abi.js';
-import type { ProbeOutcome } from '../model.js';
-import { fromErrno, fromExistenceTest, missingSyscall, supported, unsupported, unknown, errnoName } from './outcome.js';
+import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno, fromExistenceTest, missingSyscall, errnoName } from './outcome.js';
 import { epollWithTarget, withFds } from './fds.js';
 
 export function kcmp(): ProbeOutcome {
@@ -23,7 +20,7 @@ export function kcmp(): ProbeOutcome {
 }
 
 /** PR_SET_MM_MAP_SIZE: the kernel writes the size of struct prctl_mm_map. */
-export function prctlMapSize(): libc.SysResult {
+function prctlMapSize(): libc.SysResult {
   return libc.prctl(PR_SET_MM, ['long', PR_SET_MM_MAP_SIZE], ['void *', Buffer.alloc(INT_SIZE)]);
 }
 
@@ -126,7 +123,7 @@ export function timerfd(): ProbeOutcome {
 }
 
 export function kcmpEpoll(): ProbeOutcome {
-  return withFds(epollWithTarget, ([epollFd, targetFd]) => {
+  return withFds({ make: epollWithTarget, what: "Can't create epoll" }, ([epollFd, targetFd]) => {
     const slot = Buffer.alloc(KCMP_EPOLL_SLOT_SIZE);
     slot.writeUInt32LE(epollFd, KCMP_EPOLL_SLOT_EFD_OFFSET);
     slot.writeUInt32LE(targetFd, KCMP_EPOLL_SLOT_TFD_OFFSET); // toff 0: the first registration of that fd
@@ -134,7 +131,7 @@ export function kcmpEpoll(): ProbeOutcome {
     if (res.ret === 0) return supported();
     if (res.ret < 0) return fromErrno(res.errno, 'kcmp: KCMP_EPOLL_TFD is not supported');
     return unknown('UnexpectedResult', `kcmp: KCMP_EPOLL_TFD says the epoll target differs from itself (${res.ret})`);
-  }, "Can't create epoll");
+  });
 }
 
 export function clone3SetTid(): ProbeOutcome {
@@ -155,7 +152,7 @@ export function clone3SetTid(): ProbeOutcome {
 
 /** No kernel lets that clone3 succeed; if one did, the copy must vanish at once. */
 function unexpectedClone(pid: number): ProbeOutcome {
-  if (pid === 0) libc.syscall(SYS_exit_group, ['int', 0]); // the copy of this process: leave without running anything
+  if (pid === 0) libc.syscall(SYS.exit_group, ['int', 0]); // the copy of this process: leave without running anything
   libc.kill(pid, SIGKILL);
   libc.waitpid(pid, [0], __WALL);
   return unknown('UnexpectedResult', `Unexpected success: clone3() returned ${pid}`);

@@ -5,6 +5,7 @@ import { release } from 'node:os';
 import type { ProbeResult } from '../../src/engine/engine.js';
 import type { ProbeOutcome } from '../../src/model.js';
 import { readKernelConfig } from '../../src/service/kconfig.js';
+import { findFeature } from '../../src/catalogue.js';
 
 export const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
 
@@ -32,8 +33,22 @@ export function assertKernelAnswers(t: Test, outcomes: Map<string, ProbeOutcome>
   }
 }
 
-/** The kernel release and config options that bring a feature. */
-export type Brought = Record<string, { since: [number, number]; config: string[] }>;
+/** Is the running kernel at least `version` ('5.6')? */
+export function kernelAtLeast(version: string): boolean {
+  const [major, minor] = release().split('.').map(Number);
+  const [wantMajor, wantMinor] = version.split('.').map(Number);
+  return major > wantMajor || (major === wantMajor && minor >= wantMinor);
+}
+
+/** The catalogue's minimum kernel of a feature; a test that needs one fails when the row has none. */
+export function minKernelOf(name: string): string {
+  const version = findFeature(name)?.minKernel;
+  if (!version) throw new Error(`the catalogue gives no minKernel for ${name}`);
+  return version;
+}
+
+/** The config options that bring each feature (its kernel release is the catalogue's minKernel). */
+export type Brought = Record<string, string[]>;
 
 /** On a kernel at least that new with those options built in (or as modules), the probe must say supported. */
 export function assertSupportedWhereBrought(t: Test, outcomes: Map<string, ProbeOutcome>, brought: Brought): void {
@@ -42,13 +57,12 @@ export function assertSupportedWhereBrought(t: Test, outcomes: Map<string, Probe
     t.comment('no kernel config readable: nothing to expect');
     return;
   }
-  const [major, minor] = release().split('.').map(Number);
   t.comment(`kernel ${release()}, config from ${config.source}`);
-  for (const [name, { since, config: options }] of Object.entries(brought)) {
-    const newEnough = major > since[0] || (major === since[0] && minor >= since[1]);
+  for (const [name, options] of Object.entries(brought)) {
+    const since = minKernelOf(name);
     const configured = options.every((option) => ['y', 'm'].includes(config.get(option)));
-    if (!newEnough || !configured) {
-      t.comment(`${name}: not expected here (needs ${since.join('.')} and ${options.join(', ') || 'nothing'})`);
+    if (!kernelAtLeast(since) || !configured) {
+      t.comment(`${name}: not expected here (needs ${since} and ${options.join(', ') || 'nothing'})`);
       continue;
     }
     t.equal(outcomes.get(name)?.status, 'supported', `${name}: ${outcomes.get(name)?.message}`);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { splitDev } from '../src/native/mount-abi.js';
+import { splitDev } from '../src/native/constants.js';
 
 /** glibc's gnu_dev_makedev: how a (major, minor) pair is packed into a dev_t. */
 function makedev(major: bigint, minor: bigint): bigint {

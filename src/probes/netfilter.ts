@@ -1,0 +1,153 @@
+// Checks of what CRIU needs to lock the network and keep firewall rules:
+// libnftables with set concatenations, and a legacy iptables-save.
+import { accessSync, constants as fsConstants, realpathSync, statSync } from 'node:fs';
+import * as libc from '../native/libc.js';
+import { AF_NETLINK, NETLINK_NETFILTER, SOCK_CLOEXEC, SOCK_RAW, errno as E } from '../native/constants.js';
+import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
+import { runProgram } from '../native/program.js';
+import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
+import { fromErrno } from './outcome.js';
+import { inPrivateNamespace } from './resources.js';
+import { namespaceFailed } from './netlink.js';
+import { ipv6Enabled } from '../native/procfs.js';
+
+export function nftables(): ProbeOutcome {
+  const nft = loadNftables();
+  if ('error' in nft) {
+    return unsupported(`${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`, 'MissingDependency');
+  }
+  return supported(`${LIBNFTABLES} loads`);
+}
+
+/** CRIU's test: an inet table with a set keyed by address . port (a concatenation). */
+const CREATE_TABLE = 'create table inet CRIU';
+const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;}';
+
+/** nft reports a refused netlink request in words, not an errno. */
+function nftPermissionProblem(error: string): boolean {
+  return /Operation not permitted|Permission denied/i.test(error);
+}
+
+/**
+ * Can nfnetlink be talked to here? Asked ourselves, because libnftables calls
+ * exit() when it cannot open this socket, which would end the runner.
+ */
+function nfnetlinkProblem(): ProbeOutcome | undefined {
+  const sock = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (sock.ret >= 0) {
+    libc.close(sock.ret);
+    return undefined;
+  }
+  if (sock.errno === E.EPROTONOSUPPORT) return unsupported('Nftables based locking needs nfnetlink: EPROTONOSUPPORT (CONFIG_NETFILTER_NETLINK is off)');
+  return fromErrno(sock.errno, "Can't open a NETLINK_NETFILTER socket");
+}
+
+export function networkLockNftables(): ProbeOutcome {
+  const nft = loadNftables();
+  if ('error' in nft) return unknown('MissingDependency', `Nftables based locking requires libnftables: ${nft.error}`);
+  // A private namespace, as CRIU: no clash with the host's tables or another check.
+  // A kernel without network namespaces is no verdict on nftables.
+  const noNamespace = (code: number) =>
+    code === E.EINVAL
+      ? unknown('NotApplicable', 'No network namespace to test nftables in: EINVAL (CONFIG_NET_NS is off)')
+      : namespaceFailed(code);
+  return inPrivateNamespace({ kind: 'net', onError: noNamespace }, () => {
+    const nfnetlink = nfnetlinkProblem();
+    if (nfnetlink) return nfnetlink;
+    const ctx = NftContext.create(nft);
+    if (!ctx) return unknown('UnexpectedResult', 'nft_ctx_new failed');
+    try {
+      // One atomic batch; the table goes away with the namespace. Only when
+      // it fails is the table made alone, to tell which half the kernel refused.
+      const both = ctx.run(`${CREATE_TABLE}; ${ADD_CONCAT_SET}`);
+      if (both.status === 0) return supported();
+      const table = ctx.run(CREATE_TABLE);
+      if (table.status !== 0) {
+        const message = `Can't create nftables table: ${table.error}`;
+        return nftPermissionProblem(table.error) ? unknown('PermissionDenied', message) : unsupported(message);
+      }
+      return unsupported(`Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
+    } finally {
+      ctx.free();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- iptables
+
+/** Where iptables lives when PATH (of nobody, of a service) does not say. */
+const PROGRAM_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
+/** `-V` prints one line at once; anything slower is not an answer. */
+const VERSION_TIMEOUT_MS = 2000;
+
+function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...PROGRAM_DIRS];
+  for (const dir of dirs) {
+    const path = `${dir}/${name}`;
+    try {
+      accessSync(path, fsConstants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What `-V` said, by program and the file it runs: a warm runner need not
+ * start the same unchanged binary again on every refresh. A switched
+ * alternative or an upgraded package is a different key.
+ */
+const versionAnswers = new Map<string, boolean>();
+
+function programIdentity(path: string): string | undefined {
+  try {
+    const target = statSync(path);
+    return [path, realpathSync(path), target.ino, target.mtimeMs, target.size].join('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
+ * that timed out is no answer: the caller must not take it for "not legacy".
+ */
+function usesLegacyApi(path: string): boolean | 'timeout' {
+  const identity = programIdentity(path);
+  const known = identity === undefined ? undefined : versionAnswers.get(identity);
+  if (known !== undefined) return known;
+  const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
+  if (run.kind === 'timeout') return 'timeout';
+  const answered = run.kind === 'exited' && run.code === 0;
+  const legacy = answered && !run.stdout.includes('nf_tables');
+  // A failure to run may be passing: only answers are kept.
+  if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
+  return legacy;
+}
+
+/**
+ * CRIU's get_legacy_iptables_bin: `X-save` or `X-legacy-save`, whichever
+ * says legacy. CRIU tries `X-save` first; we try `X-legacy-save` first,
+ * which gives the same verdict and, where `X-save` is the nf_tables one
+ * (the usual case), spares starting it. Unknown when a candidate did not
+ * answer in time; none found ends the probe.
+ */
+function legacySave(tool: 'iptables' | 'ip6tables'): string {
+  const missing = unsupported(`Couldn't find ${tool} version which is using iptables legacy API`, 'MissingDependency');
+  for (const name of [`${tool}-legacy-save`, `${tool}-save`]) {
+    const path = findProgram(name);
+    const legacy = path === undefined ? false : usesLegacyApi(path);
+    if (legacy === 'timeout') stop(unknown('Timeout', `${path} -V did not answer within ${VERSION_TIMEOUT_MS} ms`));
+    if (legacy) return path as string;
+  }
+  return stop(missing);
+}
+
+export function hasIptLegacy(): ProbeOutcome {
+  const ipt = legacySave('iptables');
+  if (!ipv6Enabled()) return supported(`iptables cmd: ${ipt}`);
+  const ip6t = legacySave('ip6tables');
+  return supported(`iptables cmd: ${ipt}, ip6tables cmd: ${ip6t}`);
+}
