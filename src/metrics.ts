@@ -6,11 +6,9 @@ import { gzip } from 'node:zlib';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
 import type { Report } from './service/check.js';
 import { LEVELS, evaluate, httpStatus } from './service/levels.js';
-import { STATUSES } from './model.js';
+import { RUN_RESULTS, STATUSES, type RunResult } from './model.js';
 import { version } from './version.js';
 
-export type RunResult = 'ok' | 'failed';
-const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
 
 /** What the metrics read from the verdict cache (the cache satisfies it as it is). */
 export interface MetricsSource {

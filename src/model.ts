@@ -52,3 +52,12 @@ export interface Verdict extends ProbeOutcome {
   /** How long the probe took, in milliseconds (never part of /check bodies). */
   durationMs: number;
 }
+
+// How a whole check run went, apart from what the kernel answered.
+
+/** failed: the run itself went wrong for some feature (see FAILED_RUN_REASONS). */
+export type RunResult = 'ok' | 'failed';
+export const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
+
+/** Reasons that mean the run itself went wrong, not that the kernel answered. */
+export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];

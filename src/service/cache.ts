@@ -8,12 +8,8 @@ import type { Logger } from 'pino';
 import { CATALOGUE, type Feature } from '../catalogue.js';
 import { runCheck, type Report } from './check.js';
 import type { ProbeEngine } from '../engine/engine.js';
-import type { Reason, Verdict } from '../model.js';
+import { FAILED_RUN_REASONS, type RunResult, type Verdict } from '../model.js';
 
-export type RunResult = 'ok' | 'failed';
-
-/** Reasons that mean the run itself went wrong, not that the kernel answered. */
-export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
 /** After a failed run the next comes at this fraction of the interval (30 s of the default 5 minutes). */
 const FAILED_RUN_RETRY_DIVISOR = 10;
 

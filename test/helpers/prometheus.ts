@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOGUE } from '../../src/catalogue.js';
 import type { Report } from '../../src/service/check.js';
-import { STATUSES, type Verdict } from '../../src/model.js';
-import type { ExpositionFormat, Metrics, MetricsSource, RunResult } from '../../src/metrics.js';
+import { STATUSES, type RunResult, type Verdict } from '../../src/model.js';
+import type { ExpositionFormat, Metrics, MetricsSource } from '../../src/metrics.js';
 
 export const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 export const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';

@@ -4,13 +4,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { runResult, type VerdictCache } from '../../service/cache.js';
-import { STATUSES, type Status } from '../../model.js';
+import { RUN_RESULTS, STATUSES, type RunResult, type Status } from '../../model.js';
 import { roundMs } from '../negotiate.js';
 import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
 
 const refreshSchema = z
   .object({
-    result: z.enum(['ok', 'failed']).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
+    result: z.enum(RUN_RESULTS as [RunResult, ...RunResult[]]).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
     finishedAt: z.string().describe('when the run finished (ISO 8601)'),
     durationMs: z.number(),
     counts: z.object({ supported: z.number().int(), unsupported: z.number().int(), unknown: z.number().int() }),
