@@ -61,3 +61,13 @@ export const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
 
 /** Reasons that mean the run itself went wrong, not that the kernel answered. */
 export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
+
+// Time limits of a probe run: the engine's defaults, and the service's
+// settings' defaults (config.ts), which must agree.
+
+/** Time one probe may take before its runner is killed (ms). */
+export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
+/** Time a whole run may take (ms). */
+export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+/** Time a runner may take to start (ms): a Node start-up, slower on a loaded node. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;

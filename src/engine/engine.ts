@@ -9,7 +9,7 @@ import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
-import type { ProbeOutcome, Reason } from '../model.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, type ProbeOutcome, type Reason } from '../model.js';
 
 export interface EngineOptions {
   /** Time one probe may take before its runner is killed (ms). */
@@ -31,10 +31,6 @@ export interface ProbeResult {
   outcome: ProbeOutcome;
   durationMs: number;
 }
-
-export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
-export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
-export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
   return { name, outcome: { status: 'unknown', reason, message }, durationMs };
