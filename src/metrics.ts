@@ -5,19 +5,14 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
 import type { Report } from './service/check.js';
+import type { VerdictSource } from './service/source.js';
 import { LEVELS, evaluate, httpStatus } from './service/levels.js';
-import { RUN_RESULTS, STATUSES, type RunResult } from './model.js';
+import { RUN_RESULTS, STATUSES } from './model.js';
 import { version } from './version.js';
 
 
-/** What the metrics read from the verdict cache (the cache satisfies it as it is). */
-export interface MetricsSource {
-  readonly current: Report | undefined;
-  readonly intervalMs: number;
-  /** Runs finished before the metrics were attached, so the counter starts from them. */
-  readonly runs?: { readonly ok: number; readonly failed: number };
-  on(event: 'refreshed', listener: (report: Report, result: RunResult) => void): unknown;
-}
+/** What the metrics read of a verdict source: runs finished before the metrics were attached start the counter. */
+export type MetricsSource = Pick<VerdictSource, 'current' | 'intervalMs' | 'runs' | 'on'>;
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';
 
@@ -173,7 +168,7 @@ export class Metrics {
     this.registry = this.registries.prometheus;
     this.families = [new Families(this.registries.prometheus, source.intervalMs), new Families(this.registries.openmetrics, source.intervalMs)];
     for (const families of this.families) {
-      for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs?.[result] ?? 0);
+      for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs[result]);
       if (source.current) families.update(source.current);
     }
     this.own = this.renderOwn();

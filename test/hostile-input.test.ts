@@ -21,7 +21,7 @@ probes.set('beta', UNSUPPORTED('beta'));
 probes.set('gamma', UNKNOWN('gamma'));
 const NOT_SUPPORTED = new Set(['beta', 'gamma']);
 const cache = steeredCache(t);
-const app = buildApp({ cache });
+const app = buildApp({ source: cache });
 t.teardown(() => app.close());
 
 /** The route that answered the last request, as fastify matched it (none for a 404 or a parser error). */

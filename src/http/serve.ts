@@ -111,7 +111,7 @@ export async function serve(args: string[]): Promise<number> {
   }
 
   const lifecycle = { shuttingDown: false };
-  const app = buildApp({ cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
+  const app = buildApp({ source: cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
   // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
   logger.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
   // The first run starts now; /readyz answers 503 until it has finished.

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FEATURE_NAMES, type Feature } from '../../catalogue.js';
 import type { Report } from '../../service/check.js';
-import type { VerdictCache } from '../../service/cache.js';
+import type { VerdictSource } from '../../service/source.js';
 import { featureText } from '../../service/text.js';
 import { CATEGORIES, REASONS, STATUSES, type Reason, type Verdict } from '../../model.js';
 import { closestName } from '../../service/names.js';
@@ -107,8 +107,8 @@ function render(report: Report, features: readonly Feature[]): FeaturesRendering
 
 const query = strictQuery({ format: formatParam });
 
-export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
-  const names = cache.features.map((f) => f.name);
+export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
+  const names = source.features.map((f) => f.name);
 
   app.get(
     '/features',
@@ -126,9 +126,9 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
       },
     },
     async (request, reply) => {
-      const report = cache.current;
+      const report = source.current;
       if (!report) return notReady(request, reply);
-      const rendering = render(report, cache.features);
+      const rendering = render(report, source.features);
       const text = wantsText(request.query.format, request.headers.accept);
       return reply
         .header('last-modified', rendering.lastModified)
@@ -164,7 +164,7 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
     },
     async (request, reply) => {
       const { name } = request.params;
-      if (!cache.features.some((f) => f.name === name)) {
+      if (!source.features.some((f) => f.name === name)) {
         const closest = closestName(name, names);
         return sendProblem(request, reply, {
           status: 404,
@@ -175,9 +175,9 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
           closest,
         });
       }
-      const report = cache.current;
+      const report = source.current;
       if (!report) return notReady(request, reply);
-      const rendering = render(report, cache.features);
+      const rendering = render(report, source.features);
       const one = rendering.byName.get(name);
       if (!one) return notReady(request, reply);
       const text = wantsText(request.query.format, request.headers.accept);

@@ -3,7 +3,8 @@
 // kernel busy with probes.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { runResult, type VerdictCache } from '../../service/cache.js';
+import { runResult } from '../../service/check.js';
+import type { VerdictSource } from '../../service/source.js';
 import { RUN_RESULTS, STATUSES, type RunResult, type Status } from '../../model.js';
 import { roundMs } from '../negotiate.js';
 import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
@@ -23,7 +24,7 @@ export function statusCounts(verdicts: readonly { status: Status }[]): Record<St
   return counts;
 }
 
-export const refreshRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
+export const refreshRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   app.post(
     '/refresh',
     {
@@ -39,18 +40,18 @@ export const refreshRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = asyn
       },
     },
     async (request, reply) => {
-      const waitMs = cache.refreshAllowedInMs();
+      const waitMs = source.refreshAllowedInMs();
       if (waitMs > 0) {
         const retryAfterSeconds = Math.ceil(waitMs / 1000);
         return sendProblem(request, reply, {
           status: 429,
           type: PROBLEM_TYPES.refreshTooSoon,
           title: 'Refresh too soon',
-          detail: `the last probe run finished less than ${cache.minRefreshIntervalMs / 1000} s ago; try again in ${retryAfterSeconds} s (GET /check answers from the cache meanwhile)`,
+          detail: `the last probe run finished less than ${source.minRefreshIntervalMs / 1000} s ago; try again in ${retryAfterSeconds} s (GET /check answers from the cache meanwhile)`,
           retryAfterSeconds,
         });
       }
-      const report = await cache.refresh();
+      const report = await source.refresh();
       const body: z.infer<typeof refreshSchema> = {
         result: runResult(report),
         finishedAt: report.finishedAt.toISOString(),
