@@ -9,6 +9,7 @@ import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { VerdictSource } from '../service/source.js';
+import type { Lifecycle } from './lifecycle.js';
 import { answerMissingHost, clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers } from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
@@ -29,10 +30,6 @@ export interface AppOptions {
   requestLogLevel?: LogLevel;
   /** Set by the owner when shutting down: /readyz turns 503 and every answer closes its connection. */
   lifecycle?: Lifecycle;
-}
-
-export interface Lifecycle {
-  shuttingDown: boolean;
 }
 
 /** Limits: nothing the API takes is large, so anything large is refused early. */

@@ -1,33 +1,7 @@
 // JSON for programs, the CLI's lines for people: ?format wins, else the
 // Accept header decides, else JSON.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import { echo } from './problem.js';
-
-export const FORMATS = ['json', 'text'] as const;
-export type Format = (typeof FORMATS)[number];
-
-export const formatParam = z
-  .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
-  .optional()
-  .describe('json (the default) or text, the lines the CLI prints; overrides the Accept header');
-
-/** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
-function someNames(keys: readonly string[], max = 5): string {
-  const shown = keys.slice(0, max).map((key) => echo(key, 40));
-  return keys.length > max ? `${shown.join(', ')} and ${keys.length - max} more` : shown.join(', ');
-}
-
-/** A query string schema that refuses parameters it does not know, naming the ones it does. */
-export function strictQuery<Shape extends z.ZodRawShape>(shape: Shape) {
-  const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}` : undefined) });
-}
-
-/** Milliseconds in bodies: to the microsecond, not to the float's last digit. */
-export function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
+import type { Format } from './schemas.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';

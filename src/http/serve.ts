@@ -5,11 +5,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
 import { VerdictCache } from '../service/cache.js';
+import { statusCounts } from '../service/check.js';
 import { ProbeEngine } from '../engine/engine.js';
 import { writeNfdFeatures } from '../nfd.js';
 import { version } from '../version.js';
 import { buildApp } from './app.js';
-import { statusCounts } from './routes/refresh.js';
 
 /**
  * After a shutdown signal the service keeps listening this long, answering

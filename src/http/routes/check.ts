@@ -8,9 +8,9 @@ import type { Report } from '../../service/check.js';
 import type { VerdictSource } from '../../service/source.js';
 import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../service/levels.js';
 import { levelText } from '../../service/text.js';
-import { JSON_TYPE, TEXT_TYPE, entityTag, formatParam, matchesIfNoneMatch, strictQuery, wantsText } from '../negotiate.js';
-import { PROBLEM_CONTENT_TYPE, notReady, problemResponse, problemSchema } from '../problem.js';
-import { verdictSchemas } from './features.js';
+import { JSON_TYPE, TEXT_TYPE, entityTag, matchesIfNoneMatch, wantsText } from '../negotiate.js';
+import { notReady } from '../problem.js';
+import { PROBLEM_CONTENT_TYPE, formatParam, problemResponse, problemSchema, strictQuery, verdictSchemas } from '../schemas.js';
 
 const BOOLEANS = ['true', 'false'] as const;
 

@@ -6,25 +6,11 @@ import { FEATURE_NAMES, type Feature } from '../../catalogue.js';
 import type { Report } from '../../service/check.js';
 import type { VerdictSource } from '../../service/source.js';
 import { featureText } from '../../service/text.js';
-import { CATEGORIES, REASONS, STATUSES, type Reason, type Verdict } from '../../model.js';
+import type { Verdict } from '../../model.js';
 import { closestName } from '../../service/names.js';
-import { JSON_TYPE, TEXT_TYPE, formatParam, roundMs, strictQuery, wantsText } from '../negotiate.js';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, echo, notReady, problemResponse, problemSchema, sendProblem } from '../problem.js';
-
-const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a feature of the catalogue');
-
-/** A verdict's fields that /check and /features share, in the order the bodies have them. */
-export const verdictSchemas = {
-  name: featureName,
-  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does'),
-  status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
-  reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
-  message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
-  hint: z.string().describe('what would fix it (config option, module, sysctl, capability); empty when supported'),
-  kconfig: z
-    .array(z.object({ option: z.string(), value: z.string().describe("y, m, a value, 'not set', or 'unknown' when no config was readable") }))
-    .describe("the related kernel config options and this kernel's values"),
-};
+import { JSON_TYPE, TEXT_TYPE, wantsText } from '../negotiate.js';
+import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
+import { PROBLEM_CONTENT_TYPE, echo, formatParam, problemResponse, problemSchema, roundMs, strictQuery, verdictSchemas } from '../schemas.js';
 
 export const featureSchema = z
   .object({

@@ -3,8 +3,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { VerdictSource } from '../../service/source.js';
-import type { Lifecycle } from '../app.js';
-import { PROBLEM_TYPES, notReady, problemResponse, sendProblem } from '../problem.js';
+import type { Lifecycle } from '../lifecycle.js';
+import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
+import { problemResponse } from '../schemas.js';
 
 const statusSchema = (value: string) => z.object({ status: z.literal(value) });
 

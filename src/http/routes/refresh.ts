@@ -3,11 +3,11 @@
 // kernel busy with probes.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { runResult } from '../../service/check.js';
+import { runResult, statusCounts } from '../../service/check.js';
 import type { VerdictSource } from '../../service/source.js';
-import { RUN_RESULTS, STATUSES, type RunResult, type Status } from '../../model.js';
-import { roundMs } from '../negotiate.js';
-import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
+import { RUN_RESULTS, type RunResult } from '../../model.js';
+import { PROBLEM_TYPES, sendProblem } from '../problem.js';
+import { problemResponse, roundMs } from '../schemas.js';
 
 const refreshSchema = z
   .object({
@@ -17,12 +17,6 @@ const refreshSchema = z
     counts: z.object({ supported: z.number().int(), unsupported: z.number().int(), unknown: z.number().int() }),
   })
   .meta({ id: 'Refresh' });
-
-export function statusCounts(verdicts: readonly { status: Status }[]): Record<Status, number> {
-  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
-  for (const v of verdicts) counts[v.status] += 1;
-  return counts;
-}
 
 export const refreshRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   app.post(
