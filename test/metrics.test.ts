@@ -5,7 +5,7 @@ import { CATALOGUE } from '../src/catalogue.js';
 import { LEVELS } from '../src/service/levels.js';
 import { STATUSES, type Verdict } from '../src/model.js';
 import { gunzipSync } from 'node:zlib';
-import { Metrics, PREFIX, acceptsGzip, negotiateFormat } from '../src/metrics.js';
+import { Metrics, PREFIX } from '../src/metrics.js';
 import { version } from '../src/version.js';
 import { cannedReport, exposition } from './helpers/prometheus.js';
 import { MemorySource } from './helpers/memory-source.js';
@@ -172,25 +172,6 @@ t.test('the Prometheus text format keeps counter names after an OpenMetrics rend
   t.match(body, /^process_cpu_seconds_total /m);
 });
 
-t.test('the format is negotiated from Accept by q-value', async (t) => {
-  const cases: [string | undefined, string][] = [
-    // What Prometheus 2.x sends.
-    ['application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'openmetrics'],
-    ['application/openmetrics-text; version=0.0.1', 'openmetrics'],
-    ['application/openmetrics-text', 'openmetrics'],
-    ['text/plain;version=0.0.4;q=0.5,application/openmetrics-text;q=0.9', 'openmetrics'],
-    ['application/openmetrics-text;q=0.1,text/plain', 'prometheus'],
-    ['application/openmetrics-text;version=2.0.0', 'prometheus'],
-    ['application/openmetrics-text;q=0', 'prometheus'],
-    ['text/plain', 'prometheus'],
-    ['*/*', 'prometheus'],
-    ['application/json', 'prometheus'],
-    ['', 'prometheus'],
-    [undefined, 'prometheus'],
-  ];
-  for (const [accept, format] of cases) t.equal(negotiateFormat(accept), format, String(accept));
-});
-
 t.test('a refresh shows in the very next rendering of either format', async (t) => {
   const source = new MemorySource();
   const metrics = new Metrics(source);
@@ -217,21 +198,4 @@ t.test('gzip gives the same exposition', async (t) => {
     t.equal(gunzipSync(zipped.body).toString(), plain.body.toString(), format);
     t.ok(zipped.body.length * 4 < plain.body.length, `${format}: ${plain.body.length} bytes, ${zipped.body.length} gzipped`);
   }
-});
-
-t.test('gzip is used when Accept-Encoding takes it', async (t) => {
-  const cases: [string | undefined, boolean][] = [
-    ['gzip', true],
-    // What Prometheus sends.
-    ['gzip, deflate', true],
-    ['br;q=1.0, gzip;q=0.8, *;q=0.1', true],
-    ['*', true],
-    ['gzip;q=0', false],
-    ['*;q=0', false],
-    ['identity', false],
-    ['deflate, br', false],
-    ['', false],
-    [undefined, false],
-  ];
-  for (const [header, gzip] of cases) t.equal(acceptsGzip(header), gzip, String(header));
 });
