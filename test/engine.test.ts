@@ -174,3 +174,22 @@ t.test('a runner handed to an engine that already has one is killed, not left be
   t.equal(await exited, 'SIGKILL');
   t.not((await describeRunner(t, e)).pid, spare.child.pid);
 });
+
+t.test('killRunners ends a run under way long before its time limits, its probe unknown, and names the runner it killed', async (t) => {
+  const e = engine(t, { keepWarm: true, probeTimeoutMs: 600_000, runTimeoutMs: 600_000 });
+  const { pid } = await describeRunner(t, e);
+  let settled = false;
+  const running = e.run(['hangs']).finally(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const killed: number[] = [];
+  // A runner the kill reaches before it took the probe hands it to a new one, which the next call kills.
+  while (!settled) {
+    killed.push(...e.killRunners());
+    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+  const [result] = await running;
+  // Crashed when the kill found it probing; no runner when a replacement was killed before it started.
+  t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
+  t.equal(killed[0], pid, 'the warm runner that had the run');
+  t.same(e.killRunners(), [], 'no runner left to kill');
+});

@@ -227,6 +227,8 @@ export class ProbeEngine {
   private queue: Promise<unknown> = Promise.resolve();
   /** Runners told to stop and not yet gone. */
   private readonly stopping = new Set<Promise<void>>();
+  /** Every runner started and not yet ended: busy, warm, starting or stopping. */
+  private readonly live = new Set<Runner>();
   /** Number of runner processes started, for tests and logs. */
   runnersStarted = 0;
 
@@ -274,9 +276,25 @@ export class ProbeEngine {
     await runner?.stop(this.probeTimeoutMs);
   }
 
+  /**
+   * Kill every runner now, with its process group (each helper it started):
+   * a run under way ends as after a crash, its probes left go to a new
+   * runner, which the next call kills too. The pids of the runners killed.
+   */
+  killRunners(): number[] {
+    const killed: number[] = [];
+    for (const runner of this.live) {
+      if (runner.alive && runner.child.pid !== undefined) killed.push(runner.child.pid);
+      runner.kill();
+    }
+    return killed;
+  }
+
   private async startRunner(started?: RunnerProcess): Promise<Runner | string> {
     const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule));
     this.runnersStarted += 1;
+    this.live.add(runner);
+    void runner.closed.then(() => this.live.delete(runner));
     becomeSubreaper();
     const timer = setTimeout(() => runner.kill(), this.startTimeoutMs);
     const ready = await runner.waitFor('ready');
