@@ -16,7 +16,7 @@ export type MetricsSource = Pick<VerdictSource, 'current' | 'intervalMs' | 'runs
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';
 
-export const CONTENT_TYPES: { prometheus: PrometheusContentType; openmetrics: OpenMetricsContentType } = {
+const CONTENT_TYPES: { prometheus: PrometheusContentType; openmetrics: OpenMetricsContentType } = {
   prometheus: Registry.PROMETHEUS_CONTENT_TYPE,
   openmetrics: Registry.OPENMETRICS_CONTENT_TYPE,
 };
@@ -130,7 +130,7 @@ function processDefaults(): FormatRegistries {
  * seconds apart and always see fresh values, while a burst of requests
  * costs one collection.
  */
-export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+const PROCESS_METRICS_MAX_AGE_MS = 1000;
 
 const processExpositions: { [F in ExpositionFormat]?: { body: Promise<string>; collectedAt: number } } = {};
 
@@ -190,7 +190,7 @@ export class Metrics {
 
   /**
    * The exposition in the given format, with its Content-Type; gzipped when
-   * asked (Prometheus asks): about 32 KB become under 4 KB.
+   * asked (Prometheus asks), as the text compresses well.
    */
   async render(format: ExpositionFormat, options: { gzip?: boolean } = {}): Promise<Exposition> {
     const [own, process] = await Promise.all([this.own[format], processExposition(format)]);

@@ -238,8 +238,6 @@ export class ProbeEngine {
   private readonly stopping = new Set<Promise<void>>();
   /** Every runner started and not yet ended: busy, warm, starting or stopping. */
   private readonly live = new Set<Runner>();
-  /** Number of runner processes started, for tests and logs. */
-  runnersStarted = 0;
 
   constructor(options: EngineOptions = {}) {
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
@@ -301,7 +299,6 @@ export class ProbeEngine {
 
   private async startRunner(started?: RunnerProcess): Promise<Runner | string> {
     const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule));
-    this.runnersStarted += 1;
     this.live.add(runner);
     void runner.closed().then(() => this.live.delete(runner));
     becomeSubreaper();

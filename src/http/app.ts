@@ -60,7 +60,7 @@ class RequestLog extends LogController {
 
 /**
  * fastify's logger costs every request a child logger and two response
- * listeners (about a tenth of cached /check throughput), so fastify gets one
+ * listeners, which shows in cached /check throughput, so fastify gets one
  * only when requests are logged. Errors go to the service's logger either
  * way (problem.ts), and so does the listening line.
  */
@@ -133,5 +133,3 @@ export function buildApp(options: AppOptions) {
   app.register(openapiRoutes);
   return app;
 }
-
-export type App = ReturnType<typeof buildApp>;

@@ -22,7 +22,7 @@ export interface ProblemInit extends Partial<Omit<Problem, 'status' | 'detail' |
   detail: string;
 }
 
-export function problemBody(init: ProblemInit, url?: string): string {
+function problemBody(init: ProblemInit, url?: string): string {
   const { status, detail, type = PROBLEM_TYPES.http, title = STATUS_CODES[status] ?? 'Error', ...extensions } = init;
   const instance = url === undefined ? undefined : echo(url.split('?')[0], 200);
   const problem: Problem = { type, title, status, detail, instance, ...extensions };

@@ -50,7 +50,7 @@ export const verdictSchemas = {
     .describe("the related kernel config options and this kernel's values"),
 };
 
-export const FORMATS = ['json', 'text'] as const;
+const FORMATS = ['json', 'text'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export const formatParam = z

@@ -17,7 +17,7 @@ import { buildApp } from './app.js';
  */
 export const DRAIN_MS = 500;
 /** Then requests in flight get this long to finish, and after them the probe run. */
-export const SHUTDOWN_GRACE_MS = 3000;
+const SHUTDOWN_GRACE_MS = 3000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEPLOY = join(ROOT, 'deploy');
 
-/** The port the service listens on by default (DESIGN.md, config.ts) and the manifests use. */
+/** The port the service listens on by default (config.ts) and the manifests use. */
 export const SERVICE_PORT = 9870;
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

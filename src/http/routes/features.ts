@@ -12,7 +12,7 @@ import { JSON_TYPE, TEXT_TYPE, wantsText } from '../negotiate.js';
 import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
 import { PROBLEM_CONTENT_TYPE, echo, formatParam, problemResponse, problemSchema, roundMs, strictQuery, verdictSchemas } from '../schemas.js';
 
-export const featureSchema = z
+const featureSchema = z
   .object({
     name: verdictSchemas.name,
     category: verdictSchemas.category,
