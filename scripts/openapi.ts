@@ -11,7 +11,7 @@ export const OPENAPI_YAML = new URL('../openapi/openapi.yaml', import.meta.url);
 /** The document, from an app whose cache never runs a probe. */
 export async function openapiDocument(): Promise<unknown> {
   const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 300_000, minRefreshIntervalMs: 10_000 });
-  const app = buildApp({ cache });
+  const app = buildApp({ source: cache });
   const response = await app.inject({ method: 'GET', url: '/openapi.json' });
   await app.close();
   return response.json();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // (No Node options here: any V8 flag makes Node compile its own modules
-// afresh, 12 ms more for every `check`. The service's heap bounds are given
+// afresh, which every `check` would wait for. The service's heap bounds are given
 // where it is started: the image's ENTRYPOINT and `npm start`, from
 // package.json's config.serviceNodeOptions.)
 // criu-readiness: `check` answers as `criu check` does; `serve` runs the service.

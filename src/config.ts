@@ -3,9 +3,9 @@
 // names it and says what is allowed.
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS } from './engine/engine.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS } from './model.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface ListenAddress {

@@ -5,25 +5,18 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
 import type { Report } from './service/check.js';
+import type { VerdictSource } from './service/source.js';
 import { LEVELS, evaluate, httpStatus } from './service/levels.js';
-import { STATUSES } from './model.js';
+import { RUN_RESULTS, STATUSES } from './model.js';
 import { version } from './version.js';
 
-export type RunResult = 'ok' | 'failed';
-const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
 
-/** What the metrics read from the verdict cache (the cache satisfies it as it is). */
-export interface MetricsSource {
-  readonly current: Report | undefined;
-  readonly intervalMs: number;
-  /** Runs finished before the metrics were attached, so the counter starts from them. */
-  readonly runs?: { readonly ok: number; readonly failed: number };
-  on(event: 'refreshed', listener: (report: Report, result: RunResult) => void): unknown;
-}
+/** What the metrics read of a verdict source: runs finished before the metrics were attached start the counter. */
+export type MetricsSource = Pick<VerdictSource, 'current' | 'intervalMs' | 'runs' | 'on'>;
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';
 
-export const CONTENT_TYPES: { prometheus: PrometheusContentType; openmetrics: OpenMetricsContentType } = {
+const CONTENT_TYPES: { prometheus: PrometheusContentType; openmetrics: OpenMetricsContentType } = {
   prometheus: Registry.PROMETHEUS_CONTENT_TYPE,
   openmetrics: Registry.OPENMETRICS_CONTENT_TYPE,
 };
@@ -137,7 +130,7 @@ function processDefaults(): FormatRegistries {
  * seconds apart and always see fresh values, while a burst of requests
  * costs one collection.
  */
-export const PROCESS_METRICS_MAX_AGE_MS = 1000;
+const PROCESS_METRICS_MAX_AGE_MS = 1000;
 
 const processExpositions: { [F in ExpositionFormat]?: { body: Promise<string>; collectedAt: number } } = {};
 
@@ -175,7 +168,7 @@ export class Metrics {
     this.registry = this.registries.prometheus;
     this.families = [new Families(this.registries.prometheus, source.intervalMs), new Families(this.registries.openmetrics, source.intervalMs)];
     for (const families of this.families) {
-      for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs?.[result] ?? 0);
+      for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs[result]);
       if (source.current) families.update(source.current);
     }
     this.own = this.renderOwn();
@@ -197,7 +190,7 @@ export class Metrics {
 
   /**
    * The exposition in the given format, with its Content-Type; gzipped when
-   * asked (Prometheus asks): about 32 KB become under 4 KB.
+   * asked (Prometheus asks), as the text compresses well.
    */
   async render(format: ExpositionFormat, options: { gzip?: boolean } = {}): Promise<Exposition> {
     const [own, process] = await Promise.all([this.own[format], processExposition(format)]);
@@ -219,41 +212,4 @@ export interface Exposition {
   contentType: string;
   body: Buffer;
   contentEncoding?: 'gzip';
-}
-
-/**
- * Pick the exposition format from an Accept header, by q-value: OpenMetrics
- * (1.0.0, 0.0.1 or no version) when the client prefers it, else Prometheus text,
- * which is also the answer to anything unrecognised (a scraper always gets metrics).
- */
-export function negotiateFormat(accept: string | undefined): ExpositionFormat {
-  if (!accept) return 'prometheus';
-  let best: { format: ExpositionFormat; q: number } | undefined;
-  for (const range of accept.split(',')) {
-    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
-    const param = (name: string) => params.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
-    const q = Number(param('q') ?? '1');
-    const versionParam = param('version');
-    let format: ExpositionFormat | undefined;
-    if (type === 'application/openmetrics-text' && (versionParam === undefined || versionParam === '1.0.0' || versionParam === '0.0.1')) {
-      format = 'openmetrics';
-    } else if (type === 'text/plain' && (versionParam === undefined || versionParam === '0.0.4')) format = 'prometheus';
-    else if (type === '*/*' || type === 'text/*') format = 'prometheus';
-    // A strictly higher q wins; on a tie the first listed wins, as Prometheus lists its preference first.
-    if (format && Number.isFinite(q) && q > 0 && (!best || q > best.q)) best = { format, q };
-  }
-  return best?.format ?? 'prometheus';
-}
-
-/** Whether an Accept-Encoding header takes gzip (named or through *, with a q above 0). */
-export function acceptsGzip(acceptEncoding: string | undefined): boolean {
-  if (!acceptEncoding) return false;
-  let star = false;
-  for (const entry of acceptEncoding.split(',')) {
-    const [coding, ...params] = entry.split(';').map((part) => part.trim().toLowerCase());
-    const q = Number(params.find((p) => p.startsWith('q='))?.slice(2) ?? '1');
-    if (coding === 'gzip' || coding === 'x-gzip') return q > 0;
-    if (coding === '*') star = q > 0;
-  }
-  return star;
 }

@@ -84,3 +84,22 @@ export class ProbeStop extends Error {
 export function stop(outcome: ProbeOutcome): never {
   throw new ProbeStop(outcome);
 }
+
+// How a whole check run went, apart from what the kernel answered.
+
+/** failed: the run itself went wrong for some feature (see FAILED_RUN_REASONS). */
+export type RunResult = 'ok' | 'failed';
+export const RUN_RESULTS: readonly RunResult[] = ['ok', 'failed'];
+
+/** Reasons that mean the run itself went wrong, not that the kernel answered. */
+export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
+
+// Time limits of a probe run: the engine's defaults, and the service's
+// settings' defaults (config.ts), which must agree.
+
+/** Time one probe may take before its runner is killed (ms). */
+export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
+/** Time a whole run may take (ms). */
+export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+/** Time a runner may take to start (ms): a Node start-up, slower on a loaded node. */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;

@@ -36,7 +36,7 @@ export interface NfdOptions {
 }
 
 /** `<namespace>/<feature name>`: the label key of one feature. */
-export function featureKey(name: string): string {
+function featureKey(name: string): string {
   if (name.length > LABEL_NAME_MAX || !LABEL_NAME.test(name)) {
     throw new Error(`${JSON.stringify(name)} cannot be an NFD label name (letters, digits, '-', '_' and '.', at most ${LABEL_NAME_MAX})`);
   }
@@ -44,7 +44,7 @@ export function featureKey(name: string): string {
 }
 
 /** `<namespace>/ready.<level>`: feature names never contain a dot, so these cannot collide with them. */
-export function levelKey(level: string): string {
+function levelKey(level: string): string {
   return featureKey(`ready.${level}`);
 }
 

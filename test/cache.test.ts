@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import t from 'tap';
-import { readCacheKey, runResult, type CacheKey } from '../src/service/cache.js';
-import type { Report } from '../src/service/check.js';
+import { readCacheKey, type CacheKey } from '../src/service/cache.js';
+import { runResult, type Report } from '../src/service/check.js';
 import { SteeredProbes, UNSUPPORTED, steeredCache, TEST_FEATURES } from './helpers/http-cache.js';
 
 const probes = new SteeredProbes(t);

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { CATALOGUE, FEATURE_NAMES, findFeature, kernelHint } from '../src/catalogue.js';
 import { runProbes } from './helpers/probe.js';
 
-/** Every check: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
+/** Every check of criu check: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
 const EXPECTED = {
   required: ['map_files', 'sock_diag', 'ns_last_pid', 'sock_peek_off', 'kcmp', 'prctl', 'fcntl', 'proc_stat', 'tcp_repair', 'fdinfo_ext', 'unaligned_vmsplice', 'tty', 'so_gets', 'ipc', 'sigqueueinfo', 'ptrace_peeksiginfo', 'special_mapping_mremap'],
   extra: ['prctl_set_mm_map', 'seccomp_suspend', 'seccomp_filters', 'mem_dirty_track', 'posix_timers', 'tun_cr', 'timerfd', 'mnt_id', 'aio_remap', 'fdinfo_lock', 'clone_parent_vs_pid', 'cgroupns', 'tcp_window', 'tcp_half_closed', 'userns', 'loginuid', 'can_map_vdso', 'uffd', 'uffd-noncoop', 'sk_ns', 'kcmp_epoll', 'net_diag_raw', 'clone3_set_tid', 'timens', 'newifindex', 'pidfd_store', 'ns_pid', 'network_lock_nftables', 'sockopt_buf_lock', 'memfd_hugetlb', 'move_mount_set_group', 'openat2', 'get_rseq_conf', 'ipv6_freebind', 'pagemap_scan', 'overlayfs_maps', 'timer_cr_ids', 'pagemap_scan_guard_pages', 'apparmor_stacking'],
@@ -11,7 +11,7 @@ const EXPECTED = {
   advisory: ['breakpoints', 'tun', 'tun_ns', 'sk_unix_file', 'nsid', 'link_nsid', 'external_net_ns', 'nftables', 'has_ipt_legacy'],
 };
 
-t.test('the catalogue holds every check, each in its category', async (t) => {
+t.test('the catalogue holds every check of criu check, each in its category', async (t) => {
   for (const [category, names] of Object.entries(EXPECTED)) {
     t.same(CATALOGUE.filter((f) => f.category === category).map((f) => f.name).sort(), [...names].sort(), category);
   }

@@ -37,7 +37,7 @@ const NODE_LABEL = String(getField(loadYaml(join(DEPLOY, 'base', 'podmonitor.yam
 
 /** The service's own metric families and their labels, from the service's registry. */
 async function exported(): Promise<Map<string, string[]>> {
-  const metrics = new Metrics({ current: undefined, intervalMs: 300_000, on: () => undefined });
+  const metrics = new Metrics({ current: undefined, intervalMs: 300_000, runs: { ok: 0, failed: 0 }, on: () => undefined });
   const families = await metrics.registry.getMetricsAsJSON();
   return new Map(families.map((f) => [f.name, [...new Set(f.values.flatMap((v) => Object.keys(v.labels)))]]));
 }

@@ -443,7 +443,7 @@ t.test('every path the manifests GET is one the service answers', async (t) => {
   const cache = new VerdictCache({ engine, intervalMs: 3_600_000, minRefreshIntervalMs: 0 });
   t.teardown(() => cache.stop());
   await cache.start();
-  const app = buildApp({ cache });
+  const app = buildApp({ source: cache });
   t.teardown(() => app.close());
   for (const [path, who] of used) {
     const res = await app.inject({ method: 'GET', url: path });

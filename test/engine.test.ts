@@ -3,7 +3,7 @@ import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
+import { ProbeEngine, type EngineOptions, type ProbeResult } from '../src/engine/engine.js';
 import { runnerExecArgv, spawnRunner } from '../src/engine/runner-process.js';
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
@@ -12,6 +12,11 @@ function engine(t: Test, options: EngineOptions = {}): ProbeEngine {
   const e = new ProbeEngine({ probeModule: faultProbes, probeTimeoutMs: 2_000, ...options });
   t.teardown(() => e.close());
   return e;
+}
+
+/** The runner process that ran the fixture probe describes_itself. */
+function pidOf(result: ProbeResult): number {
+  return (JSON.parse(result.outcome.message) as { pid: number }).pid;
 }
 
 /** Children of this process that are still around (alive or zombie). */
@@ -24,36 +29,36 @@ function ownChildren(): number[] {
 t.test('a probe that hangs is reported unknown/Timeout and the next probes still run', async (t) => {
   const e = engine(t, { probeTimeoutMs: 500 });
   const started = Date.now();
-  const [hung, after] = await e.run(['hangs', 'fine']);
+  const [before, hung, after] = await e.run(['describes_itself', 'hangs', 'also_describes_itself']);
   t.match(hung.outcome, { status: 'unknown', reason: 'Timeout' });
   t.ok(Date.now() - started < 20_000, 'the hang is cut at the probe timeout, not left to run');
   t.match(after.outcome, { status: 'supported' });
-  t.equal(e.runnersStarted, 2, 'the killed runner was replaced');
+  t.not(pidOf(after), pidOf(before), 'the killed runner was replaced');
 });
 
 t.test('a probe that throws is reported unknown/ProbeError and the same runner goes on', async (t) => {
   const e = engine(t);
-  const [thrown, after] = await e.run(['throws', 'fine']);
+  const [before, thrown, after] = await e.run(['describes_itself', 'throws', 'also_describes_itself']);
   t.match(thrown.outcome, { status: 'unknown', reason: 'ProbeError', message: /probe exploded/ });
   t.match(after.outcome, { status: 'supported' });
-  t.equal(e.runnersStarted, 1);
+  t.equal(pidOf(after), pidOf(before), 'the same runner');
 });
 
 t.test("a probe ended by a helper's stop() is reported with that outcome, not as a ProbeError", async (t) => {
   const e = engine(t);
-  const [stopped, after] = await e.run(['stops', 'fine']);
+  const [before, stopped, after] = await e.run(['describes_itself', 'stops', 'also_describes_itself']);
   t.match(stopped.outcome, { status: 'unsupported', reason: 'NotInKernel', message: 'a helper ended the probe' });
   t.match(after.outcome, { status: 'supported' });
-  t.equal(e.runnersStarted, 1);
+  t.equal(pidOf(after), pidOf(before), 'the same runner');
 });
 
 t.test('a probe that kills its runner is reported unknown/ProbeCrashed and the rest still run', async (t) => {
   const e = engine(t);
-  const [before, crashed, after] = await e.run(['fine', 'kills_runner', 'also_fine']);
+  const [before, crashed, after] = await e.run(['describes_itself', 'kills_runner', 'also_describes_itself']);
   t.match(before.outcome, { status: 'supported' });
   t.match(crashed.outcome, { status: 'unknown', reason: 'ProbeCrashed', message: /SIGKILL/ });
   t.match(after.outcome, { status: 'supported' });
-  t.equal(e.runnersStarted, 2);
+  t.not(pidOf(after), pidOf(before), 'a new runner took the rest');
 });
 
 t.test('a helper process started by a probe that hangs is killed and reaped', async (t) => {
@@ -92,9 +97,9 @@ t.test('a name the runner does not know is unknown/ProbeError, not a crash', asy
 
 t.test('a warm runner serves several runs', async (t) => {
   const e = engine(t, { keepWarm: true });
-  await e.run(['fine']);
-  await e.run(['also_fine']);
-  t.equal(e.runnersStarted, 1);
+  const [first] = await e.run(['describes_itself']);
+  const [second] = await e.run(['describes_itself']);
+  t.equal(pidOf(second), pidOf(first));
 });
 
 t.test('a warm runner that died while idle (the OOM killer) is replaced: the next run gets every result', async (t) => {
@@ -104,9 +109,9 @@ t.test('a warm runner that died while idle (the OOM killer) is replaced: the nex
   process.kill(warm, 'SIGKILL');
   // Gone from our children once Node has reaped it, as after any real death.
   for (let waited = 0; ownChildren().includes(warm) && waited < 5_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
-  const results = await e.run(['fine', 'also_fine']);
-  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'also_fine: supported']);
-  t.equal(e.runnersStarted, 2);
+  const results = await e.run(['fine', 'describes_itself']);
+  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported']);
+  t.not(pidOf(results[1]), warm, 'a new runner');
 });
 
 t.test('a warm runner that dies just as it is handed a run is replaced, not blamed on every probe', async (t) => {
@@ -121,10 +126,10 @@ t.test('a warm runner that dies just as it is handed a run is replaced, not blam
 
 t.test('runs asked for at once do not overlap and each gets every result', async (t) => {
   const e = engine(t, { keepWarm: true });
-  const [a, b] = await Promise.all([e.run(['slow', 'fine']), e.run(['fine', 'slow'])]);
+  const [a, b] = await Promise.all([e.run(['slow', 'describes_itself']), e.run(['describes_itself', 'slow'])]);
   t.same(a.map((r) => r.outcome.status), ['supported', 'supported']);
   t.same(b.map((r) => r.outcome.status), ['supported', 'supported']);
-  t.equal(e.runnersStarted, 1, 'one runner, used in turn');
+  t.equal(pidOf(b[0]), pidOf(a[1]), 'one runner, used in turn');
 });
 
 t.test('after the engine closes no runner or helper is left among our children', async (t) => {
@@ -170,7 +175,6 @@ t.test('a runner started by the caller before the engine existed is the one the 
   const e = engine(t);
   e.prestart(early);
   t.equal((await describeRunner(t, e)).pid, early.child.pid);
-  t.equal(e.runnersStarted, 1);
 });
 
 t.test('a runner handed to an engine that already has one is killed, not left behind', async (t) => {
@@ -181,4 +185,23 @@ t.test('a runner handed to an engine that already has one is killed, not left be
   e.prestart(spare);
   t.equal(await exited, 'SIGKILL');
   t.not((await describeRunner(t, e)).pid, spare.child.pid);
+});
+
+t.test('killRunners ends a run under way long before its time limits, its probe unknown, and names the runner it killed', async (t) => {
+  const e = engine(t, { keepWarm: true, probeTimeoutMs: 600_000, runTimeoutMs: 600_000 });
+  const { pid } = await describeRunner(t, e);
+  let settled = false;
+  const running = e.run(['hangs']).finally(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const killed: number[] = [];
+  // A runner the kill reaches before it took the probe hands it to a new one, which the next call kills.
+  while (!settled) {
+    killed.push(...e.killRunners());
+    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 100))]);
+  }
+  const [result] = await running;
+  // Crashed when the kill found it probing; no runner when a replacement was killed before it started.
+  t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
+  t.equal(killed[0], pid, 'the warm runner that had the run');
+  t.same(e.killRunners(), [], 'no runner left to kill');
 });

@@ -40,7 +40,7 @@ async function service(t: Test, engine: EngineOptions = {}) {
     intervalMs: 3_600_000,
     minRefreshIntervalMs: 0,
   });
-  const app = buildApp({ cache });
+  const app = buildApp({ source: cache });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();

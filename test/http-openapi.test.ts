@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { parse } from 'yaml';
-import { FEATURE_NAMES } from '../src/catalogue.js';
-import { VerdictCache } from '../src/service/cache.js';
-import { ProbeEngine } from '../src/engine/engine.js';
+import { CATALOGUE, FEATURE_NAMES } from '../src/catalogue.js';
 import { LEVELS } from '../src/service/levels.js';
 import { REASONS } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
+import { MemorySource } from './helpers/memory-source.js';
 
-// The document does not depend on verdicts: this cache never runs a probe.
-const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 300_000, minRefreshIntervalMs: 10_000 });
-const app = buildApp({ cache });
+// The document does not depend on verdicts: this source never has any.
+const app = buildApp({ source: new MemorySource({ features: CATALOGUE }) });
 t.teardown(() => app.close());
 
 interface Parameter {

@@ -1,26 +1,23 @@
-// Every route and status through inject(), over the real engine with steered test probes.
+// Every route and status through inject(), over verdicts held in memory.
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
-import type { VerdictCache } from '../src/service/cache.js';
 import { evaluate, LEVELS, type Level } from '../src/service/levels.js';
 import { levelText } from '../src/service/text.js';
 import type { ProbeOutcome } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
-import { SteeredProbes, TEST_FEATURES, UNKNOWN, UNSUPPORTED, steeredCache } from './helpers/http-cache.js';
+import { MemorySource, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
 
-const probes = new SteeredProbes(t);
-
-function appFor(t: Test, cache: VerdictCache) {
-  const app = buildApp({ cache });
+function appFor(t: Test, source: MemorySource) {
+  const app = buildApp({ source });
   t.teardown(() => app.close());
   return app;
 }
 
-/** Steer the probes to these outcomes (others supported) and run them. */
-async function verdicts(cache: VerdictCache, outcomes: Record<string, ProbeOutcome> = {}) {
-  for (const f of TEST_FEATURES) probes.set(f.name, outcomes[f.name]);
-  return cache.refresh();
+/** A run with these outcomes (others supported), now current. */
+async function verdicts(source: MemorySource, outcomes: Record<string, ProbeOutcome> = {}) {
+  source.outcomes = outcomes;
+  return source.refresh();
 }
 
 function assertProblem(t: Test, res: LightMyRequestResponse, status: number, detail: RegExp): Record<string, unknown> {
@@ -32,11 +29,11 @@ function assertProblem(t: Test, res: LightMyRequestResponse, status: number, det
   return body;
 }
 
-const cache = steeredCache(t);
-const app = appFor(t, cache);
+const source = new MemorySource();
+const app = appFor(t, source);
 
 t.test('before the first run: /healthz 200, /readyz and /check 503 problems', async (t) => {
-  t.equal(cache.ready, false);
+  t.equal(source.ready, false);
   const health = await app.inject('/healthz');
   t.equal(health.statusCode, 200);
   t.same(health.json(), { status: 'ok' });
@@ -47,7 +44,7 @@ t.test('before the first run: /healthz 200, /readyz and /check 503 problems', as
   t.equal(check.headers['retry-after'], '1');
   assertProblem(t, await app.inject('/features'), 503, /first probe run/);
   assertProblem(t, await app.inject('/features/alpha'), 503, /first probe run/);
-  await cache.start();
+  await source.refresh();
   t.equal((await app.inject('/readyz')).statusCode, 200);
   t.same((await app.inject('/readyz')).json(), { status: 'ready' });
 });
@@ -63,7 +60,7 @@ t.test('/check answers 200 or 503 per level and strict', async (t) => {
     ['a required feature unknown', { alpha: UNKNOWN('alpha') }, { required: ['unknown', 503, 503], extra: ['unknown', 503, 503], experimental: ['unknown', 503, 503], all: ['unknown', 503, 503] }],
   ];
   for (const [scenario, outcomes, expected] of table) {
-    await verdicts(cache, outcomes);
+    await verdicts(source, outcomes);
     for (const level of LEVELS) {
       const [bodyStatus, plain, strict] = expected[level];
       const res = await app.inject(`/check?level=${level}`);
@@ -76,7 +73,7 @@ t.test('/check answers 200 or 503 per level and strict', async (t) => {
 });
 
 t.test('/check defaults to the required level and says what is missing, with hints', async (t) => {
-  await verdicts(cache, { alpha: UNSUPPORTED('alpha'), beta: UNKNOWN('beta') });
+  await verdicts(source, { alpha: UNSUPPORTED('alpha'), beta: UNKNOWN('beta') });
   const required = await app.inject('/check');
   t.match(required.headers['content-type'], /^application\/json; charset=utf-8/);
   t.same(required.json(), {
@@ -100,9 +97,9 @@ t.test('/check defaults to the required level and says what is missing, with hin
 });
 
 t.test('the /check body is byte-identical for identical verdicts; time is in Last-Modified only', async (t) => {
-  const first = await verdicts(cache, { beta: UNSUPPORTED('beta') });
+  const first = await verdicts(source, { beta: UNSUPPORTED('beta') });
   const a = await app.inject('/check?level=all');
-  const second = await verdicts(cache, { beta: UNSUPPORTED('beta') });
+  const second = await verdicts(source, { beta: UNSUPPORTED('beta') });
   t.not(first, second, 'two runs');
   const b = await app.inject('/check?level=all');
   t.equal(a.body, b.body);
@@ -110,14 +107,14 @@ t.test('the /check body is byte-identical for identical verdicts; time is in Las
   t.notMatch(a.body, /durationMs|finishedAt|\d{4}-\d\d-\d\dT/, 'no durations or timestamps in the body');
   t.equal(b.headers['last-modified'], second.finishedAt.toUTCString());
   t.equal(b.headers.vary, 'Accept');
-  await verdicts(cache, {});
+  await verdicts(source, {});
   const c = await app.inject('/check?level=all');
   t.not(c.body, a.body);
   t.not(c.headers.etag, a.headers.etag, 'other verdicts, another ETag');
 });
 
 t.test('If-None-Match with the current ETag gives 304, but never hides a failing level', async (t) => {
-  await verdicts(cache, { beta: UNSUPPORTED('beta') });
+  await verdicts(source, { beta: UNSUPPORTED('beta') });
   const full = await app.inject('/check?level=extra');
   const etag = full.headers.etag as string;
   t.match(etag, /^"[A-Za-z0-9_-]+"$/);
@@ -133,7 +130,7 @@ t.test('If-None-Match with the current ETag gives 304, but never hides a failing
 });
 
 t.test("text for people: Accept: text/plain or ?format=text gives the CLI's lines", async (t) => {
-  const report = await verdicts(cache, { alpha: UNSUPPORTED('alpha'), beta: UNKNOWN('beta') });
+  const report = await verdicts(source, { alpha: UNSUPPORTED('alpha'), beta: UNKNOWN('beta') });
   const lines = levelText(evaluate(report.verdicts, 'extra'));
   const expected = [...lines.problems, ...lines.verdict].join('\n') + '\n';
   t.equal(expected, 'Error (alpha): alpha is missing [hint: enable ALPHA]\nWarn  (beta): could not check (PermissionDenied): beta needs a capability [hint: enable BETA]\nDoes not look good.\n');
@@ -146,9 +143,9 @@ t.test("text for people: Accept: text/plain or ?format=text gives the CLI's line
   for (const request of [{ url: '/check?level=extra', headers: { accept: 'text/plain' }, query: { format: 'json' } }, { url: '/check?level=extra', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } }]) {
     t.match((await app.inject(request)).headers['content-type'], /^application\/json/, JSON.stringify(request));
   }
-  await verdicts(cache, {});
+  await verdicts(source, {});
   t.equal((await app.inject('/check?format=text')).body, 'Looks good.\n');
-  const sentence = (await verdicts(cache, { beta: UNSUPPORTED('beta') }), await app.inject('/check?level=extra&format=text')).body;
+  const sentence = (await verdicts(source, { beta: UNSUPPORTED('beta') }), await app.inject('/check?level=extra&format=text')).body;
   t.equal(sentence.split('\n').length, 5, "CRIU's three-line sentence after the warning");
 });
 
@@ -183,7 +180,7 @@ t.test('unknown routes are 404 problems, wrong methods 405 problems with Allow',
 });
 
 t.test('HEAD and a trailing slash work; no x-powered-by', async (t) => {
-  await verdicts(cache, {});
+  await verdicts(source, {});
   const head = await app.inject({ method: 'HEAD', url: '/check' });
   t.equal(head.statusCode, 200);
   t.equal(head.body, '');
@@ -192,7 +189,7 @@ t.test('HEAD and a trailing slash work; no x-powered-by', async (t) => {
 });
 
 t.test('/features lists every feature with its latest verdict, in catalogue order', async (t) => {
-  const report = await verdicts(cache, { gamma: UNKNOWN('gamma') });
+  const report = await verdicts(source, { gamma: UNKNOWN('gamma') });
   const res = await app.inject('/features');
   t.equal(res.statusCode, 200);
   const body = res.json();
@@ -212,7 +209,7 @@ t.test('/features lists every feature with its latest verdict, in catalogue orde
 });
 
 t.test('/features/:name: 200 supported, 503 unsupported or unknown, text as --feature prints', async (t) => {
-  await verdicts(cache, { beta: UNSUPPORTED('beta'), gamma: UNKNOWN('gamma') });
+  await verdicts(source, { beta: UNSUPPORTED('beta'), gamma: UNKNOWN('gamma') });
   const alpha = await app.inject('/features/alpha');
   t.equal(alpha.statusCode, 200);
   t.match(alpha.json(), { name: 'alpha', status: 'supported' });
@@ -234,28 +231,34 @@ t.test('an unknown feature is a 404 problem with every valid name and the closes
 });
 
 t.test('POST /refresh runs the probes and reports the run', async (t) => {
-  await verdicts(cache, {});
-  probes.set('beta', UNSUPPORTED('beta'));
-  probes.set('gamma', UNKNOWN('gamma'));
-  const before = probes.calls();
+  await verdicts(source, {});
+  source.outcomes = { beta: UNSUPPORTED('beta'), gamma: UNKNOWN('gamma') };
+  const before = source.refreshes;
   const res = await app.inject({ method: 'POST', url: '/refresh' });
   t.equal(res.statusCode, 200);
   t.match(res.json(), { result: 'ok', finishedAt: String, durationMs: Number, counts: { supported: 2, unsupported: 1, unknown: 1 } });
-  t.equal(probes.calls() - before, TEST_FEATURES.length);
+  t.equal(source.refreshes - before, 1, 'one run');
   t.equal((await app.inject('/check?level=extra&strict=true')).statusCode, 503, 'the new verdicts are served');
-  probes.set('gamma', 'crash');
-  t.equal((await app.inject({ method: 'POST', url: '/refresh' })).json().result, 'failed');
+});
+
+t.test('POST /refresh reports a run in which a probe crashed as failed', async (t) => {
+  source.outcomes = { gamma: { status: 'unknown', reason: 'ProbeCrashed', message: 'runner exited (SIGKILL)' } };
+  const res = await app.inject({ method: 'POST', url: '/refresh' });
+  t.match(res.json(), { result: 'failed', counts: { supported: 3, unsupported: 0, unknown: 1 } });
 });
 
 t.test('POST /refresh too soon after a run is a 429 problem with Retry-After', async (t) => {
-  const slow = steeredCache(t, { minRefreshIntervalMs: 30_000 });
+  const slow = new MemorySource({ minRefreshIntervalMs: 30_000 });
   const slowApp = appFor(t, slow);
-  await slow.start();
+  await slow.refresh();
+  slow.waitMs = 30_000;
+  const before = slow.refreshes;
   const res = await slowApp.inject({ method: 'POST', url: '/refresh' });
   const body = assertProblem(t, res, 429, /less than 30 s ago; try again in 30 s/);
   t.equal(res.headers['retry-after'], '30');
   t.equal(body.retryAfterSeconds, 30);
   t.equal(body.type, 'urn:criu-readiness:problem:refresh-too-soon');
+  t.equal(slow.refreshes, before, 'no run');
 });
 
 t.test('limits: a body over 1 KiB is 413, an unknown content type 415, both problems', async (t) => {
@@ -267,15 +270,15 @@ t.test('an unexpected failure is a 500 problem without internals, logged by the 
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   let exploding = false;
-  const broken = Object.create(cache, {
+  const broken = Object.create(source, {
     current: {
       get() {
         if (exploding) throw new Error('the cache exploded');
-        return cache.current;
+        return source.current;
       },
     },
-  }) as VerdictCache;
-  const app = buildApp({ cache: broken, logger });
+  }) as MemorySource;
+  const app = buildApp({ source: broken, logger });
   t.teardown(() => app.close());
   await app.ready();
   exploding = true;

@@ -7,7 +7,7 @@ import { SteeredProbes, TEST_FEATURES, UNSUPPORTED, steeredCache } from './helpe
 
 const probes = new SteeredProbes(t);
 const cache = steeredCache(t);
-const app = buildApp({ cache });
+const app = buildApp({ source: cache });
 t.teardown(() => app.close());
 
 await cache.start();

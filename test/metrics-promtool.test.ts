@@ -1,13 +1,14 @@
 // promtool check metrics: Prometheus' own parser and linter on the exposition.
 import t from 'tap';
 import { Metrics } from '../src/metrics.js';
-import { CannedSource, cannedReport, exposition, promtool } from './helpers/prometheus.js';
+import { cannedReport, exposition, promtool } from './helpers/prometheus.js';
+import { MemorySource } from './helpers/memory-source.js';
 
 t.test('promtool check metrics passes on the exposition with every status in every category', async (t) => {
-  const source = new CannedSource();
+  const source = new MemorySource();
   const metrics = new Metrics(source);
-  source.refreshed(cannedReport(), 'failed');
-  source.refreshed(cannedReport({ omit: ['kcmp'] }));
+  source.publish(cannedReport(), 'failed');
+  source.publish(cannedReport({ omit: ['kcmp'] }));
   const body = await exposition(metrics);
   t.match(body, /status="unknown",?[^}]*\} 1/, 'the exposition has verdicts');
   const result = promtool(['check', 'metrics'], body);
@@ -16,15 +17,15 @@ t.test('promtool check metrics passes on the exposition with every status in eve
 });
 
 t.test('promtool check metrics passes before the first check run', async (t) => {
-  const body = await exposition(new Metrics(new CannedSource()));
+  const body = await exposition(new Metrics(new MemorySource()));
   const result = promtool(['check', 'metrics'], body);
   t.equal(result.status, 0, result.output);
 });
 
 t.test('the exposition is small', async (t) => {
-  const source = new CannedSource();
+  const source = new MemorySource();
   const metrics = new Metrics(source);
-  source.refreshed(cannedReport());
+  source.publish(cannedReport());
   for (const format of ['prometheus', 'openmetrics'] as const) {
     const body = await exposition(metrics, format);
     const bytes = Buffer.byteLength(body);

@@ -1,33 +1,17 @@
-// GET /metrics in the real app, over the real cache and probe engine.
+// GET /metrics in the real app, over verdicts held in memory.
 import t from 'tap';
 import { gunzipSync } from 'node:zlib';
-import { CATALOGUE } from '../src/catalogue.js';
-import { VerdictCache } from '../src/service/cache.js';
-import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
-
-/** The real engine, counting the runs it is asked for. */
-class CountingEngine extends ProbeEngine {
-  runsAsked = 0;
-
-  override run(names: readonly string[]) {
-    this.runsAsked += 1;
-    return super.run(names);
-  }
-}
+import { MemorySource, UNSUPPORTED } from './helpers/memory-source.js';
 
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 t.test('GET /metrics', async (t) => {
-  const engine = new CountingEngine({ keepWarm: true });
-  const features = CATALOGUE.filter((f) => ['kcmp', 'proc_stat', 'uffd'].includes(f.name));
-  const cache = new VerdictCache({ engine, features, intervalMs: 3_600_000, minRefreshIntervalMs: 60_000 });
-  const report = await cache.start();
-  const app = buildApp({ cache });
-  t.teardown(async () => {
-    await app.close();
-    await cache.stop();
-  });
+  const source = new MemorySource();
+  source.outcomes = { beta: UNSUPPORTED('beta') };
+  const report = await source.refresh();
+  const app = buildApp({ source });
+  t.teardown(() => app.close());
 
   t.test('answers OpenMetrics to a scraper that prefers it', async (t) => {
     const response = await app.inject({ url: '/metrics', headers: { accept: PROMETHEUS_ACCEPT } });
@@ -65,17 +49,17 @@ t.test('GET /metrics', async (t) => {
   });
 
   t.test('a scrape never runs a probe', async (t) => {
-    const before = engine.runsAsked;
+    const before = source.refreshes;
     for (let i = 0; i < 20; i++) await app.inject({ url: '/metrics', headers: i % 2 ? { accept: PROMETHEUS_ACCEPT } : {} });
     t.equal(before, 1, 'the start-up run');
-    t.equal(engine.runsAsked, before, 'no run after 20 scrapes');
+    t.equal(source.refreshes, before, 'no run after 20 scrapes');
     const { body } = await app.inject({ url: '/metrics' });
     t.match(body, /\ncriu_readiness_check_runs_total\{result="ok"\} 1\n/);
     t.match(body, `\ncriu_readiness_last_check_timestamp_seconds ${report.finishedAt.getTime() / 1000}\n`);
   });
 
   t.test('a refresh shows in the next scrape', async (t) => {
-    const next = await cache.refresh();
+    const next = await source.refresh();
     const { body } = await app.inject({ url: '/metrics' });
     t.match(body, /\ncriu_readiness_check_runs_total\{result="ok"\} 2\n/);
     t.match(body, `\ncriu_readiness_last_check_timestamp_seconds ${next.finishedAt.getTime() / 1000}\n`);

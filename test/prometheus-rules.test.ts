@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { Metrics } from '../src/metrics.js';
 import { PROMETHEUS_RULE_YAML, RULES_YAML, prometheusRule } from '../scripts/prometheusrule.js';
-import { CannedSource, cannedReport, exposition, promtool } from './helpers/prometheus.js';
+import { cannedReport, exposition, promtool } from './helpers/prometheus.js';
+import { MemorySource } from './helpers/memory-source.js';
 
 const RULES = fileURLToPath(RULES_YAML);
 const RULE_TESTS = fileURLToPath(new URL('../deploy/prometheus/rules.test.yaml', import.meta.url));
@@ -52,9 +53,9 @@ t.test('the alerts are the ones the design asks for, with their severities', asy
 });
 
 t.test('the rules only read metrics the service exposes', async (t) => {
-  const source = new CannedSource();
+  const source = new MemorySource();
   const metrics = new Metrics(source);
-  source.refreshed(cannedReport());
+  source.publish(cannedReport());
   const body = await exposition(metrics);
   const exposed = new Set([...body.matchAll(/^(criu_readiness_\w+)[{ ]/gm)].map((m) => m[1]));
   for (const { alert, expr } of alerts) {

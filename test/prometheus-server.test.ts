@@ -20,7 +20,7 @@ interface CheckedFeature {
 t.test('a real Prometheus scrapes the service', async (t) => {
   const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 3_600_000, minRefreshIntervalMs: 60_000 });
   await cache.start();
-  const app = buildApp({ cache });
+  const app = buildApp({ source: cache });
   // What each scrape asked for and got.
   const scrapes: { accept: string; contentType: string }[] = [];
   app.addHook('onSend', async (request, reply) => {

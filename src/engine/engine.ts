@@ -9,7 +9,7 @@ import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
-import type { ProbeOutcome, Reason } from '../model.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, type ProbeOutcome, type Reason } from '../model.js';
 
 export interface EngineOptions {
   /** Time one probe may take before its runner is killed (ms). */
@@ -32,10 +32,6 @@ export interface ProbeResult {
   durationMs: number;
 }
 
-export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
-export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
-export const DEFAULT_START_TIMEOUT_MS = 30_000;
-
 function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
   return { name, outcome: { status: 'unknown', reason, message }, durationMs };
 }
@@ -47,17 +43,22 @@ type Ending =
   | { kind: 'deadline'; name?: string; elapsedMs: number }
   | { kind: 'crashed'; name?: string; elapsedMs: number; why: string };
 
+/** What a runner says, and its end: one stream of events, heard through one set of listeners. */
+type RunnerEvent = RunnerMessage | { type: 'closed'; why: string };
+
 /** One runner process and the helper processes its probes started. */
 class Runner {
   readonly child: ChildProcess;
   /** Tracees and other helpers the runner reported and has not reaped yet. */
   private readonly helpers = new Set<number>();
-  private readonly listeners = new Set<(m: RunnerMessage) => void>();
+  /**
+   * Who hears the events. A warm runner outlives many runs, so each run's
+   * listener is removed when the run ends, never kept until the runner dies.
+   */
+  private readonly listeners = new Set<(event: RunnerEvent) => void>();
   private stderrTail = '';
-  private readonly closeListeners = new Set<(why: string) => void>();
   /** Why the runner ended, once it has. */
   private closedWhy: string | undefined;
-  readonly closed: Promise<string>;
 
   constructor({ child, startFailure }: RunnerProcess) {
     this.child = child;
@@ -69,19 +70,23 @@ class Runner {
     if (channel) createInterface({ input: channel }).on('line', (line) => this.receive(line));
     // A command written as the runner dies meets a closed pipe; its death is reported by 'close'.
     this.child.stdin?.on('error', () => undefined);
-    this.closed = new Promise((resolve) => {
-      void startFailure.then((err) => resolve(`could not start the runner: ${err.message}`));
-      this.child.once('close', (code, signal) => {
-        this.reapHelpers();
-        const last = lastErrorLine(this.stderrTail);
-        resolve(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
-      });
+    void startFailure.then((err) => this.close(`could not start the runner: ${err.message}`));
+    this.child.once('close', (code, signal) => {
+      this.reapHelpers();
+      const last = lastErrorLine(this.stderrTail);
+      this.close(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
     });
-    void this.closed.then((why) => {
-      this.closedWhy = why;
-      for (const listen of this.closeListeners) listen(why);
-      this.closeListeners.clear();
-    });
+  }
+
+  private close(why: string): void {
+    if (this.closedWhy !== undefined) return;
+    this.closedWhy = why;
+    this.emit({ type: 'closed', why });
+    this.listeners.clear();
+  }
+
+  private emit(event: RunnerEvent): void {
+    for (const listen of this.listeners) listen(event);
   }
 
   private receive(line: string): void {
@@ -93,48 +98,48 @@ class Runner {
     }
     if (message.type === 'spawned') this.helpers.add(message.pid);
     if (message.type === 'reaped') this.helpers.delete(message.pid);
-    for (const listen of this.listeners) listen(message);
+    this.emit(message);
   }
 
-  /** Wait for the first message of a kind, or for the runner to close. */
-  waitFor(type: RunnerMessage['type']): Promise<boolean> {
+  /**
+   * Hear every event until unsubscribed; the last is always 'closed' (at
+   * once, in a microtask, for a runner already ended).
+   */
+  listen(listen: (event: RunnerEvent) => void): () => void {
+    const why = this.closedWhy;
+    if (why !== undefined) {
+      queueMicrotask(() => listen({ type: 'closed', why }));
+      return () => undefined;
+    }
+    this.listeners.add(listen);
+    return () => this.listeners.delete(listen);
+  }
+
+  /** The first event `pick` gives a value for; the listener goes with it. */
+  private next<T>(pick: (event: RunnerEvent) => T | undefined): Promise<T> {
     return new Promise((resolve) => {
-      const listen = (m: RunnerMessage) => {
-        if (m.type !== type) return;
-        this.listeners.delete(listen);
-        resolve(true);
-      };
-      this.listeners.add(listen);
-      void this.closed.then(() => {
-        this.listeners.delete(listen);
-        resolve(false);
+      const unsubscribe = this.listen((event) => {
+        const value = pick(event);
+        if (value === undefined) return;
+        unsubscribe();
+        resolve(value);
       });
     });
   }
 
-  /**
-   * Call `listen` when the runner closes, unless unsubscribed first. A warm
-   * runner outlives many runs: a plain `closed.then` per run would keep every
-   * run's state alive until the runner dies.
-   */
-  onClose(listen: (why: string) => void): () => void {
-    if (this.closedWhy !== undefined) {
-      const why = this.closedWhy;
-      queueMicrotask(() => listen(why));
-      return () => undefined;
-    }
-    this.closeListeners.add(listen);
-    return () => this.closeListeners.delete(listen);
+  /** Wait for the first message of a kind (true), or for the runner to close (false). */
+  waitFor(type: RunnerMessage['type']): Promise<boolean> {
+    return this.next((event) => (event.type === type ? true : event.type === 'closed' ? false : undefined));
+  }
+
+  /** Why the runner ended, once it has. */
+  closed(): Promise<string> {
+    return this.next((event) => (event.type === 'closed' ? event.why : undefined));
   }
 
   /** Not yet exited: a warm runner may have died while idle (the OOM killer). */
   get alive(): boolean {
     return this.closedWhy === undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  onMessage(listen: (m: RunnerMessage) => void): () => void {
-    this.listeners.add(listen);
-    return () => this.listeners.delete(listen);
   }
 
   send(command: RunCommand): void {
@@ -155,7 +160,7 @@ class Runner {
   async stop(graceMs: number): Promise<void> {
     this.child.stdin?.end();
     const timer = setTimeout(() => this.kill(), graceMs);
-    await this.closed;
+    await this.closed();
     clearTimeout(timer);
   }
 
@@ -231,8 +236,8 @@ export class ProbeEngine {
   private queue: Promise<unknown> = Promise.resolve();
   /** Runners told to stop and not yet gone. */
   private readonly stopping = new Set<Promise<void>>();
-  /** Number of runner processes started, for tests and logs. */
-  runnersStarted = 0;
+  /** Every runner started and not yet ended: busy, warm, starting or stopping. */
+  private readonly live = new Set<Runner>();
 
   constructor(options: EngineOptions = {}) {
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
@@ -278,15 +283,30 @@ export class ProbeEngine {
     await runner?.stop(this.probeTimeoutMs);
   }
 
+  /**
+   * Kill every runner now, with its process group (each helper it started):
+   * a run under way ends as after a crash, its probes left go to a new
+   * runner, which the next call kills too. The pids of the runners killed.
+   */
+  killRunners(): number[] {
+    const killed: number[] = [];
+    for (const runner of this.live) {
+      if (runner.alive && runner.child.pid !== undefined) killed.push(runner.child.pid);
+      runner.kill();
+    }
+    return killed;
+  }
+
   private async startRunner(started?: RunnerProcess): Promise<Runner | string> {
     const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule));
-    this.runnersStarted += 1;
+    this.live.add(runner);
+    void runner.closed().then(() => this.live.delete(runner));
     becomeSubreaper();
     const timer = setTimeout(() => runner.kill(), this.startTimeoutMs);
     const ready = await runner.waitFor('ready');
     clearTimeout(timer);
     if (ready) return runner;
-    return runner.closed;
+    return runner.closed();
   }
 
   private async runNow(names: readonly string[]): Promise<ProbeResult[]> {
@@ -347,10 +367,13 @@ export class ProbeEngine {
         clearTimeout(runTimer);
         clearTimeout(probeTimer);
         unsubscribe();
-        offClose();
         resolve(ending);
       };
-      const unsubscribe = runner.onMessage((m) => {
+      const unsubscribe = runner.listen((m) => {
+        if (m.type === 'closed') {
+          finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why: m.why });
+          return;
+        }
         if (killedFor) return;
         if (m.type === 'start') {
           current = { name: m.name, started: performance.now() };
@@ -363,9 +386,6 @@ export class ProbeEngine {
         } else if (m.type === 'done') {
           finish({ kind: 'done' });
         }
-      });
-      const offClose = runner.onClose((why) => {
-        finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why });
       });
       runner.send({ run: names, exitWhenDone: !this.keepWarm });
     });

@@ -2,8 +2,8 @@
 // reports each start and result on the channel. It keeps no state between
 // runs, so the engine may kill and replace it at any moment. Built as
 // CommonJS (scripts/bundle.mjs), so no top-level await: Node 20 starts a
-// CommonJS entry about 8 ms sooner than an ES module, and every `check`
-// waits for a runner to start.
+// CommonJS entry sooner than an ES module, and every `check` waits for a
+// runner to start.
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';

@@ -30,13 +30,13 @@ export function runnerExecArgv(execArgv: readonly string[]): string[] {
 
 /**
  * Variables a runner does without. NODE_EXTRA_CA_CERTS: Node 20 reads and
- * parses the whole bundle at start-up (40 ms where it names the system's
- * bundle), and a runner makes no TLS connection.
+ * parses the whole bundle at start-up, which delays every runner, and a
+ * runner makes no TLS connection.
  */
 const NOT_INHERITED = new Set(['NODE_EXTRA_CA_CERTS']);
 
 /** This process's environment as a runner gets it: without what it does not need, with its channel. */
-export function runnerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function runnerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const kept = Object.fromEntries(Object.entries(env).filter(([name]) => !NOT_INHERITED.has(name)));
   return { ...kept, [CHANNEL_ENV]: String(CHANNEL_FD) };
 }

@@ -1,4 +1,4 @@
-// The fastify application: routes over the verdict cache, problem details
+// The fastify application: routes over a verdict source, problem details
 // for every error, the OpenAPI document. Tests drive it with inject();
 // serve.ts listens with it.
 import swagger from '@fastify/swagger';
@@ -8,7 +8,8 @@ import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
-import type { VerdictCache } from '../service/cache.js';
+import type { VerdictSource } from '../service/source.js';
+import type { Lifecycle } from './lifecycle.js';
 import { answerMissingHost, clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers } from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
@@ -20,7 +21,8 @@ import { Metrics } from '../metrics.js';
 import { rememberingValidatorCompiler } from './validation.js';
 
 export interface AppOptions {
-  cache: VerdictCache;
+  /** Where the verdicts come from: the verdict cache, or fixed verdicts in tests. */
+  source: VerdictSource;
   /** The service's logger; without one, a pino logger at `logLevel` (default silent). */
   logger?: Logger;
   logLevel?: LogLevel;
@@ -28,10 +30,6 @@ export interface AppOptions {
   requestLogLevel?: LogLevel;
   /** Set by the owner when shutting down: /readyz turns 503 and every answer closes its connection. */
   lifecycle?: Lifecycle;
-}
-
-export interface Lifecycle {
-  shuttingDown: boolean;
 }
 
 /** Limits: nothing the API takes is large, so anything large is refused early. */
@@ -62,7 +60,7 @@ class RequestLog extends LogController {
 
 /**
  * fastify's logger costs every request a child logger and two response
- * listeners (about a tenth of cached /check throughput), so fastify gets one
+ * listeners, which shows in cached /check throughput, so fastify gets one
  * only when requests are logged. Errors go to the service's logger either
  * way (problem.ts), and so does the listening line.
  */
@@ -95,7 +93,7 @@ function serverFactory(lifecycle: Lifecycle): FastifyServerFactory {
 }
 
 export function buildApp(options: AppOptions) {
-  const { cache } = options;
+  const { source } = options;
   const logger = options.logger ?? pino({ level: options.logLevel ?? 'silent' });
   const requestLevel = options.requestLogLevel ?? 'debug';
   // Decided once: a request line nobody would see costs nothing per request.
@@ -127,13 +125,11 @@ export function buildApp(options: AppOptions) {
   });
 
   app.register(swagger, swaggerOptions);
-  app.register(checkRoute, { cache });
-  app.register(featuresRoutes, { cache });
-  app.register(refreshRoute, { cache });
-  app.register(healthRoutes, { cache, lifecycle });
-  app.register(metricsRoute, { metrics: new Metrics(cache) });
+  app.register(checkRoute, { source });
+  app.register(featuresRoutes, { source });
+  app.register(refreshRoute, { source });
+  app.register(healthRoutes, { source, lifecycle });
+  app.register(metricsRoute, { metrics: new Metrics(source) });
   app.register(openapiRoutes);
   return app;
 }
-
-export type App = ReturnType<typeof buildApp>;

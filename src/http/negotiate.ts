@@ -1,36 +1,35 @@
-// JSON for programs, the CLI's lines for people: ?format wins, else the
-// Accept header decides, else JSON.
+// Content negotiation, with one parser of Accept and Accept-Encoding: JSON
+// for programs or the CLI's lines for people (?format wins, else Accept,
+// else JSON); the metrics' exposition format; gzip or not.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import { echo } from './problem.js';
-
-export const FORMATS = ['json', 'text'] as const;
-export type Format = (typeof FORMATS)[number];
-
-export const formatParam = z
-  .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
-  .optional()
-  .describe('json (the default) or text, the lines the CLI prints; overrides the Accept header');
-
-/** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
-function someNames(keys: readonly string[], max = 5): string {
-  const shown = keys.slice(0, max).map((key) => echo(key, 40));
-  return keys.length > max ? `${shown.join(', ')} and ${keys.length - max} more` : shown.join(', ');
-}
-
-/** A query string schema that refuses parameters it does not know, naming the ones it does. */
-export function strictQuery<Shape extends z.ZodRawShape>(shape: Shape) {
-  const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}` : undefined) });
-}
-
-/** Milliseconds in bodies: to the microsecond, not to the float's last digit. */
-export function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
+import type { ExpositionFormat } from '../metrics.js';
+import type { Format } from './schemas.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/** One entry of an Accept or Accept-Encoding header, lower-cased. */
+export interface Preference {
+  /** The media range (type/subtype) or the content coding. */
+  value: string;
+  /** Its parameters; the first of a name counts. */
+  params: ReadonlyMap<string, string>;
+  /** Its q-value: 1 when absent, NaN when unreadable. */
+  q: number;
+}
+
+/** The one parser of Accept and Accept-Encoding headers: their comma-separated entries with parameters. */
+export function parsePreferences(header: string): Preference[] {
+  return header.split(',').map((entry) => {
+    const [value = '', ...parts] = entry.split(';').map((part) => part.trim().toLowerCase());
+    const params = new Map<string, string>();
+    for (const part of parts) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && !params.has(part.slice(0, eq))) params.set(part.slice(0, eq), part.slice(eq + 1));
+    }
+    return { value, params, q: Number(params.get('q') ?? '1') };
+  });
+}
 
 /** q-value and specificity (2 exact, 1 type/*, 0 *\/*) with which an Accept header takes a media type. */
 function acceptance(ranges: readonly { type: string; subtype: string; q: number }[], type: string, subtype: string): [number, number] {
@@ -43,11 +42,8 @@ function acceptance(ranges: readonly { type: string; subtype: string; q: number 
 }
 
 function prefersText(accept: string): boolean {
-  const ranges = accept.split(',').map((entry) => {
-    const [range, ...params] = entry.trim().toLowerCase().split(';');
-    const [type = '', subtype = ''] = range.trim().split('/');
-    const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    const q = qParam ? Number(qParam.slice(2)) : 1;
+  const ranges = parsePreferences(accept).map(({ value, q }) => {
+    const [type = '', subtype = ''] = value.split('/');
     return { type, subtype, q: Number.isFinite(q) ? q : 0 };
   });
   const [textQ, textSpecificity] = acceptance(ranges, 'text', 'plain');
@@ -81,4 +77,36 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * Pick the exposition format from an Accept header, by q-value: OpenMetrics
+ * (1.0.0, 0.0.1 or no version) when the client prefers it, else Prometheus text,
+ * which is also the answer to anything unrecognised (a scraper always gets metrics).
+ */
+export function negotiateFormat(accept: string | undefined): ExpositionFormat {
+  if (!accept) return 'prometheus';
+  let best: { format: ExpositionFormat; q: number } | undefined;
+  for (const { value: type, params, q } of parsePreferences(accept)) {
+    const versionParam = params.get('version');
+    let format: ExpositionFormat | undefined;
+    if (type === 'application/openmetrics-text' && (versionParam === undefined || versionParam === '1.0.0' || versionParam === '0.0.1')) {
+      format = 'openmetrics';
+    } else if (type === 'text/plain' && (versionParam === undefined || versionParam === '0.0.4')) format = 'prometheus';
+    else if (type === '*/*' || type === 'text/*') format = 'prometheus';
+    // A strictly higher q wins; on a tie the first listed wins, as Prometheus lists its preference first.
+    if (format && Number.isFinite(q) && q > 0 && (!best || q > best.q)) best = { format, q };
+  }
+  return best?.format ?? 'prometheus';
+}
+
+/** Whether an Accept-Encoding header takes gzip (named or through *, with a q above 0). */
+export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  if (!acceptEncoding) return false;
+  let star = false;
+  for (const { value: coding, q } of parsePreferences(acceptEncoding)) {
+    if (coding === 'gzip' || coding === 'x-gzip') return q > 0;
+    if (coding === '*') star = q > 0;
+  }
+  return star;
 }

@@ -6,9 +6,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+import { PROBLEM_CONTENT_TYPE, echo, type Problem } from './schemas.js';
 
 /** Problem types of this service; HTTP-level errors use about:blank. */
 export const PROBLEM_TYPES = {
@@ -19,40 +17,12 @@ export const PROBLEM_TYPES = {
   notReady: 'urn:criu-readiness:problem:not-ready',
 } as const;
 
-export const problemSchema = z
-  .object({
-    type: z.string().describe('the kind of problem: about:blank for plain HTTP errors, urn:criu-readiness:problem:* for this service\'s own'),
-    title: z.string().describe('short summary of the kind of problem'),
-    status: z.number().int().describe('the HTTP status code'),
-    detail: z.string().describe('what went wrong with this request, for people'),
-    instance: z.string().optional().describe('the request path'),
-    invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional().describe('400: each invalid parameter'),
-    validNames: z.array(z.string()).optional().describe('404 unknown feature: every valid feature name'),
-    closest: z.string().optional().describe('404 unknown feature: the valid name closest to the one asked for'),
-    allow: z.array(z.string()).optional().describe('405: the methods the path accepts'),
-    retryAfterSeconds: z.number().int().optional().describe('429 and 503: when to try again'),
-  })
-  .describe('RFC 9457 problem details')
-  .meta({ id: 'Problem' });
-
-export type Problem = z.infer<typeof problemSchema>;
-
-/** An OpenAPI response that is a problem document. */
-export function problemResponse(description: string) {
-  return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } } };
-}
-
 export interface ProblemInit extends Partial<Omit<Problem, 'status' | 'detail' | 'instance'>> {
   status: number;
   detail: string;
 }
 
-/** Echo of user input in messages: bounded, so a hostile URL cannot blow up a body or a log line. */
-export function echo(input: string, max = 100): string {
-  return input.length > max ? `${input.slice(0, max)}...` : input;
-}
-
-export function problemBody(init: ProblemInit, url?: string): string {
+function problemBody(init: ProblemInit, url?: string): string {
   const { status, detail, type = PROBLEM_TYPES.http, title = STATUS_CODES[status] ?? 'Error', ...extensions } = init;
   const instance = url === undefined ? undefined : echo(url.split('?')[0], 200);
   const problem: Problem = { type, title, status, detail, instance, ...extensions };

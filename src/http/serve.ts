@@ -1,15 +1,14 @@
 // `criu-readiness serve`: settings, the verdict cache with a warm runner,
 // the HTTP app, pino logs, and a graceful shutdown on SIGTERM and SIGINT.
 import { getHeapStatistics } from 'node:v8';
-import { readdirSync, readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
 import { VerdictCache } from '../service/cache.js';
+import { statusCounts } from '../service/check.js';
 import { ProbeEngine } from '../engine/engine.js';
 import { writeNfdFeatures } from '../nfd.js';
 import { version } from '../version.js';
 import { buildApp } from './app.js';
-import { statusCounts } from './routes/refresh.js';
 
 /**
  * After a shutdown signal the service keeps listening this long, answering
@@ -18,30 +17,9 @@ import { statusCounts } from './routes/refresh.js';
  */
 export const DRAIN_MS = 500;
 /** Then requests in flight get this long to finish, and after them the probe run. */
-export const SHUTDOWN_GRACE_MS = 3000;
+const SHUTDOWN_GRACE_MS = 3000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
-/**
- * Kill the process groups of our direct children (the probe runner leads one
- * with every helper it started): a run still going at the end of the grace
- * time then ends at once, as after a crash, and nothing outlives us.
- */
-function killChildGroups(logger: Logger): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== process.pid) continue;
-      const pid = Number(entry);
-      process.kill(Number(pgrp) === pid ? -pid : pid, 'SIGKILL');
-      logger.warn({ pid }, 'killed a probe runner still busy at shutdown');
-    } catch {
-      // gone meanwhile
-    }
-  }
-}
 
 function settingsFrom(args: readonly string[]): Settings | number {
   try {
@@ -73,17 +51,18 @@ function nextSignal(): Promise<NodeJS.Signals> {
 }
 
 /**
- * Stop the cache; a run still going after `graceMs` is cut short. The engine
- * replaces a runner that dies for the probes left, so kill until the run gives up.
+ * Stop the cache; a run still going after `graceMs` is cut short, and nothing
+ * outlives us. The engine replaces a runner that dies for the probes left, so
+ * kill until the run gives up.
  */
-async function stopProbing(cache: VerdictCache, logger: Logger, graceMs: number): Promise<void> {
+async function stopProbing(cache: VerdictCache, engine: ProbeEngine, logger: Logger, graceMs: number): Promise<void> {
   let done = false;
   const stopped = cache.stop().finally(() => {
     done = true;
   });
   await Promise.race([stopped, sleep(graceMs)]);
   while (!done) {
-    killChildGroups(logger);
+    for (const pid of engine.killRunners()) logger.warn({ pid }, 'killed a probe runner still busy at shutdown');
     await Promise.race([stopped, sleep(100)]);
   }
 }
@@ -111,7 +90,7 @@ export async function serve(args: string[]): Promise<number> {
   }
 
   const lifecycle = { shuttingDown: false };
-  const app = buildApp({ cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
+  const app = buildApp({ source: cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
   // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
   logger.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
   // The first run starts now; /readyz answers 503 until it has finished.
@@ -121,7 +100,7 @@ export async function serve(args: string[]): Promise<number> {
   } catch (err) {
     logger.error({ err }, `cannot listen on ${settings.listen.host}:${settings.listen.port}`);
     process.stderr.write(`Error: cannot listen on ${settings.listen.host}:${settings.listen.port}: ${err instanceof Error ? err.message : String(err)}\n`);
-    await stopProbing(cache, logger, 0);
+    await stopProbing(cache, engine, logger, 0);
     return 1;
   }
 
@@ -132,7 +111,7 @@ export async function serve(args: string[]): Promise<number> {
   const forceClose = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
   await app.close();
   clearTimeout(forceClose);
-  await stopProbing(cache, logger, SHUTDOWN_GRACE_MS);
+  await stopProbing(cache, engine, logger, SHUTDOWN_GRACE_MS);
   await nfdWrites;
   logger.info('stopped');
   return 0;

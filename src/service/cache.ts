@@ -6,14 +6,11 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import type { Logger } from 'pino';
 import { CATALOGUE, type Feature } from '../catalogue.js';
-import { runCheck, type Report } from './check.js';
+import { runCheck, runResult, type Report } from './check.js';
 import type { ProbeEngine } from '../engine/engine.js';
-import type { Reason, Verdict } from '../model.js';
+import type { RunResult, Verdict } from '../model.js';
+import type { VerdictSource, VerdictSourceEvents } from './source.js';
 
-export type RunResult = 'ok' | 'failed';
-
-/** Reasons that mean the run itself went wrong, not that the kernel answered. */
-export const FAILED_RUN_REASONS: readonly Reason[] = ['ProbeCrashed', 'RunnerUnavailable', 'Timeout', 'ProbeError'];
 /** After a failed run the next comes at this fraction of the interval (30 s of the default 5 minutes). */
 const FAILED_RUN_RETRY_DIVISOR = 10;
 
@@ -46,10 +43,6 @@ function sameKey(a: CacheKey, b: CacheKey): boolean {
   return a.bootId === b.bootId && a.kernelRelease === b.kernelRelease && a.capEff === b.capEff;
 }
 
-export function runResult(report: Report): RunResult {
-  return report.verdicts.some((v) => FAILED_RUN_REASONS.includes(v.reason)) ? 'failed' : 'ok';
-}
-
 export interface VerdictCacheOptions {
   engine: ProbeEngine;
   /** The features to probe, in order (default: the whole catalogue). */
@@ -63,11 +56,7 @@ export interface VerdictCacheOptions {
   readKey?: () => CacheKey;
 }
 
-interface VerdictCacheEvents {
-  refreshed: [report: Report, result: RunResult];
-}
-
-export class VerdictCache extends EventEmitter<VerdictCacheEvents> {
+export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements VerdictSource {
   readonly features: readonly Feature[];
   readonly intervalMs: number;
   readonly minRefreshIntervalMs: number;

@@ -3,7 +3,7 @@
 import type { Feature } from '../catalogue.js';
 import { cachedKernelConfig, kconfigHint, kconfigValues } from './kconfig.js';
 import type { ProbeEngine, ProbeResult } from '../engine/engine.js';
-import type { Verdict } from '../model.js';
+import { FAILED_RUN_REASONS, STATUSES, type RunResult, type Status, type Verdict } from '../model.js';
 
 export interface Report {
   verdicts: Verdict[];
@@ -34,4 +34,16 @@ export async function runCheck(engine: ProbeEngine, features: readonly Feature[]
   const results = await running;
   const verdicts = features.map((feature, i) => toVerdict(feature, results[i], config));
   return { verdicts, finishedAt: new Date(), durationMs: performance.now() - started, kconfigSource: config?.source };
+}
+
+/** failed when the run itself went wrong for some feature, whatever the kernel answered for the others. */
+export function runResult(report: Report): RunResult {
+  return report.verdicts.some((v) => FAILED_RUN_REASONS.includes(v.reason)) ? 'failed' : 'ok';
+}
+
+/** How many verdicts have each status. */
+export function statusCounts(verdicts: readonly { status: Status }[]): Record<Status, number> {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
+  for (const v of verdicts) counts[v.status] += 1;
+  return counts;
 }

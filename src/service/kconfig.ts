@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import type { KconfigValue } from '../model.js';
 
 /** Value of an option that is absent from the config or marked "is not set". */
-export const NOT_SET = 'not set';
+const NOT_SET = 'not set';
 /** Value of every option when no config could be read. */
 export const UNKNOWN = 'unknown';
 
@@ -62,10 +62,10 @@ const CONFIG_LINE = /^(?:CONFIG_\w+=|# CONFIG_\w+ is not set$)/m;
  * Looks options up in a config text: undefined when the text has no CONFIG_
  * line (not a kernel config). `# CONFIG_X is not set` and an absent option
  * both read 'not set'. Options are found on demand and remembered, not parsed
- * up front: verdicts need some 50 of 4000 lines, and a whole parse took about
- * 3 ms on a cold JIT here against under 1 ms for every catalogue option.
+ * up front: verdicts need some 50 of 4000 lines, and looking those up costs
+ * less than parsing them all.
  */
-export function kernelConfigLookup(text: string): ((option: string) => string) | undefined {
+function kernelConfigLookup(text: string): ((option: string) => string) | undefined {
   if (!CONFIG_LINE.test(text)) return undefined;
   // Newlines around the text let every line, the first and last too, be found as "\n<line>\n".
   const lines = `\n${text}\n`;

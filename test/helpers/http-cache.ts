@@ -7,9 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { VerdictCache, type VerdictCacheOptions } from '../../src/service/cache.js';
 import { ProbeEngine } from '../../src/engine/engine.js';
 import type { ProbeOutcome } from '../../src/model.js';
-import { CATALOGUE, PROBES_DIR_ENV } from '../fixtures/http-probes.js';
+import { PROBES_DIR_ENV } from '../fixtures/http-probes.js';
+import { TEST_FEATURES } from './memory-source.js';
 
-export const TEST_FEATURES = CATALOGUE;
+export { TEST_FEATURES };
 const probeModule = fileURLToPath(new URL('../fixtures/http-probes.ts', import.meta.url));
 
 interface Teardown {
@@ -45,8 +46,7 @@ export class SteeredProbes {
   }
 }
 
-export const UNSUPPORTED = (name: string): ProbeOutcome => ({ status: 'unsupported', reason: 'NotInKernel', message: `${name} is missing` });
-export const UNKNOWN = (name: string): ProbeOutcome => ({ status: 'unknown', reason: 'PermissionDenied', message: `${name} needs a capability` });
+export { UNKNOWN, UNSUPPORTED } from './memory-source.js';
 
 /** A cache over a warm engine running the steered probes; stopped at teardown. */
 export function steeredCache(t: Teardown, options: Partial<Omit<VerdictCacheOptions, 'engine'>> = {}): VerdictCache {

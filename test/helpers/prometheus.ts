@@ -1,8 +1,7 @@
 // A real Prometheus server (Debian's /usr/bin/prometheus) on loopback, for
-// integration tests, promtool, and canned verdicts to feed the metrics. The caller must stop() the server: it
+// integration tests, promtool, and canned reports to feed the metrics. The caller must stop() the server: it
 // terminates the process (SIGTERM, then SIGKILL) and removes its directory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOGUE } from '../../src/catalogue.js';
 import type { Report } from '../../src/service/check.js';
 import { STATUSES, type Verdict } from '../../src/model.js';
-import type { ExpositionFormat, Metrics, MetricsSource, RunResult } from '../../src/metrics.js';
+import type { ExpositionFormat, Metrics } from '../../src/metrics.js';
 
 export const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 export const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
@@ -163,22 +162,6 @@ export function cannedReport(options: { omit?: string[]; finishedAt?: Date } = {
     return { name: f.name, category: f.category, status, reason, message: `${f.name} is ${status}`, hint: status === 'supported' ? '' : f.hint, kconfig: [], durationMs: 0.25 + i / 10 };
   });
   return { verdicts, finishedAt: options.finishedAt ?? new Date('2025-01-02T03:04:05.678Z'), durationMs: 87.5 };
-}
-
-/** A verdict cache stand-in: it holds a report and says when it changed, as VerdictCache does. */
-export class CannedSource extends EventEmitter<{ refreshed: [report: Report, result: RunResult] }> implements MetricsSource {
-  current: Report | undefined;
-  readonly runs = { ok: 0, failed: 0 };
-
-  constructor(readonly intervalMs = 300_000) {
-    super();
-  }
-
-  refreshed(report: Report, result: RunResult = 'ok'): void {
-    this.current = report;
-    this.runs[result] += 1;
-    this.emit('refreshed', report, result);
-  }
 }
 
 /** The exposition as text. */

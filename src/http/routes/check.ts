@@ -5,12 +5,12 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Report } from '../../service/check.js';
-import type { VerdictCache } from '../../service/cache.js';
+import type { VerdictSource } from '../../service/source.js';
 import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../service/levels.js';
 import { levelText } from '../../service/text.js';
-import { JSON_TYPE, TEXT_TYPE, entityTag, formatParam, matchesIfNoneMatch, strictQuery, wantsText } from '../negotiate.js';
-import { PROBLEM_CONTENT_TYPE, notReady, problemResponse, problemSchema } from '../problem.js';
-import { verdictSchemas } from './features.js';
+import { JSON_TYPE, TEXT_TYPE, entityTag, matchesIfNoneMatch, wantsText } from '../negotiate.js';
+import { notReady } from '../problem.js';
+import { PROBLEM_CONTENT_TYPE, formatParam, problemResponse, problemSchema, strictQuery, verdictSchemas } from '../schemas.js';
 
 const BOOLEANS = ['true', 'false'] as const;
 
@@ -111,7 +111,7 @@ function notModified(reply: FastifyReply): FastifyReply {
 
 const verdictContent = { 'application/json': { schema: checkSchema }, 'text/plain': { schema: z.string().describe('the lines `criu-readiness check` prints: problems, then the verdict') } };
 
-export const checkRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
+export const checkRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   app.get(
     '/check',
     {
@@ -134,7 +134,7 @@ export const checkRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async 
     },
     // Synchronous, as nothing here waits: a promise per request costs throughput.
     (request, reply) => {
-      const report = cache.current;
+      const report = source.current;
       if (!report) {
         notReady(request, reply);
         return;

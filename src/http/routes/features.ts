@@ -4,29 +4,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FEATURE_NAMES, type Feature } from '../../catalogue.js';
 import type { Report } from '../../service/check.js';
-import type { VerdictCache } from '../../service/cache.js';
+import type { VerdictSource } from '../../service/source.js';
 import { featureText } from '../../service/text.js';
-import { CATEGORIES, REASONS, STATUSES, type Reason, type Verdict } from '../../model.js';
+import type { Verdict } from '../../model.js';
 import { closestName } from '../../service/names.js';
-import { JSON_TYPE, TEXT_TYPE, formatParam, roundMs, strictQuery, wantsText } from '../negotiate.js';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPES, echo, notReady, problemResponse, problemSchema, sendProblem } from '../problem.js';
+import { JSON_TYPE, TEXT_TYPE, wantsText } from '../negotiate.js';
+import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
+import { PROBLEM_CONTENT_TYPE, echo, formatParam, problemResponse, problemSchema, roundMs, strictQuery, verdictSchemas } from '../schemas.js';
 
-const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a feature of the catalogue');
-
-/** A verdict's fields that /check and /features share, in the order the bodies have them. */
-export const verdictSchemas = {
-  name: featureName,
-  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does'),
-  status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
-  reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
-  message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
-  hint: z.string().describe('what would fix it (config option, module, sysctl, capability); empty when supported'),
-  kconfig: z
-    .array(z.object({ option: z.string(), value: z.string().describe("y, m, a value, 'not set', or 'unknown' when no config was readable") }))
-    .describe("the related kernel config options and this kernel's values"),
-};
-
-export const featureSchema = z
+const featureSchema = z
   .object({
     name: verdictSchemas.name,
     category: verdictSchemas.category,
@@ -107,8 +93,8 @@ function render(report: Report, features: readonly Feature[]): FeaturesRendering
 
 const query = strictQuery({ format: formatParam });
 
-export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
-  const names = cache.features.map((f) => f.name);
+export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
+  const names = source.features.map((f) => f.name);
 
   app.get(
     '/features',
@@ -126,9 +112,9 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
       },
     },
     async (request, reply) => {
-      const report = cache.current;
+      const report = source.current;
       if (!report) return notReady(request, reply);
-      const rendering = render(report, cache.features);
+      const rendering = render(report, source.features);
       const text = wantsText(request.query.format, request.headers.accept);
       return reply
         .header('last-modified', rendering.lastModified)
@@ -164,7 +150,7 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
     },
     async (request, reply) => {
       const { name } = request.params;
-      if (!cache.features.some((f) => f.name === name)) {
+      if (!source.features.some((f) => f.name === name)) {
         const closest = closestName(name, names);
         return sendProblem(request, reply, {
           status: 404,
@@ -175,9 +161,9 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache }> = as
           closest,
         });
       }
-      const report = cache.current;
+      const report = source.current;
       if (!report) return notReady(request, reply);
-      const rendering = render(report, cache.features);
+      const rendering = render(report, source.features);
       const one = rendering.byName.get(name);
       if (!one) return notReady(request, reply);
       const text = wantsText(request.query.format, request.headers.accept);

@@ -2,13 +2,14 @@
 // finished). Neither depends on what the kernel supports: that is /check's.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { VerdictCache } from '../../service/cache.js';
-import type { Lifecycle } from '../app.js';
-import { PROBLEM_TYPES, notReady, problemResponse, sendProblem } from '../problem.js';
+import type { VerdictSource } from '../../service/source.js';
+import type { Lifecycle } from '../lifecycle.js';
+import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
+import { problemResponse } from '../schemas.js';
 
 const statusSchema = (value: string) => z.object({ status: z.literal(value) });
 
-export const healthRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache; lifecycle: Lifecycle }> = async (app, { cache, lifecycle }) => {
+export const healthRoutes: FastifyPluginAsyncZod<{ source: VerdictSource; lifecycle: Lifecycle }> = async (app, { source, lifecycle }) => {
   app.get(
     '/healthz',
     {
@@ -37,7 +38,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ cache: VerdictCache; lifecycl
     },
     async (request, reply) => {
       if (lifecycle.shuttingDown) return sendProblem(request, reply, { status: 503, type: PROBLEM_TYPES.notReady, title: 'Not ready', detail: 'the service is shutting down' });
-      if (!cache.ready) return notReady(request, reply);
+      if (!source.ready) return notReady(request, reply);
       return reply.header('cache-control', 'no-store').send({ status: 'ready' });
     },
   );

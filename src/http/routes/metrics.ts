@@ -2,7 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { acceptsGzip, negotiateFormat, type Metrics } from '../../metrics.js';
+import type { Metrics } from '../../metrics.js';
+import { acceptsGzip, negotiateFormat } from '../negotiate.js';
 
 export interface MetricsRouteOptions {
   metrics: Metrics;

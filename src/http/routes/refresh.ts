@@ -3,27 +3,22 @@
 // kernel busy with probes.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { runResult, type VerdictCache } from '../../service/cache.js';
-import { STATUSES, type Status } from '../../model.js';
-import { roundMs } from '../negotiate.js';
-import { PROBLEM_TYPES, problemResponse, sendProblem } from '../problem.js';
+import { runResult, statusCounts } from '../../service/check.js';
+import type { VerdictSource } from '../../service/source.js';
+import { RUN_RESULTS, type RunResult } from '../../model.js';
+import { PROBLEM_TYPES, sendProblem } from '../problem.js';
+import { problemResponse, roundMs } from '../schemas.js';
 
 const refreshSchema = z
   .object({
-    result: z.enum(['ok', 'failed']).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
+    result: z.enum(RUN_RESULTS as [RunResult, ...RunResult[]]).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
     finishedAt: z.string().describe('when the run finished (ISO 8601)'),
     durationMs: z.number(),
     counts: z.object({ supported: z.number().int(), unsupported: z.number().int(), unknown: z.number().int() }),
   })
   .meta({ id: 'Refresh' });
 
-export function statusCounts(verdicts: readonly { status: Status }[]): Record<Status, number> {
-  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
-  for (const v of verdicts) counts[v.status] += 1;
-  return counts;
-}
-
-export const refreshRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = async (app, { cache }) => {
+export const refreshRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   app.post(
     '/refresh',
     {
@@ -39,18 +34,18 @@ export const refreshRoute: FastifyPluginAsyncZod<{ cache: VerdictCache }> = asyn
       },
     },
     async (request, reply) => {
-      const waitMs = cache.refreshAllowedInMs();
+      const waitMs = source.refreshAllowedInMs();
       if (waitMs > 0) {
         const retryAfterSeconds = Math.ceil(waitMs / 1000);
         return sendProblem(request, reply, {
           status: 429,
           type: PROBLEM_TYPES.refreshTooSoon,
           title: 'Refresh too soon',
-          detail: `the last probe run finished less than ${cache.minRefreshIntervalMs / 1000} s ago; try again in ${retryAfterSeconds} s (GET /check answers from the cache meanwhile)`,
+          detail: `the last probe run finished less than ${source.minRefreshIntervalMs / 1000} s ago; try again in ${retryAfterSeconds} s (GET /check answers from the cache meanwhile)`,
           retryAfterSeconds,
         });
       }
-      const report = await cache.refresh();
+      const report = await source.refresh();
       const body: z.infer<typeof refreshSchema> = {
         result: runResult(report),
         finishedAt: report.finishedAt.toISOString(),

@@ -1,0 +1,77 @@
+// The zod schemas the routes share (a verdict's fields, the format and
+// strict query parameters, problem documents) and the helpers that shape
+// values in bodies. One module, below every route.
+import { z } from 'zod';
+import { FEATURE_NAMES } from '../catalogue.js';
+import { CATEGORIES, REASONS, STATUSES, type Reason } from '../model.js';
+
+/** Echo of user input in messages: bounded, so a hostile URL cannot blow up a body or a log line. */
+export function echo(input: string, max = 100): string {
+  return input.length > max ? `${input.slice(0, max)}...` : input;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export const problemSchema = z
+  .object({
+    type: z.string().describe('the kind of problem: about:blank for plain HTTP errors, urn:criu-readiness:problem:* for this service\'s own'),
+    title: z.string().describe('short summary of the kind of problem'),
+    status: z.number().int().describe('the HTTP status code'),
+    detail: z.string().describe('what went wrong with this request, for people'),
+    instance: z.string().optional().describe('the request path'),
+    invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional().describe('400: each invalid parameter'),
+    validNames: z.array(z.string()).optional().describe('404 unknown feature: every valid feature name'),
+    closest: z.string().optional().describe('404 unknown feature: the valid name closest to the one asked for'),
+    allow: z.array(z.string()).optional().describe('405: the methods the path accepts'),
+    retryAfterSeconds: z.number().int().optional().describe('429 and 503: when to try again'),
+  })
+  .describe('RFC 9457 problem details')
+  .meta({ id: 'Problem' });
+
+export type Problem = z.infer<typeof problemSchema>;
+
+/** An OpenAPI response that is a problem document. */
+export function problemResponse(description: string) {
+  return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } } };
+}
+
+const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a feature of the catalogue');
+
+/** A verdict's fields that /check and /features share, in the order the bodies have them. */
+export const verdictSchemas = {
+  name: featureName,
+  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does'),
+  status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
+  reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
+  message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
+  hint: z.string().describe('what would fix it (config option, module, sysctl, capability); empty when supported'),
+  kconfig: z
+    .array(z.object({ option: z.string(), value: z.string().describe("y, m, a value, 'not set', or 'unknown' when no config was readable") }))
+    .describe("the related kernel config options and this kernel's values"),
+};
+
+const FORMATS = ['json', 'text'] as const;
+export type Format = (typeof FORMATS)[number];
+
+export const formatParam = z
+  .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
+  .optional()
+  .describe('json (the default) or text, the lines the CLI prints; overrides the Accept header');
+
+/** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
+function someNames(keys: readonly string[], max = 5): string {
+  const shown = keys.slice(0, max).map((key) => echo(key, 40));
+  return keys.length > max ? `${shown.join(', ')} and ${keys.length - max} more` : shown.join(', ');
+}
+
+/** A query string schema that refuses parameters it does not know, naming the ones it does. */
+export function strictQuery<Shape extends z.ZodRawShape>(shape: Shape) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}` : undefined) });
+}
+
+/** Milliseconds in bodies: to the microsecond, not to the float's last digit. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
