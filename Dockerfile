@@ -4,6 +4,13 @@
 #   docker run --rm --privileged -p 9870:9870 criu-readiness          (the service)
 #   docker run --rm --privileged criu-readiness check --all           (the CLI)
 #
+#   podman build --format docker -t criu-readiness .
+#     (podman's default OCI format has no HEALTHCHECK: it drops it with a warning)
+#
+# Behind a TLS-intercepting proxy, give npm its CA as a build secret (it is
+# mounted for the npm steps only, never stored in a layer):
+#   podman build --format docker --secret id=npmca,src=/path/to/ca.pem -t criu-readiness .
+#
 # The probes use x86-64 system call numbers, so every stage is linux/amd64.
 # Bump Node by changing NODE_IMAGE (the current LTS line, Debian trixie slim).
 ARG NODE_IMAGE=node:24.21.0-trixie-slim
@@ -14,13 +21,17 @@ ARG NODE_IMAGE=node:24.21.0-trixie-slim
 FROM --platform=linux/amd64 ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN --mount=type=secret,id=npmca \
+    if [ -s /run/secrets/npmca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npmca; fi \
+ && npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
 # Compile TypeScript with the dev dependencies.
 FROM --platform=linux/amd64 ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
+RUN --mount=type=secret,id=npmca \
+    if [ -s /run/secrets/npmca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npmca; fi \
+ && npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
