@@ -1,11 +1,49 @@
-// Writes deploy/base/prometheusrule.yaml: the prometheus-operator PrometheusRule
-// holding the groups of deploy/prometheus/rules.yaml, the one file both are made from.
-// `node --import tsx scripts/prometheusrule.ts`; a test fails when the two drift.
+// Writes the alert rules' generated parts, from the one place each comes from:
+// - in deploy/prometheus/rules.yaml, the feature=~"..." matcher of each
+//   profile, from deploy/prometheus/unanswerable.yaml (the checks that
+//   profile cannot answer, which must not alert);
+// - deploy/base/prometheusrule.yaml: the prometheus-operator PrometheusRule
+//   holding the groups of rules.yaml.
+// `node --import tsx scripts/prometheusrule.ts`; a test fails when they drift.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 
 export const RULES_YAML = new URL('../deploy/prometheus/rules.yaml', import.meta.url);
+export const UNANSWERABLE_YAML = new URL('../deploy/prometheus/unanswerable.yaml', import.meta.url);
 export const PROMETHEUS_RULE_YAML = new URL('../deploy/base/prometheusrule.yaml', import.meta.url);
+
+/** Profile -> (feature -> why it cannot be answered there). */
+export type Unanswerable = Record<string, Record<string, string>>;
+
+export function readUnanswerable(text: string = readFileSync(UNANSWERABLE_YAML, 'utf8')): Unanswerable {
+  const parsed = parse(text) as Unanswerable;
+  for (const [profile, features] of Object.entries(parsed)) {
+    if (!/^[a-z-]+$/.test(profile) || typeof features !== 'object' || features === null) throw new Error(`unanswerable.yaml: ${profile} must map feature names to reasons`);
+    for (const name of Object.keys(features)) if (!/^[a-z0-9_-]+$/.test(name)) throw new Error(`unanswerable.yaml: ${profile}: ${name} is not a feature name`);
+  }
+  return parsed;
+}
+
+/** The PromQL regex matching exactly these feature names (they hold no regex metacharacters). */
+export function featureRegex(names: Iterable<string>): string {
+  return [...names].sort().join('|');
+}
+
+/** rules.yaml's text with each profile's feature=~"..." matcher set from the list. */
+export function withUnanswerable(rulesYaml: string, unanswerable: Unanswerable): string {
+  let text = rulesYaml;
+  for (const [profile, features] of Object.entries(unanswerable)) {
+    const names = Object.keys(features);
+    const matcher = new RegExp(`(profile="${profile}",feature=~")[^"]*(")`, 'g');
+    if (names.length === 0) {
+      if (matcher.test(text)) throw new Error(`rules.yaml excludes features for ${profile}, which answers every check`);
+      continue;
+    }
+    if (!matcher.test(text)) throw new Error(`rules.yaml has no profile="${profile}",feature=~"..." matcher to write the list into`);
+    text = text.replace(matcher, `$1${featureRegex(names)}$2`);
+  }
+  return text;
+}
 
 /** The PrometheusRule text for a rules file's text. */
 export function prometheusRule(rulesYaml: string): string {
@@ -24,6 +62,8 @@ export function prometheusRule(rulesYaml: string): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  writeFileSync(PROMETHEUS_RULE_YAML, prometheusRule(readFileSync(RULES_YAML, 'utf8')));
-  process.stdout.write(`wrote ${PROMETHEUS_RULE_YAML.pathname}\n`);
+  const rules = withUnanswerable(readFileSync(RULES_YAML, 'utf8'), readUnanswerable());
+  writeFileSync(RULES_YAML, rules);
+  writeFileSync(PROMETHEUS_RULE_YAML, prometheusRule(rules));
+  process.stdout.write(`wrote ${RULES_YAML.pathname} (profile matchers) and ${PROMETHEUS_RULE_YAML.pathname}\n`);
 }

@@ -34,7 +34,7 @@ const { overlays, components } = kustomizations();
 const overlay = (name: string) => join(DEPLOY, 'overlays', name);
 const component = (name: string) => join(DEPLOY, 'components', name);
 const PROFILES = ['full-fidelity', 'least-privilege'] as const;
-const INTEGRATIONS = ['node-readiness', 'node-problem-detector', 'nfd'] as const;
+const INTEGRATIONS = ['node-readiness', 'node-problem-detector', 'nfd', 'network-policy'] as const;
 
 /** A kustomization in a temporary directory: base + the given components, in order. */
 function composed(t: Test, componentNames: readonly string[]): string {
@@ -100,6 +100,7 @@ const BUILT_IN: Record<string, string> = {
   'apps/v1/DaemonSet': 'apps/v1/DaemonSet',
   'rbac.authorization.k8s.io/v1/ClusterRole': 'rbac.authorization.k8s.io/v1/ClusterRole',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+  'networking.k8s.io/v1/NetworkPolicy': 'networking.k8s.io/v1/NetworkPolicy',
 };
 const CUSTOM = new Set(['monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule', 'readiness.node.x-k8s.io/v1alpha1/NodeReadinessRule']);
 
@@ -300,7 +301,10 @@ t.test('the PodMonitor scrapes the metrics port and adds the node label by relab
     t.match(String(endpoint.interval), PROM_DURATION);
     t.match(String(endpoint.scrapeTimeout), PROM_DURATION);
     t.ok(toSeconds(String(endpoint.scrapeTimeout)) <= toSeconds(String(endpoint.interval)), 'scrapeTimeout <= interval');
-    t.same(endpoint.relabelings, [{ action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' }]);
+    t.same(endpoint.relabelings, [
+      { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' },
+      { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_label_criu_readiness_profile'], targetLabel: 'profile' },
+    ]);
   }
 });
 
@@ -373,6 +377,165 @@ t.test('the reporter writes the condition the rule waits for, from /check?level=
   ]);
 });
 
+
+// ---------------------------------------------------------------------------
+// Probes: the pod's readiness is the service's, not the kernel's verdict.
+
+const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
+
+t.test('the service is ready when its first check run has finished (/readyz), in every overlay and combination', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    const service = containers.get('criu-readiness')!;
+    t.equal(getField(service, 'readinessProbe.httpGet.path'), '/readyz', `${name}: readinessProbe`);
+    t.equal(getField(service, 'livenessProbe.httpGet.path'), '/healthz', `${name}: livenessProbe`);
+  }
+});
+
+t.test('no probe of any container asks for a verdict (/check): rollouts never wait on the nodes\' kernels', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod } = daemonSet(build(dir));
+    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+      for (const probe of PROBES) {
+        const path = getField(container, `${probe}.httpGet.path`);
+        if (typeof path === 'string') t.notMatch(path, /^\/check/, `${name}: ${str(container.name)} ${probe} ${path}`);
+      }
+    }
+  }
+});
+
+/**
+ * What each pinned image of a third-party sidecar serves over HTTP (port -> paths).
+ * node-readiness-controller's reporter v0.5.0 serves nothing: /healthz and
+ * /metrics on :9445 came with commit 33bdbc9c, in no release.
+ */
+const SERVED_BY_IMAGE: Record<string, Record<number, string[]>> = {
+  'registry.k8s.io/node-readiness-controller/node-readiness-reporter:v0.5.0': {},
+};
+
+t.test('third-party sidecars are pinned, and probed only on a port and path their image serves', async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { containers } = daemonSet(build(dir));
+    const reporter = containers.get('readiness-reporter');
+    if (!reporter) continue;
+    const image = String(reporter.image);
+    t.ok(image in SERVED_BY_IMAGE, `${name}: ${image} is a pinned tag whose endpoints the test knows`);
+    const served = SERVED_BY_IMAGE[image] ?? {};
+    const ports = new Map(((reporter.ports ?? []) as JsonObject[]).map((p) => [String(p.name), Number(p.containerPort)]));
+    for (const [, number] of ports) t.ok(number in served, `${name}: declares port ${number}, which ${image} listens on`);
+    for (const probe of PROBES) {
+      const spec = reporter[probe];
+      if (spec === undefined) continue;
+      const http = getField(spec, 'httpGet') as JsonObject | undefined;
+      const tcp = getField(spec, 'tcpSocket') as JsonObject | undefined;
+      const target = http ?? tcp;
+      t.ok(target, `${name}: ${probe} is an HTTP or TCP probe the test can check`);
+      if (!target) continue;
+      const port = typeof target.port === 'number' ? target.port : ports.get(String(target.port));
+      t.ok(port !== undefined && port in served, `${name}: ${probe} on port ${String(target.port)}, which ${image} serves`);
+      if (http && port !== undefined && port in served) t.ok(served[port].includes(String(http.path)), `${name}: ${probe} path ${String(http.path)}`);
+    }
+  }
+  // The reporter at v0.5.0: no port, no probe at all.
+  const { containers } = daemonSet(build(overlay('integrations')));
+  const reporter = containers.get('readiness-reporter')!;
+  for (const probe of PROBES) t.equal(reporter[probe], undefined, `no ${probe}`);
+  t.equal(reporter.ports, undefined, 'no port');
+});
+
+t.test('the README tells to register nodes with the taint, as node-readiness-controller advises', async (t) => {
+  const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+  t.match(readme, '--register-with-taints');
+  t.match(readme, 'readiness.k8s.io/CRIUReady=pending:NoSchedule');
+  t.notMatch(readme, /DESIGN\.md|CATALOGUE\.md/, 'the README stands on its own');
+});
+
+// ---------------------------------------------------------------------------
+// Seccomp: each container runs under the profile deploy/README.md documents.
+
+/** Container -> seccompProfile type, per profile component (deploy/README.md, "Seccomp"). */
+const SECCOMP: Record<(typeof PROFILES)[number], Record<string, string>> = {
+  'full-fidelity': { 'criu-readiness': 'Unconfined', 'node-problem-detector': 'Unconfined', 'readiness-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
+  'least-privilege': { 'criu-readiness': 'RuntimeDefault', 'node-problem-detector': 'RuntimeDefault', 'readiness-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
+};
+
+t.test('every container states its seccomp profile, the one deploy/README.md documents', async (t) => {
+  const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+  for (const [name, dir] of combinations(t)) {
+    const { ds, pod } = daemonSet(build(dir));
+    const profile = (getField(ds, 'spec.template.metadata.labels') as JsonObject)['criu-readiness/profile'] as (typeof PROFILES)[number];
+    t.ok(PROFILES.includes(profile), `${name}: the pod says its profile (${profile})`);
+    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+      const expected = SECCOMP[profile]?.[String(container.name)];
+      t.ok(expected, `${name}: ${str(container.name)} has a documented seccomp profile`);
+      t.equal(getField(container, 'securityContext.seccompProfile.type'), expected, `${name}: ${str(container.name)}`);
+    }
+  }
+  for (const profile of PROFILES) {
+    for (const [container, type] of Object.entries(SECCOMP[profile])) {
+      t.match(readme, new RegExp(`\\| ${profile} \\| ${container} \\| ${type} \\|`), `README: ${profile}, ${container}: ${type}`);
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------
+// NetworkPolicy: port 9870 for Prometheus only.
+
+t.test('the NetworkPolicy admits only Prometheus, only on the service port, to the criu-readiness pods', async (t) => {
+  const built = build(overlay('integrations'));
+  const policies = built.filter((o) => o.kind === 'NetworkPolicy');
+  t.equal(policies.length, 1, 'the integrations overlay has the NetworkPolicy');
+  const policy = policies[0];
+  const { ds, containers } = daemonSet(built);
+  t.equal(policy.metadata.namespace, ds.metadata.namespace, 'in the pods\' namespace');
+  const podLabels = getField(ds, 'spec.template.metadata.labels') as JsonObject;
+  const selector = getField(policy, 'spec.podSelector.matchLabels') as JsonObject;
+  t.ok(Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v), 'selects the criu-readiness pods');
+  t.same(getField(policy, 'spec.policyTypes'), ['Ingress'], 'ingress only: egress (the API server, for the sidecars) stays open');
+  const rules = getField(policy, 'spec.ingress') as JsonObject[];
+  t.equal(rules.length, 1);
+  const servicePorts = new Map((containers.get('criu-readiness')!.ports as JsonObject[]).map((p) => [p.name, p.containerPort]));
+  for (const rule of rules) {
+    const ports = rule.ports as JsonObject[];
+    t.equal(ports.length, 1);
+    const port = ports[0].port;
+    t.equal(typeof port === 'number' ? port : servicePorts.get(port as string), SERVICE_PORT, 'the service port and no other');
+    t.equal(ports[0].protocol, 'TCP');
+    const from = rule.from as JsonObject[];
+    t.ok(Array.isArray(from) && from.length > 0, 'from someone, not from everyone');
+    for (const peer of from) {
+      // Both selectors in one peer: pods so labelled in namespaces so labelled (not either).
+      t.ok(isObject(peer.namespaceSelector) && isObject(peer.podSelector), 'namespace and pod selector together');
+      t.equal(peer.ipBlock, undefined);
+      t.equal((getField(peer, 'podSelector.matchLabels') as JsonObject)['app.kubernetes.io/name'], 'prometheus');
+    }
+  }
+  // Without the component, no policy.
+  for (const profile of PROFILES) t.notOk(build(overlay(profile)).some((o) => o.kind === 'NetworkPolicy'), `${profile}: none`);
+});
+
+t.test('a kustomize patch re-targets the NetworkPolicy at another Prometheus', async (t) => {
+  const dir = composed(t, ['full-fidelity', 'network-policy']);
+  const patch = [
+    'patches:',
+    '  - target: { kind: NetworkPolicy, name: criu-readiness }',
+    '    patch: |-',
+    '      - op: replace',
+    '        path: /spec/ingress/0/from/0/namespaceSelector/matchLabels',
+    '        value: { kubernetes.io/metadata.name: observability }',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'kustomization.yaml'), readFileSync(join(dir, 'kustomization.yaml'), 'utf8') + patch);
+  const real = realKustomize(dir);
+  if (!real) {
+    t.comment('kubectl is not installed: the JSON patch the README shows is not checked');
+    return;
+  }
+  const policy = real.find((o) => o.kind === 'NetworkPolicy')!;
+  t.same(getField(policy, 'spec.ingress.0.from.0.namespaceSelector.matchLabels'), { 'kubernetes.io/metadata.name': 'observability' });
+  t.same(getField(policy, 'spec.ingress.0.from.0.podSelector.matchLabels'), { 'app.kubernetes.io/name': 'prometheus' });
+});
+
 // ---------------------------------------------------------------------------
 // Against the service itself.
 
@@ -437,7 +600,7 @@ t.test('the NFD directory is the host\'s features.d, writable by the service', a
 t.test('every path the manifests GET is one the service answers', async (t) => {
   const used = new Map<string, string>();
   for (const dir of overlays) for (const [path, who] of pathsUsed(build(dir))) used.set(path, who);
-  t.same([...used.keys()].sort(), ['/check?level=required', '/check?level=required&format=text', '/healthz', '/metrics', '/readyz']);
+  t.same([...used.keys()].sort(), ['/check?level=required&format=text', '/healthz', '/metrics', '/readyz']);
 
   const engine = new ProbeEngine({ keepWarm: true });
   const cache = new VerdictCache({ engine, intervalMs: 3_600_000, minRefreshIntervalMs: 0 });

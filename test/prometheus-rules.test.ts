@@ -1,11 +1,16 @@
 // The alert rules: valid for promtool, unit-tested for every alert, about
-// metrics the service exposes, and the same groups in the PrometheusRule.
+// metrics the service exposes, per profile (a check the profile cannot answer
+// never alerts, from the one list in deploy/prometheus/unanswerable.yaml),
+// and the same groups in the PrometheusRule.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { Metrics } from '../src/metrics.js';
-import { PROMETHEUS_RULE_YAML, RULES_YAML, prometheusRule } from '../scripts/prometheusrule.js';
+import { PROMETHEUS_RULE_YAML, RULES_YAML, featureRegex, prometheusRule, readUnanswerable, withUnanswerable } from '../scripts/prometheusrule.js';
+import { CATALOGUE } from '../src/catalogue.js';
+import { DEPLOY, build, daemonSet, getField, type JsonObject } from './helpers/deploy.js';
 import { cannedReport, exposition, promtool } from './helpers/prometheus.js';
 import { MemorySource } from './helpers/memory-source.js';
 
@@ -49,7 +54,59 @@ t.test('the alerts are the ones the design asks for, with their severities', asy
     CriuReadinessExtraFeatureMissing: 'warning',
     CriuReadinessCheckStale: 'warning',
     CriuReadinessCheckRunsFailing: 'warning',
+    CriuReadinessTargetDown: 'warning',
+    CriuReadinessMetricsAbsent: 'warning',
   });
+  const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+  for (const { alert } of alerts) t.match(readme, alert, `deploy/README.md describes ${alert}`);
+});
+
+t.test('service down, nothing scraped and nothing fresh each alert, even with no series left', async (t) => {
+  const expr = (name: string) => alerts.find((a) => a.alert === name)!.expr;
+  t.match(expr('CriuReadinessTargetDown'), /^up\{job=~"[^"]+"\} == 0$/);
+  // The job of the PodMonitor (namespace/name) and of a plain scrape job named criu-readiness.
+  const job = new RegExp(`^${/job=~"([^"]+)"/.exec(expr('CriuReadinessTargetDown'))![1]}$`);
+  for (const name of ['criu-readiness/criu-readiness', 'criu-readiness']) t.match(name, job, name);
+  t.notMatch('node-exporter', job);
+  t.equal(expr('CriuReadinessMetricsAbsent'), 'absent(criu_readiness_ready)');
+  t.match(expr('CriuReadinessCheckStale'), /time\(\) - criu_readiness_last_check_timestamp_seconds > \d+\s+or absent\(criu_readiness_last_check_timestamp_seconds\)/);
+});
+
+const unanswerable = readUnanswerable();
+
+t.test('each profile\'s unanswerable checks are catalogue features, written into the rules from the one list', async (t) => {
+  const names = new Set(CATALOGUE.map((f) => f.name));
+  t.same(Object.keys(unanswerable).sort(), ['full-fidelity', 'least-privilege'], 'one entry per profile component');
+  t.same(unanswerable['full-fidelity'], {}, 'full fidelity answers every check');
+  for (const [profile, features] of Object.entries(unanswerable)) {
+    for (const [name, why] of Object.entries(features)) {
+      t.ok(names.has(name), `${profile}: ${name} is a feature`);
+      t.ok(['ReadOnlyFilesystem', 'DeviceUnavailable', 'seccomp'].includes(why), `${profile}: ${name}: ${why}`);
+    }
+  }
+  const text = readFileSync(RULES, 'utf8');
+  t.equal(text, withUnanswerable(text, unanswerable), 'rules.yaml has the list: regenerate with `node --import tsx scripts/prometheusrule.ts`');
+  const unknown = alerts.find((a) => a.alert === 'CriuReadinessRequiredFeatureUnknown')!;
+  t.match(unknown.expr, `profile="least-privilege",feature=~"${featureRegex(Object.keys(unanswerable['least-privilege']))}"`);
+  // The two required checks no non-privileged container can answer are in it.
+  for (const name of ['ns_last_pid', 'ipc']) t.ok(name in unanswerable['least-privilege'], name);
+  // Only the unknown alert excludes anything: a missing feature alerts in every profile.
+  for (const { alert, expr } of alerts) if (alert !== unknown.alert) t.notMatch(expr, /profile/, `${alert} is the same in every profile`);
+});
+
+t.test('the series carry the profile the rules key on: the pod label, copied by the PodMonitor', async (t) => {
+  for (const profile of Object.keys(unanswerable)) {
+    const built = build(join(DEPLOY, 'overlays', profile));
+    const { ds } = daemonSet(built);
+    t.equal((getField(ds, 'spec.template.metadata.labels') as JsonObject)['criu-readiness/profile'], profile, `${profile}: pod label`);
+    t.notOk((getField(ds, 'spec.selector.matchLabels') as JsonObject)['criu-readiness/profile'], 'not in the selector, which cannot change');
+    const monitor = built.find((o) => o.kind === 'PodMonitor')!;
+    const relabelings = (getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[]).flatMap((e) => e.relabelings as JsonObject[]);
+    t.ok(
+      relabelings.some((r) => r.targetLabel === 'profile' && JSON.stringify(r.sourceLabels) === JSON.stringify(['__meta_kubernetes_pod_label_criu_readiness_profile'])),
+      `${profile}: the PodMonitor sets profile from the pod label`,
+    );
+  }
 });
 
 t.test('the rules only read metrics the service exposes', async (t) => {
