@@ -116,7 +116,7 @@ export function describeFailure(result: Exclude<FullProgramResult, { kind: 'exit
     case 'killed':
       return `${what} was killed by signal ${result.signal}`;
     case 'timeout':
-      return `${what} did not finish within ${timeoutMs / 1000} s`;
+      return `${what} did not finish within ${Number((timeoutMs / 1000).toFixed(1))} s`;
     case 'failed':
       return `${what} could not be started: ${errnoName(result.errno)}`;
   }

@@ -201,9 +201,9 @@ class Reader {
     this.next(); // "
     let out = '';
     for (;;) {
+      if (this.peek() === '' || this.peek() === '\n') this.fail('a string is not closed on its line');
       const c = this.next();
       if (c === '"') return out;
-      if (c === '' || c === '\n') this.fail('a string is not closed on its line');
       out += c === '\\' ? this.escape() : c;
     }
   }
