@@ -28,9 +28,9 @@ function sleepMs(ms: number): void {
 }
 
 /** May this process checkpoint others: root, or CAP_SYS_ADMIN in its effective set. */
-export function mayCheckpoint(status = readFileSync('/proc/self/status', 'latin1')): boolean {
+export function mayCheckpoint(status = readFileSync('/proc/self/status', 'latin1'), euid = process.geteuid?.() ?? -1): boolean {
   const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
-  return process.geteuid?.() === 0 || (eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n);
+  return euid === 0 || (eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n);
 }
 
 /** Our children, alive or zombie, from every thread's view. */
@@ -52,6 +52,14 @@ export function processState(pid: number): { state: string; ppid: number } | nul
     return { state, ppid: Number(ppid) };
   } catch {
     return null;
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return '';
   }
 }
 
@@ -126,6 +134,9 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     const seen = processState(leader);
     if (seen === null || seen.state === 'Z') {
       return unsupported(`criu restore exited 0 but the canary (pid ${leader}) is ${seen ? 'a zombie' : 'not running'}`, 'UnexpectedResult');
+    }
+    if (readCmdline(leader) !== `${CANARY_ARGV.join('\0')}\0`) {
+      return unsupported(`criu restore exited 0 but pid ${leader} is not the canary`, 'UnexpectedResult');
     }
     return supported(`${found.hostPath} dumped a canary process tree and restored it: pid ${leader} runs again (state ${seen.state})`);
   } finally {
