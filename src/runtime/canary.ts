@@ -1,0 +1,151 @@
+// criu_canary: the proof. The installed criu dumps a tiny process tree of our
+// own and restores it; the restored tree runs with its old pids. Everything
+// is killed, reaped and removed afterwards.
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { childReaped, childSpawned } from '../native/children.js';
+import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
+import * as libc from '../native/libc.js';
+import { spawnProgram } from '../native/program.js';
+import { supported, unknown, unsupported } from '../probes/outcome.js';
+import type { ProbeOutcome } from '../model.js';
+import { criuBinary, failedRun, locateCriu, parseCriuLines, startFailure, type CriuLine } from './criu.js';
+import { PROGRAM_ENV, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
+
+/** prctl(2) PR_GET_CHILD_SUBREAPER (<linux/prctl.h>); not in native/constants.ts. */
+const PR_GET_CHILD_SUBREAPER = 37;
+/** CAP_SYS_ADMIN's bit in /proc/self/status CapEff. */
+const CAP_SYS_ADMIN = 21;
+/** Each criu call gets this long at most. */
+export const CANARY_CRIU_TIMEOUT_MS = 10_000;
+/** The canary: a shell with a child that comes and goes. */
+export const CANARY_ARGV = ['sh', '-c', 'while :; do sleep 0.1; done'];
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/** May this process checkpoint others: root, or CAP_SYS_ADMIN in its effective set. */
+export function mayCheckpoint(status = readFileSync('/proc/self/status', 'latin1'), euid = process.geteuid?.() ?? -1): boolean {
+  const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
+  return euid === 0 || (eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n);
+}
+
+/** Our children, alive or zombie, from every thread's view. */
+export function ownChildren(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** State letter of a process (R, S, Z, ...) and its parent, or null when it is gone. */
+export function processState(pid: number): { state: string; ppid: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state, ppid: Number(ppid) };
+  } catch {
+    return null;
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+/** Reap every child of ours not in `keep`, within `timeoutMs`: the canary's, dumped or restored. Returns those still there. */
+function reapNew(keep: Set<number>, timeoutMs: number): number[] {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const left = ownChildren().filter((pid) => !keep.has(pid));
+    for (const pid of left) {
+      const state = libc.waitWithDeadline(pid, __WALL, 0);
+      if (state.kind === 'exited' || state.kind === 'killed') childReaped(pid);
+    }
+    const still = ownChildren().filter((pid) => !keep.has(pid));
+    if (still.length === 0 || performance.now() > deadline) return still;
+    sleepMs(5);
+  }
+}
+
+/** What criu logged: its log file (-o), then its stderr. */
+function logged(logFile: string, stderr: string): CriuLine[] {
+  let log = '';
+  try {
+    log = readFileSync(logFile, 'latin1');
+  } catch {
+    // no log: criu did not get that far
+  }
+  return parseCriuLines(`${log}\n${stderr}`);
+}
+
+/** One criu call in the image directory; an outcome when it failed. */
+function criuStep(criu: string, args: string[], dir: string, log: string, what: string): ProbeOutcome | null {
+  const result = run(criu, [...args, '-D', dir, '-o', log], CANARY_CRIU_TIMEOUT_MS, dir);
+  if (result.kind !== 'exited') return failedRun(result, what);
+  if (result.code === 0) return null;
+  const said = logged(join(dir, log), result.stderr);
+  const failed = startFailure(result.stdout, said);
+  if (failed) return failed;
+  const first = (said.find((l) => l.level === 'error') ?? said.find((l) => l.level === 'warn'))?.text ?? lines(result.stdout)[0] ?? 'no error logged';
+  return unsupported(`${what} failed (exit ${result.code}): ${first}`, 'UnexpectedResult');
+}
+
+/**
+ * criu_canary: dump a canary tree into a private directory and restore it.
+ * This process is a child subreaper meanwhile, so that the dumped tree's
+ * orphans are reaped before restore (a zombie holding a pid makes restore
+ * fail: "Can't fork for PID: File exists") and the restored tree is ours.
+ */
+export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
+  if (!mayCheckpoint()) return unknown('PermissionDenied', 'the canary checkpoint needs root or CAP_SYS_ADMIN');
+  const found = locateCriu(env);
+  if (!found) return criuBinary(env);
+  const flag = Buffer.alloc(4);
+  libc.prctl(PR_GET_CHILD_SUBREAPER, ['void *', flag]);
+  const wasSubreaper = flag.readInt32LE(0) !== 0;
+  if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 1]);
+  const keep = new Set(ownChildren());
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-canary-'));
+  let leader = -1;
+  try {
+    const spawned = spawnProgram('/bin/sh', CANARY_ARGV, { env: PROGRAM_ENV, cwd: '/', setsid: true });
+    if (spawned.error !== 0) return unknown('ProbeError', `the canary could not be started: errno ${spawned.error}`);
+    leader = spawned.pid;
+    sleepMs(50); // let sh start its loop: a tree of two
+    const dumped = criuStep(found.localPath, ['dump', '-t', String(leader)], dir, 'dump.log', `${found.hostPath} dump`);
+    if (dumped) return dumped;
+    // criu dump killed the tree: reap it, so that its pids are free again.
+    const left = reapNew(keep, 2000);
+    if (left.length > 0) return unknown('UnexpectedResult', `the dumped canary did not end: pids ${left.join(', ')} remain`);
+    const restored = criuStep(found.localPath, ['restore', '-d'], dir, 'restore.log', `${found.hostPath} restore`);
+    if (restored) return restored;
+    childSpawned(leader);
+    const seen = processState(leader);
+    if (seen === null || seen.state === 'Z') {
+      return unsupported(`criu restore exited 0 but the canary (pid ${leader}) is ${seen ? 'a zombie' : 'not running'}`, 'UnexpectedResult');
+    }
+    if (readCmdline(leader) !== `${CANARY_ARGV.join('\0')}\0`) {
+      return unsupported(`criu restore exited 0 but pid ${leader} is not the canary`, 'UnexpectedResult');
+    }
+    return supported(`${found.hostPath} dumped a canary process tree and restored it: pid ${leader} runs again (state ${seen.state})`);
+  } finally {
+    if (leader > 0) {
+      libc.kill(-leader, SIGKILL); // the whole session's group: the canary and its sleep
+      libc.kill(leader, SIGKILL);
+      reapNew(keep, 2000);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 0]);
+  }
+}

@@ -1,0 +1,128 @@
+// The host as the runtime checks see it: a root prefix (the host's / mounted
+// somewhere when we run in a container), the places container runtimes look
+// for their helpers, and the programs run to ask them their version.
+import { lstatSync, readlinkSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
+import { posix } from 'node:path';
+import { runProgramFull, type FullProgramResult } from '../native/program.js';
+import { errnoName } from '../probes/outcome.js';
+
+/** What the checks read from the environment; tests pass their own. */
+export interface RuntimeEnv {
+  /** The host's / (CRIU_READINESS_HOST_ROOT, default '/'). */
+  root: string;
+  /** PATH of this process, searched (under root) before the usual directories. */
+  path: string;
+  /** CRIU: a criu binary to use instead of searching (not under root). */
+  criu?: string;
+  /** CRIU_READINESS_CHECKPOINT_MIN_FREE, bytes (suffixes K, M, G, T accepted). */
+  checkpointMinFree?: string;
+}
+
+export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
+  return {
+    root: env.CRIU_READINESS_HOST_ROOT || '/',
+    path: env.PATH ?? '',
+    criu: env.CRIU || undefined,
+    checkpointMinFree: env.CRIU_READINESS_CHECKPOINT_MIN_FREE || undefined,
+  };
+}
+
+/** A host path under the root prefix. (To be merged with the project's procfs module.) */
+export function hostPath(p: string, root = runtimeEnv().root): string {
+  return root === '/' ? p : posix.join(root, p);
+}
+
+/**
+ * Where runtimes find criu, runc and the rest: PATH (runc, go-criu, CRI-O and
+ * libcriu all exec "criu" through $PATH), then the usual system directories,
+ * because a service's PATH is usually wider than ours (/usr/sbin).
+ */
+export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** Resolve symlinks of a host path as the host would: absolute targets are under root. Null if it does not exist. */
+export function resolveUnderRoot(p: string, root: string): string | null {
+  const parts = p.split('/').filter(Boolean);
+  let resolved = '/';
+  let hops = 0;
+  while (parts.length > 0) {
+    const part = parts.shift() as string;
+    if (part === '.') continue;
+    if (part === '..') {
+      resolved = posix.dirname(resolved);
+      continue;
+    }
+    const next = posix.join(resolved, part);
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(hostPath(next, root)).isSymbolicLink();
+    } catch {
+      return null;
+    }
+    if (!isLink) {
+      resolved = next;
+      continue;
+    }
+    if (++hops > 40) return null; // ELOOP
+    const target = readlinkSync(hostPath(next, root));
+    parts.unshift(...target.split('/').filter(Boolean));
+    if (target.startsWith('/')) resolved = '/';
+  }
+  return resolved;
+}
+
+/** An executable found: its host path (as the host names it) and the path to open here. */
+export interface Found {
+  hostPath: string;
+  localPath: string;
+}
+
+/** Is this an executable regular file (for root: any x bit)? */
+export function isExecutableFile(localPath: string): boolean {
+  try {
+    if (!statSync(localPath).isFile()) return false;
+    accessSync(localPath, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable regular file `name` in PATH's and the system's directories, under root. */
+export function findExecutable(name: string, env: RuntimeEnv): Found | null {
+  const dirs = [...env.path.split(':').filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
+  for (const dir of new Set(dirs)) {
+    const candidate = posix.join(dir, name);
+    const resolved = resolveUnderRoot(candidate, env.root);
+    if (resolved === null) continue;
+    const localPath = hostPath(resolved, env.root);
+    if (isExecutableFile(localPath)) return { hostPath: candidate, localPath };
+  }
+  return null;
+}
+
+/** Each external program gets this long at most. */
+export const PROGRAM_TIMEOUT_MS = 10_000;
+/** The environment given to helper programs: a plain PATH and C messages. */
+export const PROGRAM_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
+
+/** Run a found program, bounded in time, with stdout and stderr kept. */
+export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEOUT_MS, cwd?: string): FullProgramResult {
+  return runProgramFull(localPath, [posix.basename(localPath), ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
+}
+
+/** One line for a run that did not exit: killed, timed out, not started. */
+export function describeFailure(result: Exclude<FullProgramResult, { kind: 'exited' }>, what: string, timeoutMs = PROGRAM_TIMEOUT_MS): string {
+  switch (result.kind) {
+    case 'killed':
+      return `${what} was killed by signal ${result.signal}`;
+    case 'timeout':
+      return `${what} did not finish within ${Number((timeoutMs / 1000).toFixed(1))} s`;
+    case 'failed':
+      return `${what} could not be started: ${errnoName(result.errno)}`;
+  }
+}
+
+/** Lines of a program's output, trimmed, without empty ones. */
+export function lines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+}
