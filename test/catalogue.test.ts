@@ -49,7 +49,9 @@ t.test('every minimum kernel is a release (major.minor) and the row\'s hint name
 
 t.test('no probe is a placeholder', async (t) => {
   const dir = new URL('../src/probes/', import.meta.url);
-  for (const file of readdirSync(dir)) t.notMatch(readFileSync(new URL(file, dir), 'utf8'), /PLACEHOLDER/, file);
+  for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+    t.notMatch(readFileSync(new URL(file, dir), 'utf8'), /PLACEHOLDER/, file);
+  }
 });
 
 const asRoot = runProbes([...FEATURE_NAMES]);

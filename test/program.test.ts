@@ -12,7 +12,7 @@ function ownChildren(): number[] {
 }
 
 t.test('a program runs to its end: its exit code and what it printed', async (t) => {
-  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo iptables v1.8.9 "(legacy)"; exit 3'], 2000), { kind: 'exited', code: 3, stdout: 'iptables v1.8.9 (legacy)\n' });
+  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo iptables v1.8.9 "(legacy)"; exit 3'], 2000), { kind: 'exited', code: 3, stdout: 'iptables v1.8.9 (legacy)\n', stderr: '' });
 });
 
 t.test('output larger than a pipe buffer does not block the program: it ends, and what is kept is bounded', async (t) => {
@@ -24,7 +24,7 @@ t.test('output larger than a pipe buffer does not block the program: it ends, an
 });
 
 t.test('the program gets an empty environment and no stdin', async (t) => {
-  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo "[$HOME][$PATH_FROM_TEST]"; cat'], 2000), { kind: 'exited', code: 0, stdout: '[][]\n' });
+  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo "[$HOME][$PATH_FROM_TEST]"; cat'], 2000), { kind: 'exited', code: 0, stdout: '[][]\n', stderr: '' });
 });
 
 t.test('a program killed by a signal says which', async (t) => {
@@ -41,4 +41,8 @@ t.test('a program that outlives its deadline is killed and reaped: timeout, no c
 
 t.test('a program that cannot be started is failed with the errno', async (t) => {
   t.same(runProgram('/nonexistent/iptables-legacy-save', ['iptables-legacy-save', '-V'], 2000), { kind: 'failed', errno: constants.errno.ENOENT });
+});
+
+t.test('what a program prints on stderr is kept apart from its stdout', async (t) => {
+  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo out; echo err >&2; exit 1'], 2000), { kind: 'exited', code: 1, stdout: 'out\n', stderr: 'err\n' });
 });

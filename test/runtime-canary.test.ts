@@ -6,7 +6,7 @@ import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { criuCanary, mayCheckpoint, ownChildren, processState } from '../src/runtime/canary.js';
+import { criuCanary, mayCheckpoint, ownChildren, processState } from '../src/probes/runtime/canary.js';
 import * as libc from '../src/native/libc.js';
 import { debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 

@@ -3,7 +3,7 @@
 // real containerd 1.6.20 for "no CRI checkpoint".
 import t from 'tap';
 import { join } from 'node:path';
-import { criCheckpoint, inspectContainerd, inspectCrio, loadContainerdConfig, loadCrioConfig } from '../src/runtime/cri.js';
+import { criCheckpoint, inspectContainerd, inspectCrio, loadContainerdConfig, loadCrioConfig } from '../src/probes/runtime/cri.js';
 import { addFiles, debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const CRIU_42 = fake('Version: 4.2\n');

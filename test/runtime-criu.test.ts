@@ -3,7 +3,7 @@
 // but cannot start on this kernel".
 import t from 'tap';
 import { join } from 'node:path';
-import { criuBinary, criuFeatureVerdicts, criuRuns, criuVersion, parseCriuLines, parseCriuVersion, readCriuVersion, runCriuCheck } from '../src/runtime/criu.js';
+import { criuBinary, criuFeatureVerdicts, criuRuns, criuVersion, parseCriuLines, parseCriuVersion, readCriuVersion, runCriuCheck } from '../src/probes/runtime/criu.js';
 import { debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const LOOKS_GOOD = fake('Looks good.\n');

@@ -2,8 +2,8 @@
 import t from 'tap';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeFailure, findExecutable, hostPath, resolveUnderRoot, run, runtimeEnv } from '../src/runtime/host.js';
-import { atLeast, compareVersions, criuVersionNumber, parseVersion } from '../src/runtime/version.js';
+import { describeFailure, findExecutable, hostPath, resolveUnderRoot, run, runtimeEnv } from '../src/probes/runtime/host.js';
+import { atLeast, compareVersions, criuVersionNumber, parseVersion } from '../src/probes/runtime/version.js';
 import { addFiles, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 t.test('runtimeEnv reads CRIU_READINESS_HOST_ROOT, PATH, CRIU and the free-space threshold', async (t) => {

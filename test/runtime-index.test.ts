@@ -1,7 +1,7 @@
 // The list of runtime checks the later wiring takes: names like CRIU's,
 // category 'runtime', a summary and a hint each, and every probe answers.
 import t from 'tap';
-import { RUNTIME_CHECKS, RUNTIME_CHECK_NAMES } from '../src/runtime/index.js';
+import { RUNTIME_CHECKS, RUNTIME_CHECK_NAMES } from '../src/probes/runtime/index.js';
 import { REASONS, STATUSES } from '../src/model.js';
 
 t.test('eight checks, snake_case names, unique, category runtime, summary and hint', async (t) => {

@@ -2,8 +2,8 @@
 // KubeletConfiguration, or the default of the kubelet's version; a host that
 // is no Kubernetes node is not applicable.
 import t from 'tap';
-import { flagValue, gateDefault, inspectKubelet, kubeletCheckpoint, parseFeatureGatesFlag, readFeatureGates } from '../src/runtime/kubelet.js';
-import { parseVersion } from '../src/runtime/version.js';
+import { flagValue, gateDefault, inspectKubelet, kubeletCheckpoint, parseFeatureGatesFlag, readFeatureGates } from '../src/probes/runtime/kubelet.js';
+import { parseVersion } from '../src/probes/runtime/version.js';
 import { addFiles, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const kubelet = (v: string) => fake(`Kubernetes ${v}\n`);

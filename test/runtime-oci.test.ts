@@ -3,7 +3,7 @@
 // (unpacked, never installed) for their real --version.
 import t from 'tap';
 import { join } from 'node:path';
-import { inspectCrun, inspectOci, inspectRunc, ociRuntime } from '../src/runtime/oci.js';
+import { inspectCrun, inspectOci, inspectRunc, ociRuntime } from '../src/probes/runtime/oci.js';
 import { addFiles, debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const RUNC = fake('runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\ngo: go1.19.8\nlibseccomp: 2.5.4\n');

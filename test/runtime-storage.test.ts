@@ -3,7 +3,7 @@
 import t from 'tap';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointDirectory, checkpointStorage, DEFAULT_MIN_FREE, mountOf, parseSize } from '../src/runtime/storage.js';
+import { checkpointDirectory, checkpointStorage, DEFAULT_MIN_FREE, mountOf, parseSize } from '../src/probes/runtime/storage.js';
 import { envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 t.test('sizes: plain bytes, K/M/G/T with or without i and B', async (t) => {

@@ -1,6 +1,6 @@
 // The small TOML reader: what the runtimes' config files use, read; what it cannot read, refused with the line.
 import t from 'tap';
-import { parseToml, TomlError, tomlGet } from '../src/runtime/toml.js';
+import { parseToml, TomlError, tomlGet } from '../src/probes/runtime/toml.js';
 
 t.test('tables with quoted, dotted keys hold their values', async (t) => {
   const doc = parseToml(`version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "runc"\n[plugins.'io.containerd.cri.v1.runtime']\nenable_criu = false\n`);

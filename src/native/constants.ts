@@ -101,6 +101,11 @@ export const F_OWNER_UIDS_SIZE = 8;
 /** openat2(2) and move_mount(2) take a directory fd; AT_FDCWD is the current directory. */
 export const AT_FDCWD = -100;
 
+// ---------------------------------------------------------------- <spawn.h> (glibc)
+
+/** posix_spawnattr_setflags: start the child in a session of its own. */
+export const POSIX_SPAWN_SETSID = 0x80;
+
 // ---------------------------------------------------------------- <asm-generic/mman-common.h>, <asm-generic/mman.h>, <linux/mman.h>
 
 export const PAGE_SIZE = 4096;

@@ -6,7 +6,7 @@
 // the CLI import the catalogue (and so every probe module) without ever
 // probing, and loading koffi costs a good part of a Node start-up.
 import { createRequire } from 'node:module';
-import { errno, SYS, O_RDWR, SIGKILL, WNOHANG, __WALL } from './constants.js';
+import { errno, SYS, O_RDWR, POSIX_SPAWN_SETSID, SIGKILL, WNOHANG, __WALL } from './constants.js';
 
 type Koffi = typeof import('koffi');
 type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
@@ -165,28 +165,51 @@ const spawnActionsOpen = libcFunction(
   'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int flags, int mode)',
 );
 const spawnActionsDup2 = libcFunction('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+const spawnActionsChdir = libcFunction('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
 const spawnActionsDestroy = libcFunction('int posix_spawn_file_actions_destroy(void *actions)');
+const spawnAttrInit = libcFunction('int posix_spawnattr_init(void *attr)');
+const spawnAttrSetFlags = libcFunction('int posix_spawnattr_setflags(void *attr, short flags)');
+const spawnAttrDestroy = libcFunction('int posix_spawnattr_destroy(void *attr)');
 
-/** glibc's posix_spawn_file_actions_t is 80 bytes on x86-64; room to spare. */
+/** glibc's posix_spawn_file_actions_t is 80 bytes on x86-64, posix_spawnattr_t 336; room to spare. */
 const SPAWN_FILE_ACTIONS_SIZE = 128;
+const SPAWN_ATTR_SIZE = 512;
+
+/** How to start a child with spawn(): where its standard descriptors go, its environment, directory and session. */
+export interface SpawnOptions {
+  /** Descriptors for the child's stdin, stdout and stderr (else /dev/null). */
+  stdin?: number;
+  stdout?: number;
+  stderr?: number;
+  /** Its environment, as "NAME=value" entries; empty by default. */
+  env?: string[];
+  /** Its working directory (posix_spawn_file_actions_addchdir_np, glibc 2.29). */
+  cwd?: string;
+  /** A session (and process group) of its own: POSIX_SPAWN_SETSID. */
+  setsid?: boolean;
+}
 
 /**
- * posix_spawn(3) with stdin, stdout and stderr on /dev/null, or stdin and
- * stdout on the descriptors given, and an empty environment. The child is
- * unknown to libuv, so the caller may ptrace and reap it itself. Returns the
- * pid, or the error number posix_spawn gave.
+ * posix_spawn(3). The child is unknown to libuv, so the caller may ptrace
+ * and reap it itself. Returns the pid, or the error number posix_spawn gave.
  */
-export function spawnQuiet(path: string, argv: string[], fds: { stdin?: number; stdout?: number } = {}): { pid: number; error: number } {
+export function spawn(path: string, argv: string[], options: SpawnOptions = {}): { pid: number; error: number } {
   const actions = Buffer.alloc(SPAWN_FILE_ACTIONS_SIZE);
+  const attr = Buffer.alloc(SPAWN_ATTR_SIZE);
   spawnActionsInit(actions);
+  spawnAttrInit(attr);
   try {
     for (const fd of [0, 1, 2]) spawnActionsOpen(actions, fd, '/dev/null', O_RDWR, 0);
-    if (fds.stdin !== undefined) spawnActionsDup2(actions, fds.stdin, 0);
-    if (fds.stdout !== undefined) spawnActionsDup2(actions, fds.stdout, 1);
+    if (options.stdin !== undefined) spawnActionsDup2(actions, options.stdin, 0);
+    if (options.stdout !== undefined) spawnActionsDup2(actions, options.stdout, 1);
+    if (options.stderr !== undefined) spawnActionsDup2(actions, options.stderr, 2);
+    if (options.cwd !== undefined) spawnActionsChdir(actions, options.cwd);
+    if (options.setsid) spawnAttrSetFlags(attr, POSIX_SPAWN_SETSID);
     const pid = [0];
-    const error = rawSpawn(pid, path, actions, null, [...argv, null], [null]) as number;
+    const error = rawSpawn(pid, path, actions, attr, [...argv, null], [...(options.env ?? []), null]) as number;
     return { pid: error === 0 ? pid[0] : -1, error };
   } finally {
+    spawnAttrDestroy(attr);
     spawnActionsDestroy(actions);
   }
 }

@@ -367,8 +367,8 @@ function seizeNewChild(): number | { ranAway: string } {
   let spawned: { pid: number; error: number };
   try {
     spawned = loader
-      ? libc.spawnQuiet(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], { stdin: pipe[0] })
-      : libc.spawnQuiet(process.execPath, [TRACEE_ARGV0, '--version']); // a static node: a race we retry
+      ? libc.spawn(loader, [TRACEE_ARGV0, TRACEE_PROGRAM_ARG], { stdin: pipe[0] })
+      : libc.spawn(process.execPath, [TRACEE_ARGV0, '--version']); // a static node: a race we retry
   } catch (err) {
     libc.close(pipe[1]);
     throw err;

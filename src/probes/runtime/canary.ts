@@ -4,12 +4,12 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childReaped, childSpawned } from '../native/children.js';
-import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
-import * as libc from '../native/libc.js';
-import { spawnProgram } from '../native/program.js';
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { childReaped, childSpawned } from '../../native/children.js';
+import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../../native/constants.js';
+import * as libc from '../../native/libc.js';
+import { spawnProgram } from '../../native/program.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { criuBinary, failedRun, locateCriu, parseCriuLines, startFailure, type CriuLine } from './criu.js';
 import { PROGRAM_ENV, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
 

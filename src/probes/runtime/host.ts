@@ -3,8 +3,8 @@
 // for their helpers, and the programs run to ask them their version.
 import { lstatSync, readlinkSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
-import { runProgramFull, type FullProgramResult } from '../native/program.js';
-import { errnoName } from '../probes/outcome.js';
+import { runProgram, type ProgramResult } from '../../native/program.js';
+import { errnoName } from '../outcome.js';
 
 /** What the checks read from the environment; tests pass their own. */
 export interface RuntimeEnv {
@@ -106,12 +106,12 @@ export const PROGRAM_TIMEOUT_MS = 10_000;
 export const PROGRAM_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
 
 /** Run a found program, bounded in time, with stdout and stderr kept. */
-export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEOUT_MS, cwd?: string): FullProgramResult {
-  return runProgramFull(localPath, [posix.basename(localPath), ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
+export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEOUT_MS, cwd?: string): ProgramResult {
+  return runProgram(localPath, [posix.basename(localPath), ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
 }
 
 /** One line for a run that did not exit: killed, timed out, not started. */
-export function describeFailure(result: Exclude<FullProgramResult, { kind: 'exited' }>, what: string, timeoutMs = PROGRAM_TIMEOUT_MS): string {
+export function describeFailure(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string, timeoutMs = PROGRAM_TIMEOUT_MS): string {
   switch (result.kind) {
     case 'killed':
       return `${what} was killed by signal ${result.signal}`;

@@ -2,8 +2,8 @@
 // container for the kubelet? Its version, its configuration, and the criu it
 // needs.
 import { posix } from 'node:path';
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { filesIn, globLast, lastValue, readTomlFile } from './config-files.js';
 import { CRI_MIN_CRIU, readCriuVersion } from './criu.js';
 import { describeFailure, findExecutable, lines, run, runtimeEnv, type Found, type RuntimeEnv } from './host.js';

@@ -3,8 +3,8 @@
 // (featureGates:), else the default of its version.
 import { readFileSync, readdirSync } from 'node:fs';
 import { posix } from 'node:path';
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { programVersion } from './cri.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
 import { DISABLED, UNREADABLE_CONFIG } from './reasons.js';

@@ -3,8 +3,8 @@
 import { closeSync, openSync, readFileSync, statfsSync, unlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
 import { inspectKubelet } from './kubelet.js';
 import { LOW_SPACE } from './reasons.js';

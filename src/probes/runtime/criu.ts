@@ -1,10 +1,10 @@
 // criu itself: is it where the runtimes look, which version, does it start on
 // this kernel, and what does it say of each of its features.
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { describeFailure, findExecutable, isExecutableFile, lines, run, runtimeEnv, type Found, type RuntimeEnv } from './host.js';
 import { atLeast, criuVersionNumber, parseVersion, type Version } from './version.js';
-import type { FullProgramResult } from '../native/program.js';
+import type { ProgramResult } from '../../native/program.js';
 
 /** Minimum criu for checkpointing: runc's checkCriuVersion(30000) (runc libcontainer/criu_linux.go). */
 export const OCI_MIN_CRIU = { major: 3, minor: 0, patch: 0 } as const;
@@ -62,7 +62,7 @@ export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionRead
   return { found, version: null, outcome: unknown('UnexpectedResult', `${found.hostPath} --version exited ${result.code} and printed no version: ${said}`) };
 }
 
-export function failedRun(result: Exclude<FullProgramResult, { kind: 'exited' }>, what: string): ProbeOutcome {
+export function failedRun(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string): ProbeOutcome {
   const message = describeFailure(result, what);
   if (result.kind === 'timeout') return unknown('Timeout', message);
   return unknown('UnexpectedResult', message);
@@ -176,7 +176,7 @@ export interface CriuFeatureReport {
 
 /**
  * `criu check --feature NAME` for each name, one after the other (each takes
- * a few ms; runProgramFull is synchronous), within `totalMs` overall (each
+ * a few ms; runProgram is synchronous), within `totalMs` overall (each
  * call within the rest of it, at most 10 s). Names not reached in time are
  * unknown. A criu that cannot start is asked once, not once per name.
  */

@@ -2,8 +2,8 @@
 // as podman, containerd and CRI-O are configured, and whether it can.
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
-import { supported, unknown, unsupported } from '../probes/outcome.js';
-import type { ProbeOutcome } from '../model.js';
+import { supported, unknown, unsupported } from '../../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { filesIn, lastValue, readTomlFile } from './config-files.js';
 import { loadContainerdConfig, loadCrioConfig, programVersion } from './cri.js';
 import { describeFailure, findExecutable, hostPath, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';

@@ -3,7 +3,7 @@
 // the CLI, HTTP, metrics and NFD. Category 'runtime' is new: these ask the
 // userspace chain (criu, runc/crun, containerd/CRI-O, kubelet, disk), not
 // the kernel.
-import type { ProbeOutcome } from '../model.js';
+import type { ProbeOutcome } from '../../model.js';
 import { criuCanary } from './canary.js';
 import { criCheckpoint } from './cri.js';
 import { CRIU_PACKAGE_HINT, criuBinary, criuRuns, criuVersion } from './criu.js';
