@@ -67,6 +67,9 @@ export function unknown(reason: Reason, message: string): ProbeOutcome {
   return { status: 'unknown', reason, message };
 }
 
+/** A registered symbol: the same in every copy of this module. */
+const PROBE_STOP = Symbol.for('criu-readiness.ProbeStop');
+
 /**
  * How a probe helper ends the probe with a verdict: it throws this, and the
  * place that runs the probe (the runner's runOne) takes `outcome` as the
@@ -74,9 +77,20 @@ export function unknown(reason: Reason, message: string): ProbeOutcome {
  * ProbeError.
  */
 export class ProbeStop extends Error {
+  /** Marks a ProbeStop whichever copy of this class made it. */
+  readonly [PROBE_STOP] = true;
+
   constructor(readonly outcome: ProbeOutcome) {
     super(outcome.message);
     this.name = 'ProbeStop';
+  }
+
+  /**
+   * instanceof by mark, not by class: the catalogue (and so every probe) and
+   * the runner are bundled apart, each with its own copy of this module.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [PROBE_STOP]?: unknown })[PROBE_STOP] === true;
   }
 }
 

@@ -1,5 +1,6 @@
-// Small constructors for probe outcomes, so that every probe maps the same
-// errno to the same status and reason.
+// From an errno (or a node:fs error) to a verdict, so that every probe maps
+// the same errno to the same status and reason. The outcome constructors
+// themselves (supported, unsupported, unknown) are in model.ts.
 import { errno as E, EBADFD } from '../native/constants.js';
 import { seccompMode } from '../native/procfs.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
