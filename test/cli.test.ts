@@ -6,6 +6,7 @@ import { FEATURE_NAMES } from '../src/catalogue.js';
 import { cachedKernelConfig } from '../src/service/kconfig.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
 import { TS_LOADER } from './helpers/node.js';
+import { checkSchema, featureSchema } from '../src/http/schemas.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -101,6 +102,21 @@ t.test('--json prints the level verdict with every reported feature', async (t) 
   t.equal(json.level, 'required');
   t.equal(json.status, 'ok');
   t.ok(json.features.some((f) => f.name === 'map_files' && f.status === 'supported' && f.reason === 'Supported'));
+});
+
+t.test('check --all --json prints the body of GET /check?level=all: it validates against the service\'s schema', async (t) => {
+  const r = run(['check', '--all', '--json']);
+  const parsed = checkSchema.safeParse(JSON.parse(r.stdout));
+  t.ok(parsed.success, parsed.error?.message ?? 'valid');
+  t.equal(parsed.data?.level, 'all');
+  t.notMatch(r.stdout, /durationMs/, 'no durations: the service\'s bodies have none');
+});
+
+t.test('check --feature NAME --json prints the body of GET /features/NAME: it validates against the service\'s schema', async (t) => {
+  const r = run(['check', '--feature', 'map_files', '--json']);
+  const parsed = featureSchema.safeParse(JSON.parse(r.stdout));
+  t.ok(parsed.success, parsed.error?.message ?? 'valid');
+  t.match(parsed.data, { name: 'map_files', status: 'supported', summary: String });
 });
 
 t.test('as an unprivileged user the privilege-dependent checks are unknown and check exits 2, not 1', async (t) => {

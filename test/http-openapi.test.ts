@@ -33,7 +33,7 @@ t.test('every API route is documented, the documentation routes are not', async 
   const doc = await served();
   t.equal(doc.openapi, '3.1.0');
   const paths = Object.keys(doc.paths);
-  for (const path of ['/check', '/features', '/features/{name}', '/healthz', '/readyz', '/refresh']) t.ok(paths.includes(path), path);
+  for (const path of ['/', '/check', '/features', '/features/{name}', '/healthz', '/readyz', '/refresh', '/metrics']) t.ok(paths.includes(path), path);
   t.same(
     paths.filter((p) => p.startsWith('/docs') || p === '/openapi.json'),
     [],
