@@ -11,7 +11,7 @@ import { problemResponse, roundMs } from '../schemas.js';
 
 const count = z.int().min(0).max(100_000);
 
-const refreshSchema = z
+export const refreshSchema = z
   .object({
     result: z.enum(RUN_RESULTS as [RunResult, ...RunResult[]]).describe('failed: a probe crashed, timed out or threw, or no runner could start'),
     finishedAt: z.string().describe('when the run finished (ISO 8601)'),
