@@ -6,7 +6,7 @@ import { release } from 'node:os';
 import t, { type Test } from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/http/app.js';
-import { LEVELS } from '../src/service/levels.js';
+import { DECIDING, LEVELS } from '../src/service/levels.js';
 import { CONTENT_SECURITY_POLICY, escapeHtml } from '../src/http/status-page.js';
 import type { Feature } from '../src/catalogue.js';
 import { MemorySource, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
@@ -83,6 +83,7 @@ t.test('each level has its page at /check?level=LEVEL, with the same status as i
     const json = await app.inject(`/check?level=${level}`);
     assertPage(t, res, json.statusCode);
     t.match(res.body, `<h1>Level ${level}</h1>`);
+    t.match(res.body, `This level is decided by the ${DECIDING[level].join(', ')} features`);
     t.match(res.body, `<caption id="features">Every feature level ${level} reports</caption>`);
     for (const f of json.json().features as { name: string }[]) t.match(res.body, `<a href="/features/${f.name}">`, `${level}: ${f.name}`);
   }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { release } from 'node:os';
 import type { Feature } from '../catalogue.js';
 import type { Report } from '../service/check.js';
-import { LEVELS, evaluate, type Level, type LevelStatus, type LevelVerdict } from '../service/levels.js';
+import { DECIDING, LEVELS, evaluate, type Level, type LevelStatus, type LevelVerdict } from '../service/levels.js';
 import type { Category, Status, Verdict } from '../model.js';
 import { version } from '../version.js';
 
@@ -81,13 +81,6 @@ const CATEGORY_ROLE: Record<Category, string> = {
   extra: 'criu check --extra checks it: some process trees need it to be dumped or restored.',
   experimental: 'criu check --experimental checks it: features of CRIU still in development use it.',
   advisory: 'CRIU reports it, but it never decides a level: it tells what a dump may run into.',
-};
-
-const LEVEL_MEANING: Record<string, string> = {
-  required: 'the required features',
-  extra: 'required and extra',
-  experimental: 'required and experimental',
-  all: 'required, extra and experimental',
 };
 
 function featureLink(name: string): Html {
@@ -186,7 +179,7 @@ export function levelPage(report: Report, level: Level): string {
     title: `Level ${level}`,
     json: `/check?level=${level}&format=json`,
     report,
-    main: html`<p>This level checks ${LEVEL_MEANING[level] ?? level} features (the advisory ones are shown, but never decide).</p>
+    main: html`<p>This level is decided by the ${DECIDING[level].join(', ')} features; the advisory ones are shown but never decide.</p>
 <p id="verdict">${state(lv.status)}: ${lv.sentence.replaceAll('\n', ' ')}</p>
 ${verdictTable('features', `Every feature level ${level} reports`, lv.features)}`,
   });
