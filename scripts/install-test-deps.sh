@@ -12,3 +12,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends prometheus nftables libnftables1 iptables iproute2 util-linux procps \
   podman runc debootstrap
+# chromium: test/status-page-browser.test.ts renders the status page headless.
+apt-get install -y --no-install-recommends chromium

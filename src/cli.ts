@@ -125,10 +125,12 @@ async function check(rest: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const args = await parseCheckArgs(rest, catalogue);
-    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText }] = await Promise.all([
+    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText }, { checkBody, featureBody }] = await Promise.all([
       import('./service/check.js'),
       import('./service/levels.js'),
       import('./service/text.js'),
+      // The service's JSON bodies: --json prints what GET /check and /features/NAME answer.
+      import('./http/bodies.js'),
     ]);
     const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
     const features = catalogue.CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
@@ -136,12 +138,12 @@ async function check(rest: readonly string[]): Promise<number> {
 
     if (args.feature) {
       const verdict = report.verdicts[0];
-      if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+      if (args.json) process.stdout.write(JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
       else print(featureText(verdict));
       return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
     }
     const verdict = evaluate(report.verdicts, args.level);
-    if (args.json) process.stdout.write(JSON.stringify(verdict, null, 2) + '\n');
+    if (args.json) process.stdout.write(JSON.stringify(checkBody(verdict), null, 2) + '\n');
     else print(levelText(verdict));
     return exitCode(verdict);
   } finally {

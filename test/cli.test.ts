@@ -6,6 +6,7 @@ import { FEATURE_NAMES } from '../src/catalogue.js';
 import { cachedKernelConfig } from '../src/service/kconfig.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
 import { TS_LOADER } from './helpers/node.js';
+import { checkSchema, featureSchema } from '../src/http/schemas.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const built = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -119,9 +120,13 @@ t.test('the built command runs by its #! line', { skip: notBuilt }, async (t) =>
   t.equal(r.stdout, FEATURE_NAMES.join(' ') + '\n');
 });
 
-t.test('the built command probes every feature through its bundled catalogue', { skip: notBuilt }, async (t) => {
+t.test('the built command probes every feature through its bundled catalogue, and prints what GET /check?level=all answers', { skip: notBuilt }, async (t) => {
   const r = spawnSync(built, ['check', '--all', '--json'], { encoding: 'utf8' });
   t.ok([0, 1, 2].includes(r.status ?? -1), `exit ${r.status}: ${r.stderr.slice(0, 300)}`);
+  // One JSON format: the CLI's --json validates against the service's schema (no durations, no field of its own).
+  const parsed = checkSchema.safeParse(JSON.parse(r.stdout));
+  t.ok(parsed.success, parsed.error?.message.slice(0, 500) ?? 'valid against the Check schema');
+  t.equal(parsed.data?.level, 'all');
   const { features } = JSON.parse(r.stdout) as { features: { name: string; reason: string }[] };
   t.same(
     features.map((f) => f.name),
@@ -132,6 +137,13 @@ t.test('the built command probes every feature through its bundled catalogue', {
     [],
     'every probe ran to an answer',
   );
+});
+
+t.test('check --feature NAME --json prints what GET /features/NAME answers: valid against the service\'s schema', { skip: notBuilt }, async (t) => {
+  const r = spawnSync(built, ['check', '--feature', 'map_files', '--json'], { encoding: 'utf8' });
+  const parsed = featureSchema.safeParse(JSON.parse(r.stdout));
+  t.ok(parsed.success, parsed.error?.message.slice(0, 500) ?? 'valid against the Feature schema');
+  t.match(parsed.data, { name: 'map_files', status: 'supported', summary: String });
 });
 
 t.test('the built catalogue and runner are one module each: they import only Node\'s own modules and koffi', { skip: notBuilt }, async (t) => {

@@ -1,7 +1,7 @@
 // Content negotiation: the one parser of Accept and Accept-Encoding, and
 // what each answer is chosen from it.
 import t from 'tap';
-import { acceptsGzip, negotiateFormat, parsePreferences, wantsText } from '../src/http/negotiate.js';
+import { acceptsGzip, chooseFormat, negotiateFormat, parsePreferences } from '../src/http/negotiate.js';
 import type { Format } from '../src/http/schemas.js';
 
 t.test('a header is read as its entries, lower-cased, with parameters and q (1 by default, the first of a name counting)', async (t) => {
@@ -16,19 +16,28 @@ t.test('a header is read as its entries, lower-cased, with parameters and q (1 b
   );
 });
 
-t.test('text is chosen by ?format first, then by the q-values of Accept, JSON otherwise', async (t) => {
-  const cases: [Format | undefined, string | undefined, boolean][] = [
-    ['text', 'application/json', true],
-    ['json', 'text/plain', false],
-    [undefined, 'text/plain', true],
-    [undefined, 'application/json;q=0.5, text/plain', true],
-    [undefined, 'text/plain;q=0.5, application/json', false],
-    [undefined, 'text/*, application/json;q=0.9', true],
-    [undefined, 'text/html,application/xhtml+xml,*/*;q=0.8', false],
-    [undefined, 'text/plain;q=nonsense', false],
-    [undefined, undefined, false],
+t.test('the representation is chosen by ?format first, then by the q-values of Accept, JSON otherwise', async (t) => {
+  const cases: [Format | undefined, string | undefined, Format][] = [
+    ['text', 'application/json', 'text'],
+    ['json', 'text/plain', 'json'],
+    ['html', '*/*', 'html'],
+    [undefined, 'text/plain', 'text'],
+    [undefined, 'application/json;q=0.5, text/plain', 'text'],
+    [undefined, 'text/plain;q=0.5, application/json', 'json'],
+    [undefined, 'text/*, application/json;q=0.9', 'text'],
+    [undefined, 'text/plain;q=nonsense', 'json'],
+    [undefined, undefined, 'json'],
+    [undefined, '*/*', 'json'],
+    [undefined, 'application/json', 'json'],
+    [undefined, 'application/xml', 'json'],
+    // What Chromium and Firefox send for a page.
+    [undefined, 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7', 'html'],
+    [undefined, 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'html'],
+    [undefined, 'text/html;q=0.5, application/json', 'json'],
+    [undefined, 'text/html, application/json', 'json'],
+    [undefined, 'text/*', 'text'],
   ];
-  for (const [format, accept, text] of cases) t.equal(wantsText(format, accept), text, `${format} ${accept}`);
+  for (const [format, accept, chosen] of cases) t.equal(chooseFormat(format, accept), chosen, `${format} ${accept}`);
 });
 
 t.test('the format is negotiated from Accept by q-value', async (t) => {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CATALOGUE, FEATURE_NAMES } from '../src/catalogue.js';
@@ -33,7 +35,7 @@ t.test('every API route is documented, the documentation routes are not', async 
   const doc = await served();
   t.equal(doc.openapi, '3.1.0');
   const paths = Object.keys(doc.paths);
-  for (const path of ['/check', '/features', '/features/{name}', '/healthz', '/readyz', '/refresh']) t.ok(paths.includes(path), path);
+  for (const path of ['/', '/check', '/features', '/features/{name}', '/healthz', '/readyz', '/refresh', '/metrics']) t.ok(paths.includes(path), path);
   t.same(
     paths.filter((p) => p.startsWith('/docs') || p === '/openapi.json'),
     [],
@@ -57,4 +59,35 @@ t.test('/docs serves the swagger UI', async (t) => {
   t.equal(docs.statusCode, 200);
   t.match(docs.headers['content-type'], /text\/html/);
   t.match(docs.body, /swagger/i);
+});
+
+// The devDependency's command; REDOCLY_BIN names another (a copy installed elsewhere).
+const redocly = process.env.REDOCLY_BIN ?? fileURLToPath(new URL('../node_modules/.bin/redocly', import.meta.url));
+const noRedocly = !existsSync(redocly) && `skipped: no redocly at ${redocly} (npm install brings @redocly/cli; or set REDOCLY_BIN)`;
+
+t.test('redocly lint, with its recommended rules, finds no error and no warning in the document', { skip: noRedocly }, async (t) => {
+  const yaml = fileURLToPath(new URL('../openapi/openapi.yaml', import.meta.url));
+  // No telemetry, no update check: the test reads the document and nothing else.
+  const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
+  const r = spawnSync(redocly, ['lint', '--format=stylish', yaml], { encoding: 'utf8', env, timeout: 120_000 });
+  const output = `${r.stdout}${r.stderr}`;
+  t.equal(r.status, 0, output.slice(-2000));
+  t.notMatch(output, /^\s*\d+:\d+\s+(error|warning)\s/m, 'no problem listed');
+  t.match(output, /valid/i);
+});
+
+t.test('integers in the document are bounded: no minimum or maximum beyond what a value can be', async (t) => {
+  const text = JSON.stringify(await served());
+  t.notMatch(text, /9007199254740991/, "zod's safe-integer bounds do not leak into the document");
+  const problem = (await served()).components.schemas.Problem.properties as Record<string, { minimum?: number; maximum?: number }>;
+  t.match(problem.status, { minimum: 400, maximum: 599 });
+  t.match(problem.retryAfterSeconds, { minimum: 0 });
+});
+
+t.test('the document names its server and every operation', async (t) => {
+  const doc = (await served()) as OpenApi & { servers?: { url: string }[] };
+  t.same(doc.servers?.map((s) => s.url), ['/']);
+  const ids = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => (op as { operationId?: string }).operationId));
+  t.equal(ids.filter((id) => typeof id === 'string').length, ids.length, 'each has an operationId');
+  t.equal(new Set(ids).size, ids.length, 'each unique');
 });

@@ -140,7 +140,7 @@ t.test("text for people: Accept: text/plain or ?format=text gives the CLI's line
     t.match(res.headers['content-type'], /^text\/plain; charset=utf-8/);
     t.equal(res.body, expected, JSON.stringify(request));
   }
-  for (const request of [{ url: '/check?level=extra', headers: { accept: 'text/plain' }, query: { format: 'json' } }, { url: '/check?level=extra', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } }]) {
+  for (const request of [{ url: '/check?level=extra', headers: { accept: 'text/plain' }, query: { format: 'json' } }, { url: '/check?level=extra', headers: { accept: 'application/xml,*/*;q=0.8' } }]) {
     t.match((await app.inject(request)).headers['content-type'], /^application\/json/, JSON.stringify(request));
   }
   await verdicts(source, {});
@@ -154,7 +154,7 @@ t.test('bad parameters are 400 problems that name the parameter and the allowed 
   t.equal(level.type, 'urn:criu-readiness:problem:invalid-parameter');
   t.same(level.invalidParams, [{ name: 'level', reason: 'level must be one of required, extra, experimental, all' }]);
   assertProblem(t, await app.inject('/check?strict=yes'), 400, /^strict must be true or false$/);
-  assertProblem(t, await app.inject('/check?format=xml'), 400, /^format must be one of json, text$/);
+  assertProblem(t, await app.inject('/check?format=xml'), 400, /^format must be one of json, text, html$/);
   assertProblem(t, await app.inject('/check?level=extra&level=all'), 400, /level must be one of/);
   assertProblem(t, await app.inject('/check?levle=extra'), 400, /^unknown parameter levle; allowed: level, strict, format$/);
   assertProblem(t, await app.inject('/features?verbose=1'), 400, /unknown parameter verbose/);
@@ -193,7 +193,7 @@ t.test('/features lists every feature with its latest verdict, in catalogue orde
   const res = await app.inject('/features');
   t.equal(res.statusCode, 200);
   const body = res.json();
-  t.equal(body.finishedAt, report.finishedAt.toISOString());
+  t.equal(res.headers['last-modified'], report.finishedAt.toUTCString(), 'the time of the run is in a header, not in the body');
   t.same(
     body.features.map((f: { name: string; status: string }) => [f.name, f.status]),
     [
@@ -203,7 +203,8 @@ t.test('/features lists every feature with its latest verdict, in catalogue orde
       ['delta', 'supported'],
     ],
   );
-  t.match(body.features[2], { category: 'experimental', summary: 'the gamma test feature', reason: 'PermissionDenied', hint: 'enable GAMMA', kconfig: [], durationMs: Number });
+  t.match(body.features[2], { category: 'experimental', summary: 'the gamma test feature', reason: 'PermissionDenied', hint: 'enable GAMMA', kconfig: [] });
+  t.notMatch(res.body, /durationMs|finishedAt/, 'no durations or timestamps in the body');
   const text = await app.inject('/features?format=text');
   t.equal(text.body, 'alpha is supported\nbeta is supported\nWarn  (gamma): could not check (PermissionDenied): gamma needs a capability [hint: enable GAMMA]\ndelta is supported\n');
 });

@@ -45,7 +45,7 @@ t.test('these probes need no privilege: nobody gets root\'s answer', async (t) =
 
 t.test('ns_last_pid and ipc are written back as root', async (t) => {
   t.equal(asRoot.get('ns_last_pid')?.status, 'supported', String(asRoot.get('ns_last_pid')?.message));
-  t.match(asRoot.get('ns_last_pid')?.message, /^wrote -?\d+ back$/);
+  t.match(asRoot.get('ns_last_pid')?.message, /^wrote the value back$/);
   t.equal(asRoot.get('ipc')?.status, 'supported', String(asRoot.get('ipc')?.message));
 });
 

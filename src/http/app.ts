@@ -17,6 +17,7 @@ import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
 import { metricsRoute } from './routes/metrics.js';
+import { statusRoute } from './routes/status.js';
 import { Metrics } from '../metrics.js';
 import { rememberingValidatorCompiler } from './validation.js';
 
@@ -131,5 +132,6 @@ export function buildApp(options: AppOptions) {
   app.register(healthRoutes, { source, lifecycle });
   app.register(metricsRoute, { metrics: new Metrics(source) });
   app.register(openapiRoutes);
+  app.register(statusRoute, { source });
   return app;
 }

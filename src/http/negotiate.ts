@@ -1,12 +1,14 @@
 // Content negotiation, with one parser of Accept and Accept-Encoding: JSON
-// for programs or the CLI's lines for people (?format wins, else Accept,
-// else JSON); the metrics' exposition format; gzip or not.
+// for programs, the CLI's lines or the status page for people (?format wins,
+// else Accept, else JSON); the metrics' exposition format; gzip or not; and
+// the preconditions of conditional requests.
 import { createHash } from 'node:crypto';
 import type { ExpositionFormat } from '../metrics.js';
 import type { Format } from './schemas.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
+export const HTML_TYPE = 'text/html; charset=utf-8';
 
 /** One entry of an Accept or Accept-Encoding header, lower-cased. */
 export interface Preference {
@@ -41,30 +43,41 @@ function acceptance(ranges: readonly { type: string; subtype: string; q: number 
   return best;
 }
 
-function prefersText(accept: string): boolean {
+/** The media types of the formats, in the order that breaks ties: JSON first, as the default for programs. */
+const FORMAT_TYPES: readonly [Format, string, string][] = [
+  ['json', 'application', 'json'],
+  ['text', 'text', 'plain'],
+  ['html', 'text', 'html'],
+];
+
+function preferredFormat(accept: string): Format {
   const ranges = parsePreferences(accept).map(({ value, q }) => {
     const [type = '', subtype = ''] = value.split('/');
     return { type, subtype, q: Number.isFinite(q) ? q : 0 };
   });
-  const [textQ, textSpecificity] = acceptance(ranges, 'text', 'plain');
-  const [jsonQ, jsonSpecificity] = acceptance(ranges, 'application', 'json');
-  if (textQ !== jsonQ) return textQ > jsonQ;
-  return textQ > 0 && textSpecificity > jsonSpecificity;
+  let best: { format: Format; q: number; specificity: number } = { format: 'json', q: 0, specificity: -1 };
+  for (const [format, type, subtype] of FORMAT_TYPES) {
+    const [q, specificity] = acceptance(ranges, type, subtype);
+    // A higher q wins; on equal q the more specific range (a browser names text/html, and reaches JSON only through */*).
+    if (q > best.q || (q === best.q && q > 0 && specificity > best.specificity)) best = { format, q, specificity };
+  }
+  return best.format;
 }
 
 // Clients send few distinct Accept headers; remember the answers, within bounds.
-const remembered = new Map<string, boolean>();
+const remembered = new Map<string, Format>();
 
-export function wantsText(format: Format | undefined, accept: string | undefined): boolean {
-  if (format) return format === 'text';
-  if (!accept || accept === '*/*' || accept === 'application/json') return false;
-  let text = remembered.get(accept);
-  if (text === undefined) {
-    text = prefersText(accept.slice(0, 1000));
+/** The representation to send: ?format, else the one Accept prefers, else JSON. */
+export function chooseFormat(format: Format | undefined, accept: string | undefined): Format {
+  if (format) return format;
+  if (!accept || accept === '*/*' || accept === 'application/json') return 'json';
+  let chosen = remembered.get(accept);
+  if (chosen === undefined) {
+    chosen = preferredFormat(accept.slice(0, 1000));
     if (remembered.size >= 256) remembered.clear();
-    remembered.set(accept, text);
+    remembered.set(accept, chosen);
   }
-  return text;
+  return chosen;
 }
 
 /** A strong entity tag: a hash of the body. */
@@ -77,6 +90,19 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * Whether a GET may be answered 304 (RFC 9110 13.2.2): If-None-Match when
+ * the request has it, else If-Modified-Since against the last modification
+ * (HTTP dates have whole seconds).
+ */
+export function notModified(headers: { 'if-none-match'?: string; 'if-modified-since'?: string }, etag: string, lastModified: Date): boolean {
+  if (headers['if-none-match'] !== undefined) return matchesIfNoneMatch(headers['if-none-match'], etag);
+  const since = headers['if-modified-since'];
+  if (since === undefined) return false;
+  const sinceMs = Date.parse(since);
+  return Number.isFinite(sinceMs) && Math.floor(lastModified.getTime() / 1000) * 1000 <= sinceMs;
 }
 
 /**

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { FEATURE_NAMES } from '../catalogue.js';
 import { CATEGORIES, REASONS, STATUSES, type Reason } from '../model.js';
+import { LEVELS } from '../service/levels.js';
 
 /** Echo of user input in messages: bounded, so a hostile URL cannot blow up a body or a log line. */
 export function echo(input: string, max = 100): string {
@@ -12,18 +13,21 @@ export function echo(input: string, max = 100): string {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** The 400 any path can answer. */
+export const MALFORMED_REQUEST = 'a malformed request: no Host header, or a bad percent-encoding';
+
 export const problemSchema = z
   .object({
     type: z.string().describe('the kind of problem: about:blank for plain HTTP errors, urn:criu-readiness:problem:* for this service\'s own'),
     title: z.string().describe('short summary of the kind of problem'),
-    status: z.number().int().describe('the HTTP status code'),
+    status: z.int().min(400).max(599).describe('the HTTP status code'),
     detail: z.string().describe('what went wrong with this request, for people'),
     instance: z.string().optional().describe('the request path'),
     invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional().describe('400: each invalid parameter'),
     validNames: z.array(z.string()).optional().describe('404 unknown feature: every valid feature name'),
     closest: z.string().optional().describe('404 unknown feature: the valid name closest to the one asked for'),
     allow: z.array(z.string()).optional().describe('405: the methods the path accepts'),
-    retryAfterSeconds: z.number().int().optional().describe('429 and 503: when to try again'),
+    retryAfterSeconds: z.int().min(0).max(86_400).optional().describe('429 and 503: when to try again'),
   })
   .describe('RFC 9457 problem details')
   .meta({ id: 'Problem' });
@@ -50,13 +54,54 @@ export const verdictSchemas = {
     .describe("the related kernel config options and this kernel's values"),
 };
 
-const FORMATS = ['json', 'text'] as const;
+/**
+ * GET /check's body, and what `criu-readiness check --json` prints: the
+ * verdicts only, no time, so equal verdicts give equal bytes.
+ */
+export const checkSchema = z
+  .strictObject({
+    level: z.enum(LEVELS),
+    status: z.enum(['ok', 'degraded', 'unknown', 'failed']).describe('ok: nothing missing; degraded: only extra/experimental features missing or unknown; unknown: a required feature could not be checked; failed: a required feature is missing'),
+    sentence: z.string().describe("criu check's verdict sentence"),
+    missing: z.array(verdictSchemas.name).describe('deciding features the kernel lacks'),
+    unknown: z.array(verdictSchemas.name).describe('deciding features that could not be checked'),
+    features: z
+      .array(z.strictObject(verdictSchemas))
+      .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
+  })
+  .meta({ id: 'Check' });
+
+/** GET /features/:name's body, and what `criu-readiness check --feature NAME --json` prints. */
+export const featureSchema = z
+  .strictObject({
+    name: verdictSchemas.name,
+    category: verdictSchemas.category,
+    summary: z.string().describe('what the kernel must do'),
+    status: verdictSchemas.status,
+    reason: verdictSchemas.reason,
+    message: verdictSchemas.message,
+    hint: verdictSchemas.hint,
+    needs: z.string().optional().describe('privileges the check needs; without them it answers unknown'),
+    differsFromCriu: z.string().optional().describe("where this verdict can differ from upstream CRIU's, and why"),
+    kconfig: verdictSchemas.kconfig,
+  })
+  .meta({ id: 'Feature' });
+
+/** GET /features's body. */
+export const featuresSchema = z
+  .strictObject({
+    kconfigSource: z.string().optional().describe('the kernel config file read, if any'),
+    features: z.array(featureSchema),
+  })
+  .meta({ id: 'Features' });
+
+const FORMATS = ['json', 'text', 'html'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export const formatParam = z
   .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
   .optional()
-  .describe('json (the default) or text, the lines the CLI prints; overrides the Accept header');
+  .describe('json (the default), text (the lines the CLI prints) or html (the status page); overrides the Accept header');
 
 /** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
 function someNames(keys: readonly string[], max = 5): string {
@@ -75,3 +120,6 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
+
+/** The OpenAPI response of a 304. */
+export const notModifiedResponse = z.null().describe('not modified: If-None-Match names the current ETag, or (without If-None-Match) nothing changed since If-Modified-Since');

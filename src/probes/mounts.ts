@@ -102,7 +102,7 @@ export function moveMountSetGroup(): ProbeOutcome {
     if (!group || group !== joined) {
       return unknown('UnexpectedResult', `MOVE_MOUNT_SET_GROUP succeeded but the target is in ${joined ?? 'no'} peer group, not ${group ?? 'none'}`);
     }
-    return supported(`the bind mount joined peer group ${group}`);
+    return supported("the bind mount joined the tmpfs's peer group");
   });
 }
 
@@ -149,11 +149,11 @@ function mapsMatchesStat(address: number, fd: number): ProbeOutcome {
   if (!shown) return unknown('UnexpectedResult', 'Unable to find the mapping');
   const stat = fstatSync(fd, { bigint: true });
   const expected = { ...splitDev(stat.dev), ino: stat.ino };
-  const text = (d: typeof expected): string => `${d.major.toString(16)}:${d.minor.toString(16)}:${d.ino.toString(16)}`;
   if (shown.major !== expected.major || shown.minor !== expected.minor || shown.inode !== expected.ino) {
-    return unsupported(`unmatched dev:ino ${text({ ...shown, ino: shown.inode })} (expected ${text(expected)})`);
+    // No numbers in the message: a fresh overlay gets a new device number at every run.
+    return unsupported("unmatched dev:ino: /proc/self/maps does not show the overlay file's device and inode");
   }
-  return supported(`maps shows the overlay's dev:ino ${text(expected)}`);
+  return supported("maps shows the overlay file's dev:ino");
 }
 
 /** An autofs mount in the table decides: its options must show pipe_ino= (CRIU's check_autofs_pipe_ino). */

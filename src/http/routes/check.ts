@@ -1,6 +1,7 @@
-// GET /check: one level's verdict, as JSON or as the CLI's lines. The body
-// depends on the verdicts only, so identical verdicts give identical bytes
-// (readiness reporters copy it into node conditions); time goes to headers.
+// GET /check: one level's verdict, as JSON, as the CLI's lines or as the
+// status page. The JSON and text bodies depend on the verdicts only, so
+// identical verdicts give identical bytes (readiness reporters copy them into
+// node conditions); time goes to headers.
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -8,9 +9,11 @@ import type { Report } from '../../service/check.js';
 import type { VerdictSource } from '../../service/source.js';
 import { LEVELS, evaluate, httpStatus, type Level, type LevelVerdict } from '../../service/levels.js';
 import { levelText } from '../../service/text.js';
-import { JSON_TYPE, TEXT_TYPE, entityTag, matchesIfNoneMatch, wantsText } from '../negotiate.js';
+import { checkBody } from '../bodies.js';
+import { HTML_TYPE, JSON_TYPE, TEXT_TYPE, chooseFormat, entityTag, notModified } from '../negotiate.js';
 import { notReady } from '../problem.js';
-import { PROBLEM_CONTENT_TYPE, formatParam, problemResponse, problemSchema, strictQuery, verdictSchemas } from '../schemas.js';
+import { PROBLEM_CONTENT_TYPE, checkSchema, formatParam, notModifiedResponse, problemResponse, problemSchema, strictQuery, type Format } from '../schemas.js';
+import { PAGE_HEADERS, levelPage, notReadyPage } from '../status-page.js';
 
 const BOOLEANS = ['true', 'false'] as const;
 
@@ -27,59 +30,26 @@ const query = strictQuery({
   format: formatParam,
 });
 
-const checkSchema = z
-  .object({
-    level: z.enum(LEVELS),
-    status: z.enum(['ok', 'degraded', 'unknown', 'failed']).describe('ok: nothing missing; degraded: only extra/experimental features missing or unknown; unknown: a required feature could not be checked; failed: a required feature is missing'),
-    sentence: z.string().describe("criu check's verdict sentence"),
-    missing: z.array(verdictSchemas.name).describe('deciding features the kernel lacks'),
-    unknown: z.array(verdictSchemas.name).describe('deciding features that could not be checked'),
-    features: z
-      .array(z.object(verdictSchemas))
-      .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
-  })
-  .meta({ id: 'Check' });
-
-type CheckBody = z.infer<typeof checkSchema>;
-
-function checkBody(lv: LevelVerdict): CheckBody {
-  return {
-    level: lv.level,
-    status: lv.status,
-    // CRIU prints the sentence over several lines; a JSON field has it as one.
-    sentence: lv.sentence.replaceAll('\n', ' '),
-    missing: lv.missing,
-    unknown: lv.unknown,
-    features: lv.features.map((v) => ({
-      name: v.name,
-      category: v.category,
-      status: v.status,
-      reason: v.reason,
-      message: v.message,
-      hint: v.hint,
-      kconfig: v.kconfig.map(({ option, value }) => ({ option, value })),
-    })),
-  };
-}
-
 interface Representation {
   /** Bytes, not a string: no encoding on each send. */
   body: Buffer;
   contentType: string;
   etag: string;
-  /** Its caching headers, made once like the body. */
+  /** Its headers, made once like the body. */
   headers: Record<string, string>;
 }
 
-function representation(body: string, contentType: string, lastModified: string): Representation {
+function representation(body: string, contentType: string, lastModified: string, extra: Readonly<Record<string, string>> = {}): Representation {
   const etag = entityTag(body);
-  return { body: Buffer.from(body), contentType, etag, headers: { etag, 'last-modified': lastModified, vary: 'Accept', 'cache-control': 'no-cache' } };
+  return { body: Buffer.from(body), contentType, etag, headers: { etag, 'last-modified': lastModified, vary: 'Accept', 'cache-control': 'no-cache', ...extra } };
 }
 
 interface CheckRendering {
   verdict: LevelVerdict;
   json: Representation;
   text: Representation;
+  /** Made at the first request for it: most clients never ask. */
+  html?: Representation;
 }
 
 // Bodies and their tags are made once per report and level, not once per request.
@@ -104,26 +74,33 @@ function renderCheck(report: Report, level: Level): CheckRendering {
   return rendering;
 }
 
-/** 304 has no body; the typed reply wants one, the plain one does not. */
-function notModified(reply: FastifyReply): FastifyReply {
-  return reply.code(304).send();
+function chosen(report: Report, level: Level, rendering: CheckRendering, format: Format): Representation {
+  if (format === 'json') return rendering.json;
+  if (format === 'text') return rendering.text;
+  rendering.html ??= representation(levelPage(report, level), HTML_TYPE, report.finishedAt.toUTCString(), PAGE_HEADERS);
+  return rendering.html;
 }
 
-const verdictContent = { 'application/json': { schema: checkSchema }, 'text/plain': { schema: z.string().describe('the lines `criu-readiness check` prints: problems, then the verdict') } };
+const verdictContent = {
+  'application/json': { schema: checkSchema },
+  'text/plain': { schema: z.string().describe('the lines `criu-readiness check` prints: problems, then the verdict') },
+  'text/html': { schema: z.string().describe('the status page of the level (Accept: text/html or format=html)') },
+};
 
 export const checkRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   app.get(
     '/check',
     {
       schema: {
+        operationId: 'getCheck',
         summary: "A level's verdict",
         description:
-          'As `criu check` at the given level, from the cached verdicts (never runs a probe). 200 unless a required feature is unsupported or unknown; with strict=true, a missing or unknown extra/experimental feature gives 503 too. The body depends on the verdicts only; ETag is its hash and Last-Modified the end of the probe run; If-None-Match gives 304 when the answer would be 200.',
+          'As `criu check` at the given level, from the cached verdicts (never runs a probe). 200 unless a required feature is unsupported or unknown; with strict=true, a missing or unknown extra/experimental feature gives 503 too. The JSON and text bodies depend on the verdicts only; ETag is the hash of the body and Last-Modified the end of the probe run; If-None-Match, or else If-Modified-Since, gives 304 when the answer would be 200. A browser (Accept: text/html) gets the status page of the level.',
         tags: ['verdicts'],
         querystring: query,
         response: {
           200: { description: 'the level passes', content: verdictContent },
-          304: z.null().describe('not modified: If-None-Match names the current ETag'),
+          304: notModifiedResponse,
           400: problemResponse('a bad parameter'),
           503: {
             description: 'the level fails, or (problem) the first probe run has not finished yet',
@@ -134,23 +111,26 @@ export const checkRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = asyn
     },
     // Synchronous, as nothing here waits: a promise per request costs throughput.
     (request, reply) => {
+      const { level, strict, format } = request.query;
+      const wanted = chooseFormat(format, request.headers.accept);
       const report = source.current;
       if (!report) {
-        notReady(request, reply);
+        if (wanted === 'html') (reply as FastifyReply).code(503).headers(PAGE_HEADERS).header('retry-after', '1').header('cache-control', 'no-store').type(HTML_TYPE).send(notReadyPage());
+        else notReady(request, reply);
         return;
       }
-      const { level, strict, format } = request.query;
       const rendering = renderCheck(report, level);
-      const chosen = wantsText(format, request.headers.accept) ? rendering.text : rendering.json;
+      const answer = chosen(report, level, rendering, wanted);
       const status = httpStatus(rendering.verdict, strict);
-      reply.headers(chosen.headers);
+      reply.headers(answer.headers);
       // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1): a failing level is always sent in full.
-      if (status === 200 && matchesIfNoneMatch(request.headers['if-none-match'], chosen.etag)) {
-        notModified(reply);
+      if (status === 200 && notModified(request.headers, answer.etag, report.finishedAt)) {
+        // 304 has no body; the typed reply wants one, the plain one does not.
+        (reply as FastifyReply).code(304).send();
         return;
       }
       // The plain reply: the typed one knows the body only as the string it describes.
-      (reply as FastifyReply).code(status).type(chosen.contentType).send(chosen.body);
+      (reply as FastifyReply).code(status).type(answer.contentType).send(answer.body);
     },
   );
 };

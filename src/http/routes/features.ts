@@ -1,68 +1,38 @@
 // GET /features and GET /features/:name: the catalogue with each feature's
-// latest verdict.
+// latest verdict, as JSON, as the CLI's lines or as the status page. The
+// JSON and text bodies depend on the verdicts only; ETag is their hash.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FEATURE_NAMES, type Feature } from '../../catalogue.js';
 import type { Report } from '../../service/check.js';
 import type { VerdictSource } from '../../service/source.js';
 import { featureText } from '../../service/text.js';
-import type { Verdict } from '../../model.js';
 import { closestName } from '../../service/names.js';
-import { JSON_TYPE, TEXT_TYPE, wantsText } from '../negotiate.js';
+import { featureBody, type FeatureBody, type FeaturesBody } from '../bodies.js';
+import { HTML_TYPE, JSON_TYPE, TEXT_TYPE, chooseFormat, entityTag, notModified } from '../negotiate.js';
 import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
-import { PROBLEM_CONTENT_TYPE, echo, formatParam, problemResponse, problemSchema, roundMs, strictQuery, verdictSchemas } from '../schemas.js';
+import { PROBLEM_CONTENT_TYPE, echo, featureSchema, featuresSchema, formatParam, notModifiedResponse, problemResponse, problemSchema, strictQuery, type Format } from '../schemas.js';
+import { PAGE_HEADERS, featurePage, featuresPage, notReadyPage } from '../status-page.js';
 
-const featureSchema = z
-  .object({
-    name: verdictSchemas.name,
-    category: verdictSchemas.category,
-    summary: z.string().describe('what the kernel must do'),
-    status: verdictSchemas.status,
-    reason: verdictSchemas.reason,
-    message: verdictSchemas.message,
-    hint: verdictSchemas.hint,
-    needs: z.string().optional().describe('privileges the check needs; without them it answers unknown'),
-    differsFromCriu: z.string().optional().describe("where this verdict can differ from upstream CRIU's, and why"),
-    kconfig: verdictSchemas.kconfig,
-    durationMs: z.number().describe('how long the probe took'),
-  })
-  .meta({ id: 'Feature' });
+interface Body {
+  text: string;
+  etag: string;
+}
 
-const featuresSchema = z
-  .object({
-    finishedAt: z.string().describe('when the probe run these verdicts come from finished (ISO 8601)'),
-    durationMs: z.number().describe('how long that run took'),
-    kconfigSource: z.string().optional().describe('the kernel config file read, if any'),
-    features: z.array(featureSchema),
-  })
-  .meta({ id: 'Features' });
-
-type FeatureBody = z.infer<typeof featureSchema>;
-
-function featureBody(feature: Feature, v: Verdict): FeatureBody {
-  return {
-    name: v.name,
-    category: v.category,
-    summary: feature.summary,
-    status: v.status,
-    reason: v.reason,
-    message: v.message,
-    hint: v.hint,
-    needs: feature.needs,
-    differsFromCriu: feature.differsFromCriu,
-    kconfig: v.kconfig.map(({ option, value }) => ({ option, value })),
-    durationMs: roundMs(v.durationMs),
-  };
+function body(text: string): Body {
+  return { text, etag: entityTag(text) };
 }
 
 interface Rendered {
-  json: string;
-  text: string;
+  json: Body;
+  text: Body;
+  /** Made at the first request for it: most clients never ask. */
+  html?: Body;
 }
 
 interface FeaturesRendering extends Rendered {
-  lastModified: string;
-  byName: Map<string, Rendered & { supported: boolean }>;
+  byName: Map<string, Rendered & { feature: Feature; supported: boolean }>;
 }
 
 // Bodies are made once per report, not once per request.
@@ -72,26 +42,44 @@ function render(report: Report, features: readonly Feature[]): FeaturesRendering
   let rendering = renderings.get(report);
   if (rendering) return rendering;
   const rows = new Map(features.map((f) => [f.name, f]));
-  const byName = new Map<string, Rendered & { supported: boolean }>();
+  const byName: FeaturesRendering['byName'] = new Map();
   const bodies: FeatureBody[] = [];
   const lines: string[] = [];
   for (const v of report.verdicts) {
     const feature = rows.get(v.name);
     if (!feature) continue;
-    const body = featureBody(feature, v);
+    const one = featureBody(feature, v);
     const text = featureText(v);
     const own = [...text.problems, ...text.verdict];
-    bodies.push(body);
+    bodies.push(one);
     lines.push(...own);
-    byName.set(v.name, { json: JSON.stringify(body), text: own.join('\n') + '\n', supported: v.status === 'supported' });
+    byName.set(v.name, { json: body(JSON.stringify(one)), text: body(own.join('\n') + '\n'), feature, supported: v.status === 'supported' });
   }
-  const all = { finishedAt: report.finishedAt.toISOString(), durationMs: roundMs(report.durationMs), kconfigSource: report.kconfigSource, features: bodies };
-  rendering = { json: JSON.stringify(all), text: lines.join('\n') + '\n', lastModified: report.finishedAt.toUTCString(), byName };
+  const all: FeaturesBody = { kconfigSource: report.kconfigSource, features: bodies };
+  rendering = { json: body(JSON.stringify(all)), text: body(lines.join('\n') + '\n'), byName };
   renderings.set(report, rendering);
   return rendering;
 }
 
+const TYPES: Record<Format, string> = { json: JSON_TYPE, text: TEXT_TYPE, html: HTML_TYPE };
+
+/** Send one representation with its caching headers, or 304 when the request's preconditions say the client has it. */
+function send(request: FastifyRequest, reply: FastifyReply, report: Report, status: 200 | 503, format: Format, chosen: Body): FastifyReply {
+  reply.header('etag', chosen.etag).header('last-modified', report.finishedAt.toUTCString()).header('vary', 'Accept').header('cache-control', 'no-cache');
+  if (format === 'html') reply.headers(PAGE_HEADERS);
+  // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1).
+  if (status === 200 && notModified(request.headers, chosen.etag, report.finishedAt)) return reply.code(304).send();
+  return reply.code(status).type(TYPES[format]).send(chosen.text);
+}
+
+function notReadyAnswer(request: FastifyRequest, reply: FastifyReply, format: Format): FastifyReply {
+  if (format !== 'html') return notReady(request, reply);
+  return reply.code(503).headers(PAGE_HEADERS).header('retry-after', '1').header('cache-control', 'no-store').type(HTML_TYPE).send(notReadyPage());
+}
+
 const query = strictQuery({ format: formatParam });
+
+const page = (what: string) => ({ schema: z.string().describe(`the status page of ${what} (Accept: text/html or format=html)`) });
 
 export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   const names = source.features.map((f) => f.name);
@@ -100,28 +88,27 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
     '/features',
     {
       schema: {
-        summary: "Every feature with its latest verdict",
-        description: 'The catalogue (summary, needs, differences from CRIU) with the verdict of the last probe run, in catalogue order. Never runs a probe.',
+        operationId: 'listFeatures',
+        summary: 'Every feature with its latest verdict',
+        description:
+          'The catalogue (summary, needs, differences from CRIU) with the verdict of the last probe run, in catalogue order. Never runs a probe. The JSON and text bodies depend on the verdicts only; ETag is the hash of the body and Last-Modified the end of the probe run; If-None-Match, or else If-Modified-Since, gives 304.',
         tags: ['verdicts'],
         querystring: query,
         response: {
-          200: { description: 'every feature', content: { 'application/json': { schema: featuresSchema }, 'text/plain': { schema: z.string() } } },
+          200: { description: 'every feature', content: { 'application/json': { schema: featuresSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('every feature') } },
+          304: notModifiedResponse,
           400: problemResponse('a bad parameter'),
           503: problemResponse('the first probe run has not finished yet'),
         },
       },
     },
     async (request, reply) => {
+      const format = chooseFormat(request.query.format, request.headers.accept);
       const report = source.current;
-      if (!report) return notReady(request, reply);
+      if (!report) return notReadyAnswer(request, reply, format);
       const rendering = render(report, source.features);
-      const text = wantsText(request.query.format, request.headers.accept);
-      return reply
-        .header('last-modified', rendering.lastModified)
-        .header('vary', 'Accept')
-        .header('cache-control', 'no-cache')
-        .type(text ? TEXT_TYPE : JSON_TYPE)
-        .send(text ? rendering.text : rendering.json);
+      if (format === 'html') rendering.html ??= body(featuresPage(report));
+      return send(request, reply, report, 200, format, rendering[format] ?? rendering.json);
     },
   );
 
@@ -129,8 +116,10 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
     '/features/:name',
     {
       schema: {
+        operationId: 'getFeature',
         summary: 'One feature with its latest verdict',
-        description: 'As `criu check --feature NAME`: 200 when supported, 503 when unsupported or unknown, 404 for a name that is not a feature (with the valid names and the closest one). Never runs a probe.',
+        description:
+          'As `criu check --feature NAME`: 200 when supported, 503 when unsupported or unknown, 404 for a name that is not a feature (with the valid names and the closest one). Never runs a probe. ETag, Last-Modified and 304 as for /features.',
         tags: ['verdicts'],
         params: z.object({
           // Any string is accepted so that an unknown name gets a 404 with suggestions, not a 400.
@@ -138,12 +127,13 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
         }),
         querystring: query,
         response: {
-          200: { description: 'the feature is supported', content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() } } },
+          200: { description: 'the feature is supported', content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('the feature') } },
+          304: notModifiedResponse,
           400: problemResponse('a bad parameter'),
           404: problemResponse('no feature has that name'),
           503: {
             description: 'the feature is unsupported or unknown, or the first probe run has not finished yet (problem)',
-            content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() }, [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+            content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('the feature'), [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
           },
         },
       },
@@ -161,19 +151,15 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
           closest,
         });
       }
+      const format = chooseFormat(request.query.format, request.headers.accept);
       const report = source.current;
-      if (!report) return notReady(request, reply);
-      const rendering = render(report, source.features);
-      const one = rendering.byName.get(name);
-      if (!one) return notReady(request, reply);
-      const text = wantsText(request.query.format, request.headers.accept);
-      return reply
-        .code(one.supported ? 200 : 503)
-        .header('last-modified', rendering.lastModified)
-        .header('vary', 'Accept')
-        .header('cache-control', 'no-cache')
-        .type(text ? TEXT_TYPE : JSON_TYPE)
-        .send(text ? one.text : one.json);
+      const one = report && render(report, source.features).byName.get(name);
+      if (!report || !one) return notReadyAnswer(request, reply, format);
+      if (format === 'html') {
+        const verdict = report.verdicts.find((v) => v.name === name);
+        if (verdict) one.html ??= body(featurePage(report, one.feature, verdict));
+      }
+      return send(request, reply, report, one.supported ? 200 : 503, format, one[format] ?? one.json);
     },
   );
 };

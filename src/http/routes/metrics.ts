@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { z } from 'zod';
 import type { Metrics } from '../../metrics.js';
 import { acceptsGzip, negotiateFormat } from '../negotiate.js';
+import { MALFORMED_REQUEST, problemResponse } from '../schemas.js';
 
 export interface MetricsRouteOptions {
   metrics: Metrics;
@@ -21,6 +22,7 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         description:
           'Every feature as criu_readiness_feature_status{feature,category,status}, the level verdicts as criu_readiness_ready{level}, check timings and run counts, and the process defaults. Values come from the cached verdicts; a scrape never runs a probe. OpenMetrics 1.0.0 when the Accept header prefers application/openmetrics-text, else the Prometheus text format 0.0.4; gzipped when Accept-Encoding takes gzip.',
@@ -30,6 +32,8 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
             description: 'The exposition',
             content: { 'text/plain': { schema: exposition }, 'application/openmetrics-text': { schema: exposition } },
           },
+          // Never 406: a scraper whose Accept names nothing known still gets the Prometheus text format.
+          400: problemResponse(MALFORMED_REQUEST),
         },
       },
     },
