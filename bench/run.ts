@@ -15,6 +15,7 @@ import { runCheck } from '../src/service/check.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
 const bareServer = join(root, 'bench/bare-server.mjs');
+const attackersScript = join(root, 'bench/attackers.mjs');
 const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
 const quick = process.argv.includes('--quick');
 /** Paired rounds of each route against its bare twin; each side runs this long per round. */
@@ -232,6 +233,7 @@ async function benchHttp(): Promise<void> {
     }
 
     await benchLoad(base, serverPid);
+    await benchAttack(base, port, serverPid);
   } finally {
     await stop(server);
     rmSync(dir, { recursive: true, force: true });
@@ -296,6 +298,50 @@ async function benchLoad(base: string, pid: number): Promise<void> {
     ratio: fmt(peaks[1] / peaks[0], 2),
     target: '<= 1.10',
     pass: peaks[1] / peaks[0] <= 1.1,
+  });
+}
+
+/**
+ * The two patterns that used to crash the service (bench/attackers.mjs, a
+ * process of its own on the load core), alongside legitimate load. Reports
+ * what the legitimate clients saw, and whether the service lived through it.
+ */
+async function benchAttack(base: string, port: number, pid: number): Promise<void> {
+  const attackers = spawn('taskset', ['-c', LOAD_CORE, process.execPath, attackersScript, String(port), '20', '2000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    attackers.stdout?.once('data', () => resolve());
+    attackers.once('exit', () => reject(new Error('the attackers exited before they were ready')));
+  });
+  let peak = rssMiB(pid);
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMiB(pid));
+    } catch {
+      // the service is gone: reported below
+    }
+  }, 200);
+  const result = await cannon(base, 20, LOAD_SECONDS, [{ path: '/check?level=all' }, { path: '/healthz' }, { path: '/metrics' }]);
+  clearInterval(sampler);
+  await stop(attackers);
+  let alive = true;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    alive = false;
+  }
+  const failures = result.errors + result.timeouts + result.non2xx;
+  notes.push(
+    `Attack round: ${LOAD_SECONDS} s of 20 legitimate connections (/check, /healthz, /metrics) while 20 connections pipeline \`GET /check?level=all\` without reading ` +
+      `(reopened as the service closes them) and 2,000 idle keep-alive connections sit open: ${fmt(result.requests.total)} legitimate requests, ${result.errors} errors, ` +
+      `${result.timeouts} timeouts, ${result.non2xx} non-2xx; p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; peak resident memory ${fmt(peak, 1)} MiB.`,
+  );
+  rows.push({
+    figure: 'attack round: service alive; legitimate requests failed',
+    value: `${alive ? 'alive' : 'DEAD'}; ${failures}`,
+    baseline: '-',
+    ratio: '-',
+    target: 'alive',
+    pass: alive,
   });
 }
 

@@ -164,6 +164,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === 'check') return check(rest);
   if (command === 'serve') {
+    // Checked before the service's modules load: with too few, the loader itself fails.
+    const { openFileLimit, SERVE_MIN_OPEN_FILES } = await import('./native/procfs.js');
+    const openFiles = openFileLimit();
+    if (openFiles !== undefined && openFiles < SERVE_MIN_OPEN_FILES) {
+      process.stderr.write(`Error: the open file limit (ulimit -n) is ${openFiles}; serve needs at least ${SERVE_MIN_OPEN_FILES}\n`);
+      return EXIT.unknown;
+    }
     const { serve } = await import('./http/serve.js');
     return serve(rest);
   }

@@ -24,6 +24,8 @@ export interface Settings {
   requestLogLevel: LogLevel;
   /** Where to write the node-feature-discovery feature file after each refresh. */
   nfdFeaturesFile?: string;
+  /** Host header names answered besides the defaults (IP literals, localhost, the host name, Service names); `*` for any. */
+  allowedHosts: string[];
 }
 
 /** A setting that cannot be used; the message names it and says what is allowed. */
@@ -68,6 +70,12 @@ const path = z
   .min(1, { message: 'must be a file path' })
   .refine((p) => !p.includes('\0'), { message: 'must be a file path' });
 
+const HOST_ENTRY = /^(?:\*|\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9.])?)$/i;
+const hostList = z
+  .string()
+  .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(HOST_ENTRY, { message: 'must be host names separated by commas (.suffix for every name under it, * for any)' })));
+
 interface Option<K extends keyof Settings> {
   key: K;
   flag: string;
@@ -93,6 +101,7 @@ export const OPTIONS = [
   option({ key: 'logLevel', flag: '--log-level', env: 'CRIU_READINESS_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}`, schema: logLevel }),
   option({ key: 'requestLogLevel', flag: '--request-log-level', env: 'CRIU_READINESS_REQUEST_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'debug', help: 'level of the one line logged per request (silent: none); shown when --log-level lets it through', schema: logLevel }),
   option({ key: 'nfdFeaturesFile', flag: '--nfd-features-file', env: 'CRIU_READINESS_NFD_FEATURES_FILE', arg: 'PATH', help: 'write the node-feature-discovery feature file here after each refresh (optional)', schema: path }),
+  option({ key: 'allowedHosts', flag: '--allowed-hosts', env: 'CRIU_READINESS_ALLOWED_HOSTS', arg: 'NAMES', defaultValue: '', help: 'Host header names answered besides IP addresses, localhost, this host name and Kubernetes Service names; comma-separated, .suffix for every name under it, * for any (others get 421)', schema: hostList }),
 ] as const;
 
 type AnyOption = (typeof OPTIONS)[number];
@@ -100,7 +109,7 @@ type AnyOption = (typeof OPTIONS)[number];
 export function serveUsage(): string {
   const rows = OPTIONS.map((o) => {
     const head = `  ${o.flag} ${o.arg}`;
-    const defaults = o.defaultValue === undefined ? 'not set by default' : `default ${o.defaultValue}`;
+    const defaults = o.defaultValue === undefined || o.defaultValue === '' ? 'not set by default' : `default ${o.defaultValue}`;
     return `${head}\n      ${o.help}\n      env ${o.env}; ${defaults}`;
   });
   return `Usage: criu-readiness serve [options]

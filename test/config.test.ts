@@ -10,6 +10,7 @@ t.test('defaults: 0.0.0.0:9870, refresh every 5 minutes, forced refreshes 10 s a
     runTimeoutMs: 60_000,
     logLevel: 'info',
     requestLogLevel: 'debug',
+    allowedHosts: [],
   });
 });
 
@@ -23,6 +24,7 @@ t.test('every setting comes from its flag or its environment variable', async (t
     CRIU_READINESS_LOG_LEVEL: 'warn',
     CRIU_READINESS_REQUEST_LOG_LEVEL: 'info',
     CRIU_READINESS_NFD_FEATURES_FILE: '/etc/kubernetes/node-feature-discovery/features.d/criu-readiness',
+    CRIU_READINESS_ALLOWED_HOSTS: 'readiness.example.com, .nodes.example',
   };
   const expected = {
     listen: { host: '127.0.0.1', port: 8080 },
@@ -33,10 +35,16 @@ t.test('every setting comes from its flag or its environment variable', async (t
     logLevel: 'warn',
     requestLogLevel: 'info',
     nfdFeaturesFile: '/etc/kubernetes/node-feature-discovery/features.d/criu-readiness',
+    allowedHosts: ['readiness.example.com', '.nodes.example'],
   };
   t.same(parseSettings([], env), expected, 'from the environment');
   const args = OPTIONS.flatMap((o) => [o.flag, env[o.env as keyof typeof env]]);
   t.same(parseSettings(args, {}), expected, 'from flags');
+});
+
+t.test('--allowed-hosts takes names, .suffixes and *, and refuses anything else', async (t) => {
+  t.same(parseSettings(['--allowed-hosts', '*'], {}).allowedHosts, ['*']);
+  t.throws(() => parseSettings(['--allowed-hosts', 'a b'], {}), new ConfigError('invalid --allowed-hosts (CRIU_READINESS_ALLOWED_HOSTS): --allowed-hosts="a b" must be host names separated by commas (.suffix for every name under it, * for any)'));
 });
 
 t.test('a flag wins over its environment variable, in both --flag value and --flag=value forms', async (t) => {

@@ -10,7 +10,20 @@ import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
 import type { VerdictSource } from '../service/source.js';
 import type { Lifecycle } from './lifecycle.js';
-import { answerMissingHost, clientErrorHandler, frameworkErrors, installProblemHandlers, installServerProblemHandlers } from './problem.js';
+import { HostAllowList, crossOrigin, defaultAllowedHosts } from './hosts.js';
+import { ConnectionGuard, type ConnectionBounds } from './limits.js';
+import {
+  answerCrossOrigin,
+  answerMisdirected,
+  answerMissingHost,
+  answerOverloaded,
+  answerUnknownTransferEncoding,
+  clientErrorHandler,
+  frameworkErrors,
+  installProblemHandlers,
+  installServerProblemHandlers,
+  refuseConnection,
+} from './problem.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
@@ -31,6 +44,10 @@ export interface AppOptions {
   requestLogLevel?: LogLevel;
   /** Set by the owner when shutting down: /readyz turns 503 and every answer closes its connection. */
   lifecycle?: Lifecycle;
+  /** Host names answered besides the defaults (defaultAllowedHosts); `*` for any. */
+  allowedHosts?: readonly string[];
+  /** Connection bounds other than LIMITS' (tests; the file descriptor limit). */
+  bounds?: Partial<ConnectionBounds>;
 }
 
 /** Limits: nothing the API takes is large, so anything large is refused early. */
@@ -39,10 +56,22 @@ export const LIMITS = {
   bodyBytes: 1024,
   /** Request line and headers (431 beyond). */
   headerBytes: 16 * 1024,
-  /** Time for a whole request to arrive. */
+  /** Time for a whole request, body included, to arrive (408 after). */
   requestTimeoutMs: 10_000,
+  /** Time for the request line and headers to arrive. */
+  headersTimeoutMs: 10_000,
+  /** How often Node checks those two: its default (30 s) would let a request trickle in for 40 s. */
+  timeoutCheckMs: 1000,
   /** An idle keep-alive connection is closed after this (fastify's default: longer than load balancers' usual 60 s). */
   keepAliveMs: 72_000,
+  /** Open connections; the oldest idle one makes way for a new one. Also bounded by the file descriptor limit. */
+  maxConnections: 1000,
+  /** Pipelined requests on one connection waiting for their answers (more closes the connection). */
+  maxPipelined: 16,
+  /** Requests waiting for their answers in all. */
+  maxInFlight: 256,
+  /** An answer the client does not read for this long closes its connection. */
+  stalledWriteMs: 10_000,
 } as const;
 
 /** One line per request, when the request finished, at the configured level. */
@@ -75,22 +104,52 @@ function listeningUrl({ address, family, port }: AddressInfo): string {
 
 /**
  * The HTTP server, with what is answered before fastify routes a request:
- * a request without Host, and Connection: close while shutting down (so
- * clients open a new connection, which a replacement may take). A plain
- * function here rather than an onRequest hook: hooks cost every request.
+ * the connection bounds (limits.ts), a request without Host or with a Host
+ * not allowed, a browser's cross-site POST, a transfer coding other than
+ * chunked, and Connection: close while shutting down (so clients open a new
+ * connection, which a replacement may take). A plain function here rather
+ * than an onRequest hook: hooks cost every request.
  */
-function serverFactory(lifecycle: Lifecycle): FastifyServerFactory {
+function serverFactory(lifecycle: Lifecycle, hosts: HostAllowList, bounds: ConnectionBounds): FastifyServerFactory {
   return (handler) => {
-    const server = createServer({ maxHeaderSize: LIMITS.headerBytes, requireHostHeader: false }, (request, response) => {
-      if (lifecycle.shuttingDown) response.setHeader('connection', 'close');
-      if (answerMissingHost(request, response)) return;
-      handler(request, response);
-    });
-    server.requestTimeout = LIMITS.requestTimeoutMs;
-    server.keepAliveTimeout = LIMITS.keepAliveMs;
+    let guard: ConnectionGuard | undefined;
+    const server = createServer(
+      {
+        maxHeaderSize: LIMITS.headerBytes,
+        requireHostHeader: false,
+        requestTimeout: LIMITS.requestTimeoutMs,
+        headersTimeout: LIMITS.headersTimeoutMs,
+        connectionsCheckingInterval: LIMITS.timeoutCheckMs,
+        keepAliveTimeout: LIMITS.keepAliveMs,
+      },
+      (request, response) => {
+        const admission = guard?.admit(request, response) ?? 'route';
+        if (admission === 'closed') return;
+        if (admission === 'overloaded') return answerOverloaded(request, response);
+        if (lifecycle.shuttingDown) response.setHeader('connection', 'close');
+        if (answerMissingHost(request, response) || answerUnknownTransferEncoding(request, response)) return;
+        const host = request.headers.host;
+        if (host !== undefined && !hosts.allows(host)) return answerMisdirected(request, response);
+        if (request.method === 'POST' && crossOrigin(request.headers)) return answerCrossOrigin(request, response);
+        handler(request, response);
+      },
+    );
+    guard = new ConnectionGuard(server, bounds, refuseConnection);
+    connectionGuards.set(server, guard);
+    // Node's server.close() (and fastify's) closes idle connections by destroying them, which drops an
+    // answer still being written; the guard's way ends them after what was written.
+    const closeIdle = guard.closeIdle.bind(guard);
+    server.closeIdleConnections = closeIdle;
     installServerProblemHandlers(server);
     return server;
   };
+}
+
+const connectionGuards = new WeakMap<object, ConnectionGuard>();
+
+/** The connection guard of an app's server: what it has counted, and its idle close. */
+export function connectionGuard(server: object): ConnectionGuard | undefined {
+  return connectionGuards.get(server);
 }
 
 export function buildApp(options: AppOptions) {
@@ -100,11 +159,19 @@ export function buildApp(options: AppOptions) {
   // Decided once: a request line nobody would see costs nothing per request.
   const requestLog = requestLevel !== 'silent' && logger.isLevelEnabled(requestLevel) ? requestLevel : undefined;
   const lifecycle = options.lifecycle ?? { shuttingDown: false };
+  const hosts = new HostAllowList([...defaultAllowedHosts(), ...(options.allowedHosts ?? [])]);
+  const bounds: ConnectionBounds = {
+    maxConnections: LIMITS.maxConnections,
+    maxPipelined: LIMITS.maxPipelined,
+    maxInFlight: LIMITS.maxInFlight,
+    stalledWriteMs: LIMITS.stalledWriteMs,
+    ...options.bounds,
+  };
 
   const app = fastify({
     ...fastifyLogging(logger, requestLog),
     bodyLimit: LIMITS.bodyBytes,
-    serverFactory: serverFactory(lifecycle),
+    serverFactory: serverFactory(lifecycle, hosts, bounds),
     routerOptions: { ignoreTrailingSlash: true },
     // While closing, requests on open connections still get real answers
     // (and Connection: close), rather than fastify's bare 503.

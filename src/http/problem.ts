@@ -125,7 +125,7 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 /** A problem written straight to a socket, which is then closed: for what Node answers before fastify sees a request. */
 function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
   const body = problemBody(init, url);
-  const allow = init.allow ? `Allow: ${init.allow.join(', ')}\r\n` : '';
+  const allow = (init.allow ? `Allow: ${init.allow.join(', ')}\r\n` : '') + (init.retryAfterSeconds !== undefined ? `Retry-After: ${init.retryAfterSeconds}\r\n` : '');
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${allow}Connection: close\r\n\r\n${body}`,
@@ -139,6 +139,11 @@ function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
  */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // One answer per request: an answer already given or begun on this connection is not followed by another.
+  if (answeredAndClosing.has(socket) || (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent) {
+    socket.destroy(error);
+    return;
+  }
   const [status, detail] =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'the request line and headers are larger than the service accepts']
@@ -167,12 +172,56 @@ export function installServerProblemHandlers(server: Server): void {
   });
 }
 
+/** Connections given a final answer before fastify, whose parser may still complain about what follows. */
+const answeredAndClosing = new WeakSet<Duplex>();
+
 /** A problem answered through Node's response, before fastify has a request: the connection then closes. */
 function respondProblem(request: IncomingMessage, response: ServerResponse, init: ProblemInit): void {
   const body = problemBody(init, request.url);
-  response
-    .writeHead(init.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' })
-    .end(body);
+  const headers: Record<string, string | number> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' };
+  if (init.retryAfterSeconds !== undefined) headers['retry-after'] = init.retryAfterSeconds;
+  answeredAndClosing.add(request.socket);
+  response.writeHead(init.status, headers).end(body);
+}
+
+/** A connection refused before any request (the connection limit): a 503 written straight to it, then closed. */
+export function refuseConnection(socket: Socket): void {
+  answeredAndClosing.add(socket);
+  writeProblem(socket, { status: 503, detail: 'the service has as many connections as it accepts, none of them idle; try again shortly', retryAfterSeconds: 1 });
+  socket.end();
+  // A client that never reads does not keep it open.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** Too many requests waiting for their answers in all: a 503 before routing. */
+export function answerOverloaded(request: IncomingMessage, response: ServerResponse): void {
+  respondProblem(request, response, { status: 503, detail: 'the service has as many requests in progress as it accepts; try again shortly', retryAfterSeconds: 1 });
+}
+
+/**
+ * Only chunked is a transfer coding the service takes (RFC 9112 6.1: a
+ * server answers 501 to one it does not understand, and closes). Node's
+ * parser would route the request and then also fail on its body: two
+ * answers to one request. True when it answered.
+ */
+export function answerUnknownTransferEncoding(request: IncomingMessage, response: ServerResponse): boolean {
+  const coding = request.headers['transfer-encoding'];
+  if (coding === undefined || /^\s*chunked\s*$/i.test(coding)) return false;
+  respondProblem(request, response, { status: 501, detail: 'the only transfer coding the service accepts is chunked' });
+  return true;
+}
+
+/** A Host the service does not answer for (DNS rebinding): 421. */
+export function answerMisdirected(request: IncomingMessage, response: ServerResponse): void {
+  respondProblem(request, response, {
+    status: 421,
+    detail: `the service does not answer for host ${JSON.stringify(echo(request.headers.host ?? ''))}; use its IP address, or add the name with --allowed-hosts`,
+  });
+}
+
+/** A POST from a web page of another site: 403. */
+export function answerCrossOrigin(request: IncomingMessage, response: ServerResponse): void {
+  respondProblem(request, response, { status: 403, detail: 'the service does not accept a POST from a web page of another site' });
 }
 
 /**

@@ -1,5 +1,5 @@
 // `criu-readiness serve`: settings, the verdict cache with a warm runner,
-// the HTTP app, pino logs, and a graceful shutdown on SIGTERM and SIGINT.
+// the HTTP app, pino logs, and a graceful shutdown on SIGTERM, SIGINT and SIGHUP.
 import { getHeapStatistics } from 'node:v8';
 import { pino, type Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
@@ -8,7 +8,9 @@ import { statusCounts } from '../service/check.js';
 import { ProbeEngine } from '../engine/engine.js';
 import { writeNfdFeatures } from '../nfd.js';
 import { version } from '../version.js';
-import { buildApp } from './app.js';
+import { LIMITS, buildApp } from './app.js';
+import { SERVE_RESERVED_FILES, openFileLimit } from '../native/procfs.js';
+import { nextSignal } from './signals.js';
 
 /**
  * After a shutdown signal the service keeps listening this long, answering
@@ -37,19 +39,6 @@ function settingsFrom(args: readonly string[]): Settings | number {
   }
 }
 
-function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(signal);
-    };
-    // Handled once: a second signal gets the default action and ends the process at once.
-    process.once('SIGTERM', on);
-    process.once('SIGINT', on);
-  });
-}
-
 /**
  * Stop the cache; a run still going after `graceMs` is cut short, and nothing
  * outlives us. The engine replaces a runner that dies for the probes left, so
@@ -62,9 +51,15 @@ async function stopProbing(cache: VerdictCache, engine: ProbeEngine, logger: Log
   });
   await Promise.race([stopped, sleep(graceMs)]);
   while (!done) {
-    for (const pid of engine.killRunners()) logger.warn({ pid }, 'killed a probe runner still busy at shutdown');
+    for (const runnerPid of engine.killRunners()) logger.warn({ runnerPid }, 'killed a probe runner still busy at shutdown');
     await Promise.race([stopped, sleep(100)]);
   }
+}
+
+/** Connections the open file limit leaves room for, besides what the process itself holds (cli.ts refuses to start with less than enough). */
+function connectionCap(): number {
+  const openFiles = openFileLimit() ?? Infinity;
+  return Math.max(1, Math.min(LIMITS.maxConnections, openFiles - SERVE_RESERVED_FILES));
 }
 
 export async function serve(args: string[]): Promise<number> {
@@ -90,7 +85,7 @@ export async function serve(args: string[]): Promise<number> {
   }
 
   const lifecycle = { shuttingDown: false };
-  const app = buildApp({ source: cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle });
+  const app = buildApp({ source: cache, logger, requestLogLevel: settings.requestLogLevel, lifecycle, allowedHosts: settings.allowedHosts, bounds: { maxConnections: connectionCap() } });
   // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
   logger.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
   // The first run starts now; /readyz answers 503 until it has finished.

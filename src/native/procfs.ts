@@ -219,3 +219,24 @@ export function ownChildren(): number[] {
 export function fdinfo(fd: number): string {
   return readProc('self', `fdinfo/${fd}`);
 }
+
+/** The soft limit on open files in a /proc/PID/limits text (undefined when unlimited or absent). */
+export function parseOpenFileLimit(text: string): number | undefined {
+  const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
+  return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+}
+
+/** This process's soft RLIMIT_NOFILE (Node has no getrlimit). */
+export function openFileLimit(): number | undefined {
+  return parseOpenFileLimit(readFileSync('/proc/self/limits', 'latin1'));
+}
+
+/**
+ * Open files `serve` needs besides its connections: Node's module loader
+ * opens the HTTP side's modules (zod's locales) all at once at start-up,
+ * close to a hundred; later the process holds a few dozen. The connection
+ * limit leaves these free.
+ */
+export const SERVE_RESERVED_FILES = 128;
+/** Below this soft limit `serve` refuses to start: the reserve and some connections. */
+export const SERVE_MIN_OPEN_FILES = 256;

@@ -1,0 +1,249 @@
+// The service as an adversary meets it: `node <service options> dist/cli.js
+// serve` as the image starts it (a heap abort is a process exit), attacked
+// over real sockets, bounded in count and time. It must keep answering,
+// within its memory, and stop gracefully on signals.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import t, { type Test } from 'tap';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = `${root}dist/cli.js`;
+const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
+/**
+ * Resident memory the service must stay under while attacked: its V8 heap
+ * limit (76 MiB with the service's options) and Node's own share. Without
+ * the bounds the pipelined attack reaches the heap limit and aborts.
+ */
+const RSS_LIMIT_MIB = 128;
+
+interface Service {
+  child: ChildProcessWithoutNullStreams;
+  port: number;
+  logs: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+async function service(t: Test, args: string[] = []): Promise<Service> {
+  const child = spawn(process.execPath, [...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0', ...args]);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const logs: Record<string, unknown>[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      const listening = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(String(entry.msg))?.[1];
+      if (listening) resolve(Number(listening));
+    });
+    child.on('close', () => reject(new Error(`serve exited before listening: ${stderr}`)));
+  });
+  while ((await healthz(port, '/readyz')).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+  return { child, port, logs, exited };
+}
+
+/** One GET on its own connection: its status (undefined when none came within `timeoutMs`) and how long it took. */
+function healthz(port: number, path = '/healthz', timeoutMs = 5000): Promise<{ status?: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    let text = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
+      resolve({ status: status === undefined ? undefined : Number(status), ms: performance.now() - started });
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', done);
+    socket.on('error', done);
+  });
+}
+
+function rssMiB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? 0) / 1024;
+}
+
+/** Sample the service's resident memory while `during` runs; the peak. */
+async function peakRss(pid: number, during: () => Promise<void>): Promise<number> {
+  let peak = rssMiB(pid);
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMiB(pid));
+    } catch {
+      // gone: the exit is what the test reports
+    }
+  }, 100);
+  try {
+    await during();
+  } finally {
+    clearInterval(sampler);
+  }
+  return peak;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('50 connections pipelining GET /check?level=all and never reading: the service lives, answers /healthz, stays within its memory', async (t) => {
+  const { child, port } = await service(t);
+  const pid = child.pid ?? 0;
+  const attackers: Socket[] = [];
+  const burst = 'GET /check?level=all HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200);
+  let health: { status?: number; ms: number }[] = [];
+  const peak = await peakRss(pid, async () => {
+    for (let i = 0; i < 50; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.pause();
+      // Writes until the kernel takes no more, again whenever it does: the pipeline is always full.
+      const pump = () => {
+        while (!socket.destroyed && socket.write(burst));
+      };
+      socket.on('connect', pump);
+      socket.on('drain', pump);
+      attackers.push(socket);
+    }
+    await sleep(3000);
+    health = await Promise.all([healthz(port), sleep(500).then(() => healthz(port))]);
+  });
+  for (const socket of attackers) socket.destroy();
+  t.equal(child.exitCode, null, 'still running');
+  t.same(
+    health.map((h) => h.status),
+    [200, 200],
+    `/healthz answered during the attack (${health.map((h) => Math.round(h.ms)).join(', ')} ms)`,
+  );
+  t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+});
+
+t.test('2,000 idle keep-alive connections: the service holds at most its connection limit, answers /healthz, stays within its memory', async (t) => {
+  const { child, port } = await service(t);
+  const pid = child.pid ?? 0;
+  const idle: Socket[] = [];
+  let health: { status?: number; ms: number } = { ms: 0 };
+  let mostFds = 0;
+  const peak = await peakRss(pid, async () => {
+    for (let i = 0; i < 2000; i++) {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+      socket.on('error', () => {});
+      socket.on('data', () => {});
+      idle.push(socket);
+      if (i % 100 === 99) {
+        await sleep(20);
+        mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
+      }
+    }
+    await sleep(1000);
+    mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
+    health = await healthz(port);
+  });
+  for (const socket of idle) socket.destroy();
+  t.equal(child.exitCode, null, 'still running');
+  t.equal(health.status, 200, `/healthz answered among them (${Math.round(health.ms)} ms)`);
+  t.ok(mostFds < 1000 + 100, `at most ${mostFds} descriptors open in the service (connection limit 1000)`);
+  t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+});
+
+interface KeepAliveClient {
+  sent: number;
+  answered: number;
+  /** Requests written on a connection that had already carried one, whose connection closed before their answer. */
+  lost: number;
+  /** First requests of a connection that closed before their answer: a connection the kernel had queued when the listener closed (the service never accepted it). */
+  lostFirst: number;
+}
+
+/** A client that sends its next request on the same connection as soon as an answer is in, and opens a new one after Connection: close. */
+async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepAliveClient> {
+  const client: KeepAliveClient = { sent: 0, answered: 0, lost: 0, lostFirst: 0 };
+  const paths = ['/check?level=all', '/features', '/metrics', '/healthz'];
+  while (!stop()) {
+    const finished = await new Promise<'refused' | 'closed'>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let buffer = '';
+      let waiting = false;
+      let serverEnded = false;
+      let onThisConnection = 0;
+      const next = () => {
+        if (stop() || serverEnded) return socket.end();
+        waiting = true;
+        onThisConnection++;
+        client.sent++;
+        socket.write(`GET ${paths[client.sent % paths.length]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      };
+      socket.on('connect', next);
+      socket.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('latin1');
+        const head = buffer.indexOf('\r\n\r\n');
+        if (head < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(buffer.slice(0, head))?.[1] ?? 0);
+        if (buffer.length < head + 4 + length) return;
+        const close = /\r\nconnection: close/i.test(buffer.slice(0, head));
+        buffer = buffer.slice(head + 4 + length);
+        waiting = false;
+        client.answered++;
+        if (close) socket.end();
+        else next();
+      });
+      socket.on('end', () => (serverEnded = true));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        if (waiting && onThisConnection > 1) client.lost++;
+        if (waiting && onThisConnection === 1) client.lostFirst++;
+        resolve(onThisConnection === 0 ? 'refused' : 'closed');
+      });
+    });
+    if (finished === 'refused' && stop()) break;
+    if (finished === 'refused') await sleep(10);
+  }
+  return client;
+}
+
+t.test('SIGTERM under keep-alive load: every request the service received is answered, then it exits 0', async (t) => {
+  const { child, port, exited } = await service(t, ['--min-refresh-interval', '0']);
+  let exitedYet = false;
+  void exited.then(() => (exitedYet = true));
+  const clients = Array.from({ length: 20 }, () => keepAliveClient(port, () => exitedYet));
+  await sleep(1500);
+  child.kill('SIGTERM');
+  const exit = await exited;
+  const results = await Promise.all(clients);
+  const sent = results.reduce((sum, c) => sum + c.sent, 0);
+  t.equal(exit.code, 0);
+  t.ok(sent > 100, `${sent} requests sent`);
+  t.equal(
+    results.reduce((sum, c) => sum + c.lost, 0),
+    0,
+    'no request on a kept-alive connection lost its answer to a closed connection',
+  );
+  t.comment(`first requests of connections the kernel queued as the listener closed, unanswered: ${results.reduce((sum, c) => sum + c.lostFirst, 0)}`);
+});
+
+t.test('SIGHUP stops the service as SIGTERM does: logged, drained, exit 0', async (t) => {
+  const { child, logs, exited } = await service(t);
+  child.kill('SIGHUP');
+  const exit = await exited;
+  t.equal(exit.code, 0);
+  t.equal(exit.signal, null);
+  t.ok(
+    logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGHUP'),
+    'the shutdown is logged with its signal',
+  );
+  t.ok(logs.some((l) => l.msg === 'stopped'));
+});
+
+t.test('an open file limit too low to start with ends serve at once with exit 2 and one line saying what it needs', async (t) => {
+  const child = spawn('/bin/sh', ['-c', `ulimit -n 64 && exec "$0" "$@"`, process.execPath, ...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0']);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.equal(code, 2);
+  t.equal(stderr, 'Error: the open file limit (ulimit -n) is 64; serve needs at least 256\n');
+});
