@@ -30,7 +30,7 @@ t.test('a directory not yet created is judged by its nearest existing ancestor; 
 
 t.test('less free space than the threshold: unsupported, with both figures', async (t) => {
   const root = makeRoot(t, { 'var/lib/containers/storage/.keep': '' });
-  t.match(checkpointStorage(envFor(root, { checkpointMinFree: '1000000T' })), { status: 'unsupported', reason: 'MissingDependency', message: /^\/var\/lib\/containers\/storage \(\w+\) has [\d.]+ GiB free, less than 1024000000.0 GiB \(CRIU_READINESS_CHECKPOINT_MIN_FREE\)$/ });
+  t.match(checkpointStorage(envFor(root, { checkpointMinFree: '1000000T' })), { status: 'unsupported', reason: 'InsufficientSpace', message: /^\/var\/lib\/containers\/storage \(\w+\) has [\d.]+ GiB free, less than 1024000000.0 GiB \(CRIU_READINESS_CHECKPOINT_MIN_FREE\)$/ });
 });
 
 t.test('an unreadable threshold is unknown', async (t) => {

@@ -40,7 +40,7 @@ const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a f
 /** A verdict's fields that /check and /features share, in the order the bodies have them. */
 export const verdictSchemas = {
   name: featureName,
-  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does'),
+  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does; runtime: the userspace chain, deciding the checkpoint level'),
   status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
   reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
   message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),

@@ -18,7 +18,7 @@ const query = strictQuery({
   level: z
     .enum(LEVELS, { error: () => `level must be one of ${LEVELS.join(', ')}` })
     .default('required')
-    .describe('required; extra = required + extra; experimental = required + experimental; all = required + extra + experimental'),
+    .describe('required; extra = required + extra; experimental = required + experimental; checkpoint = required + runtime (can this node checkpoint a container); all = required + extra + experimental + runtime'),
   strict: z
     .enum(BOOLEANS, { error: () => 'strict must be true or false' })
     .default('false')
@@ -37,6 +37,22 @@ const checkSchema = z
     features: z
       .array(z.object(verdictSchemas))
       .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
+    criu: z
+      .object({ version: z.string().describe('as criu --version prints it'), path: z.string().describe("the host's path to it") })
+      .nullable()
+      .optional()
+      .describe('levels with the runtime chain (checkpoint, all): the criu found; null when none says its version'),
+    criuDisagreements: z
+      .array(
+        z.object({
+          feature: verdictSchemas.name,
+          ours: z.enum(['supported', 'unsupported']),
+          criu: z.enum(['supported', 'unsupported']),
+          message: z.string().describe("criu's words"),
+        }),
+      )
+      .optional()
+      .describe("levels with the runtime chain: the level's features on which criu check --feature NAME answers otherwise than we do (unknowns on either side are not compared)"),
   })
   .meta({ id: 'Check' });
 
@@ -59,6 +75,7 @@ function checkBody(lv: LevelVerdict): CheckBody {
       hint: v.hint,
       kconfig: v.kconfig.map(({ option, value }) => ({ option, value })),
     })),
+    ...(lv.criu === undefined ? {} : { criu: lv.criu, criuDisagreements: lv.criuDisagreements }),
   };
 }
 
