@@ -12,3 +12,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends prometheus nftables libnftables1 iptables iproute2 util-linux procps \
   podman runc debootstrap
+# Debian's criu, runc, crun and containerd for the runtime checks' tests: unpacked under /var/cache/criu-readiness-test, never installed.
+"$(dirname "$0")/debian-criu.sh" criu runc crun containerd >/dev/null

@@ -484,7 +484,7 @@ export const CATALOGUE: readonly Feature[] = [
   row('criu_version', 'runtime', () => runtime.criuVersion(), {
     summary: 'criu --version at least 3.0, the oldest runc accepts (containerd needs 3.16)',
     kconfig: [],
-    fix: 'install a newer criu (3.16 or later for containerd and podman pods)',
+    fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
   }),
   row('criu_runs', 'runtime', () => runtime.criuRuns(runtime.runtimeEnv(), kernelFeatureNames()), {
     summary: "the installed criu's own criu check says Looks good. (and, beside it, criu's verdict on each of our kernel features)",
@@ -495,7 +495,7 @@ export const CATALOGUE: readonly Feature[] = [
   row('criu_canary', 'runtime', () => runtime.criuCanary(), {
     summary: 'criu dumps a canary process tree into a private directory and restores it with the same pids',
     kconfig: [],
-    fix: 'see the message: the first error criu logged',
+    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the first error it logged',
     needs: 'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host itself (not a container given the host root at CRIU_READINESS_HOST_ROOT)',
   }),
   row('oci_runtime', 'runtime', () => runtime.ociRuntime(), {

@@ -83,7 +83,9 @@ t.test('the text status line names criu and counts the disagreements', async (t)
 
 t.test('without a criu that says its version, the status line says so; kernel levels have none', async (t) => {
   const verdicts = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') }).verdicts;
-  t.same(levelText(evaluate(verdicts, 'checkpoint')).verdict, ['Does not look good.', 'criu: none found that says its version']);
+  t.same(levelText(evaluate(verdicts, 'checkpoint')).verdict, ['Does not look good.', 'criu: no version read (see criu_version)']);
+  const none = reportOf([runtimeRow('criu_binary'), ...FEATURES], { criu_binary: UNSUPPORTED('criu_binary'), criu_version: UNSUPPORTED('criu_version') }).verdicts;
+  t.same(levelText(evaluate(none, 'checkpoint')).verdict, ['Does not look good.', 'criu: not installed']);
   t.same(levelText(evaluate(verdicts, 'required')).verdict, ['Looks good.']);
 });
 
@@ -123,7 +125,7 @@ t.test('GET /check?level=checkpoint with criu missing: 503, and the text names t
   await source.refresh();
   const res = await app.inject('/check?level=checkpoint&format=text');
   t.equal(res.statusCode, 503);
-  t.equal(res.body, 'Error (criu_version): criu_version is missing [hint: fix criu_version]\nDoes not look good.\ncriu: none found that says its version\n');
+  t.equal(res.body, 'Error (criu_version): criu_version is missing [hint: fix criu_version]\nDoes not look good.\ncriu: no version read (see criu_version)\n');
   t.equal((await app.inject('/check')).statusCode, 200, 'the default level stays the kernel\'s');
 });
 

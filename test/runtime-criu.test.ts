@@ -5,6 +5,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { criuBinary, criuFeatureVerdicts, criuRuns, criuVersion, parseCriuLines, parseCriuVersion, readCriuVersion, runCriuCheck } from '../src/probes/runtime/criu.js';
 import { criuCanary } from '../src/probes/runtime/canary.js';
+import { findFeature } from '../src/catalogue.js';
 import { debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const LOOKS_GOOD = fake('Looks good.\n');
@@ -14,10 +15,10 @@ t.test('criu_binary: criu in /usr/sbin under the host root is found', async (t) 
   t.same(criuBinary(envFor(root)), { status: 'supported', reason: 'Supported', message: 'criu at /usr/sbin/criu' });
 });
 
-t.test('criu_binary: no criu anywhere is unsupported, MissingDependency, naming the package', async (t) => {
+t.test('criu_binary: no criu anywhere is unsupported, MissingDependency; its hint names the package', async (t) => {
   const outcome = criuBinary(envFor(makeRoot(t)));
-  t.match(outcome, { status: 'unsupported', reason: 'MissingDependency' });
-  t.match(outcome.message, /criu is not installed.*package "criu" on Debian, Ubuntu and Fedora/);
+  t.match(outcome, { status: 'unsupported', reason: 'MissingDependency', message: /^criu is not installed/ });
+  t.match(findFeature('criu_binary')?.hint, /package "criu" on Debian, Ubuntu and Fedora/);
 });
 
 t.test('criu_binary: CRIU overrides the search; a CRIU that is not executable is said so', async (t) => {
@@ -63,9 +64,10 @@ t.test('criu_version: a criu that hangs is cut at its deadline: unknown, Timeout
   t.ok(performance.now() - started < 15_000);
 });
 
-t.test('criu_version: not installed is the same verdict as criu_binary', async (t) => {
+t.test('criu_binary says in full that criu is not installed; criu_version says briefly that it needs one', async (t) => {
   const env = envFor(makeRoot(t));
-  t.same(criuVersion(env), criuBinary(env));
+  t.same(criuBinary(env), { status: 'unsupported', reason: 'MissingDependency', message: 'criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin' });
+  t.same(criuVersion(env), { status: 'unsupported', reason: 'MissingDependency', message: 'needs criu, which is not installed (see criu_binary)' });
   t.match(readCriuVersion(env), { found: null, version: null });
 });
 

@@ -29,7 +29,9 @@ export function criuLine(verdict: LevelVerdict): string | null {
   if (verdict.criu === undefined) return null;
   const disagreements = verdict.criuDisagreements?.length ?? 0;
   const differs = disagreements > 0 ? `; criu's own verdict differs from ours on ${disagreements} feature${disagreements === 1 ? '' : 's'}` : '';
-  return verdict.criu ? `criu ${verdict.criu.version} at ${verdict.criu.path}${differs}` : 'criu: none found that says its version';
+  if (verdict.criu) return `criu ${verdict.criu.version} at ${verdict.criu.path}${differs}`;
+  const binary = verdict.features.find((v) => v.name === 'criu_binary');
+  return binary?.status === 'unsupported' ? 'criu: not installed' : 'criu: no version read (see criu_version)';
 }
 
 export function levelText(verdict: LevelVerdict): TextOutput {

@@ -19,15 +19,17 @@ export function locateCriu(env: RuntimeEnv = runtimeEnv()): Found | null {
   return findExecutable('criu', env);
 }
 
-function notFound(env: RuntimeEnv): ProbeOutcome {
+/** No criu: said in full by criu_binary; the checks that need one say so briefly (the verdict's hint has the package). */
+export function notFound(env: RuntimeEnv, full = false): ProbeOutcome {
   if (env.criu) return unsupported(`CRIU=${env.criu} is not an executable file`, 'MissingDependency');
-  return unsupported(`criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin; ${CRIU_PACKAGE_HINT}`, 'MissingDependency');
+  if (!full) return unsupported('needs criu, which is not installed (see criu_binary)', 'MissingDependency');
+  return unsupported('criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin', 'MissingDependency');
 }
 
 /** criu_binary: criu where runc, crun (libcriu), go-criu and CRI-O look for it. */
 export function criuBinary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const found = locateCriu(env);
-  return found ? supported(`criu at ${found.hostPath}`) : notFound(env);
+  return found ? supported(`criu at ${found.hostPath}`) : notFound(env, true);
 }
 
 /** criu's version as `criu --version` prints it, for verdicts, metrics and JSON. */

@@ -92,6 +92,8 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
     unlinkSync(probe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    // A read-only view of the host's root (a container's /host) says nothing of the host's own mount.
+    if (code === 'EROFS' && env.foreignRoot) return unknown('ReadOnlyFilesystem', `${where} is read-only as mounted here (under ${env.root}); mount the host's directory writable to check it`);
     if (code === 'EROFS') return unsupported(`${where} is on a read-only ${fsType} filesystem: checkpoints (${why}) cannot be written`, 'ReadOnlyFilesystem');
     if (code === 'EACCES' || code === 'EPERM') return unknown('PermissionDenied', `${where} (${fsType}): this process may not write there (${code}); the runtime, as root, may`);
     if (code === 'ENOSPC' || code === 'EDQUOT') return unsupported(`${where} (${fsType}) is full (${code})`, 'InsufficientSpace');
