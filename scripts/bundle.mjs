@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const common = { bundle: true, platform: 'node', target: 'node20', external: ['koffi'], sourcemap: true, logLevel: 'warning' };
 
-await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
 await build({
   ...common,
   entryPoints: [`${dist}/engine/runner-main.js`],
@@ -27,3 +26,7 @@ await build({
   banner: { js: "'use strict';\nconst runnerFileUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 for (const file of ['runner-main.js', 'runner-main.js.map']) rmSync(`${dist}/engine/${file}`);
+// The catalogue last: bundled first, it would enter the runner as one opaque
+// module with its own copies of model.js and the native layer, and the
+// runner's `instanceof ProbeStop` would miss every stop() of a probe.
+await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });

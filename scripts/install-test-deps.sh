@@ -14,3 +14,5 @@ apt-get install -y --no-install-recommends prometheus nftables libnftables1 ipta
   podman runc debootstrap
 # chromium: test/status-page-browser.test.ts renders the status page headless.
 apt-get install -y --no-install-recommends chromium
+# Debian's criu, runc, crun and containerd for the runtime checks' tests: unpacked under /var/cache/criu-readiness-test, never installed.
+"$(dirname "$0")/debian-criu.sh" criu runc crun containerd >/dev/null

@@ -12,6 +12,7 @@ import * as mounts from './probes/mounts.js';
 import * as namespaces from './probes/namespaces.js';
 import * as netfilter from './probes/netfilter.js';
 import * as lsm from './probes/lsm.js';
+import * as runtime from './probes/runtime/index.js';
 
 /** A probe does the real kernel test, in the runner process. */
 export type Probe = () => ProbeOutcome | Promise<ProbeOutcome>;
@@ -473,7 +474,58 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_IP_NF_IPTABLES'],
     fix: 'install iptables with the legacy backend (iptables-legacy-save)',
   }),
+
+  // runtime: the userspace chain a container checkpoint goes through (the checkpoint level)
+  row('criu_binary', 'runtime', () => runtime.criuBinary(), {
+    summary: 'criu on PATH or in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin (or $CRIU), an executable file',
+    kconfig: [],
+    fix: runtime.CRIU_PACKAGE_HINT,
+  }),
+  row('criu_version', 'runtime', () => runtime.criuVersion(), {
+    summary: 'criu --version at least 3.0, the oldest runc accepts (containerd needs 3.16)',
+    kconfig: [],
+    fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
+  }),
+  row('criu_runs', 'runtime', () => runtime.criuRuns(runtime.runtimeEnv(), kernelFeatureNames()), {
+    summary: "the installed criu's own criu check says Looks good. (and, beside it, criu's verdict on each of our kernel features)",
+    kconfig: [],
+    fix: 'install a criu newer than the kernel (an old criu cannot start on a new kernel)',
+    needs: 'root or CAP_SYS_ADMIN for criu; the host itself (not a container given the host root at CRIU_READINESS_HOST_ROOT)',
+  }),
+  row('criu_canary', 'runtime', () => runtime.criuCanary(), {
+    summary: 'criu dumps a canary process tree into a private directory and restores it with the same pids',
+    kconfig: [],
+    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the first error it logged',
+    needs: 'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host itself (not a container given the host root at CRIU_READINESS_HOST_ROOT)',
+  }),
+  row('oci_runtime', 'runtime', () => runtime.ociRuntime(), {
+    summary: 'the OCI runtime podman, containerd and CRI-O use (runc, crun) can checkpoint',
+    kconfig: [],
+    fix: `${runtime.CRUN_HINT}; for podman set [engine] runtime = "runc" in containers.conf`,
+  }),
+  row('cri_checkpoint', 'runtime', () => runtime.criCheckpoint(), {
+    summary: 'containerd 2.0+ (enable_criu from 2.4) or CRI-O with enable_criu_support can checkpoint for the kubelet',
+    kconfig: [],
+    fix: 'containerd 2.0 or later with criu 3.16+, or CRI-O with enable_criu_support = true in [crio.runtime]',
+  }),
+  row('kubelet_checkpoint', 'runtime', () => runtime.kubeletCheckpoint(), {
+    summary: "the kubelet's ContainerCheckpoint feature gate is on (default from 1.30)",
+    kconfig: [],
+    fix: 'featureGates: {ContainerCheckpoint: true} in the KubeletConfiguration, or --feature-gates=ContainerCheckpoint=true',
+    needs: "the host's /proc (at $CRIU_READINESS_HOST_ROOT/proc) to read a running kubelet's flags",
+  }),
+  row('checkpoint_storage', 'runtime', () => runtime.checkpointStorage(), {
+    summary: 'the checkpoint directory is writable with at least CRIU_READINESS_CHECKPOINT_MIN_FREE (10 GiB) free',
+    kconfig: [],
+    fix: 'free space or mount a larger filesystem at the checkpoint directory',
+    needs: 'write access to the directory (a test file is created and removed)',
+  }),
 ];
+
+/** The kernel's features, which criu_runs asks criu about too (criu answers "Unknown feature" for names it does not have). */
+function kernelFeatureNames(): string[] {
+  return CATALOGUE.filter((f) => f.category !== 'runtime').map((f) => f.name);
+}
 
 /** Every feature name, in catalogue order (for enums, --feature list and errors). */
 export const FEATURE_NAMES: readonly string[] = CATALOGUE.map((f) => f.name);

@@ -17,7 +17,7 @@ const EXIT = { ok: 0, problem: 1, unknown: 2 } as const;
 
 class UsageError extends Error {}
 
-const LEVEL_FLAGS: Record<string, Level> = { '--extra': 'extra', '--experimental': 'experimental', '--all': 'all' };
+const LEVEL_FLAGS: Record<string, Level> = { '--extra': 'extra', '--experimental': 'experimental', '--checkpoint': 'checkpoint', '--all': 'all' };
 
 function usage({ CATALOGUE }: Catalogue): string {
   const wrap = (names: readonly string[]) => {
@@ -34,7 +34,7 @@ function usage({ CATALOGUE }: Catalogue): string {
   };
   const byCategory = (c: string) => CATALOGUE.filter((f) => f.category === c).map((f) => f.name);
   return `Usage:
-  criu-readiness check [--extra | --experimental | --all] [--feature NAME | list] [--json]
+  criu-readiness check [--extra | --experimental | --checkpoint | --all] [--feature NAME | list] [--json]
   criu-readiness serve [options]      (run the HTTP service; serve --help for its options)
   criu-readiness --help | --version
 
@@ -46,7 +46,9 @@ Check options:
   required for CRIU to work.
   --extra         also the features needed only if the process tree uses them
   --experimental  the required features and the experimental ones
-  --all           required, extra and experimental features
+  --checkpoint    can this node checkpoint a container: the required features
+                  and the runtime chain (criu, OCI runtime, CRI, kubelet, disk)
+  --all           required, extra, experimental and runtime features
   --feature NAME  check one feature; --feature list prints every name
   --json          print the verdicts as JSON
   Advisory features are always checked and reported; they never decide.
@@ -59,6 +61,8 @@ ${wrap(byCategory('extra'))}
 ${wrap(byCategory('experimental'))}
   advisory:
 ${wrap(byCategory('advisory'))}
+  runtime:
+${wrap(byCategory('runtime'))}
 
 Exit status: 0 looks good, 1 a feature is missing, 2 could not determine
 (a check could not be done, or the command line was wrong).

@@ -8,6 +8,7 @@ import type { Report } from './service/check.js';
 import type { VerdictSource } from './service/source.js';
 import { LEVELS, evaluate, httpStatus } from './service/levels.js';
 import { RUN_RESULTS, STATUSES } from './model.js';
+import { criuDisagreements, criuInfo } from './service/criu.js';
 import { version } from './version.js';
 
 
@@ -35,6 +36,9 @@ class Families {
   readonly checkDuration: Gauge;
   readonly probeDuration: Gauge<'feature'>;
   readonly runs: Counter<'result'>;
+  readonly notApplicable: Gauge<'feature'>;
+  readonly criuInfo: Gauge<'version' | 'path'>;
+  readonly criuDisagreement: Gauge<'feature' | 'ours' | 'criu'>;
 
   constructor(registry: Registry<RegistryContentType>, intervalMs: number) {
     const registers = [registry];
@@ -47,7 +51,7 @@ class Families {
     });
     this.ready = new Gauge({
       name: `${PREFIX}ready`,
-      help: `1 when every deciding feature of the level (required, extra, experimental, all) is supported, as GET /check?level=LEVEL&strict=true answers 200. ${cached}`,
+      help: `1 when every deciding feature of the level (required, extra, experimental, checkpoint, all) is supported, as GET /check?level=LEVEL&strict=true answers 200. ${cached}`,
       labelNames: ['level'],
       registers,
     });
@@ -73,6 +77,24 @@ class Families {
       labelNames: ['result'],
       registers,
     });
+    this.notApplicable = new Gauge({
+      name: `${PREFIX}feature_not_applicable`,
+      help: `1 when the feature does not apply on this host (feature_status says supported, with reason NotApplicable), else 0. ${cached}`,
+      labelNames: ['feature'],
+      registers,
+    });
+    this.criuInfo = new Gauge({
+      name: `${PREFIX}criu_info`,
+      help: `The criu the runtime checks found: its version and the host's path to it; the value is always 1, and there is no series when none says its version. ${cached}`,
+      labelNames: ['version', 'path'],
+      registers,
+    });
+    this.criuDisagreement = new Gauge({
+      name: `${PREFIX}criu_disagreement`,
+      help: `1 for each feature on which criu check --feature NAME answers otherwise than we do (ours and criu: supported or unsupported); no series where we agree or either could not tell. ${cached}`,
+      labelNames: ['feature', 'ours', 'criu'],
+      registers,
+    });
     new Gauge({
       name: `${PREFIX}build_info`,
       help: 'The criu-readiness build; the value is always 1.',
@@ -87,7 +109,11 @@ class Families {
   update(report: Report): void {
     this.featureStatus.reset();
     this.probeDuration.reset();
+    this.notApplicable.reset();
+    this.criuInfo.reset();
+    this.criuDisagreement.reset();
     for (const verdict of report.verdicts) {
+      this.notApplicable.set({ feature: verdict.name }, verdict.status === 'supported' && verdict.reason === 'NotApplicable' ? 1 : 0);
       for (const status of STATUSES) {
         this.featureStatus.set({ feature: verdict.name, category: verdict.category, status }, verdict.status === status ? 1 : 0);
       }
@@ -96,6 +122,9 @@ class Families {
     for (const level of LEVELS) {
       this.ready.set({ level }, httpStatus(evaluate(report.verdicts, level), true) === 200 ? 1 : 0);
     }
+    const criu = criuInfo(report.verdicts);
+    if (criu) this.criuInfo.set(criu, 1);
+    for (const d of criuDisagreements(report.verdicts)) this.criuDisagreement.set({ feature: d.feature, ours: d.ours, criu: d.criu }, 1);
     this.lastCheck.set(report.finishedAt.getTime() / 1000);
     this.checkDuration.set(report.durationMs / 1000);
   }

@@ -16,6 +16,8 @@ export const REASONS = {
   DeviceUnavailable: 'a device the check needs cannot be opened here',
   NotApplicable: 'the feature does not apply on this host',
   MissingDependency: 'a userspace component the check needs is absent',
+  Disabled: 'the component is installed but its configuration turns the feature off',
+  InsufficientSpace: 'the directory has less free space than the configured minimum',
   UnexpectedResult: 'the kernel answered in a way the check does not know',
   Timeout: 'the probe did not finish within its time limit',
   ProbeCrashed: 'the process running the probe died',
@@ -30,10 +32,33 @@ export interface ProbeOutcome {
   reason: Reason;
   /** CRIU-style sentence for people (for supported: what was seen). */
   message: string;
+  /** What criu said of itself, carried by the runtime checks that asked it (criu_version, criu_runs). */
+  criu?: CriuSays;
 }
 
-export type Category = 'required' | 'extra' | 'experimental' | 'advisory';
-export const CATEGORIES: readonly Category[] = ['required', 'extra', 'experimental', 'advisory'];
+/** One of CRIU's own verdicts: `criu check --feature NAME`. */
+export interface CriuFeatureAnswer {
+  feature: string;
+  status: Status;
+  /** criu's words. */
+  message: string;
+}
+
+export interface CriuSays {
+  /** criu's version as it prints it ("4.2", "3.17.1") and the host's path to it. */
+  version?: string;
+  path?: string;
+  /** CRIU's verdicts on the features it names, to put beside ours. */
+  features?: CriuFeatureAnswer[];
+}
+
+/**
+ * required, extra, experimental: CRIU's categories; advisory: checked, never
+ * deciding; runtime: the userspace chain that checkpoints a container (criu,
+ * the OCI runtime, the CRI, the kubelet, disk), not the kernel.
+ */
+export type Category = 'required' | 'extra' | 'experimental' | 'advisory' | 'runtime';
+export const CATEGORIES: readonly Category[] = ['required', 'extra', 'experimental', 'advisory', 'runtime'];
 
 /** A kernel config option related to a feature, with its value on this host. */
 export interface KconfigValue {

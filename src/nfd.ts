@@ -7,6 +7,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Report } from './service/check.js';
 import { evaluate, httpStatus, LEVELS } from './service/levels.js';
+import { criuInfo } from './service/criu.js';
 
 /**
  * NFD accepts any label namespace under feature.node.kubernetes.io (its own
@@ -19,6 +20,8 @@ export const NFD_NAMESPACE = 'criu-readiness.feature.node.kubernetes.io';
 /** The name part of a label key (Kubernetes' qualified name rule: 63 characters at most). */
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_NAME_MAX = 63;
+/** A label value: empty, or 63 characters at most of the name's alphabet. */
+const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** NFD ignores a feature file larger than 64 KiB. */
 export const NFD_MAX_FILE_BYTES = 65536;
@@ -50,7 +53,8 @@ function levelKey(level: string): string {
 
 /**
  * The feature file's text: an expiry directive, one line per feature
- * (supported, unsupported or unknown) and one per level: ready.<level>=true
+ * (supported, unsupported or unknown), criu.version=<version> when the
+ * runtime checks found a criu, and one per level: ready.<level>=true
  * when every deciding feature of the level is supported, i.e. when
  * /check?level=<level>&strict=true would answer 200. (Without strict, every
  * level would pass exactly when `required` does, which a label cannot use.)
@@ -67,6 +71,9 @@ export function nfdFeatureText(report: Report, options: NfdOptions = {}): string
     lines.push(`${levelKey(level)}=${ready}`);
   }
   for (const verdict of report.verdicts) lines.push(`${featureKey(verdict.name)}=${verdict.status}`);
+  // criu.version: the dot keeps it apart from feature names, as ready.<level>'s does.
+  const criu = criuInfo(report.verdicts);
+  if (criu && LABEL_VALUE.test(criu.version)) lines.push(`${featureKey('criu.version')}=${criu.version}`);
   const text = lines.join('\n') + '\n';
   if (Buffer.byteLength(text) > NFD_MAX_FILE_BYTES) throw new Error(`NFD feature file would be ${Buffer.byteLength(text)} bytes; NFD ignores files over ${NFD_MAX_FILE_BYTES}`);
   return text;

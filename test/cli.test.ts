@@ -24,7 +24,7 @@ function run(args: string[], opts: { unprivileged?: boolean } = {}): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const PROBLEM_LINE = /^(Error|Warn ) \([a-z0-9_-]+\): .+$/;
+const PROBLEM_LINE = /^(Error|Warn |Info ) \([a-z0-9_-]+\): .+$/;
 
 t.test('check as root: every required feature is there, "Looks good.", exit 0', async (t) => {
   const r = run(['check']);
@@ -35,7 +35,7 @@ t.test('check as root: every required feature is there, "Looks good.", exit 0', 
 t.test('check: problems go to stderr as CRIU prints them, the verdict to stdout', async (t) => {
   const r = run(['check', '--all']);
   for (const line of r.stderr.trim().split('\n').filter(Boolean)) t.match(line, PROBLEM_LINE);
-  t.match(r.stdout, /^(Looks good\.|Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure\.|Looks good, but some kernel features could not be checked\.|Does not look good\.|Cannot tell: .*)\n$/);
+  t.match(r.stdout, /^(Looks good\.|Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure\.|Looks good, but some kernel features could not be checked\.|Does not look good\.|Cannot tell: .*)\ncriu[ :].*\n$/, '--all ends with the criu status line');
 });
 
 t.test('check --extra: the exit code follows the verdicts (1 missing, 2 unknown, 0 good)', async (t) => {
@@ -92,7 +92,7 @@ t.test('an unknown option is refused with a pointer to --help', async (t) => {
 t.test('--help has a Check options section that explains the levels and lists every feature', async (t) => {
   const r = run(['--help']);
   t.equal(r.status, 0);
-  t.match(r.stdout, /Check options:[\s\S]*--extra[\s\S]*--experimental[\s\S]*--all/);
+  t.match(r.stdout, /Check options:[\s\S]*--extra[\s\S]*--experimental[\s\S]*--checkpoint[\s\S]*--all/);
   for (const name of FEATURE_NAMES) t.match(r.stdout, new RegExp(`\\s${name}(\\s|$)`));
 });
 

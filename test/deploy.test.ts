@@ -34,7 +34,7 @@ const { overlays, components } = kustomizations();
 const overlay = (name: string) => join(DEPLOY, 'overlays', name);
 const component = (name: string) => join(DEPLOY, 'components', name);
 const PROFILES = ['full-fidelity', 'least-privilege'] as const;
-const INTEGRATIONS = ['node-readiness', 'node-problem-detector', 'nfd', 'network-policy'] as const;
+const INTEGRATIONS = ['runtime-chain', 'node-readiness', 'node-problem-detector', 'nfd', 'network-policy'] as const;
 
 /** A kustomization in a temporary directory: base + the given components, in order. */
 function composed(t: Test, componentNames: readonly string[]): string {
@@ -197,7 +197,7 @@ t.test('only the containers that talk to the API server get a token, read-only',
     const { containers } = daemonSet(build(dir));
     for (const [containerName, container] of containers) {
       const tokenMount = ((container.volumeMounts ?? []) as JsonObject[]).find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
-      const talks = ['readiness-reporter', 'node-problem-detector'].includes(containerName);
+      const talks = ['readiness-reporter', 'checkpoint-reporter', 'node-problem-detector'].includes(containerName);
       t.equal(Boolean(tokenMount), talks, `${name}: ${containerName} ${talks ? 'has' : 'has no'} token`);
       if (tokenMount) t.equal(tokenMount.readOnly, true);
     }
@@ -324,11 +324,15 @@ t.test('the PrometheusRule has named groups of rules, each an alert or a record 
   }
 });
 
-t.test('the NodeReadinessRule satisfies the CRD\'s schema and rules', async (t) => {
+t.test('the NodeReadinessRules (required and checkpoint levels) satisfy the CRD\'s schema and rules', async (t) => {
   const built = build(overlay('integrations'));
   const rules = built.filter((o) => o.kind === 'NodeReadinessRule');
-  t.equal(rules.length, 1);
-  const rule = rules[0];
+  t.same(rules.map((r) => r.metadata.name), ['criu-readiness', 'criu-readiness-checkpoint']);
+  t.equal(new Set(rules.map((r) => getField(r, 'spec.taint.key'))).size, rules.length, 'each rule its own taint');
+  for (const rule of rules) checkRule(t, rule);
+});
+
+function checkRule(t: Test, rule: K8sObject): void {
   t.equal(rule.apiVersion, 'readiness.node.x-k8s.io/v1alpha1');
   t.equal(rule.metadata.namespace, undefined, 'cluster-scoped');
   const spec = rule.spec as JsonObject;
@@ -351,21 +355,23 @@ t.test('the NodeReadinessRule satisfies the CRD\'s schema and rules', async (t) 
   t.ok(taint.value === undefined || String(taint.value).length <= 63);
   t.ok(['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(taint.effect)));
   t.ok(isObject(spec.nodeSelector) && Object.keys(spec.nodeSelector).length > 0, 'gates only the nodes that ask for it');
-});
+}
 
-t.test('the reporter writes the condition the rule waits for, from /check?level=required on the service port', async (t) => {
+t.test('each reporter writes the condition its rule waits for, from /check?level=required or checkpoint on the service port', async (t) => {
   const built = build(overlay('integrations'));
-  const rule = built.find((o) => o.kind === 'NodeReadinessRule')!;
   const { containers } = daemonSet(built);
-  const env = new Map((containers.get('readiness-reporter')!.env as JsonObject[]).map((e) => [e.name, e]));
-  t.same((getField(rule, 'spec.conditions') as JsonObject[]).map((c) => c.type), [env.get('CONDITION_TYPE')!.value]);
-  t.same(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
-  const endpoint = new URL(String(env.get('CHECK_ENDPOINT')!.value));
-  t.equal(endpoint.protocol, 'http:');
-  t.equal(endpoint.hostname, '127.0.0.1', 'the same pod: its own node');
-  t.equal(Number(endpoint.port), SERVICE_PORT);
-  t.equal(endpoint.pathname, '/check');
-  t.equal(endpoint.searchParams.get('level'), 'required');
+  for (const [reporter, ruleName, level] of [['readiness-reporter', 'criu-readiness', 'required'], ['checkpoint-reporter', 'criu-readiness-checkpoint', 'checkpoint']] as const) {
+    const rule = built.find((o) => o.kind === 'NodeReadinessRule' && o.metadata.name === ruleName)!;
+    const env = new Map((containers.get(reporter)!.env as JsonObject[]).map((e) => [e.name, e]));
+    t.same((getField(rule, 'spec.conditions') as JsonObject[]).map((c) => c.type), [env.get('CONDITION_TYPE')!.value], reporter);
+    t.same(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    const endpoint = new URL(String(env.get('CHECK_ENDPOINT')!.value));
+    t.equal(endpoint.protocol, 'http:');
+    t.equal(endpoint.hostname, '127.0.0.1', 'the same pod: its own node');
+    t.equal(Number(endpoint.port), SERVICE_PORT);
+    t.equal(endpoint.pathname, '/check');
+    t.equal(endpoint.searchParams.get('level'), level, reporter);
+  }
   // The RBAC lets the pod's account write node status.
   const binding = built.find((o) => o.kind === 'ClusterRoleBinding' && getField(o, 'roleRef.name') === 'criu-readiness-node-status')!;
   const { ds } = daemonSet(built);
@@ -455,8 +461,8 @@ t.test('the README tells to register nodes with the taint, as node-readiness-con
 
 /** Container -> seccompProfile type, per profile component (deploy/README.md, "Seccomp"). */
 const SECCOMP: Record<(typeof PROFILES)[number], Record<string, string>> = {
-  'full-fidelity': { 'criu-readiness': 'Unconfined', 'node-problem-detector': 'Unconfined', 'readiness-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
-  'least-privilege': { 'criu-readiness': 'RuntimeDefault', 'node-problem-detector': 'RuntimeDefault', 'readiness-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
+  'full-fidelity': { 'criu-readiness': 'Unconfined', 'node-problem-detector': 'Unconfined', 'readiness-reporter': 'RuntimeDefault', 'checkpoint-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
+  'least-privilege': { 'criu-readiness': 'RuntimeDefault', 'node-problem-detector': 'RuntimeDefault', 'readiness-reporter': 'RuntimeDefault', 'checkpoint-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
 };
 
 t.test('every container states its seccomp profile, the one deploy/README.md documents', async (t) => {
@@ -614,4 +620,19 @@ t.test('every path the manifests GET is one the service answers', async (t) => {
     else t.equal(res.statusCode, 200, `${who}: ${path}`);
     if (path.includes('format=text')) t.match(res.headers['content-type'], /^text\/plain/, `${who}: plain text for the node condition's message`);
   }
+});
+
+t.test('the runtime chain sees the host\'s / read-only at /host, as CRIU_READINESS_HOST_ROOT says, without a host namespace', async (t) => {
+  const { pod, containers } = daemonSet(build(overlay('integrations')));
+  const service = containers.get('criu-readiness')!;
+  t.same((service.env as JsonObject[]).find((e) => e.name === 'CRIU_READINESS_HOST_ROOT'), { name: 'CRIU_READINESS_HOST_ROOT', value: '/host' });
+  const volumes = new Map((pod.volumes as JsonObject[]).map((v) => [v.name, v]));
+  const mounts = service.volumeMounts as JsonObject[];
+  const root = mounts.find((m) => m.mountPath === '/host')!;
+  t.equal(getField(volumes.get(String(root.name))!, 'hostPath.path'), '/');
+  t.equal(root.readOnly, true, 'the host root is read-only');
+  const checkpoints = mounts.find((m) => m.mountPath === '/host/var/lib/kubelet/checkpoints')!;
+  t.equal(getField(volumes.get(String(checkpoints.name))!, 'hostPath.path'), '/var/lib/kubelet/checkpoints', 'the checkpoint directory is the same path on both sides');
+  t.notOk(checkpoints.readOnly, 'the storage check writes its test file there');
+  for (const field of ['hostPID', 'hostNetwork', 'hostIPC']) t.notOk(pod[field], `no ${field}`);
 });

@@ -52,12 +52,12 @@ t.test('before the first run: /healthz 200, /readyz and /check 503 problems', as
 t.test('/check answers 200 or 503 per level and strict', async (t) => {
   const table: [string, Record<string, ProbeOutcome>, Record<Level, [string, number, number]>][] = [
     // scenario, outcomes, level -> [body status, status without strict, status with strict]
-    ['all supported', {}, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['ok', 200, 200], all: ['ok', 200, 200] }],
-    ['an extra feature missing', { beta: UNSUPPORTED('beta') }, { required: ['ok', 200, 200], extra: ['degraded', 200, 503], experimental: ['ok', 200, 200], all: ['degraded', 200, 503] }],
-    ['an experimental feature unknown', { gamma: UNKNOWN('gamma') }, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['degraded', 200, 503], all: ['degraded', 200, 503] }],
-    ['an advisory feature missing decides nothing', { delta: UNSUPPORTED('delta') }, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['ok', 200, 200], all: ['ok', 200, 200] }],
-    ['a required feature missing', { alpha: UNSUPPORTED('alpha') }, { required: ['failed', 503, 503], extra: ['failed', 503, 503], experimental: ['failed', 503, 503], all: ['failed', 503, 503] }],
-    ['a required feature unknown', { alpha: UNKNOWN('alpha') }, { required: ['unknown', 503, 503], extra: ['unknown', 503, 503], experimental: ['unknown', 503, 503], all: ['unknown', 503, 503] }],
+    ['all supported', {}, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['ok', 200, 200], checkpoint: ['ok', 200, 200], all: ['ok', 200, 200] }],
+    ['an extra feature missing', { beta: UNSUPPORTED('beta') }, { required: ['ok', 200, 200], extra: ['degraded', 200, 503], experimental: ['ok', 200, 200], checkpoint: ['ok', 200, 200], all: ['degraded', 200, 503] }],
+    ['an experimental feature unknown', { gamma: UNKNOWN('gamma') }, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['degraded', 200, 503], checkpoint: ['ok', 200, 200], all: ['degraded', 200, 503] }],
+    ['an advisory feature missing decides nothing', { delta: UNSUPPORTED('delta') }, { required: ['ok', 200, 200], extra: ['ok', 200, 200], experimental: ['ok', 200, 200], checkpoint: ['ok', 200, 200], all: ['ok', 200, 200] }],
+    ['a required feature missing', { alpha: UNSUPPORTED('alpha') }, { required: ['failed', 503, 503], extra: ['failed', 503, 503], experimental: ['failed', 503, 503], checkpoint: ['failed', 503, 503], all: ['failed', 503, 503] }],
+    ['a required feature unknown', { alpha: UNKNOWN('alpha') }, { required: ['unknown', 503, 503], extra: ['unknown', 503, 503], experimental: ['unknown', 503, 503], checkpoint: ['unknown', 503, 503], all: ['unknown', 503, 503] }],
   ];
   for (const [scenario, outcomes, expected] of table) {
     await verdicts(source, outcomes);
@@ -150,9 +150,9 @@ t.test("text for people: Accept: text/plain or ?format=text gives the CLI's line
 });
 
 t.test('bad parameters are 400 problems that name the parameter and the allowed values', async (t) => {
-  const level = assertProblem(t, await app.inject('/check?level=bogus'), 400, /^level must be one of required, extra, experimental, all$/);
+  const level = assertProblem(t, await app.inject('/check?level=bogus'), 400, /^level must be one of required, extra, experimental, checkpoint, all$/);
   t.equal(level.type, 'urn:criu-readiness:problem:invalid-parameter');
-  t.same(level.invalidParams, [{ name: 'level', reason: 'level must be one of required, extra, experimental, all' }]);
+  t.same(level.invalidParams, [{ name: 'level', reason: 'level must be one of required, extra, experimental, checkpoint, all' }]);
   assertProblem(t, await app.inject('/check?strict=yes'), 400, /^strict must be true or false$/);
   assertProblem(t, await app.inject('/check?format=xml'), 400, /^format must be one of json, text, html$/);
   assertProblem(t, await app.inject('/check?level=extra&level=all'), 400, /level must be one of/);

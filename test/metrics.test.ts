@@ -68,13 +68,13 @@ t.test('ready is 1 for a level only when every feature deciding it is supported'
   const ready = async () => Object.fromEntries((await family(metrics, 'ready')).map((v) => [v.labels.level, v.value]));
 
   source.publish(supportedReport());
-  t.same(await ready(), { required: 1, extra: 1, experimental: 1, all: 1 }, 'everything supported');
+  t.same(await ready(), { required: 1, extra: 1, experimental: 1, checkpoint: 1, all: 1 }, 'everything supported');
   source.publish(supportedReport({ uffd: { status: 'unsupported', reason: 'NotInKernel' } }));
-  t.same(await ready(), { required: 1, extra: 0, experimental: 1, all: 0 }, 'an extra feature missing');
+  t.same(await ready(), { required: 1, extra: 0, experimental: 1, checkpoint: 1, all: 0 }, 'an extra feature missing');
   source.publish(supportedReport({ breakpoints: { status: 'unsupported', reason: 'NotInKernel' } }));
-  t.same(await ready(), { required: 1, extra: 1, experimental: 1, all: 1 }, 'an advisory feature decides nothing');
+  t.same(await ready(), { required: 1, extra: 1, experimental: 1, checkpoint: 1, all: 1 }, 'an advisory feature decides nothing');
   source.publish(supportedReport({ kcmp: { status: 'unknown', reason: 'PermissionDenied' } }));
-  t.same(await ready(), { required: 0, extra: 0, experimental: 0, all: 0 }, 'a required feature unknown');
+  t.same(await ready(), { required: 0, extra: 0, experimental: 0, checkpoint: 0, all: 0 }, 'a required feature unknown');
   t.same(
     (await family(metrics, 'ready')).map((v) => v.labels.level),
     [...LEVELS],
@@ -127,7 +127,7 @@ t.test('build_info carries the package version', async (t) => {
 t.test('HELP of every value taken from the cache says so and gives the refresh interval', async (t) => {
   const metrics = new Metrics(new MemorySource({ intervalMs: 120_000 }));
   const own = (await metrics.registry.getMetricsAsJSON()).filter((m) => m.name.startsWith(PREFIX) && m.name !== `${PREFIX}build_info`);
-  t.equal(own.length, 6);
+  t.equal(own.length, 9);
   for (const m of own) t.match(m.help, /Cached: rebuilt after each check run, every 120 s; a scrape never runs a probe\./, m.name);
 });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CATALOGUE } from '../src/catalogue.js';
 import type { Report } from '../src/service/check.js';
 import type { Status, Verdict } from '../src/model.js';
+import { LEVELS } from '../src/service/levels.js';
 import { DEFAULT_NFD_TTL_MS, NFD_MAX_FILE_BYTES, NFD_NAMESPACE, nfdFeatureText, writeNfdFeatures } from '../src/nfd.js';
 
 const FINISHED = new Date('2026-03-04T05:06:07.890Z');
@@ -63,7 +64,7 @@ t.test('every key and value is one NFD and the API server accept as a node label
 
 t.test('one line per feature with its state, one per level', async (t) => {
   const labels = parseFeatureFile(nfdFeatureText(report({ [EXTRA]: 'unsupported', [EXPERIMENTAL]: 'unknown' })));
-  t.equal(labels.size, CATALOGUE.length + 4);
+  t.equal(labels.size, CATALOGUE.length + LEVELS.length);
   t.equal(labels.get(`${NFD_NAMESPACE}/${REQUIRED}`), 'supported');
   t.equal(labels.get(`${NFD_NAMESPACE}/${EXTRA}`), 'unsupported');
   t.equal(labels.get(`${NFD_NAMESPACE}/${EXPERIMENTAL}`), 'unknown');

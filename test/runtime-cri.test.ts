@@ -43,7 +43,7 @@ t.test('containerd 2.x with a criu that prints no version: unknown', async (t) =
 t.test('containerd 2.4: enable_criu = false in an import (glob, relative to config.toml) wins over the main file', async (t) => {
   const root = makeRoot(t, { 'usr/bin/containerd': containerd('v2.4.0'), 'usr/sbin/criu': CRIU_42 }, 'containerd-2');
   const report = inspectContainerd(envFor(root));
-  t.match(report, { version: 'v2.4.0', criuEnabled: false, enabledBy: '/etc/containerd/conf.d/10-criu.toml', outcome: { status: 'unsupported', reason: 'MissingDependency', message: 'containerd v2.4.0: enable_criu = false in /etc/containerd/conf.d/10-criu.toml' } });
+  t.match(report, { version: 'v2.4.0', criuEnabled: false, enabledBy: '/etc/containerd/conf.d/10-criu.toml', outcome: { status: 'unsupported', reason: 'Disabled', message: 'containerd v2.4.0: enable_criu = false in /etc/containerd/conf.d/10-criu.toml' } });
 });
 
 t.test('containerd 2.4: enable_criu unset defaults to true; the v2 CRI table counts too', async (t) => {
@@ -84,7 +84,7 @@ t.test('CRI-O: drop-ins below crio.conf.d, recursively and in lexical order, win
 
 t.test('CRI-O: enable_criu_support defaults to false up to 1.29 and true from 1.30', async (t) => {
   const old = makeRoot(t, { 'usr/bin/crio': crio('1.29.3'), 'usr/sbin/criu': CRIU_42 });
-  t.same(criCheckpoint(envFor(old)), { status: 'unsupported', reason: 'MissingDependency', message: 'CRI-O 1.29.3: enable_criu_support is false (the default of CRI-O 1.29.3); set enable_criu_support = true in [crio.runtime]' });
+  t.same(criCheckpoint(envFor(old)), { status: 'unsupported', reason: 'Disabled', message: 'CRI-O 1.29.3: enable_criu_support is false (the default of CRI-O 1.29.3); set enable_criu_support = true in [crio.runtime]' });
   const recent = makeRoot(t, { 'usr/bin/crio': fake('crio version 1.30.0\n'), 'usr/sbin/criu': CRIU_42 });
   t.match(criCheckpoint(envFor(recent)), { status: 'supported', message: /CRI-O 1.30.0 can checkpoint containers \(enable_criu_support from the default of CRI-O 1.30.0; CRI-O looks for criu once, at startup\)/ });
 });

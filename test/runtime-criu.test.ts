@@ -4,6 +4,8 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { criuBinary, criuFeatureVerdicts, criuRuns, criuVersion, parseCriuLines, parseCriuVersion, readCriuVersion, runCriuCheck } from '../src/probes/runtime/criu.js';
+import { criuCanary } from '../src/probes/runtime/canary.js';
+import { findFeature } from '../src/catalogue.js';
 import { debianPackage, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 const LOOKS_GOOD = fake('Looks good.\n');
@@ -13,10 +15,10 @@ t.test('criu_binary: criu in /usr/sbin under the host root is found', async (t) 
   t.same(criuBinary(envFor(root)), { status: 'supported', reason: 'Supported', message: 'criu at /usr/sbin/criu' });
 });
 
-t.test('criu_binary: no criu anywhere is unsupported, MissingDependency, naming the package', async (t) => {
+t.test('criu_binary: no criu anywhere is unsupported, MissingDependency; its hint names the package', async (t) => {
   const outcome = criuBinary(envFor(makeRoot(t)));
-  t.match(outcome, { status: 'unsupported', reason: 'MissingDependency' });
-  t.match(outcome.message, /criu is not installed.*package "criu" on Debian, Ubuntu and Fedora/);
+  t.match(outcome, { status: 'unsupported', reason: 'MissingDependency', message: /^criu is not installed/ });
+  t.match(findFeature('criu_binary')?.hint, /package "criu" on Debian, Ubuntu and Fedora/);
 });
 
 t.test('criu_binary: CRIU overrides the search; a CRIU that is not executable is said so', async (t) => {
@@ -37,7 +39,7 @@ t.test('criu --version formats: three parts, two parts, GitID from git describe,
 
 t.test('criu_version: the message carries the version and the GitID', async (t) => {
   const root = makeRoot(t, { 'usr/sbin/criu': fake('Version: 4.2\nGitID: v4.2-22-g2cf8f13ca\n') });
-  t.same(criuVersion(envFor(root)), { status: 'supported', reason: 'Supported', message: 'criu 4.2 (v4.2-22-g2cf8f13ca)' });
+  t.same(criuVersion(envFor(root)), { status: 'supported', reason: 'Supported', message: 'criu 4.2 (v4.2-22-g2cf8f13ca)', criu: { version: '4.2', path: '/usr/sbin/criu' } });
 });
 
 t.test('criu_version: older than 3.16 is supported, with a note that containerd needs 3.16', async (t) => {
@@ -62,9 +64,10 @@ t.test('criu_version: a criu that hangs is cut at its deadline: unknown, Timeout
   t.ok(performance.now() - started < 15_000);
 });
 
-t.test('criu_version: not installed is the same verdict as criu_binary', async (t) => {
+t.test('criu_binary says in full that criu is not installed; criu_version says briefly that it needs one', async (t) => {
   const env = envFor(makeRoot(t));
-  t.same(criuVersion(env), criuBinary(env));
+  t.same(criuBinary(env), { status: 'unsupported', reason: 'MissingDependency', message: 'criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin' });
+  t.same(criuVersion(env), { status: 'unsupported', reason: 'MissingDependency', message: 'needs criu, which is not installed (see criu_binary)' });
   t.match(readCriuVersion(env), { found: null, version: null });
 });
 
@@ -143,6 +146,32 @@ t.test("CRIU's per-feature verdicts: a criu exiting 0 silently, or 1 silently, s
     { feature: 'a', status: 'supported', message: 'a is supported', exitCode: 0 },
     { feature: 'b', status: 'unsupported', message: 'criu check --feature b exited 1', exitCode: 1 },
   ]);
+});
+
+t.test("criu_runs: a criu that starts is asked its own verdict on each named feature; unknowns are left out", async (t) => {
+  const root = makeRoot(t, { 'usr/sbin/criu': { script: `[ "$1" = check ] && [ -z "$2" ] && { echo "Looks good."; exit 0; }\n${FEATURES.script}` } });
+  t.same(criuRuns(envFor(root), ['timens', 'uffd', 'nosuch']), {
+    status: 'supported',
+    reason: 'Supported',
+    message: '/usr/sbin/criu check: Looks good.',
+    criu: { features: [{ feature: 'timens', status: 'supported', message: 'timens is supported' }, { feature: 'uffd', status: 'unsupported', message: 'UFFD is not supported' }] },
+  });
+});
+
+t.test('criu_runs: a criu that cannot start is not asked about features', async (t) => {
+  const stderr = 'Error (criu/crtools.c:260): Could not initialize kernel features detection.\n';
+  const root = makeRoot(t, { 'usr/sbin/criu': fake('', 1, stderr) });
+  t.notOk('criu' in criuRuns(envFor(root), ['timens']));
+});
+
+t.test("criu_runs and criu_canary under a container's host root: unknown, never the container's own answer", async (t) => {
+  const root = makeRoot(t, { 'usr/sbin/criu': { script: '[ "$1" = --version ] && { echo "Version: 4.2"; exit 0; }\necho "Looks good."' } });
+  const env = envFor(root, { foreignRoot: true });
+  const expected = { status: 'unknown', reason: 'PermissionDenied', message: /^cannot run the host's criu from a container: / };
+  t.match(criuRuns(env), expected);
+  t.match(criuCanary(env), expected);
+  t.match(criuVersion(env), { status: 'supported' }, 'its version is still read');
+  t.match(criuRuns({ ...env, criu: join(root, 'usr/sbin/criu') }), { status: 'supported' }, '$CRIU names a criu of this system');
 });
 
 const DEBIAN_CRIU = debianPackage('criu');

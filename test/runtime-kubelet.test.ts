@@ -20,7 +20,7 @@ t.test('the gate in config.yaml (kubeadm default path) is on: supported, naming 
 
 t.test('unset: the default of the version, off before 1.30 and on from 1.30 (beta)', async (t) => {
   const old = makeRoot(t, { 'usr/bin/kubelet': kubelet('v1.29.4') });
-  t.same(kubeletCheckpoint(envFor(old)), { status: 'unsupported', reason: 'MissingDependency', message: 'ContainerCheckpoint is off (the default of kubelet v1.29.4): set featureGates: {ContainerCheckpoint: true} in the kubelet configuration' });
+  t.same(kubeletCheckpoint(envFor(old)), { status: 'unsupported', reason: 'Disabled', message: 'ContainerCheckpoint is off (the default of kubelet v1.29.4): set featureGates: {ContainerCheckpoint: true} in the kubelet configuration' });
   const recent = makeRoot(t, { 'usr/bin/kubelet': kubelet('v1.30.1') });
   t.match(kubeletCheckpoint(envFor(recent)), { status: 'supported', message: 'ContainerCheckpoint is on (the default of kubelet v1.30.1); checkpoints go to /var/lib/kubelet/checkpoints' });
 });

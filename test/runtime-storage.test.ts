@@ -3,6 +3,8 @@
 import t from 'tap';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { checkpointDirectory, checkpointStorage, DEFAULT_MIN_FREE, mountOf, parseSize } from '../src/probes/runtime/storage.js';
 import { envFor, fake, makeRoot } from './helpers/hostroot.js';
 
@@ -30,7 +32,7 @@ t.test('a directory not yet created is judged by its nearest existing ancestor; 
 
 t.test('less free space than the threshold: unsupported, with both figures', async (t) => {
   const root = makeRoot(t, { 'var/lib/containers/storage/.keep': '' });
-  t.match(checkpointStorage(envFor(root, { checkpointMinFree: '1000000T' })), { status: 'unsupported', reason: 'MissingDependency', message: /^\/var\/lib\/containers\/storage \(\w+\) has [\d.]+ GiB free, less than 1024000000.0 GiB \(CRIU_READINESS_CHECKPOINT_MIN_FREE\)$/ });
+  t.match(checkpointStorage(envFor(root, { checkpointMinFree: '1000000T' })), { status: 'unsupported', reason: 'InsufficientSpace', message: /^\/var\/lib\/containers\/storage \(\w+\) has [\d.]+ GiB free, less than 1024000000.0 GiB \(CRIU_READINESS_CHECKPOINT_MIN_FREE\)$/ });
 });
 
 t.test('an unreadable threshold is unknown', async (t) => {
@@ -61,4 +63,19 @@ t.test('the real host: a verdict, never a crash', async (t) => {
   const outcome = checkpointStorage();
   t.ok(['supported', 'unsupported', 'unknown'].includes(outcome.status), outcome.message);
   t.notOk(existsSync(`/var/lib/containers/storage/.criu-readiness-${process.pid}`));
+});
+
+const STORAGE_MODULE = fileURLToPath(new URL('../src/probes/runtime/storage.ts', import.meta.url));
+
+t.test('a read-only view of the host root is unknown (ReadOnlyFilesystem), a read-only host is unsupported', { skip: process.geteuid?.() !== 0 && 'needs root for a private read-only bind mount (unshare -m)' }, async (t) => {
+  const root = makeRoot(t, { 'var/lib/containers/storage/.keep': '' });
+  // In a private mount namespace, so the read-only bind ends with the child.
+  const script = `import { checkpointStorage } from ${JSON.stringify(STORAGE_MODULE)};
+const env = { root: ${JSON.stringify(root)}, path: '', checkpointMinFree: '1K' };
+console.log(JSON.stringify([checkpointStorage({ ...env, foreignRoot: true }), checkpointStorage(env)]));`;
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"`, root, process.execPath, '--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, r.stderr);
+  const [foreign, own] = JSON.parse(r.stdout) as [unknown, unknown];
+  t.match(foreign, { status: 'unknown', reason: 'ReadOnlyFilesystem', message: /is read-only as mounted here \(under .*\); mount the host's directory writable to check it$/ });
+  t.match(own, { status: 'unsupported', reason: 'ReadOnlyFilesystem', message: /is on a read-only \w+ filesystem/ });
 });

@@ -3,6 +3,7 @@
 // time, no duration, so equal verdicts give equal bytes. Free of zod, so the
 // CLI loads little.
 import type { Feature } from '../catalogue.js';
+import type { CriuInfo, Disagreement } from '../service/criu.js';
 import type { LevelVerdict } from '../service/levels.js';
 import type { Verdict } from '../model.js';
 
@@ -23,6 +24,9 @@ export interface CheckBody {
   missing: string[];
   unknown: string[];
   features: VerdictBody[];
+  /** Levels with the runtime chain: the criu found, and where its verdicts differ from ours. */
+  criu?: CriuInfo | null;
+  criuDisagreements?: Disagreement[];
 }
 
 export interface FeatureBody extends Omit<VerdictBody, 'kconfig'> {
@@ -50,6 +54,7 @@ export function checkBody(lv: LevelVerdict): CheckBody {
     missing: lv.missing,
     unknown: lv.unknown,
     features: lv.features.map((v) => ({ name: v.name, category: v.category, status: v.status, reason: v.reason, message: v.message, hint: v.hint, kconfig: kconfigOf(v) })),
+    ...(lv.criu === undefined ? {} : { criu: lv.criu, criuDisagreements: lv.criuDisagreements }),
   };
 }
 

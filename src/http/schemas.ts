@@ -44,7 +44,7 @@ const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a f
 /** A verdict's fields that /check and /features share, in the order the bodies have them. */
 export const verdictSchemas = {
   name: featureName,
-  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does'),
+  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does; runtime: the userspace chain, deciding the checkpoint level'),
   status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
   reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
   message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
@@ -68,6 +68,22 @@ export const checkSchema = z
     features: z
       .array(z.strictObject(verdictSchemas))
       .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
+    criu: z
+      .strictObject({ version: z.string().describe('as criu --version prints it'), path: z.string().describe("the host's path to it") })
+      .nullable()
+      .optional()
+      .describe('levels with the runtime chain (checkpoint, all): the criu found; null when none says its version'),
+    criuDisagreements: z
+      .array(
+        z.strictObject({
+          feature: verdictSchemas.name,
+          ours: z.enum(['supported', 'unsupported']),
+          criu: z.enum(['supported', 'unsupported']),
+          message: z.string().describe("criu's words"),
+        }),
+      )
+      .optional()
+      .describe("levels with the runtime chain: the level's features on which criu check --feature NAME answers otherwise than we do (unknowns on either side are not compared)"),
   })
   .meta({ id: 'Check' });
 

@@ -6,6 +6,7 @@ import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } 
 import { VerdictCache } from '../service/cache.js';
 import { statusCounts } from '../service/check.js';
 import { ProbeEngine } from '../engine/engine.js';
+import { criuDisagreements, criuInfo } from '../service/criu.js';
 import { writeNfdFeatures } from '../nfd.js';
 import { version } from '../version.js';
 import { LIMITS, buildApp } from './app.js';
@@ -71,7 +72,8 @@ export async function serve(args: string[]): Promise<number> {
   const engine = new ProbeEngine({ keepWarm: true, probeTimeoutMs: settings.probeTimeoutMs, runTimeoutMs: settings.runTimeoutMs });
   const cache = new VerdictCache({ engine, intervalMs: settings.refreshIntervalMs, minRefreshIntervalMs: settings.minRefreshIntervalMs, logger });
   cache.on('refreshed', (report, result) => {
-    logger.info({ result, ...statusCounts(report.verdicts), durationMs: Math.round(report.durationMs), kconfigSource: report.kconfigSource }, 'probe run finished');
+    logger.info({ result, ...statusCounts(report.verdicts), durationMs: Math.round(report.durationMs), kconfigSource: report.kconfigSource, criu: criuInfo(report.verdicts) }, 'probe run finished');
+    for (const d of criuDisagreements(report.verdicts)) logger.warn({ feature: d.feature, ours: d.ours, criu: d.criu, criuSays: d.message }, "criu's own verdict differs from ours");
   });
   // Writes one after another, so an older report never lands after a newer one.
   let nfdWrites = Promise.resolve();

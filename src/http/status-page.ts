@@ -81,6 +81,7 @@ const CATEGORY_ROLE: Record<Category, string> = {
   extra: 'criu check --extra checks it: some process trees need it to be dumped or restored.',
   experimental: 'criu check --experimental checks it: features of CRIU still in development use it.',
   advisory: 'CRIU reports it, but it never decides a level: it tells what a dump may run into.',
+  runtime: 'the runtime chain beyond the kernel (criu, the OCI and CRI runtimes, the kubelet, disk): the checkpoint level needs it.',
 };
 
 function featureLink(name: string): Html {

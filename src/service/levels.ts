@@ -1,7 +1,8 @@
 // Levels and verdict sentences, as criu check has them, plus the unknown state.
 import type { Category, Verdict } from '../model.js';
+import { criuDisagreements, criuInfo, type CriuInfo, type Disagreement } from './criu.js';
 
-export const LEVELS = ['required', 'extra', 'experimental', 'all'] as const;
+export const LEVELS = ['required', 'extra', 'experimental', 'checkpoint', 'all'] as const;
 export type Level = (typeof LEVELS)[number];
 
 /** The categories that decide a level (advisory never does). */
@@ -10,7 +11,23 @@ export const DECIDING: Record<Level, readonly Category[]> = {
   extra: ['required', 'extra'],
   // As in CRIU: experimental means required + experimental, without extra.
   experimental: ['required', 'experimental'],
-  all: ['required', 'extra', 'experimental'],
+  // Can this node checkpoint a container: the kernel's required features and the runtime chain.
+  checkpoint: ['required', 'runtime'],
+  // Everything checked: CRIU's --all and the runtime chain.
+  all: ['required', 'extra', 'experimental', 'runtime'],
+};
+
+/**
+ * The categories whose missing or unknown features fail the level (failed,
+ * unknown); the others only degrade it. The runtime chain is a must for
+ * checkpoint, whose question it is, and optional within all, as extra is.
+ */
+export const MUST: Record<Level, readonly Category[]> = {
+  required: ['required'],
+  extra: ['required'],
+  experimental: ['required'],
+  checkpoint: ['required', 'runtime'],
+  all: ['required'],
 };
 
 /** The categories a level reports: its deciding ones and the advisory checks, which CRIU always runs. */
@@ -24,7 +41,7 @@ export const SENTENCE = {
   ok: 'Looks good.',
   missing: 'Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure.',
   uncheckedOptional: 'Looks good, but some kernel features could not be checked.',
-  uncheckedRequired: 'Cannot tell: some required kernel features could not be checked.',
+  uncheckedRequired: 'Cannot tell: some required features could not be checked.',
   failed: 'Does not look good.',
 } as const;
 
@@ -39,6 +56,10 @@ export interface LevelVerdict {
   unknown: string[];
   /** Every reported feature of the level, in catalogue order. */
   features: Verdict[];
+  /** Levels with the runtime chain: the criu found (null: none that says its version). */
+  criu?: CriuInfo | null;
+  /** Levels with the runtime chain: the level's features on which criu's own verdict differs from ours. */
+  criuDisagreements?: Disagreement[];
 }
 
 export function evaluate(verdicts: readonly Verdict[], level: Level): LevelVerdict {
@@ -47,8 +68,8 @@ export function evaluate(verdicts: readonly Verdict[], level: Level): LevelVerdi
   const deciding = features.filter((v) => v.category !== 'advisory');
   const missing = deciding.filter((v) => v.status === 'unsupported');
   const unknown = deciding.filter((v) => v.status === 'unknown');
-  const requiredMissing = missing.some((v) => v.category === 'required');
-  const requiredUnknown = unknown.some((v) => v.category === 'required');
+  const requiredMissing = missing.some((v) => MUST[level].includes(v.category));
+  const requiredUnknown = unknown.some((v) => MUST[level].includes(v.category));
 
   let status: LevelStatus;
   let sentence: string;
@@ -58,7 +79,12 @@ export function evaluate(verdicts: readonly Verdict[], level: Level): LevelVerdi
   else if (unknown.length > 0) [status, sentence] = ['degraded', SENTENCE.uncheckedOptional];
   else [status, sentence] = ['ok', SENTENCE.ok];
 
-  return { level, status, sentence, missing: missing.map((v) => v.name), unknown: unknown.map((v) => v.name), features };
+  const result: LevelVerdict = { level, status, sentence, missing: missing.map((v) => v.name), unknown: unknown.map((v) => v.name), features };
+  if (reported.includes('runtime')) {
+    result.criu = criuInfo(features);
+    result.criuDisagreements = criuDisagreements(features);
+  }
+  return result;
 }
 
 /**

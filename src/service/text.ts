@@ -1,10 +1,13 @@
 // The lines criu check prints, for the CLI and for text/plain answers.
-import type { LevelVerdict } from './levels.js';
-import type { Verdict } from '../model.js';
+import { MUST, type LevelVerdict } from './levels.js';
+import type { Category, Verdict } from '../model.js';
 
-/** CRIU's prefixes: "Error (where): " and "Warn  (where): " (two spaces after Warn). */
-export function problemLine(v: Verdict): string {
-  const prefix = v.category === 'required' && v.status === 'unsupported' ? 'Error' : 'Warn ';
+/**
+ * CRIU's prefixes: "Error (where): " and "Warn  (where): " (two spaces after
+ * Warn); Error for a missing feature of the categories that fail the level.
+ */
+export function problemLine(v: Verdict, must: readonly Category[] = ['required']): string {
+  const prefix = must.includes(v.category) && v.status === 'unsupported' ? 'Error' : 'Warn ';
   const detail = v.status === 'unknown' ? `could not check (${v.reason}): ${v.message}` : v.message;
   return `${prefix} (${v.name}): ${detail}${v.hint ? ` [hint: ${v.hint}]` : ''}`;
 }
@@ -16,14 +19,34 @@ export interface TextOutput {
   verdict: string[];
 }
 
+/** A feature that does not apply here: supported with reason NotApplicable, never a problem, said as such. */
+export function notApplicableLine(v: Verdict): string {
+  return `Info  (${v.name}): not applicable: ${v.message}`;
+}
+
+/** The criu status line of levels with the runtime chain. */
+export function criuLine(verdict: LevelVerdict): string | null {
+  if (verdict.criu === undefined) return null;
+  const disagreements = verdict.criuDisagreements?.length ?? 0;
+  const differs = disagreements > 0 ? `; criu's own verdict differs from ours on ${disagreements} feature${disagreements === 1 ? '' : 's'}` : '';
+  if (verdict.criu) return `criu ${verdict.criu.version} at ${verdict.criu.path}${differs}`;
+  const binary = verdict.features.find((v) => v.name === 'criu_binary');
+  return binary?.status === 'unsupported' ? 'criu: not installed' : 'criu: no version read (see criu_version)';
+}
+
 export function levelText(verdict: LevelVerdict): TextOutput {
-  return {
-    problems: verdict.features.filter((v) => v.status !== 'supported').map(problemLine),
-    verdict: verdict.sentence.split('\n'),
-  };
+  const must = MUST[verdict.level];
+  const problems = verdict.features.flatMap((v) => {
+    if (v.status !== 'supported') return [problemLine(v, must)];
+    return v.reason === 'NotApplicable' ? [notApplicableLine(v)] : [];
+  });
+  const disagreements = (verdict.criuDisagreements ?? []).map((d) => `Warn  (${d.feature}): criu says ${d.criu}, we say ${d.ours}: ${d.message}`);
+  const criu = criuLine(verdict);
+  return { problems: [...problems, ...disagreements], verdict: [...verdict.sentence.split('\n'), ...(criu ? [criu] : [])] };
 }
 
 /** `criu check --feature NAME`: "NAME is supported", or the warning. */
 export function featureText(v: Verdict): TextOutput {
-  return v.status === 'supported' ? { problems: [], verdict: [`${v.name} is supported`] } : { problems: [problemLine(v)], verdict: [] };
+  if (v.status !== 'supported') return { problems: [problemLine(v)], verdict: [] };
+  return { problems: [], verdict: [v.reason === 'NotApplicable' ? `${v.name} is not applicable: ${v.message}` : `${v.name} is supported`] };
 }

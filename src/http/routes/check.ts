@@ -21,7 +21,7 @@ const query = strictQuery({
   level: z
     .enum(LEVELS, { error: () => `level must be one of ${LEVELS.join(', ')}` })
     .default('required')
-    .describe('required; extra = required + extra; experimental = required + experimental; all = required + extra + experimental'),
+    .describe('required; extra = required + extra; experimental = required + experimental; checkpoint = required + runtime (can this node checkpoint a container); all = required + extra + experimental + runtime'),
   strict: z
     .enum(BOOLEANS, { error: () => 'strict must be true or false' })
     .default('false')

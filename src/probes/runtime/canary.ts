@@ -10,7 +10,7 @@ import * as libc from '../../native/libc.js';
 import { spawnProgram } from '../../native/program.js';
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
-import { criuBinary, failedRun, locateCriu, parseCriuLines, startFailure, type CriuLine } from './criu.js';
+import { failedRun, locateCriu, notFound, outOfReach, parseCriuLines, startFailure, type CriuLine } from './criu.js';
 import { PROGRAM_ENV, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
 
 /** prctl(2) PR_GET_CHILD_SUBREAPER (<linux/prctl.h>); not in native/constants.ts. */
@@ -108,9 +108,11 @@ function criuStep(criu: string, args: string[], dir: string, log: string, what: 
  * fail: "Can't fork for PID: File exists") and the restored tree is ours.
  */
 export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
+  const away = outOfReach(env);
+  if (away) return away;
   if (!mayCheckpoint()) return unknown('PermissionDenied', 'the canary checkpoint needs root or CAP_SYS_ADMIN');
   const found = locateCriu(env);
-  if (!found) return criuBinary(env);
+  if (!found) return notFound(env);
   const flag = Buffer.alloc(4);
   libc.prctl(PR_GET_CHILD_SUBREAPER, ['void *', flag]);
   const wasSubreaper = flag.readInt32LE(0) !== 0;

@@ -7,7 +7,6 @@ import type { ProbeOutcome } from '../../model.js';
 import { filesIn, globLast, lastValue, readTomlFile } from './config-files.js';
 import { CRI_MIN_CRIU, readCriuVersion } from './criu.js';
 import { describeFailure, findExecutable, lines, run, runtimeEnv, type Found, type RuntimeEnv } from './host.js';
-import { DISABLED, UNREADABLE_CONFIG } from './reasons.js';
 import type { TomlTable } from './toml.js';
 import { atLeast, versionIn, type Version } from './version.js';
 
@@ -122,16 +121,16 @@ export function inspectContainerd(env: RuntimeEnv = runtimeEnv()): CriRuntimeRep
   // enable_criu exists from 2.4 (containerd internal/cri/config/config.go, default true on Linux in config_unix.go).
   if (atLeast(v, 2, 4)) {
     const config = loadContainerdConfig(env);
-    if (config.error) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, `containerd's configuration cannot be read: ${config.error}`) };
+    if (config.error) return { ...withVersion, outcome: unknown('UnexpectedResult', `containerd's configuration cannot be read: ${config.error}`) };
     const set = asBoolean(
       lastValue(config.tables, ['plugins', 'io.containerd.cri.v1.runtime', 'enable_criu'], ['plugins', 'io.containerd.grpc.v1.cri', 'enable_criu']),
       'enable_criu',
     );
-    if (set && 'error' in set) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, set.error) };
+    if (set && 'error' in set) return { ...withVersion, outcome: unknown('UnexpectedResult', set.error) };
     enabled = set ? set.value : true;
     enabledBy = set ? set.file : `the default of containerd ${v.text}`;
     if (!enabled) {
-      return { ...withVersion, criuEnabled: false, enabledBy, outcome: unsupported(`containerd ${v.text}: enable_criu = false in ${enabledBy}`, DISABLED) };
+      return { ...withVersion, criuEnabled: false, enabledBy, outcome: unsupported(`containerd ${v.text}: enable_criu = false in ${enabledBy}`, 'Disabled') };
     }
   }
   const criu = criuForCri(env, `containerd ${v.text}`);
@@ -153,15 +152,15 @@ export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
     return { ...withVersion, outcome: unsupported(`CRI-O ${v.text} cannot checkpoint containers: checkpoint support exists from CRI-O 1.25`, 'MissingDependency') };
   }
   const config = loadCrioConfig(env);
-  if (config.error) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, `CRI-O's configuration cannot be read: ${config.error}`) };
+  if (config.error) return { ...withVersion, outcome: unknown('UnexpectedResult', `CRI-O's configuration cannot be read: ${config.error}`) };
   const set = asBoolean(lastValue(config.tables, ['crio', 'runtime', 'enable_criu_support']), 'enable_criu_support');
-  if (set && 'error' in set) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, set.error) };
+  if (set && 'error' in set) return { ...withVersion, outcome: unknown('UnexpectedResult', set.error) };
   const byDefault = atLeast(v, 1, 30);
   const enabled = set ? set.value : byDefault;
   const enabledBy = set ? set.file : `the default of CRI-O ${v.text}`;
   const report = { ...withVersion, criuEnabled: enabled, enabledBy };
   if (!enabled) {
-    return { ...report, outcome: unsupported(`CRI-O ${v.text}: enable_criu_support is false (${enabledBy}); set enable_criu_support = true in [crio.runtime]`, DISABLED) };
+    return { ...report, outcome: unsupported(`CRI-O ${v.text}: enable_criu_support is false (${enabledBy}); set enable_criu_support = true in [crio.runtime]`, 'Disabled') };
   }
   const criu = criuForCri(env, `CRI-O ${v.text}`);
   if (criu) {

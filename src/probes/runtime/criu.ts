@@ -19,15 +19,17 @@ export function locateCriu(env: RuntimeEnv = runtimeEnv()): Found | null {
   return findExecutable('criu', env);
 }
 
-function notFound(env: RuntimeEnv): ProbeOutcome {
+/** No criu: said in full by criu_binary; the checks that need one say so briefly (the verdict's hint has the package). */
+export function notFound(env: RuntimeEnv, full = false): ProbeOutcome {
   if (env.criu) return unsupported(`CRIU=${env.criu} is not an executable file`, 'MissingDependency');
-  return unsupported(`criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin; ${CRIU_PACKAGE_HINT}`, 'MissingDependency');
+  if (!full) return unsupported('needs criu, which is not installed (see criu_binary)', 'MissingDependency');
+  return unsupported('criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin', 'MissingDependency');
 }
 
 /** criu_binary: criu where runc, crun (libcriu), go-criu and CRI-O look for it. */
 export function criuBinary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const found = locateCriu(env);
-  return found ? supported(`criu at ${found.hostPath}`) : notFound(env);
+  return found ? supported(`criu at ${found.hostPath}`) : notFound(env, true);
 }
 
 /** criu's version as `criu --version` prints it, for verdicts, metrics and JSON. */
@@ -78,10 +80,13 @@ export function criuVersion(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   if (reading.version === null) return reading.outcome;
   const v = reading.version;
   if (!atLeast(v, OCI_MIN_CRIU.major, OCI_MIN_CRIU.minor)) {
-    return unsupported(`criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU version ${v.number} must be 30000 or higher)`, 'MissingDependency');
+    return {
+      criu: { version: v.text, path: reading.found.hostPath },
+      ...unsupported(`criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU version ${v.number} must be 30000 or higher)`, 'MissingDependency'),
+    };
   }
   const note = atLeast(v, CRI_MIN_CRIU.major, CRI_MIN_CRIU.minor) ? '' : '; containerd\'s CRI checkpoint needs 3.16 or later';
-  return supported(`criu ${versionText(v)}${note}`);
+  return { ...supported(`criu ${versionText(v)}${note}`), criu: { version: v.text, path: reading.found.hostPath } };
 }
 
 // --- criu check ------------------------------------------------------------
@@ -150,8 +155,44 @@ export function runCriuCheck(env: RuntimeEnv = runtimeEnv()): CriuCheckResult {
   return { ...base, outcome: unknown('UnexpectedResult', `${found.hostPath} check exited ${result.code}: ${said}`) };
 }
 
-export function criuRuns(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
-  return runCriuCheck(env).outcome;
+/**
+ * Under a host root other than '/', the host's criu would run here: in this
+ * container's mount namespace, with its shared libraries, dumping a process
+ * of this container. That tests the container, not the host, so the checks
+ * that run criu answer unknown there rather than answer for the wrong system.
+ * (criu_version runs only `criu --version`, which says the same anywhere it starts.)
+ */
+export function outOfReach(env: RuntimeEnv): ProbeOutcome | null {
+  // $CRIU names a criu of this system, run as such.
+  if (!env.foreignRoot || env.criu) return null;
+  return unknown(
+    'PermissionDenied',
+    `cannot run the host's criu from a container: under CRIU_READINESS_HOST_ROOT=${env.root} it would run in this container's mount namespace with this container's libraries; run criu-readiness check --checkpoint on the host`,
+  );
+}
+
+/** The whole of criu_runs, CRIU's own feature verdicts included, stays within this (the engine's probe limit is 10 s). */
+export const CRIU_RUNS_BUDGET_MS = 8_000;
+/** CRIU's feature verdicts get at most this much of it. */
+export const CRIU_FEATURES_BUDGET_MS = 6_000;
+
+/**
+ * criu_runs: `criu check` says "Looks good.". When criu did start, it is
+ * also asked for its own verdict on each of `askFeatures` (the catalogue's
+ * kernel features), within the budget; its answers ride on the outcome so
+ * that the service can set them beside ours.
+ */
+export function criuRuns(env: RuntimeEnv = runtimeEnv(), askFeatures: readonly string[] = []): ProbeOutcome {
+  const away = outOfReach(env);
+  if (away) return away;
+  const started = performance.now();
+  const { outcome } = runCriuCheck(env);
+  const criuStarted = outcome.status === 'supported' || outcome.reason === 'NotInKernel';
+  const totalMs = Math.min(CRIU_FEATURES_BUDGET_MS, CRIU_RUNS_BUDGET_MS - (performance.now() - started));
+  if (!criuStarted || askFeatures.length === 0 || totalMs <= 0) return outcome;
+  const report = criuFeatureVerdicts(askFeatures, { totalMs, env });
+  const features = report.features.filter((f) => f.status !== 'unknown').map(({ feature, status, message }) => ({ feature, status, message }));
+  return { ...outcome, criu: { features } };
 }
 
 // --- criu check --feature NAME ---------------------------------------------

@@ -16,6 +16,12 @@ export interface RuntimeEnv {
   criu?: string;
   /** CRIU_READINESS_CHECKPOINT_MIN_FREE, bytes (suffixes K, M, G, T accepted). */
   checkpointMinFree?: string;
+  /**
+   * The root is another system's / seen from here (CRIU_READINESS_HOST_ROOT
+   * set, a container): a program found under it still runs here, in our
+   * namespaces with our libraries, so what it does says little of that system.
+   */
+  foreignRoot?: boolean;
 }
 
 export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
@@ -24,6 +30,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
     path: env.PATH ?? '',
     criu: env.CRIU || undefined,
     checkpointMinFree: env.CRIU_READINESS_CHECKPOINT_MIN_FREE || undefined,
+    foreignRoot: (env.CRIU_READINESS_HOST_ROOT || '/') !== '/',
   };
 }
 

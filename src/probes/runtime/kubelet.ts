@@ -7,7 +7,6 @@ import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import { programVersion } from './cri.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
-import { DISABLED, UNREADABLE_CONFIG } from './reasons.js';
 import { atLeast, type Version } from './version.js';
 
 export const GATE = 'ContainerCheckpoint';
@@ -172,12 +171,12 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
   const flag = proc && flagValue(proc.args, 'feature-gates');
   if (flag !== undefined) {
     const gates = parseFeatureGatesFlag(flag);
-    if ('error' in gates) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, `kubelet (pid ${proc.pid}) ${gates.error}`) };
+    if ('error' in gates) return { ...withVersion, outcome: unknown('UnexpectedResult', `kubelet (pid ${proc.pid}) ${gates.error}`) };
     if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), `--feature-gates of kubelet pid ${proc.pid}`];
   }
   if (gate === undefined && configText !== undefined) {
     const gates = readFeatureGates(configText);
-    if ('error' in gates) return { ...withVersion, outcome: unknown(UNREADABLE_CONFIG, `${configFile}: ${gates.error}`) };
+    if ('error' in gates) return { ...withVersion, outcome: unknown('UnexpectedResult', `${configFile}: ${gates.error}`) };
     if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), configFile];
   }
   if (version && gateDefault(version) === 'absent') {
@@ -186,7 +185,7 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
   if (gate === undefined && version) [gate, gateFrom] = [gateDefault(version) as boolean, `the default of kubelet ${version.text}`];
   const report = { ...withVersion, ...(gate !== undefined ? { gate, gateFrom } : {}) };
   if (gate === undefined) return { ...report, outcome: unknown('UnexpectedResult', `${GATE} is not set and the kubelet's version is unknown (${versionWhy})`) };
-  if (!gate) return { ...report, outcome: unsupported(`${GATE} is off (${gateFrom}): set featureGates: {${GATE}: true} in the kubelet configuration`, DISABLED) };
+  if (!gate) return { ...report, outcome: unsupported(`${GATE} is off (${gateFrom}): set featureGates: {${GATE}: true} in the kubelet configuration`, 'Disabled') };
   return { ...report, outcome: supported(`${GATE} is on (${gateFrom}); checkpoints go to ${checkpointsDir}`) };
 }
 

@@ -7,7 +7,6 @@ import type { ProbeOutcome } from '../../model.js';
 import { filesIn, lastValue, readTomlFile } from './config-files.js';
 import { loadContainerdConfig, loadCrioConfig, programVersion } from './cri.js';
 import { describeFailure, findExecutable, hostPath, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
-import { UNREADABLE_CONFIG } from './reasons.js';
 import { tomlGet, type TomlTable } from './toml.js';
 
 export type OciRuntimeName = 'runc' | 'crun';
@@ -149,7 +148,7 @@ export const CRUN_HINT = 'use runc, or a crun built with CRIU';
  */
 export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const report = inspectOci(env);
-  if (report.errors.length > 0) return unknown(UNREADABLE_CONFIG, `a container engine's configuration cannot be read: ${report.errors.join('; ')}`);
+  if (report.errors.length > 0) return unknown('UnexpectedResult', `a container engine's configuration cannot be read: ${report.errors.join('; ')}`);
   const installed = report.runtimes.filter((r) => r.installed);
   if (report.choices.length === 0) {
     if (installed.length === 0) return { status: 'supported', reason: 'NotApplicable', message: 'no OCI runtime (runc, crun) is installed: nothing to checkpoint containers with' };

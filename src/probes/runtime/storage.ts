@@ -7,7 +7,6 @@ import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
 import { inspectKubelet } from './kubelet.js';
-import { LOW_SPACE } from './reasons.js';
 
 /**
  * Default free-space threshold: 10 GiB. A checkpoint holds the container's
@@ -93,13 +92,15 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
     unlinkSync(probe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    // A read-only view of the host's root (a container's /host) says nothing of the host's own mount.
+    if (code === 'EROFS' && env.foreignRoot) return unknown('ReadOnlyFilesystem', `${where} is read-only as mounted here (under ${env.root}); mount the host's directory writable to check it`);
     if (code === 'EROFS') return unsupported(`${where} is on a read-only ${fsType} filesystem: checkpoints (${why}) cannot be written`, 'ReadOnlyFilesystem');
     if (code === 'EACCES' || code === 'EPERM') return unknown('PermissionDenied', `${where} (${fsType}): this process may not write there (${code}); the runtime, as root, may`);
-    if (code === 'ENOSPC' || code === 'EDQUOT') return unsupported(`${where} (${fsType}) is full (${code})`, LOW_SPACE);
+    if (code === 'ENOSPC' || code === 'EDQUOT') return unsupported(`${where} (${fsType}) is full (${code})`, 'InsufficientSpace');
     return unknown('UnexpectedResult', `${where} (${fsType}): a test file could not be created: ${code}`);
   }
   const st = statfsSync(local);
   const free = Number(st.bavail) * Number(st.bsize);
-  if (free < minFree) return unsupported(`${where} (${fsType}) has ${gib(free)} free, less than ${gib(minFree)} (CRIU_READINESS_CHECKPOINT_MIN_FREE)`, LOW_SPACE);
+  if (free < minFree) return unsupported(`${where} (${fsType}) has ${gib(free)} free, less than ${gib(minFree)} (CRIU_READINESS_CHECKPOINT_MIN_FREE)`, 'InsufficientSpace');
   return supported(`${where} (${fsType}) is writable with ${gib(free)} free (${why})`);
 }
