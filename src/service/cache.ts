@@ -125,9 +125,9 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     return this.refresh();
   }
 
-  /** Probe now; callers during a run share it. Never rejects while the cache runs. */
+  /** Probe now; callers during a run share it (also while stopping). Never rejects while the cache runs. */
   refresh(): Promise<Report> {
-    if (this.stopped) return Promise.reject(new Error('the verdict cache is stopped'));
+    if (this.stopped) return this.inFlight ?? Promise.reject(new Error('the verdict cache is stopped'));
     this.inFlight ??= this.runOnce().finally(() => {
       this.inFlight = undefined;
     });
