@@ -23,7 +23,8 @@ function main(): void {
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
   const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
   channel.on('error', () => undefined);
-  createInterface({ input: channel }).on('line', (line) => {
+  const commands = createInterface({ input: channel }).on('error', () => undefined);
+  commands.on('line', (line) => {
     const command = JSON.parse(line) as SupervisorCommand;
     if ('run' in command) void engine.run(command.run).then((results) => answer({ id: command.id, results }));
     else if ('kill' in command) answer({ id: command.id, killed: engine.killRunners() });

@@ -54,7 +54,8 @@ export class SupervisedEngine extends EventEmitter<{ gone: [why: string] }> impl
     readonly pid: number,
   ) {
     super();
-    createInterface({ input: channel }).on('line', (line) => this.receive(line));
+    // A reset channel (the supervisor killed) is reported by 'close'; readline forwards the error too.
+    createInterface({ input: channel }).on('line', (line) => this.receive(line)).on('error', () => undefined);
     channel.on('error', () => undefined);
     channel.once('close', () => this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot run until the service is restarted`));
   }
