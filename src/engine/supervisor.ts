@@ -5,6 +5,7 @@
 // socket, newline-delimited JSON: a command in, its answer out.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +25,17 @@ export type SupervisorOptions = Pick<EngineOptions, 'probeTimeoutMs' | 'runTimeo
 export type SupervisorCommand = { id: number } & ({ run: string[] } | { kill: true } | { close: true });
 export type SupervisorAnswer = { id: number } & ({ results: ProbeResult[] } | { killed: number[] } | { closed: true });
 
-// From source (tests), the TypeScript module; built, the CommonJS bundle (scripts/bundle.mjs).
-const supervisorFile = import.meta.url.endsWith('.ts') ? './supervisor-main.ts' : './supervisor-main.cjs';
-export const DEFAULT_SUPERVISOR = fileURLToPath(new URL(supervisorFile, import.meta.url));
+/**
+ * From source (tests), the TypeScript module; built, the CommonJS bundle
+ * (scripts/bundle.mjs), or tsc's ES module where only tsc ran: without a
+ * supervisor the service cannot probe at all.
+ */
+function supervisorPath(): string {
+  if (import.meta.url.endsWith('.ts')) return fileURLToPath(new URL('./supervisor-main.ts', import.meta.url));
+  const bundled = fileURLToPath(new URL('./supervisor-main.cjs', import.meta.url));
+  return existsSync(bundled) ? bundled : fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+}
+export const DEFAULT_SUPERVISOR = supervisorPath();
 
 /**
  * Start the supervisor: its channel on fd 3 (a socket pair: libuv makes one
