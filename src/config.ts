@@ -26,6 +26,8 @@ export interface Settings {
   nfdFeaturesFile?: string;
   /** Host header names answered besides the defaults (IP literals, localhost, the host name, Service names); `*` for any. */
   allowedHosts: string[];
+  /** Keep the probe runner between refreshes (faster refreshes, more memory at idle). */
+  keepRunner: boolean;
 }
 
 /** A setting that cannot be used; the message names it and says what is allowed. */
@@ -62,6 +64,8 @@ function number(unit: 'seconds' | 'milliseconds', min: number, max: number) {
     .pipe(z.number().min(min, { message }).max(max, { message }))
     .transform((n) => Math.round(n * scale));
 }
+
+const boolean = z.enum(['true', 'false'], { error: () => 'must be true or false' }).transform((v) => v === 'true');
 
 const logLevel = z.enum(LOG_LEVELS, { error: () => `must be one of ${LOG_LEVELS.join(', ')}` });
 
@@ -100,6 +104,7 @@ export const OPTIONS = [
   option({ key: 'runTimeoutMs', flag: '--run-timeout', env: 'CRIU_READINESS_RUN_TIMEOUT', arg: 'MS', defaultValue: String(DEFAULT_RUN_TIMEOUT_MS), help: 'time a whole probe run may take (1000 to 3600000)', schema: number('milliseconds', 1000, 3_600_000) }),
   option({ key: 'logLevel', flag: '--log-level', env: 'CRIU_READINESS_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}`, schema: logLevel }),
   option({ key: 'requestLogLevel', flag: '--request-log-level', env: 'CRIU_READINESS_REQUEST_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'debug', help: 'level of the one line logged per request (silent: none); shown when --log-level lets it through', schema: logLevel }),
+  option({ key: 'keepRunner', flag: '--keep-runner', env: 'CRIU_READINESS_KEEP_RUNNER', arg: 'true|false', defaultValue: 'false', help: 'keep the probe runner between refreshes: a refresh skips a Node start-up, the idle service holds one more process', schema: boolean }),
   option({ key: 'nfdFeaturesFile', flag: '--nfd-features-file', env: 'CRIU_READINESS_NFD_FEATURES_FILE', arg: 'PATH', help: 'write the node-feature-discovery feature file here after each refresh (optional)', schema: path }),
   option({ key: 'allowedHosts', flag: '--allowed-hosts', env: 'CRIU_READINESS_ALLOWED_HOSTS', arg: 'NAMES', defaultValue: '', help: 'Host header names answered besides IP addresses, localhost, this host name and Kubernetes Service names; comma-separated, .suffix for every name under it, * for any (others get 421)', schema: hostList }),
 ] as const;

@@ -139,8 +139,14 @@ function formatRegistries(): FormatRegistries {
 }
 
 let defaults: FormatRegistries | undefined;
+/** One counter per format registry (see Metrics): failed writes of the NFD feature file. */
+let nfdWriteErrors: Counter[] = [];
 
-/** The process defaults, collected once per process whatever the number of Metrics (tests build many apps). */
+/**
+ * The process defaults, collected once per process whatever the number of
+ * Metrics (tests build many apps), and what the process counts beside the
+ * verdicts: rendered at each scrape, so a count is seen at once.
+ */
 function processDefaults(): FormatRegistries {
   if (!defaults) {
     defaults = formatRegistries();
@@ -150,8 +156,24 @@ function processDefaults(): FormatRegistries {
       // rejects them); sum() over the per-type families gives the same numbers.
       for (const name of LINT_FAILING_DEFAULTS) register.removeSingleMetric(name);
     }
+    nfdWriteErrors = [defaults.prometheus, defaults.openmetrics].map(
+      (register) =>
+        new Counter({
+          name: `${PREFIX}nfd_write_errors_total`,
+          help: 'Failed writes of the node-feature-discovery feature file (--nfd-features-file) since the service started; its labels go stale while this rises.',
+          registers: [register],
+        }),
+    );
   }
   return defaults;
+}
+
+/** Count one failed write of the NFD feature file. */
+export function countNfdWriteError(): void {
+  processDefaults();
+  for (const counter of nfdWriteErrors) counter.inc();
+  // The next scrape collects afresh rather than serving the count from before.
+  for (const format of Object.keys(processExpositions) as ExpositionFormat[]) delete processExpositions[format];
 }
 
 /**

@@ -3,7 +3,7 @@
 // writes one such file after every refresh, so NFD labels each node with its
 // verdicts.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Report } from './service/check.js';
 import { evaluate, httpStatus, LEVELS } from './service/levels.js';
@@ -104,5 +104,23 @@ export async function writeNfdFeatures(path: string, report: Report, options: Nf
   } catch (err) {
     await rm(temporary, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Make sure the feature file can be written, at start-up rather than at the
+ * first refresh: create its directory if missing (as mkdir -p), then create
+ * and remove a dot-file in it. Throws with the reason otherwise.
+ */
+export async function prepareNfdDirectory(path: string): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = join(dir, `.${basename(path)}.${randomBytes(4).toString('hex')}.check`);
+    await (await open(probe, 'wx', 0o644)).close();
+    await rm(probe, { force: true });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot write the NFD feature file in ${dir}: ${reason}`);
   }
 }

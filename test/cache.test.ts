@@ -172,3 +172,34 @@ t.test('stop waits for the run under way and stops the runner', async (t) => {
   t.ok((await refreshing).verdicts.length > 0);
   await t.rejects(cache.refresh(), /stopped/);
 });
+
+t.test('a run that stop() cuts short is not published: no refreshed event, the last whole run stays current', async (t) => {
+  const cache = steeredCache(t);
+  const first = await cache.start();
+  const events: string[] = [];
+  cache.on('refreshed', (_report, result) => events.push(result));
+  probes.set('beta', 'hang');
+  const refreshing = cache.refresh();
+  // Until the hanging probe has been called: the run is under way in the runner.
+  const callsBefore = probes.calls();
+  while (probes.calls() < callsBefore + 2) await new Promise((resolve) => setTimeout(resolve, 20));
+  const killed: number[] = [];
+  await cache.stop({ graceMs: 100, onKilled: (pid) => killed.push(pid) });
+  t.ok(killed.length > 0, 'the busy runner was killed');
+  t.same(events, [], "no 'refreshed'");
+  t.equal(cache.current, first, 'the verdicts of the last whole run stay');
+  t.same(cache.runs, { ok: 1, failed: 0 }, 'and it is not counted');
+  t.equal((await refreshing).verdicts.find((v) => v.name === 'beta')?.status, 'unknown', 'its caller still hears how it ended');
+  t.same(runnerChildren(), [], 'no runner is left');
+});
+
+t.test('a key part that cannot be read keeps its last value rather than dropping the verdicts', async (t) => {
+  const previous: CacheKey = { bootId: 'boot-1', kernelRelease: release(), capEff: '000001ffffffffff' };
+  const key = readCacheKey(previous, { status: '/nonexistent/status', bootId: '/nonexistent/boot_id' });
+  t.same(key, previous);
+});
+
+t.test("the cache key can follow another process's capabilities (the supervisor's, which start the runners)", async (t) => {
+  const key = readCacheKey(undefined, { status: `/proc/${process.ppid}/status`, bootId: '/proc/sys/kernel/random/boot_id' });
+  t.equal(key.capEff, /^CapEff:\s*(\S+)$/m.exec(readFileSync(`/proc/${process.ppid}/status`, 'utf8'))?.[1]);
+});

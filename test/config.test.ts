@@ -11,6 +11,7 @@ t.test('defaults: 0.0.0.0:9870, refresh every 5 minutes, forced refreshes 10 s a
     logLevel: 'info',
     requestLogLevel: 'debug',
     allowedHosts: [],
+    keepRunner: false,
   });
 });
 
@@ -25,6 +26,7 @@ t.test('every setting comes from its flag or its environment variable', async (t
     CRIU_READINESS_REQUEST_LOG_LEVEL: 'info',
     CRIU_READINESS_NFD_FEATURES_FILE: '/etc/kubernetes/node-feature-discovery/features.d/criu-readiness',
     CRIU_READINESS_ALLOWED_HOSTS: 'readiness.example.com, .nodes.example',
+    CRIU_READINESS_KEEP_RUNNER: 'true',
   };
   const expected = {
     listen: { host: '127.0.0.1', port: 8080 },
@@ -36,6 +38,7 @@ t.test('every setting comes from its flag or its environment variable', async (t
     requestLogLevel: 'info',
     nfdFeaturesFile: '/etc/kubernetes/node-feature-discovery/features.d/criu-readiness',
     allowedHosts: ['readiness.example.com', '.nodes.example'],
+    keepRunner: true,
   };
   t.same(parseSettings([], env), expected, 'from the environment');
   const args = OPTIONS.flatMap((o) => [o.flag, env[o.env as keyof typeof env]]);
@@ -118,4 +121,8 @@ t.test('--help asks for the usage, which lists every flag with its variable and 
     t.match(usage, `env ${o.env}`);
     if (o.defaultValue) t.match(usage, `default ${o.defaultValue}`);
   }
+});
+
+t.test('--keep-runner takes true or false only', async (t) => {
+  t.throws(() => parseSettings(['--keep-runner', 'yes'], {}), new ConfigError('invalid --keep-runner (CRIU_READINESS_KEEP_RUNNER): --keep-runner="yes" must be true or false'));
 });

@@ -1,10 +1,15 @@
 import t, { type Test } from 'tap';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbeEngine, type EngineOptions, type ProbeResult } from '../src/engine/engine.js';
 import { runnerExecArgv, spawnRunner } from '../src/engine/runner-process.js';
+import { TS_LOADER } from './helpers/node.js';
+
+const run = promisify(execFile);
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
 
@@ -204,4 +209,21 @@ t.test('killRunners ends a run under way long before its time limits, its probe 
   t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
   t.equal(killed[0], pid, 'the warm runner that had the run');
   t.same(e.killRunners(), [], 'no runner left to kill');
+});
+
+t.test('a warm runner stopped while idle (SIGSTOP) is replaced after the probe timeout, not left to hold the run to its deadline', async (t) => {
+  const e = engine(t, { keepWarm: true, probeTimeoutMs: 1_000, runTimeoutMs: 60_000 });
+  const { pid } = await describeRunner(t, e);
+  process.kill(pid, 'SIGSTOP');
+  const results = await e.run(['fine', 'describes_itself']);
+  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported'], 'every probe ran, in a new runner');
+  t.not(pidOf(results[1]), pid);
+  t.notOk(existsSync(`/proc/${pid}`), 'the stopped runner is gone');
+});
+
+t.test('a runner that cannot be spawned (EMFILE) is reported as such, not as an exit code', async (t) => {
+  const fixture = fileURLToPath(new URL('./fixtures/emfile-engine.ts', import.meta.url));
+  const { stdout } = await run(process.execPath, [...TS_LOADER, fixture]);
+  const [result] = JSON.parse(stdout) as ProbeResult[];
+  t.match(result.outcome, { status: 'unknown', reason: 'RunnerUnavailable', message: /^could not start the runner: spawn .*EMFILE$/ });
 });

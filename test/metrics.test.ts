@@ -5,7 +5,7 @@ import { CATALOGUE } from '../src/catalogue.js';
 import { LEVELS } from '../src/service/levels.js';
 import { STATUSES, type Verdict } from '../src/model.js';
 import { gunzipSync } from 'node:zlib';
-import { Metrics, PREFIX } from '../src/metrics.js';
+import { Metrics, PREFIX, countNfdWriteError } from '../src/metrics.js';
 import { version } from '../src/version.js';
 import { cannedReport, exposition } from './helpers/prometheus.js';
 import { MemorySource } from './helpers/memory-source.js';
@@ -198,4 +198,13 @@ t.test('gzip gives the same exposition', async (t) => {
     t.equal(gunzipSync(zipped.body).toString(), plain.body.toString(), format);
     t.ok(zipped.body.length * 4 < plain.body.length, `${format}: ${plain.body.length} bytes, ${zipped.body.length} gzipped`);
   }
+});
+
+t.test('a failed write of the NFD feature file is counted, and the next scrape shows it', async (t) => {
+  const metrics = new Metrics(new MemorySource());
+  const count = async () => Number(/^criu_readiness_nfd_write_errors_total (\d+)$/m.exec(await exposition(metrics))?.[1]);
+  const before = await count();
+  t.ok(before >= 0, 'present before any failure');
+  countNfdWriteError();
+  t.equal(await count(), before + 1);
 });

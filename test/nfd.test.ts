@@ -9,7 +9,7 @@ import { CATALOGUE } from '../src/catalogue.js';
 import type { Report } from '../src/service/check.js';
 import type { Status, Verdict } from '../src/model.js';
 import { LEVELS } from '../src/service/levels.js';
-import { DEFAULT_NFD_TTL_MS, NFD_MAX_FILE_BYTES, NFD_NAMESPACE, nfdFeatureText, writeNfdFeatures } from '../src/nfd.js';
+import { DEFAULT_NFD_TTL_MS, NFD_MAX_FILE_BYTES, NFD_NAMESPACE, nfdFeatureText, prepareNfdDirectory, writeNfdFeatures } from '../src/nfd.js';
 
 const FINISHED = new Date('2026-03-04T05:06:07.890Z');
 
@@ -171,4 +171,20 @@ t.test('a write that runs out of space keeps the old file and leaves no dot-file
   await t.rejects(writeNfdFeatures(path, report()), { code: 'ENOSPC' });
   t.equal(await readFile(path, 'utf8'), 'old\n');
   t.same(await readdir(dir), ['criu-readiness']);
+});
+
+t.test('start-up creates a missing feature-file directory, and leaves nothing in it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nfd-prepare-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const nested = join(dir, 'features.d', 'deeper');
+  await prepareNfdDirectory(join(nested, 'criu-readiness'));
+  t.ok((await stat(nested)).isDirectory());
+  t.same(await readdir(nested), []);
+});
+
+t.test('a feature-file directory that cannot be made or written is refused with the reason', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nfd-prepare-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'a-file'), '');
+  await t.rejects(prepareNfdDirectory(join(dir, 'a-file', 'criu-readiness')), { message: new RegExp(`^cannot write the NFD feature file in ${dir}/a-file: .*(ENOTDIR|EEXIST)`) });
 });

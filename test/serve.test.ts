@@ -1,6 +1,6 @@
 // `criu-readiness serve` as a process: settings, logs, and a clean exit on SIGTERM under load.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,9 +11,12 @@ import t, { type Test } from 'tap';
 import { TS_LOADER } from './helpers/node.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const builtCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [...TS_LOADER, cli, 'serve', ...args], { env: { ...process.env, ...env } });
+/** `serve` from source; or as built (dist/, after npm run build), the bundled supervisor and runner with it. */
+function start(args: string[], env: NodeJS.ProcessEnv = {}, built = false): ChildProcessWithoutNullStreams {
+  const program = built ? [builtCli] : [...TS_LOADER, cli];
+  return spawn(process.execPath, [...program, 'serve', ...args], { env: { ...process.env, ...env } });
 }
 
 interface Ended {
@@ -71,8 +74,8 @@ function get(port: number, path: string, method = 'GET'): Promise<Outcome> {
 }
 
 /** A serve process on a free loopback port: its port, its parsed log lines, and its end. */
-async function serving(t: Test, args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number; logs: Record<string, unknown>[]; result: Promise<Ended> }> {
-  const child = start(['--listen', '127.0.0.1:0', ...args]);
+async function serving(t: Test, args: string[], built = false): Promise<{ child: ChildProcessWithoutNullStreams; port: number; logs: Record<string, unknown>[]; result: Promise<Ended> }> {
+  const child = start(['--listen', '127.0.0.1:0', ...args], {}, built);
   const result = ended(child);
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -148,10 +151,11 @@ t.test('SIGTERM under load: requests in flight are answered, the process exits 0
   );
 });
 
-t.test('--nfd-features-file gets the NFD feature file after each run; --request-log-level info logs each request', async (t) => {
+t.test('--nfd-features-file gets the NFD feature file after each run, its directory made at start-up; --request-log-level info logs each request', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'criu-readiness');
+  // Its directory does not exist yet: start-up makes it.
+  const file = join(dir, 'features.d', 'criu-readiness');
   const { child, port, logs, result } = await serving(t, ['--nfd-features-file', file, '--request-log-level', 'info']);
   // The file is written right after the run that made /readyz 200.
   while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -175,4 +179,83 @@ t.test('an address in use ends serve with exit 1 and says why', async (t) => {
   const exit = await ended(start(['--listen', `127.0.0.1:${port}`]));
   t.equal(exit.code, 1);
   t.match(exit.stderr, new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+});
+
+t.test('a feature-file directory the HTTP process cannot write stops start-up with exit 2 and the reason', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'a-file'), '');
+  const exit = await ended(start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(dir, 'a-file', 'criu-readiness')]));
+  t.equal(exit.code, 2);
+  t.match(exit.stderr, /^Error: invalid --nfd-features-file \(CRIU_READINESS_NFD_FEATURES_FILE\): cannot write the NFD feature file in .*a-file: /);
+  t.notMatch(exit.stdout, /probe run finished/);
+});
+
+const NOT_ROOT = process.getuid?.() !== 0 && 'needs root: the service gives up root\'s capabilities';
+
+t.test("a directory root may write only with CAP_DAC_OVERRIDE is refused: the check runs with the HTTP process's rights", { skip: NOT_ROOT }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const others = join(dir, 'someone-elses');
+  mkdirSync(others, { mode: 0o755 });
+  chownSync(others, 65534, 65534);
+  const exit = await ended(start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(others, 'criu-readiness')]));
+  t.equal(exit.code, 2);
+  t.match(exit.stderr, /cannot write the NFD feature file in .*someone-elses: .*EACCES/);
+});
+
+/** Status fields of every thread of a process. */
+function threadStatus(pid: number): Record<string, string>[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) =>
+    Object.fromEntries(
+      readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1')
+        .split('\n')
+        .map((line) => line.split(/:\s*/, 2))
+        .filter((pair) => pair.length === 2),
+    ),
+  );
+}
+
+/** The supervisor child of the serve process. */
+function supervisorOf(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+  const found = children.find((child) => readFileSync(`/proc/${child}/cmdline`, 'latin1').includes('supervisor-main'));
+  if (found === undefined) throw new Error(`no supervisor among the children of ${pid}: ${children.join(' ')}`);
+  return found;
+}
+
+t.test('as built: the HTTP process holds no capability in any thread, no_new_privs and a seccomp filter; the supervisor keeps the capabilities and verdicts come', { skip: NOT_ROOT || (!existsSync(builtCli) && 'needs npm run build') }, async (t) => {
+  const { child, port, result } = await serving(t, [], true);
+  const pid = child.pid as number;
+  const threads = threadStatus(pid);
+  t.ok(threads.length > 1, `Node runs several threads (${threads.length})`);
+  for (const status of threads) {
+    t.match(status, { CapEff: '0000000000000000', CapPrm: '0000000000000000', CapBnd: '0000000000000000', CapAmb: '0000000000000000', NoNewPrivs: '1', Seccomp: '2' }, `thread ${status.Pid}`);
+  }
+  const supervisor = threadStatus(supervisorOf(pid))[0];
+  const ours = threadStatus(process.pid)[0];
+  t.equal(supervisor.CapEff, ours.CapEff, "the supervisor has the capabilities serve was started with");
+  t.equal(supervisor.NoNewPrivs, '0');
+  const tcpRepair = await new Promise<string>((resolve) => {
+    request({ host: '127.0.0.1', port, path: '/features/tcp_repair', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve(body));
+    }).end();
+  });
+  t.match(JSON.parse(tcpRepair), { status: 'supported' }, 'a probe that needs CAP_NET_ADMIN still says supported');
+  child.kill('SIGTERM');
+  t.equal((await result).code, 0);
+});
+
+t.test('the supervisor dying ends serve with exit 1 and a log line that says so, so that it is restarted', { skip: NOT_ROOT }, async (t) => {
+  const { child, logs, result } = await serving(t, []);
+  const supervisor = supervisorOf(child.pid as number);
+  process.kill(supervisor, 'SIGKILL');
+  const exit = await result;
+  t.equal(exit.code, 1);
+  t.ok(
+    logs.some((l) => l.level === 50 && /probe supervisor \(pid \d+\) exited/.test(String(l.msg))),
+    'an error line names the supervisor',
+  );
 });

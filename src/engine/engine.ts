@@ -32,6 +32,19 @@ export interface ProbeResult {
   durationMs: number;
 }
 
+/**
+ * What the verdict cache needs of an engine: the ProbeEngine in this process
+ * (the CLI, tests), or the supervisor's over its pipe (the service).
+ */
+export interface Engine {
+  /** Run the named probes, in order; runs never overlap. Every name gets a result. */
+  run(names: readonly string[]): Promise<ProbeResult[]>;
+  /** Kill every runner now; a run under way ends as after a crash. The pids killed. */
+  killRunners(): number[] | Promise<number[]>;
+  /** Stop the runners and wait until they are gone. */
+  close(): Promise<void>;
+}
+
 function unknownResult(name: string, reason: Reason, message: string, durationMs = 0): ProbeResult {
   return { name, outcome: { status: 'unknown', reason, message }, durationMs };
 }
@@ -70,7 +83,11 @@ class Runner {
     if (channel) createInterface({ input: channel }).on('line', (line) => this.receive(line));
     // A command written as the runner dies meets a closed pipe; its death is reported by 'close'.
     this.child.stdin?.on('error', () => undefined);
-    void startFailure.then((err) => this.close(`could not start the runner: ${err.message}`));
+    // Heard at once, before 'close' (which follows a failed spawn with a made-up exit code);
+    // startFailure covers a runner that failed before it was handed to us.
+    const failedToStart = (err: Error) => this.close(`could not start the runner: ${err.message}`);
+    this.child.once('error', failedToStart);
+    void startFailure.then(failedToStart);
     this.child.once('close', (code, signal) => {
       this.reapHelpers();
       const last = lastErrorLine(this.stderrTail);
@@ -223,7 +240,7 @@ function becomeSubreaper(): void {
   subreaper = true;
 }
 
-export class ProbeEngine {
+export class ProbeEngine implements Engine {
   private readonly probeTimeoutMs: number;
   private readonly runTimeoutMs: number;
   private readonly startTimeoutMs: number;
@@ -351,21 +368,33 @@ export class ProbeEngine {
     return names.map((name) => results.get(name) ?? unknownResult(name, 'ProbeError', 'no result'));
   }
 
-  /** Hand `names` to one runner and watch it until it is done, dies, or overruns. */
+  /**
+   * Hand `names` to one runner and watch it until it is done, dies, or
+   * overruns. Every message is awaited no longer than the probe timeout: a
+   * probe's result after its start, and equally the first start after the
+   * command or the next one after a result, so that a runner that stopped
+   * answering (SIGSTOPped while warm, swapped out) is replaced at once
+   * rather than holding the run until its deadline.
+   */
   private drive(runner: Runner, names: string[], deadline: number, record: (r: ProbeResult) => void): Promise<Ending> {
     return new Promise((resolve) => {
       let current: { name: string; started: number } | undefined;
       let killedFor: Ending | undefined;
-      let probeTimer: NodeJS.Timeout | undefined;
+      let silence: NodeJS.Timeout | undefined;
       const elapsed = () => (current ? performance.now() - current.started : 0);
       const killFor = (ending: Ending) => {
         killedFor ??= ending;
         runner.kill();
       };
+      const expectWithin = (ending: () => Ending) => {
+        clearTimeout(silence);
+        silence = setTimeout(() => killFor(ending()), this.probeTimeoutMs);
+      };
+      const silent = (): Ending => ({ kind: 'crashed', elapsedMs: 0, why: `the runner did not answer within ${this.probeTimeoutMs} ms` });
       const runTimer = setTimeout(() => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }), Math.max(0, deadline - Date.now()));
       const finish = (ending: Ending) => {
         clearTimeout(runTimer);
-        clearTimeout(probeTimer);
+        clearTimeout(silence);
         unsubscribe();
         resolve(ending);
       };
@@ -378,15 +407,16 @@ export class ProbeEngine {
         if (m.type === 'start') {
           current = { name: m.name, started: performance.now() };
           const name = m.name;
-          probeTimer = setTimeout(() => killFor({ kind: 'timeout', name, elapsedMs: elapsed() }), this.probeTimeoutMs);
+          expectWithin(() => ({ kind: 'timeout', name, elapsedMs: elapsed() }));
         } else if (m.type === 'result') {
-          clearTimeout(probeTimer);
           current = undefined;
           record({ name: m.name, outcome: m.outcome, durationMs: m.durationMs });
+          expectWithin(silent);
         } else if (m.type === 'done') {
           finish({ kind: 'done' });
         }
       });
+      expectWithin(silent);
       runner.send({ run: names, exitWhenDone: !this.keepWarm });
     });
   }

@@ -39,35 +39,78 @@ export const SYS = {
   setsockopt: 54,
   getsockopt: 55,
   clone: 56,
+  execve: 59,
   exit: 60,
   kill: 62,
   ptrace: 101,
   getppid: 110,
+  capget: 125,
+  capset: 126,
   rt_sigqueueinfo: 129,
+  pivot_root: 155,
   prctl: 157,
   arch_prctl: 158,
+  adjtimex: 159,
+  chroot: 161,
+  acct: 163,
+  settimeofday: 164,
+  mount: 165,
+  umount2: 166,
+  swapon: 167,
+  swapoff: 168,
+  reboot: 169,
+  sethostname: 170,
+  setdomainname: 171,
+  iopl: 172,
+  ioperm: 173,
+  init_module: 175,
+  delete_module: 176,
+  quotactl: 179,
   io_setup: 206,
   io_destroy: 207,
   io_getevents: 208,
+  clock_settime: 227,
   exit_group: 231,
   epoll_ctl: 233,
   tgkill: 234,
+  kexec_load: 246,
+  add_key: 248,
+  request_key: 249,
+  keyctl: 250,
   inotify_add_watch: 254,
+  unshare: 272,
   vmsplice: 278,
   timerfd_create: 283,
   signalfd4: 289,
   eventfd2: 290,
   epoll_create1: 291,
   inotify_init1: 294,
+  perf_event_open: 298,
+  name_to_handle_at: 303,
+  open_by_handle_at: 304,
+  clock_adjtime: 305,
+  setns: 308,
+  process_vm_readv: 310,
+  process_vm_writev: 311,
   kcmp: 312,
+  finit_module: 313,
   seccomp: 317,
   memfd_create: 319,
+  kexec_file_load: 320,
+  bpf: 321,
+  execveat: 322,
   userfaultfd: 323,
+  open_tree: 428,
   move_mount: 429,
+  fsopen: 430,
+  fsconfig: 431,
+  fsmount: 432,
+  fspick: 433,
   pidfd_open: 434,
   clone3: 435,
   openat2: 437,
   pidfd_getfd: 438,
+  mount_setattr: 442,
 } as const;
 
 // ---------------------------------------------------------------- <asm/unistd_32.h> (syscall_32.tbl), the i386 ABI
@@ -94,6 +137,9 @@ export const O_NONBLOCK = 0o4000;
 export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
 export const F_SETFL = 4;
 export const F_GETOWNER_UIDS = 17;
 /** F_GETOWNER_UIDS writes two uid_t: the owner's real and effective uid. */
@@ -285,6 +331,10 @@ export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_MM = 35;
 export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_SET_NO_NEW_PRIVS = 38;
+export const PR_GET_NO_NEW_PRIVS = 39;
+export const PR_CAPBSET_DROP = 24;
+export const PR_CAP_AMBIENT = 47;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 export const PR_GET_TID_ADDRESS = 40;
 export const PR_SET_MM_BRK = 7;
 export const PR_SET_MM_AUXV = 12;
@@ -344,6 +394,10 @@ export const CLONE_PARENT = 0x00008000;
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWPID = 0x20000000;
 export const CLONE_NEWNET = 0x40000000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWIPC = 0x08000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWCGROUP = 0x02000000;
 /**
  * struct clone_args up to set_tid_size (CLONE_ARGS_SIZE_VER1): ten u64
  * fields. A kernel that knows only VER0 (64 bytes) refuses it with E2BIG.
@@ -449,8 +503,22 @@ export const DR7_LOCAL_ENABLE_DR0 = 1;
 export const SECCOMP_SET_MODE_FILTER = 1;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
 export const SECCOMP_RET_ERRNO = 0x00050000;
+/** Apply a filter to every thread of the process, not only the calling one. */
+export const SECCOMP_FILTER_FLAG_TSYNC = 1;
+/** A seccomp filter's answer that sends SIGSYS. */
+export const SECCOMP_RET_TRAP = 0x00030000;
 /** offsetof(struct seccomp_data, nr). */
 export const SECCOMP_DATA_NR_OFFSET = 0;
+/** offsetof(struct seccomp_data, arch). */
+export const SECCOMP_DATA_ARCH_OFFSET = 4;
+/** offsetof(struct seccomp_data, args[i]): the low 32 bits of argument i. */
+export const seccompArgOffset = (index: number): number => 16 + 8 * index;
+/** <linux/audit.h>: the arch a seccomp filter sees for x86-64 system calls. */
+export const AUDIT_ARCH_X86_64 = 0xc000003e;
+/** System call numbers from here up are the x32 ABI's. */
+export const X32_SYSCALL_BIT = 0x40000000;
+export const BPF_JSET_K = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+export const BPF_JGE_K = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 export const BPF_LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
 export const BPF_JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 export const BPF_RET_K = 0x06; // BPF_RET | BPF_K
@@ -476,6 +544,15 @@ export const MOVE_MOUNT_SET_GROUP = 0x100;
 // ---------------------------------------------------------------- <linux/capability.h>
 
 /** unshare and setns of a mount namespace need both. */
+export const CAP_SETPCAP = 8;
+/** <linux/capability.h>: capget/capset with two 32-bit words per set. */
+export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+/** struct __user_cap_header_struct: u32 version, s32 pid. */
+export const CAP_HEADER_SIZE = 8;
+/** struct __user_cap_data_struct[2]: { u32 effective, permitted, inheritable } twice. */
+export const CAP_DATA_SIZE = 24;
+export const CAP_DATA_WORD_SIZE = 12;
+export const CAP_DATA_INHERITABLE_OFFSET = 8;
 export const CAP_SYS_CHROOT = 18;
 export const CAP_SYS_ADMIN = 21;
 

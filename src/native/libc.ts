@@ -214,6 +214,18 @@ export function spawn(path: string, argv: string[], options: SpawnOptions = {}):
   }
 }
 
+const rawExecve = libcFunction('int execve(const char *path, const char **argv, const char **envp)');
+
+/**
+ * execve(2): replace this process's image, keeping its pid and the
+ * descriptors without FD_CLOEXEC. Returns only when it failed: the errno.
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): number {
+  clearErrno();
+  rawExecve(path, [...argv, null], [...env, null]);
+  return lastErrno();
+}
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Sleep synchronously, this thread only: a probe polling a child must not let the event loop run. */
 function sleepMs(ms: number): void {

@@ -7,7 +7,7 @@ import { release } from 'node:os';
 import type { Logger } from 'pino';
 import { CATALOGUE, type Feature } from '../catalogue.js';
 import { runCheck, runResult, type Report } from './check.js';
-import type { ProbeEngine } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
 import type { RunResult, Verdict } from '../model.js';
 import type { VerdictSource, VerdictSourceEvents } from './source.js';
 
@@ -22,20 +22,35 @@ export interface CacheKey {
   capEff: string;
 }
 
-function readOr(path: string, fallback: string): string {
+function readOr(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch {
-    return fallback;
+    return undefined;
   }
 }
 
-export function readCacheKey(): CacheKey {
-  const status = readOr('/proc/self/status', '');
+/** Where the key is read; the service reads the capabilities of the process that starts the runners. */
+export interface KeyFiles {
+  /** A /proc/PID/status: its CapEff are the capabilities the probes run with. */
+  status: string;
+  bootId: string;
+}
+
+const OWN_KEY_FILES: KeyFiles = { status: '/proc/self/status', bootId: '/proc/sys/kernel/random/boot_id' };
+
+/**
+ * The key now. A file that cannot be read (a descriptor limit, a process
+ * being replaced) keeps that part of `previous`: a failed read says nothing
+ * changed, and must not drop the cached verdicts.
+ */
+export function readCacheKey(previous?: CacheKey, files: KeyFiles = OWN_KEY_FILES): CacheKey {
+  const status = readOr(files.status);
+  const capEff = status === undefined ? undefined : /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
   return {
-    bootId: readOr('/proc/sys/kernel/random/boot_id', 'unknown').trim(),
+    bootId: readOr(files.bootId)?.trim() || (previous?.bootId ?? 'unknown'),
     kernelRelease: release(),
-    capEff: /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'unknown',
+    capEff: capEff ?? previous?.capEff ?? 'unknown',
   };
 }
 
@@ -43,8 +58,17 @@ function sameKey(a: CacheKey, b: CacheKey): boolean {
   return a.bootId === b.bootId && a.kernelRelease === b.kernelRelease && a.capEff === b.capEff;
 }
 
+export interface StopOptions {
+  /** Time a run under way may take to finish before its runners are killed (default: no limit). */
+  graceMs?: number;
+  /** Told each runner killed. */
+  onKilled?: (pid: number) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
 export interface VerdictCacheOptions {
-  engine: ProbeEngine;
+  engine: Engine;
   /** The features to probe, in order (default: the whole catalogue). */
   features?: readonly Feature[];
   /** Time between background refreshes (ms). */
@@ -52,8 +76,8 @@ export interface VerdictCacheOptions {
   /** Least time between the end of one run and a forced refresh (ms). */
   minRefreshIntervalMs: number;
   logger?: Logger;
-  /** Reads the cache key; tests replace it to simulate a reboot or a capability change. */
-  readKey?: () => CacheKey;
+  /** Reads the cache key (given the last one); tests replace it to simulate a reboot or a capability change. */
+  readKey?: (previous: CacheKey | undefined) => CacheKey;
 }
 
 export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements VerdictSource {
@@ -66,13 +90,15 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
   key: CacheKey | undefined;
   readonly runs = { ok: 0, failed: 0 };
 
-  private readonly engine: ProbeEngine;
+  private readonly engine: Engine;
   private readonly logger: Logger | undefined;
-  private readonly readKey: () => CacheKey;
+  private readonly readKey: (previous: CacheKey | undefined) => CacheKey;
   private inFlight: Promise<Report> | undefined;
   private lastFinished = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Set when stop() killed the run under way: its report is not published. */
+  private cutShort = false;
 
   constructor(options: VerdictCacheOptions) {
     super();
@@ -81,7 +107,7 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     this.intervalMs = options.intervalMs;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs;
     this.logger = options.logger;
-    this.readKey = options.readKey ?? readCacheKey;
+    this.readKey = options.readKey ?? ((previous) => readCacheKey(previous));
   }
 
   /** True once a run has finished (and its key has not changed since). */
@@ -99,9 +125,9 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     return this.refresh();
   }
 
-  /** Probe now; callers during a run share it. Never rejects while the cache runs. */
+  /** Probe now; callers during a run share it (also while stopping). Never rejects while the cache runs. */
   refresh(): Promise<Report> {
-    if (this.stopped) return Promise.reject(new Error('the verdict cache is stopped'));
+    if (this.stopped) return this.inFlight ?? Promise.reject(new Error('the verdict cache is stopped'));
     this.inFlight ??= this.runOnce().finally(() => {
       this.inFlight = undefined;
     });
@@ -114,17 +140,36 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     return Math.max(0, Math.ceil(this.lastFinished + this.minRefreshIntervalMs - performance.now()));
   }
 
-  /** Stop the background refreshes, wait for a run under way, and stop the runner. */
-  async stop(): Promise<void> {
+  /**
+   * Stop the background refreshes, let a run under way finish within
+   * `graceMs` (else kill its runners until it gives up: the engine hands the
+   * probes left to new runners), and stop the runner. A run cut short is not
+   * published: no 'refreshed', `current` stays the last whole run.
+   */
+  async stop({ graceMs = Infinity, onKilled }: StopOptions = {}): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.inFlight;
+    const running = this.inFlight;
+    if (running) {
+      let done = false;
+      const finished = running.then(
+        () => (done = true),
+        () => (done = true),
+      );
+      if (Number.isFinite(graceMs)) await Promise.race([finished, sleep(graceMs)]);
+      else await finished;
+      if (!done) this.cutShort = true;
+      while (!done) {
+        for (const pid of await this.engine.killRunners()) onKilled?.(pid);
+        await Promise.race([finished, sleep(100)]);
+      }
+    }
     await this.engine.close();
   }
 
   private async runOnce(): Promise<Report> {
     clearTimeout(this.timer);
-    const key = this.readKey();
+    const key = this.readKey(this.key);
     if (this.key && !sameKey(this.key, key)) {
       this.logger?.info({ previous: this.key, key }, 'boot, kernel or capabilities changed: dropping the cached verdicts');
       this.current = undefined;
@@ -132,6 +177,7 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     this.key = key;
 
     const report = await this.check();
+    if (this.cutShort) return report;
     const result = runResult(report);
     this.lastFinished = performance.now();
     this.current = report;

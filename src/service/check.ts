@@ -2,7 +2,7 @@
 // kernel config values and hints.
 import type { Feature } from '../catalogue.js';
 import { cachedKernelConfig, kconfigHint, kconfigValues } from './kconfig.js';
-import type { ProbeEngine, ProbeResult } from '../engine/engine.js';
+import type { Engine, ProbeResult } from '../engine/engine.js';
 import { FAILED_RUN_REASONS, STATUSES, type RunResult, type Status, type Verdict } from '../model.js';
 
 export interface Report {
@@ -26,7 +26,7 @@ export function toVerdict(feature: Feature, result: ProbeResult, config = cached
 }
 
 /** Probe the given features (in order) and return their verdicts. */
-export async function runCheck(engine: ProbeEngine, features: readonly Feature[]): Promise<Report> {
+export async function runCheck(engine: Engine, features: readonly Feature[]): Promise<Report> {
   const started = performance.now();
   const running = engine.run(features.map((f) => f.name));
   // Read while the probes run, rather than after them.

@@ -1,0 +1,41 @@
+// The supervisor process: hosts the ProbeEngine for the service's HTTP
+// process, which holds no privilege, and keeps the capabilities the probes
+// need. Reads commands on its channel (fd 3) and answers each there; exits
+// when the channel ends or the HTTP process dies. Built as CommonJS, like
+// the runner (scripts/bundle.mjs).
+import { Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import * as libc from '../native/libc.js';
+import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
+import { ProbeEngine } from './engine.js';
+import { SUPERVISOR_FD, SUPERVISOR_OPTIONS_ENV, type SupervisorAnswer, type SupervisorCommand, type SupervisorOptions } from './supervisor.js';
+
+function main(): void {
+  const { parentPid, ...options } = JSON.parse(process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}') as SupervisorOptions;
+  delete process.env[SUPERVISOR_OPTIONS_ENV];
+  // Die with the HTTP process; if it died before this line, go now.
+  libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
+  if (process.ppid !== parentPid) process.exit(1);
+  // The HTTP process decides when to stop: a signal sent to the whole group is not for us.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
+
+  const engine = new ProbeEngine(options);
+  const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
+  const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
+  channel.on('error', () => undefined);
+  const commands = createInterface({ input: channel }).on('error', () => undefined);
+  commands.on('line', (line) => {
+    const command = JSON.parse(line) as SupervisorCommand;
+    if ('run' in command) void engine.run(command.run).then((results) => answer({ id: command.id, results }));
+    else if ('kill' in command) answer({ id: command.id, killed: engine.killRunners() });
+    else void engine.close().then(() => answer({ id: command.id, closed: true }));
+  });
+  // The HTTP process is gone or done: nobody wants a result any more. Each
+  // runner's process group goes with it (a runner also dies with us).
+  channel.once('close', () => {
+    engine.killRunners();
+    process.exit(0);
+  });
+}
+
+main();

@@ -1,0 +1,81 @@
+// The supervisor process and its engine seen from the HTTP side: runs,
+// kills and close over its channel, and what a run answers once it is gone.
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { SupervisedEngine, spawnSupervisor } from '../src/engine/supervisor.js';
+
+const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
+
+function supervised(t: Test, keepWarm = false): { engine: SupervisedEngine; pid: number } {
+  const child = spawnSupervisor({ probeModule: faultProbes, probeTimeoutMs: 2_000, runTimeoutMs: 60_000, keepWarm });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  return { engine: new SupervisedEngine(child.stdio[3] as Socket, child.pid as number), pid: child.pid as number };
+}
+
+const runnerPid = (message: string) => (JSON.parse(message) as { pid: number }).pid;
+
+t.test('a run through the supervisor gets every result, from a runner the supervisor started', async (t) => {
+  const { engine, pid } = supervised(t);
+  const results = await engine.run(['fine', 'describes_itself', 'throws']);
+  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported', 'throws: unknown']);
+  const runner = runnerPid(results[1].outcome.message);
+  t.not(runner, pid);
+  await engine.close();
+});
+
+t.test('without keep-warm each run has a runner of its own; with it, one serves both', async (t) => {
+  const cold = supervised(t).engine;
+  const [a] = await cold.run(['describes_itself']);
+  const [b] = await cold.run(['describes_itself']);
+  t.not(runnerPid(b.outcome.message), runnerPid(a.outcome.message));
+  const warm = supervised(t, true).engine;
+  const [c] = await warm.run(['describes_itself']);
+  const [d] = await warm.run(['describes_itself']);
+  t.equal(runnerPid(d.outcome.message), runnerPid(c.outcome.message));
+  await Promise.all([cold.close(), warm.close()]);
+});
+
+t.test('killRunners reaches the runner of a run under way and names it', async (t) => {
+  const { engine } = supervised(t);
+  const running = engine.run(['hangs']);
+  let killed: number[] = [];
+  while (killed.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    killed = await engine.killRunners();
+  }
+  // Keep killing: a replacement may take the probe before the run gives up.
+  let settled = false;
+  void running.finally(() => (settled = true));
+  while (!settled) {
+    await engine.killRunners();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const [result] = await running;
+  t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
+  await engine.close();
+});
+
+t.test('once the supervisor is gone, a run under way and every later run are unknown/RunnerUnavailable, saying so', async (t) => {
+  const { engine, pid } = supervised(t);
+  const gone = new Promise<string>((resolve) => engine.once('gone', resolve));
+  const running = engine.run(['hangs']);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  process.kill(pid, 'SIGKILL');
+  t.match(await gone, new RegExp(`probe supervisor \\(pid ${pid}\\) exited`));
+  const message = /probe supervisor .* exited; probes cannot run until the service is restarted/;
+  t.match((await running)[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
+  t.match((await engine.run(['fine']))[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
+  t.same(await engine.killRunners(), []);
+});
+
+t.test('close stops the supervisor: it exits', async (t) => {
+  const child = spawnSupervisor({ probeModule: faultProbes, keepWarm: true });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const engine = new SupervisedEngine(child.stdio[3] as Socket, child.pid as number);
+  await engine.run(['fine']);
+  await engine.close();
+  t.equal(await exited, 0);
+});
