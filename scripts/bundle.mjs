@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const common = { bundle: true, platform: 'node', target: 'node20', external: ['koffi'], sourcemap: true, logLevel: 'warning' };
 
-await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
+// The runner first, while dist/catalogue.js is still tsc's: bundled from the
+// bundled catalogue, it would hold two copies of model.js, and a probe's
+// stop() would throw a ProbeStop the runner does not recognize (ProbeError).
 await build({
   ...common,
   entryPoints: [`${dist}/engine/runner-main.js`],
@@ -26,4 +28,5 @@ await build({
   // Strict first, as the ES modules it comes from were.
   banner: { js: "'use strict';\nconst runnerFileUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
 for (const file of ['runner-main.js', 'runner-main.js.map']) rmSync(`${dist}/engine/${file}`);
