@@ -99,6 +99,32 @@ t.test('the Dockerfile builds unchanged over the locally made base image, keepin
   t.equal(version, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, 'the image\'s CLI runs: --version is package.json\'s');
 });
 
+/** The Dockerfile's smoke step: the RUN that checks one feature by name. */
+function smokeStep(): string {
+  const found = /^RUN (.*criu-readiness check --feature .*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  if (!found) throw new Error('the Dockerfile has no smoke step');
+  return found[1];
+}
+
+t.test('the build\'s smoke step passes in the image, and fails there without koffi\'s native package', { skip }, async (t) => {
+  const run = (script: string, name: string) =>
+    podman!.podman(['run', '--rm', '--no-healthcheck', '--network', 'none', '--name', `${prefix}-${name}`, '--entrypoint', 'sh', IMAGE, '-c', script], { allowFailure: true });
+  t.equal(run(smokeStep(), 'smoke').status, 0, smokeStep());
+  const broken = run(`rm -rf /app/node_modules/@koromix && ${smokeStep()}`, 'smoke-nokoffi');
+  t.not(broken.status, 0, 'without @koromix/koffi-linux-x64 the step fails');
+});
+
+t.test('node-problem-detector\'s command in the image (no added privilege: many unknowns): one ASCII line of at most 80 bytes', { skip }, async (t) => {
+  const run = podman!.podman(['run', '--rm', '--no-healthcheck', '--network', 'host', '--name', `${prefix}-npd`, IMAGE, 'check', '--all', '--format=npd'], {
+    allowFailure: true,
+    timeoutMs: 180_000,
+  });
+  t.comment(`exit ${run.status}: ${run.stdout.trim()}`);
+  t.ok([1, 2].includes(run.status ?? -1), 'exit 1 or 2: an unprivileged container cannot check everything');
+  t.match(run.stdout, /^[\x20-\x7e]{1,80}\n$/, 'one printable ASCII line, at most 80 bytes');
+  t.match(run.stdout, /unknown: /, 'names what could not be checked');
+});
+
 t.test('privileged (full fidelity): every feature answers as on the host', { skip }, async (t) => {
   compareWithHost(t, profile('full-fidelity'), []);
 });
