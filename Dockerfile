@@ -48,8 +48,12 @@ LABEL org.opencontainers.image.title="criu-readiness" \
 # start short-lived helper processes; a helper orphaned when its parent dies
 # is re-parented to PID 1, and Node as PID 1 would never reap it, leaving
 # zombies. tini reaps every orphan and forwards SIGTERM to Node.
+# libnftables1 and iptables: the userspace CRIU itself uses to lock the
+# network and dump firewall rules. The nftables, network_lock_nftables and
+# has_ipt_legacy checks load or run it; without it they would describe what
+# this image lacks, not what the node's kernel can do.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini libnftables1 iptables \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -59,10 +63,11 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY openapi ./openapi
 # `criu-readiness` on PATH, for node-problem-detector's plugin and for people.
-# The smoke test loads koffi and the catalogue: a broken native library fails the build, not the node.
 RUN chmod 0755 dist/cli.js \
- && ln -s /app/dist/cli.js /usr/local/bin/criu-readiness \
- && criu-readiness --version
+ && ln -s /app/dist/cli.js /usr/local/bin/criu-readiness
+# Smoke test: one real probe, run by the probe runner, which loads koffi and
+# the catalogue. A missing or broken native library fails the build, not the node.
+RUN test "$(criu-readiness check --feature proc_stat)" = "proc_stat is supported"
 
 # No USER: the probes need root (and the capabilities the deployment grants)
 # to ask the kernel what CRIU would ask. Kubernetes decides the privileges;

@@ -467,6 +467,7 @@ export const CATALOGUE: readonly Feature[] = [
   row('nftables', 'advisory', netfilter.nftables, {
     summary: 'libnftables is installed',
     kconfig: ['CONFIG_NF_TABLES'],
+    differsFromCriu: 'without libnftables CRIU says unsupported; we answer unknown/MissingDependency: the library is userspace, and the node may have it where this process (in an image without it) does not',
     fix: 'install libnftables1',
   }),
   row('has_ipt_legacy', 'advisory', netfilter.hasIptLegacy, {

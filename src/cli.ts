@@ -34,7 +34,8 @@ function usage({ CATALOGUE }: Catalogue): string {
   };
   const byCategory = (c: string) => CATALOGUE.filter((f) => f.category === c).map((f) => f.name);
   return `Usage:
-  criu-readiness check [--extra | --experimental | --checkpoint | --all] [--feature NAME | list] [--json]
+  criu-readiness check [--extra | --experimental | --checkpoint | --all] [--feature NAME | list]
+                       [--json | --format text|json|npd]
   criu-readiness serve [options]      (run the HTTP service; serve --help for its options)
   criu-readiness --help | --version
 
@@ -50,7 +51,9 @@ Check options:
                   and the runtime chain (criu, OCI runtime, CRI, kubelet, disk)
   --all           required, extra, experimental and runtime features
   --feature NAME  check one feature; --feature list prints every name
-  --json          print the verdicts as JSON
+  --json          print the verdicts as JSON (--format=json)
+  --format npd    print one line of at most 80 characters naming the missing
+                  and unknown features, for node-problem-detector
   Advisory features are always checked and reported; they never decide.
 
   required:
@@ -69,18 +72,30 @@ Exit status: 0 looks good, 1 a feature is missing, 2 could not determine
 `;
 }
 
+const FORMATS = ['text', 'json', 'npd'] as const;
+type Format = (typeof FORMATS)[number];
+
 interface CheckArgs {
   level: Level;
   feature?: string;
-  json: boolean;
+  format: Format;
+}
+
+function isFormat(value: string): value is Format {
+  return (FORMATS as readonly string[]).includes(value);
 }
 
 async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeature }: Catalogue): Promise<CheckArgs> {
-  const parsed: CheckArgs = { level: 'required', json: false };
+  const parsed: CheckArgs = { level: 'required', format: 'text' };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg in LEVEL_FLAGS) parsed.level = LEVEL_FLAGS[arg];
-    else if (arg === '--json') parsed.json = true;
+    else if (arg === '--json') parsed.format = 'json';
+    else if (arg === '--format' || arg.startsWith('--format=')) {
+      const value = arg === '--format' ? args[++i] : arg.slice('--format='.length);
+      if (!value || !isFormat(value)) throw new UsageError(`--format needs one of ${FORMATS.join(', ')}`);
+      parsed.format = value;
+    }
     else if (arg === '--ms') {
       throw new UsageError('--ms is deprecated and no longer supported: use the levels instead (check, check --extra, check --experimental, check --all)');
     } else if (arg === '--feature' || arg.startsWith('--feature=')) {
@@ -129,7 +144,7 @@ async function check(rest: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const args = await parseCheckArgs(rest, catalogue);
-    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText }, { checkBody, featureBody }] = await Promise.all([
+    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText, npdLine }, { checkBody, featureBody }] = await Promise.all([
       import('./service/check.js'),
       import('./service/levels.js'),
       import('./service/text.js'),
@@ -142,12 +157,15 @@ async function check(rest: readonly string[]): Promise<number> {
 
     if (args.feature) {
       const verdict = report.verdicts[0];
-      if (args.json) process.stdout.write(JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
+      if (args.format === 'json') process.stdout.write(JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
+      else if (args.format === 'npd') process.stdout.write(npdLine({ missing: verdict.status === 'unsupported' ? [verdict.name] : [], unknown: verdict.status === 'unknown' ? [verdict.name] : [] }) + '\n');
       else print(featureText(verdict));
       return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
     }
     const verdict = evaluate(report.verdicts, args.level);
-    if (args.json) process.stdout.write(JSON.stringify(checkBody(verdict), null, 2) + '\n');
+    if (args.format === 'json') process.stdout.write(JSON.stringify(checkBody(verdict), null, 2) + '\n');
+    // node-problem-detector reads stdout alone: the one line is all it needs.
+    else if (args.format === 'npd') process.stdout.write(npdLine(verdict) + '\n');
     else print(levelText(verdict));
     return exitCode(verdict);
   } finally {

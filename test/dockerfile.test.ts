@@ -1,12 +1,13 @@
-// The Dockerfile cannot be built here (no Docker engine): it is linted with
-// dockerfile-utils and its instructions are checked against the project.
+// The Dockerfile, read: linted with dockerfile-utils, its instructions checked
+// against the project, and its runtime stage and smoke step run without a
+// container. test/container.test.ts builds and runs it for real.
 import t, { type Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validate } from 'dockerfile-utils';
 import { SERVICE_PORT, filesUnder } from './helpers/deploy.js';
@@ -115,6 +116,24 @@ t.test('tini is PID 1 and runs, with the service\'s Node options from package.js
   t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint.at(-1));
   t.same(JSON.parse(one(runtime, 'CMD')), ['serve']);
   t.ok(all(runtime, 'RUN').some((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'criu-readiness on PATH');
+});
+
+t.test('the runtime stage ships the netfilter userspace the checks load or run (libnftables1, iptables), from Debian', async (t) => {
+  const installs = all(runtime, 'RUN').filter((r) => /apt-get install /.test(r));
+  t.ok(installs.some((r) => /\blibnftables1\b/.test(r)), 'libnftables1: nftables and network_lock_nftables load it');
+  t.ok(installs.some((r) => /\biptables\b/.test(r)), 'iptables: has_ipt_legacy runs iptables-legacy-save');
+});
+
+/** The runtime stage's smoke step: the RUN that checks one feature by name. */
+const smokeStep = all(runtime, 'RUN').find((r) => /criu-readiness check --feature /.test(r));
+
+t.test('the build\'s smoke step runs one real probe through the CLI on PATH and requires its answer', async (t) => {
+  t.ok(smokeStep, 'a RUN runs `criu-readiness check --feature NAME`');
+  const feature = /check --feature (\w+)/.exec(smokeStep ?? '')?.[1];
+  // The answer is compared, not just the exit code: a probe that ran and said "supported".
+  t.match(smokeStep, `"${feature} is supported"`);
+  const runs = all(runtime, 'RUN');
+  t.ok(runs.indexOf(smokeStep!) > runs.findIndex((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'after criu-readiness is on PATH');
 });
 
 t.test('the service port is exposed', async (t) => {
@@ -231,4 +250,30 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
   const stopped = new Promise((resolve) => serve.on('exit', resolve));
   serve.kill('SIGTERM');
   t.equal(await stopped, 0, 'stops cleanly on SIGTERM');
+});
+
+/** The smoke step as `sh -c` runs it, with `criu-readiness` on PATH as the runtime stage's CLI. */
+function runSmokeStep(t: Test, app: string): { status: number | null; stderr: string } {
+  const bin = join(app, 'bin');
+  mkdirSync(bin);
+  const cli = join(app, 'dist', 'cli.js');
+  chmodSync(cli, 0o755);
+  symlinkSync(cli, join(bin, 'criu-readiness'));
+  // The CLI's shebang runs `node`: this test's own.
+  const path = [bin, dirname(process.execPath), process.env.PATH].join(':');
+  const run = spawnSync('sh', ['-c', smokeStep!], { cwd: app, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: path } });
+  t.comment(run.stderr.trim().split('\n').slice(-2).join(' '));
+  return { status: run.status, stderr: run.stderr };
+}
+
+t.test('the smoke step passes over the runtime stage', { timeout: 120_000 }, async (t) => {
+  t.equal(runSmokeStep(t, runtimeStage(t)).status, 0);
+});
+
+t.test('the smoke step fails the build when koffi\'s native library is missing', { timeout: 120_000 }, async (t) => {
+  const app = runtimeStage(t);
+  const native = join(app, 'node_modules', '@koromix');
+  t.ok(existsSync(native), 'koffi\'s native package is in the runtime stage');
+  rmSync(native, { recursive: true, force: true });
+  t.not(runSmokeStep(t, app).status, 0);
 });

@@ -1,7 +1,7 @@
 // node-problem-detector's custom plugin config: valid for NPD, wired to the
 // sidecar, and its commands (`criu-readiness check --format=npd`), run as NPD
 // runs them, speak NPD's protocol: exit 0, 1 or 2 and one line of at most 80
-// bytes. Those runs wait (skipped) until the CLI knows --format=npd.
+// bytes. The line itself is npdLine's: its lists, truncation and bounds.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { DEPLOY, ROOT, build, daemonSet, type JsonObject } from './helpers/deploy.js';
 import { UNPRIVILEGED } from './helpers/probe.js';
 import { TS_LOADER } from './helpers/node.js';
+import { NPD_MAX_LENGTH, npdLine } from '../src/service/text.js';
 
 interface Rule {
   type: 'temporary' | 'permanent';
@@ -119,10 +120,14 @@ function knowsNpdFormat(): boolean {
   const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   return /--format[= ][^\n]*npd/.test(run.stdout);
 }
-const NO_NPD_FORMAT = !knowsNpdFormat() && 'the CLI has no `check --format=npd` yet: the runtime checks wait for it';
+const NO_NPD_FORMAT = !knowsNpdFormat() && 'the CLI\'s `check --help` does not mention --format=npd';
+
+t.test('check --help documents --format=npd', async (t) => {
+  t.notOk(NO_NPD_FORMAT);
+});
 
 /** What NPD makes of a run: the message it would show, and whether stdout was already one line that fits. */
-function npdLine(run: Run): { message: string; oneLine: boolean; fits: boolean; ascii: boolean } {
+function asNpdSees(run: Run): { message: string; oneLine: boolean; fits: boolean; ascii: boolean } {
   const trimmed = run.stdout.trim();
   return {
     message: npdMessage(run.stdout),
@@ -137,7 +142,7 @@ for (const rule of config.rules) {
   t.test(`${rule.reason} (${rule.args?.join(' ')}): exit 0, 1 or 2 and one line NPD keeps whole`, { skip: NO_NPD_FORMAT }, async (t) => {
     const run = await runRule(rule);
     t.ok([0, 1, 2].includes(run.code ?? -1), `exit ${run.code}`);
-    const line = npdLine(run);
+    const line = asNpdSees(run);
     t.ok(line.oneLine, `one line: ${JSON.stringify(run.stdout)}`);
     t.ok(line.fits, `"${line.message}" fits in ${config.pluginConfig.max_output_length} bytes`);
     t.ok(line.ascii, 'plain ASCII');
@@ -159,6 +164,72 @@ t.test('without privileges the required check says it cannot tell (exit 2), neve
     t.equal(asNobody.code, 2);
     t.match(npdMessage(asNobody.stdout), /unknown/);
   }
-  const line = npdLine(asNobody);
+  const line = asNpdSees(asNobody);
   t.ok(line.message.length > 0 && line.oneLine && line.fits);
+});
+
+// ------------------------------------------------------------------ npdLine
+
+/** Names as long as the catalogue's longest, so that few fit in a line. */
+const longNames = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}_feature_number_${i}`);
+
+t.test('npdLine: nothing missing or unknown looks good', async (t) => {
+  t.equal(npdLine({ missing: [], unknown: [] }), 'Looks good.');
+});
+
+t.test('npdLine: names the missing features', async (t) => {
+  t.equal(npdLine({ missing: ['mem_dirty_track', 'autofs'], unknown: [] }), 'missing: mem_dirty_track, autofs');
+});
+
+t.test('npdLine: names the unknown features', async (t) => {
+  t.equal(npdLine({ missing: [], unknown: ['ns_last_pid', 'ipc'] }), 'unknown: ns_last_pid, ipc');
+});
+
+t.test('npdLine: both lists, missing first', async (t) => {
+  t.equal(npdLine({ missing: ['a', 'b'], unknown: ['c'] }), 'missing: a, b; unknown: c');
+});
+
+t.test(`npdLine: a line that would pass ${NPD_MAX_LENGTH} characters ends its list with +N more, and fits`, async (t) => {
+  const missing = longNames('m', 10);
+  const line = npdLine({ missing, unknown: [] });
+  t.ok(line.length <= NPD_MAX_LENGTH, `${line.length} characters: ${line}`);
+  const shown = /^missing: (.*), \+(\d+) more$/.exec(line);
+  t.ok(shown, line);
+  const names = shown![1].split(', ');
+  t.same(names, missing.slice(0, names.length), 'the first names, in order');
+  t.equal(names.length + Number(shown![2]), missing.length, 'shown and counted add up to all');
+  t.ok(`${line.replace(/, \+\d+ more$/, '')}, ${missing[names.length]}, +${missing.length - names.length - 1} more`.length > NPD_MAX_LENGTH, 'as many names as fit');
+});
+
+t.test('npdLine: when both lists are too long, unknown names give way before missing ones, and both lists stay', async (t) => {
+  const line = npdLine({ missing: longNames('m', 2), unknown: longNames('u', 5) });
+  t.ok(line.length <= NPD_MAX_LENGTH, line);
+  t.match(line, /^missing: m_feature_number_0, m_feature_number_1; unknown: (u_feature_number_0, )?\+\d+ more$/);
+});
+
+t.test('npdLine: hundreds of long names on both sides: the missing names that fit, the unknown ones as a count', async (t) => {
+  const line = npdLine({ missing: longNames('m', 400), unknown: longNames('u', 300) });
+  t.ok(line.length <= NPD_MAX_LENGTH, line);
+  t.equal(line, 'missing: m_feature_number_0, m_feature_number_1, +398 more; unknown: +300 more');
+});
+
+t.test('npdLine: every length from one name to many stays within the limit', async (t) => {
+  const over: string[] = [];
+  for (let m = 0; m <= 12; m++) {
+    for (let u = 0; u <= 12; u++) {
+      const line = npdLine({ missing: longNames('m', m), unknown: longNames('u', u) });
+      if (line.length > NPD_MAX_LENGTH || line.includes('\n')) over.push(`${m}/${u}: ${line}`);
+    }
+  }
+  t.same(over, []);
+});
+
+t.test('npdLine: only printable ASCII, whatever the names hold', async (t) => {
+  t.equal(npdLine({ missing: ['caf\u00e9\nx'], unknown: [] }), 'missing: caf??x');
+});
+
+t.test('check --format with an unknown format is a usage error (exit 2)', async (t) => {
+  const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--format=xml'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  t.equal(run.status, 2);
+  t.match(run.stderr, /--format needs one of text, json, npd/);
 });

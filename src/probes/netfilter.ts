@@ -14,7 +14,9 @@ import { ipv6Enabled } from '../native/procfs.js';
 export function nftables(): ProbeOutcome {
   const nft = loadNftables();
   if ('error' in nft) {
-    return unsupported(`${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`, 'MissingDependency');
+    // The library is userspace, not kernel: where it is missing (an image
+    // without it) the node may still have it, so this is no verdict.
+    return unknown('MissingDependency', `${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`);
   }
   return supported(`${LIBNFTABLES} loads`);
 }

@@ -1,5 +1,5 @@
 // The lines criu check prints, for the CLI and for text/plain answers.
-import { MUST, type LevelVerdict } from './levels.js';
+import { MUST, SENTENCE, type LevelVerdict } from './levels.js';
 import type { Category, Verdict } from '../model.js';
 
 /**
@@ -49,4 +49,42 @@ export function levelText(verdict: LevelVerdict): TextOutput {
 export function featureText(v: Verdict): TextOutput {
   if (v.status !== 'supported') return { problems: [problemLine(v)], verdict: [] };
   return { problems: [], verdict: [v.reason === 'NotApplicable' ? `${v.name} is not applicable: ${v.message}` : `${v.name} is supported`] };
+}
+
+/** What node-problem-detector keeps of a plugin's output: the first 80 bytes. */
+export const NPD_MAX_LENGTH = 80;
+
+/** NPD cuts bytes: anything but printable ASCII could be cut in half, or break the line. */
+function ascii(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/**
+ * node-problem-detector's one line: the deciding features that are missing
+ * and those that could not be checked (`missing: a, b; unknown: c`), or
+ * "Looks good." when there are none. Never more than NPD keeps: names that
+ * do not fit become `+N more`, the unknown ones first (missing is the worse news).
+ */
+export function npdLine(verdict: Pick<LevelVerdict, 'missing' | 'unknown'>): string {
+  const lists = [
+    { label: 'missing', names: verdict.missing.map(ascii), kept: verdict.missing.length },
+    { label: 'unknown', names: verdict.unknown.map(ascii), kept: verdict.unknown.length },
+  ].filter((l) => l.names.length > 0);
+  if (lists.length === 0) return SENTENCE.ok;
+  const render = () =>
+    lists
+      .map(({ label, names, kept }) => {
+        const dropped = names.length - kept;
+        return `${label}: ${[...names.slice(0, kept), ...(dropped > 0 ? [`+${dropped} more`] : [])].join(', ')}`;
+      })
+      .join('; ');
+  let line = render();
+  while (line.length > NPD_MAX_LENGTH) {
+    const shrinking = [...lists].reverse().find((l) => l.kept > 0);
+    // Nothing left to drop: both lists are counts alone, a few dozen characters.
+    if (!shrinking) break;
+    shrinking.kept--;
+    line = render();
+  }
+  return line;
 }

@@ -1,0 +1,25 @@
+// The built runner (scripts/bundle.mjs) must hold one copy of each module: a
+// probe's stop() throws model.ts's ProbeStop, and the runner recognizes only
+// its own copy; a second copy turns every stop into unknown/ProbeError.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, filesUnder } from './helpers/deploy.js';
+
+/** dist/, built now if older than src/. */
+function built(file: string): string {
+  const path = join(ROOT, 'dist', file);
+  const newestSource = Math.max(...filesUnder(join(ROOT, 'src'), ['.ts']).map((f) => statSync(f).mtimeMs));
+  if (!existsSync(path) || statSync(path).mtimeMs < newestSource) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  return readFileSync(path, 'utf8');
+}
+
+t.test('the built runner defines ProbeStop once: the class its probes throw is the one it catches', async (t) => {
+  const runner = built('engine/runner-main.cjs');
+  t.equal([...runner.matchAll(/this\.name = "ProbeStop"/g)].length, 1);
+});
+
+t.test('the built catalogue defines ProbeStop once', async (t) => {
+  t.equal([...built('catalogue.js').matchAll(/this\.name = "ProbeStop"/g)].length, 1);
+});
