@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeResult } from '../src/engine/engine.js';
-import { hasIptLegacy } from '../src/probes/netfilter.js';
+import { classifyNftError, hasIptLegacy } from '../src/probes/netfilter.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { callProbe } from './helpers/direct.js';
@@ -66,4 +66,12 @@ t.test('as nobody, the probes that need no privilege answer as for root', async 
   for (const name of UNPRIVILEGED_ALIKE) {
     t.equal(asNobody.get(name)?.outcome.status, asRoot.get(name)?.outcome.status, name);
   }
+});
+
+t.test('network_lock_nftables: only a kernel\'s words make libnftables\' failure unsupported', async (t) => {
+  t.match(classifyNftError('Could not process rule: Operation not supported', 'm'), { status: 'unsupported', reason: 'NotInKernel' });
+  t.match(classifyNftError('Could not process rule: Operation not permitted', 'm'), { status: 'unknown', reason: 'PermissionDenied' });
+  // A refused sendmsg or recvmsg (a seccomp filter): libnftables' own failure, nothing of the kernel.
+  t.match(classifyNftError('Error: Could not process rule: Function not implemented', 'm'), { status: 'unknown', reason: 'UnexpectedResult' });
+  t.match(classifyNftError('internal error: netlink: Bad file descriptor', 'm'), { status: 'unknown', reason: 'UnexpectedResult' });
 });

@@ -23,9 +23,19 @@ export function nftables(): ProbeOutcome {
 const CREATE_TABLE = 'create table inet CRIU';
 const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;}';
 
-/** nft reports a refused netlink request in words, not an errno. */
-function nftPermissionProblem(error: string): boolean {
-  return /Operation not permitted|Permission denied/i.test(error);
+/**
+ * nft reports the kernel's answer in words, not an errno: only the words of
+ * a kernel without the feature (no nf_tables, no inet family, no
+ * concatenations) make it unsupported; a refusal is a permission problem; any
+ * other failure (a refused sendmsg, a libnftables error of its own) says
+ * nothing of the kernel.
+ */
+export function classifyNftError(error: string, message: string): ProbeOutcome {
+  if (/Operation not permitted|Permission denied/i.test(error)) return unknown('PermissionDenied', message);
+  if (/Operation not supported|not supported by protocol|Protocol not supported|Invalid argument|No such file or directory/i.test(error)) {
+    return unsupported(message);
+  }
+  return unknown('UnexpectedResult', message);
 }
 
 /**
@@ -62,11 +72,8 @@ export function networkLockNftables(): ProbeOutcome {
       const both = ctx.run(`${CREATE_TABLE}; ${ADD_CONCAT_SET}`);
       if (both.status === 0) return supported();
       const table = ctx.run(CREATE_TABLE);
-      if (table.status !== 0) {
-        const message = `Can't create nftables table: ${table.error}`;
-        return nftPermissionProblem(table.error) ? unknown('PermissionDenied', message) : unsupported(message);
-      }
-      return unsupported(`Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
+      if (table.status !== 0) return classifyNftError(table.error, `Can't create nftables table: ${table.error}`);
+      return classifyNftError(both.error, `Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
     } finally {
       ctx.free();
     }

@@ -16,14 +16,24 @@ export interface TextOutput {
   verdict: string[];
 }
 
+/** "NAME is not applicable: why", for a feature that does not apply on this host (reported, never a problem). */
+export function notApplicableLine(v: Verdict): string {
+  return `${v.name} is not applicable: ${v.message}`;
+}
+
+const notApplicable = (v: Verdict): boolean => v.status === 'supported' && v.reason === 'NotApplicable';
+
 export function levelText(verdict: LevelVerdict): TextOutput {
   return {
-    problems: verdict.features.filter((v) => v.status !== 'supported').map(problemLine),
+    problems: verdict.features
+      .filter((v) => v.status !== 'supported' || notApplicable(v))
+      .map((v) => (notApplicable(v) ? `Info  (${v.name}): not applicable: ${v.message}` : problemLine(v))),
     verdict: verdict.sentence.split('\n'),
   };
 }
 
 /** `criu check --feature NAME`: "NAME is supported", or the warning. */
 export function featureText(v: Verdict): TextOutput {
+  if (notApplicable(v)) return { problems: [], verdict: [notApplicableLine(v)] };
   return v.status === 'supported' ? { problems: [], verdict: [`${v.name} is supported`] } : { problems: [problemLine(v)], verdict: [] };
 }
