@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const common = { bundle: true, platform: 'node', target: 'node20', external: ['koffi'], sourcemap: true, logLevel: 'warning' };
 
-await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
 await build({
   ...common,
   entryPoints: [`${dist}/engine/runner-main.js`],
@@ -26,4 +25,7 @@ await build({
   // Strict first, as the ES modules it comes from were.
   banner: { js: "'use strict';\nconst runnerFileUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// The catalogue after the runner: bundled first, it would bring the runner its
+// own copy of model.ts, whose ProbeStop the runner's would not recognise.
+await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
 for (const file of ['runner-main.js', 'runner-main.js.map']) rmSync(`${dist}/engine/${file}`);

@@ -155,3 +155,8 @@ t.test('a reader that goes away (`| head`) changes neither the exit code nor add
     t.notMatch(r.stderr, /EPIPE|Error/, `${args}: no crash`);
   }
 });
+
+t.test('the built runner holds one ProbeStop: a probe ended by stop() is its verdict, not a ProbeError', { skip: notBuilt }, async (t) => {
+  const runner = readFileSync(fileURLToPath(new URL('../dist/engine/runner-main.cjs', import.meta.url)), 'utf8');
+  t.equal(runner.match(/\.name = "ProbeStop"/g)?.length, 1);
+});
