@@ -23,7 +23,7 @@ function run(args: string[], opts: { unprivileged?: boolean } = {}): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const PROBLEM_LINE = /^(Error|Warn ) \([a-z0-9_-]+\): .+$/;
+const PROBLEM_LINE = /^(Error|Warn |Info ) \([a-z0-9_-]+\): .+$/;
 
 t.test('check as root: every required feature is there, "Looks good.", exit 0', async (t) => {
   const r = run(['check']);

@@ -58,6 +58,17 @@ t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unkn
   t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
 });
 
+t.test('has_ipt_legacy: an iptables-save that is there but cannot run here (a filter refusing getuid) is unknown, not "no legacy iptables"', async (t) => {
+  const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\necho "can\'t initialize iptables: Function not implemented" >&2\nexit 111\n' });
+  chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = dir;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+  t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'UnexpectedResult', message: /iptables-legacy-save -V did not run here \(exit 111\)/ });
+});
+
 t.test('as nobody, network_lock_nftables (CAP_NET_ADMIN, CAP_SYS_ADMIN) answers unknown/PermissionDenied, never unsupported', async (t) => {
   t.match(asNobody.get('network_lock_nftables')?.outcome, { status: 'unknown', reason: 'PermissionDenied' });
 });

@@ -6,7 +6,7 @@ import { AF_NETLINK, NETLINK_NETFILTER, SOCK_CLOEXEC, SOCK_RAW, errno as E } fro
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
 import { runProgram } from '../native/program.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
-import { fromErrno } from './outcome.js';
+import { errnoName, fromErrno, fromFsError } from './outcome.js';
 import { inPrivateNamespace } from './resources.js';
 import { namespaceFailed } from './netlink.js';
 import { ipv6Enabled } from '../native/procfs.js';
@@ -94,8 +94,10 @@ function findProgram(name: string): string | undefined {
     try {
       accessSync(path, fsConstants.X_OK);
       return path;
-    } catch {
-      // not here
+    } catch (err) {
+      // Not here, or not executable; any other error (a refused access()) is no answer.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'ENOTDIR') stop(fromFsError(err, `Can't look for ${name} in ${dir}`));
     }
   }
   return undefined;
@@ -121,14 +123,16 @@ function programIdentity(path: string): string | undefined {
  * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
  * that timed out is no answer: the caller must not take it for "not legacy".
  */
-function usesLegacyApi(path: string): boolean | 'timeout' {
+function usesLegacyApi(path: string): boolean | 'timeout' | { failed: string } {
   const identity = programIdentity(path);
   const known = identity === undefined ? undefined : versionAnswers.get(identity);
   if (known !== undefined) return known;
   const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
   if (run.kind === 'timeout') return 'timeout';
   const answered = run.kind === 'exited' && run.code === 0;
-  const legacy = answered && !run.stdout.includes('nf_tables');
+  // A program that is there but does not answer (it cannot run here) says nothing of its API.
+  if (!answered) return { failed: run.kind === 'exited' ? `exit ${run.code}` : run.kind === 'failed' ? errnoName(run.errno) : run.kind };
+  const legacy = !run.stdout.includes('nf_tables');
   // A failure to run may be passing: only answers are kept.
   if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
   return legacy;
@@ -147,6 +151,7 @@ function legacySave(tool: 'iptables' | 'ip6tables'): string {
     const path = findProgram(name);
     const legacy = path === undefined ? false : usesLegacyApi(path);
     if (legacy === 'timeout') stop(unknown('Timeout', `${path} -V did not answer within ${VERSION_TIMEOUT_MS} ms`));
+    if (typeof legacy === 'object') stop(unknown('UnexpectedResult', `${path} -V did not run here (${legacy.failed})`));
     if (legacy) return path as string;
   }
   return stop(missing);

@@ -21,7 +21,9 @@ export const RUN_BOUND_MS = 60_000;
 
 export function runOnce(label: string, command: string, args: readonly string[]): Promise<SweepRun> {
   return new Promise((resolve) => {
-    execFile(command, args, { timeout: RUN_BOUND_MS, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    // Without the test runner's NODE_OPTIONS (its own instrumentation), as a user runs it.
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    execFile(command, args, { timeout: RUN_BOUND_MS, killSignal: 'SIGKILL', maxBuffer: 16 << 20, env }, (err, stdout, stderr) => {
       const failure = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string; killed?: boolean }) | null;
       const code = failure ? (typeof failure.code === 'number' ? failure.code : null) : 0;
       let verdict: LevelVerdict | undefined;
