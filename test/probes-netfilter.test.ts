@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,15 @@ import { callProbe } from './helpers/direct.js';
 const NAMES = ['network_lock_nftables', 'nftables', 'has_ipt_legacy', 'nsid'];
 /** Probes that need no privilege at all: nobody gets root's answer. */
 const UNPRIVILEGED_ALIKE = ['nftables', 'has_ipt_legacy'];
+
+/** PATH is `dir` alone for the rest of the test. */
+function searchOnly(t: Test, dir: string): void {
+  const path = process.env.PATH;
+  process.env.PATH = dir;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+}
 
 function byName(results: ProbeResult[]): Map<string, ProbeResult> {
   return new Map(results.map((r) => [r.name, r]));
@@ -50,22 +59,14 @@ t.test('has_ipt_legacy: finds an iptables-save that says legacy', async (t) => {
 t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unknown/Timeout, not "no legacy iptables"', async (t) => {
   const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\nexec sleep 10\n' });
   chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
-  const path = process.env.PATH;
-  process.env.PATH = dir;
-  t.teardown(() => {
-    process.env.PATH = path;
-  });
+  searchOnly(t, dir);
   t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
 });
 
 t.test('has_ipt_legacy: an iptables-save that is there but cannot run here (a filter refusing getuid) is unknown, not "no legacy iptables"', async (t) => {
   const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\necho "can\'t initialize iptables: Function not implemented" >&2\nexit 111\n' });
   chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
-  const path = process.env.PATH;
-  process.env.PATH = dir;
-  t.teardown(() => {
-    process.env.PATH = path;
-  });
+  searchOnly(t, dir);
   t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'UnexpectedResult', message: /iptables-legacy-save -V did not run here \(exit 111\)/ });
 });
 
