@@ -21,9 +21,10 @@ export const RUN_BOUND_MS = 60_000;
 
 export function runOnce(label: string, command: string, args: readonly string[]): Promise<SweepRun> {
   return new Promise((resolve) => {
-    // Without the test runner's NODE_OPTIONS (its own instrumentation), as a user runs it.
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    execFile(command, args, { timeout: RUN_BOUND_MS, killSignal: 'SIGKILL', maxBuffer: 16 << 20, env }, (err, stdout, stderr) => {
+    // Without the test runner's instrumentation, as a user runs it: tap puts
+    // it back in NODE_OPTIONS of whatever is spawned, so env takes it out.
+    const options = { timeout: RUN_BOUND_MS, killSignal: 'SIGKILL' as const, maxBuffer: 16 << 20 };
+    execFile('env', ['-u', 'NODE_OPTIONS', command, ...args], options, (err, stdout, stderr) => {
       const failure = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string; killed?: boolean }) | null;
       const code = failure ? (typeof failure.code === 'number' ? failure.code : null) : 0;
       let verdict: LevelVerdict | undefined;
