@@ -113,10 +113,29 @@ function write(fd: 1 | 2, text: string): void {
   } catch {
     // written below
   }
-  try {
-    writeSync(fd, text);
-  } catch {
-    // Nowhere left to say it: the exit code still does.
+  writeAll(fd, Buffer.from(text));
+}
+
+/** How long a write straight to a descriptor waits for a slow reader, in all. */
+const DIRECT_WRITE_LIMIT_MS = 10_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * All of `bytes` to `fd`, as far as it goes: the descriptor may be
+ * non-blocking (a socket the parent made), so a full buffer (EAGAIN) is
+ * waited out, within a bound; any other error means nowhere is left to say
+ * it, and the exit code still does.
+ */
+function writeAll(fd: number, bytes: Buffer): void {
+  const deadline = Date.now() + DIRECT_WRITE_LIMIT_MS;
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += writeSync(fd, bytes, written);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return;
+      Atomics.wait(pause, 0, 0, 5);
+    }
   }
 }
 
