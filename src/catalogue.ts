@@ -277,7 +277,7 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_USERFAULTFD'],
     minKernel: '4.11',
     fix: 'enable CONFIG_USERFAULTFD',
-    needs: 'as uffd',
+    needs: 'CAP_SYS_PTRACE when vm.unprivileged_userfaultfd=0',
   }),
   row('sk_ns', 'extra', sockets.skNs, {
     summary: 'SIOCGSKNS on a socket',

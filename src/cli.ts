@@ -10,6 +10,8 @@ import type { Level } from './service/levels.js';
 import type { TextOutput } from './service/text.js';
 import type { ProbeEngine } from './engine/engine.js';
 
+import { writeSync } from 'node:fs';
+
 type Catalogue = typeof import('./catalogue.js');
 
 /** Exit codes: node-problem-detector's plugin protocol. */
@@ -114,9 +116,51 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
   return parsed;
 }
 
+/**
+ * Write to standard output (1) or error (2): through Node's stream, or
+ * straight to the descriptor where Node could not tell what the descriptor
+ * is (a refused ioctl or getsockname). Node then either throws or hands out
+ * a stream that drops everything, the one kind without a `_type`.
+ */
+function write(fd: 1 | 2, text: string): void {
+  try {
+    const stream = fd === 1 ? process.stdout : process.stderr;
+    if ('_type' in stream) {
+      stream.write(text);
+      return;
+    }
+  } catch {
+    // written below
+  }
+  writeAll(fd, Buffer.from(text));
+}
+
+/** How long a write straight to a descriptor waits for a slow reader, in all. */
+const DIRECT_WRITE_LIMIT_MS = 10_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * All of `bytes` to `fd`, as far as it goes: the descriptor may be
+ * non-blocking (a socket the parent made), so a full buffer (EAGAIN) is
+ * waited out, within a bound; any other error means nowhere is left to say
+ * it, and the exit code still does.
+ */
+function writeAll(fd: number, bytes: Buffer): void {
+  const deadline = Date.now() + DIRECT_WRITE_LIMIT_MS;
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += writeSync(fd, bytes, written);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
+
 function print(text: TextOutput): void {
-  for (const line of text.problems) process.stderr.write(line + '\n');
-  for (const line of text.verdict) process.stdout.write(line + '\n');
+  for (const line of text.problems) write(2, line + '\n');
+  for (const line of text.verdict) write(1, line + '\n');
 }
 
 /** Wants a probe run: neither --feature list nor help. */
@@ -125,26 +169,54 @@ function runsProbes(args: readonly string[]): boolean {
   return !listing && !args.includes('--help') && !args.includes('-h');
 }
 
+/** How long the CLI waits, once its verdict is printed, for its runner to exit before it kills it. */
+const RUNNER_EXIT_GRACE_MS = 5_000;
+
+/**
+ * Close the engine, but not for longer than the grace: a runner that does not
+ * exit (a refused system call can stall its exit) is killed, and the exit code
+ * stays the verdict's.
+ */
+async function closeBounded(engine: ProbeEngine): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), RUNNER_EXIT_GRACE_MS);
+  });
+  const closed = engine.close().then(() => 'closed' as const, () => 'closed' as const);
+  const how = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  if (how === 'late') engine.killRunners();
+}
+
 async function check(rest: readonly string[]): Promise<number> {
   // Start the runner first: its start-up overlaps the loading of the catalogue here.
   let engine: ProbeEngine | undefined;
+  // Why no runner could be started at all (a refused clone or socketpair makes spawn throw).
+  let noRunner: string | undefined;
   if (runsProbes(rest)) {
     // The process itself before the engine's code: the runner boots while this one loads.
     const { spawnRunner } = await import('./engine/runner-process.js');
-    const runner = spawnRunner();
-    const { ProbeEngine } = await import('./engine/engine.js');
-    engine = new ProbeEngine();
-    engine.prestart(runner);
+    let runner: ReturnType<typeof spawnRunner> | undefined;
+    try {
+      runner = spawnRunner();
+    } catch (err) {
+      noRunner = `could not start the runner: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (runner) {
+      const { ProbeEngine } = await import('./engine/engine.js');
+      engine = new ProbeEngine();
+      engine.prestart(runner);
+    }
   }
   try {
     const catalogue = await import('./catalogue.js');
-    if (!engine) {
-      if (rest.includes('--help') || rest.includes('-h')) process.stdout.write(usage(catalogue));
-      else process.stdout.write(catalogue.FEATURE_NAMES.join(' ') + '\n');
+    if (!engine && noRunner === undefined) {
+      if (rest.includes('--help') || rest.includes('-h')) write(1, usage(catalogue));
+      else write(1, catalogue.FEATURE_NAMES.join(' ') + '\n');
       return EXIT.ok;
     }
     const args = await parseCheckArgs(rest, catalogue);
-    const [{ runCheck }, { evaluate, exitCode, reportedCategories }, { featureText, levelText, npdLine }, { checkBody, featureBody }] = await Promise.all([
+    const [{ runCheck, refusedCheck }, { evaluate, exitCode, featureExitCode, reportedCategories }, { featureText, levelText, npdLine }, { checkBody, featureBody }] = await Promise.all([
       import('./service/check.js'),
       import('./service/levels.js'),
       import('./service/text.js'),
@@ -153,35 +225,35 @@ async function check(rest: readonly string[]): Promise<number> {
     ]);
     const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
     const features = catalogue.CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
-    const report = await runCheck(engine, features);
+    const report = engine ? await runCheck(engine, features) : refusedCheck(features, noRunner ?? 'no runner');
 
     if (args.feature) {
       const verdict = report.verdicts[0];
-      if (args.format === 'json') process.stdout.write(JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
-      else if (args.format === 'npd') process.stdout.write(npdLine({ missing: verdict.status === 'unsupported' ? [verdict.name] : [], unknown: verdict.status === 'unknown' ? [verdict.name] : [] }) + '\n');
+      if (args.format === 'json') write(1, JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
+      else if (args.format === 'npd') write(1, npdLine({ missing: verdict.status === 'unsupported' ? [verdict.name] : [], unknown: verdict.status === 'unknown' ? [verdict.name] : [] }) + '\n');
       else print(featureText(verdict));
-      return verdict.status === 'supported' ? EXIT.ok : verdict.status === 'unsupported' ? EXIT.problem : EXIT.unknown;
+      return featureExitCode(verdict);
     }
     const verdict = evaluate(report.verdicts, args.level);
-    if (args.format === 'json') process.stdout.write(JSON.stringify(checkBody(verdict), null, 2) + '\n');
+    if (args.format === 'json') write(1, JSON.stringify(checkBody(verdict), null, 2) + '\n');
     // node-problem-detector reads stdout alone: the one line is all it needs.
-    else if (args.format === 'npd') process.stdout.write(npdLine(verdict) + '\n');
+    else if (args.format === 'npd') write(1, npdLine(verdict) + '\n');
     else print(levelText(verdict));
     return exitCode(verdict);
   } finally {
-    await engine?.close();
+    if (engine) await closeBounded(engine);
   }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(usage(await import('./catalogue.js')));
+    write(1, usage(await import('./catalogue.js')));
     return command === undefined ? EXIT.unknown : EXIT.ok;
   }
   if (command === '--version' || command === '-V') {
     const { version } = await import('./version.js');
-    process.stdout.write(`${version}\n`);
+    write(1, `${version}\n`);
     return EXIT.ok;
   }
   if (command === 'check') return check(rest);
@@ -200,20 +272,41 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 // A reader that goes away (`check | head -1`) is no reason to crash, nor to
-// change the exit code, which is the verdict's.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-  });
+// change the exit code, which is the verdict's. (A stream Node cannot make
+// is written around, by write().)
+for (const which of ['stdout', 'stderr'] as const) {
+  try {
+    process[which].on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  } catch {
+    // written straight to the descriptor instead
+  }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
+/**
+ * koffi, once loaded (the engine loads it), flushes standard output with
+ * fsync at exit and, where fsync is refused (a seccomp filter), never
+ * returns. Such a process ends at once, its output being written already.
+ */
+async function endIfExitWouldHang(code: number): Promise<void> {
+  const [libc, { SYS, errno }] = await Promise.all([import('./native/libc.js'), import('./native/constants.js')]);
+  if (!libc.koffiLoaded()) return;
+  const probe = libc.syscall(SYS.fsync, ['int', 1]);
+  if (probe.errno === errno.ENOSYS || probe.errno === errno.EPERM) libc.syscall(SYS.exit_group, ['int', code]);
+}
+
+main(process.argv.slice(2))
+  .then(
+    (code) => code,
+    (err: unknown) => {
+      if (err instanceof UsageError) write(2, `Error: ${err.message}\nRun "criu-readiness --help" for usage.\n`);
+      // The message alone: what went wrong, without a stack trace for people to read.
+      else write(2, `Error: ${err instanceof Error ? err.message : String(err)}\n`);
+      return EXIT.unknown;
+    },
+  )
+  .then(async (code) => {
     process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (err instanceof UsageError) process.stderr.write(`Error: ${err.message}\nRun "criu-readiness --help" for usage.\n`);
-    else process.stderr.write(`Error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = EXIT.unknown;
-  },
-);
+    await endIfExitWouldHang(code);
+  });

@@ -38,10 +38,10 @@ t.test('check: problems go to stderr as CRIU prints them, the verdict to stdout'
   t.match(r.stdout, /^(Looks good\.|Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure\.|Looks good, but some kernel features could not be checked\.|Does not look good\.|Cannot tell: .*)\ncriu[ :].*\n$/, '--all ends with the criu status line');
 });
 
-t.test('check --extra: the exit code follows the verdicts (1 missing, 2 unknown, 0 good)', async (t) => {
-  const json = JSON.parse(run(['check', '--extra', '--json']).stdout) as { missing: string[]; unknown: string[]; level: string };
+t.test('check --extra: the exit code follows the verdicts, by the sentence\'s ranking', async (t) => {
+  const json = JSON.parse(run(['check', '--extra', '--json']).stdout) as { missing: string[]; unknown: string[]; level: string; status: string };
   t.equal(json.level, 'extra');
-  const expected = json.missing.length > 0 ? 1 : json.unknown.length > 0 ? 2 : 0;
+  const expected = json.status === 'failed' ? 1 : json.status === 'unknown' ? 2 : json.missing.length > 0 ? 1 : json.unknown.length > 0 ? 2 : 0;
   const text = run(['check', '--extra']);
   t.equal(text.status, expected);
   for (const name of [...json.missing, ...json.unknown]) t.match(text.stderr, `(${name}): `);
@@ -166,4 +166,9 @@ t.test('a reader that goes away (`| head`) changes neither the exit code nor add
     t.equal(r.stdout.trim(), code, `${args}: exit code`);
     t.notMatch(r.stderr, /EPIPE|Error/, `${args}: no crash`);
   }
+});
+
+t.test('the built runner holds one ProbeStop: a probe ended by stop() is its verdict, not a ProbeError', { skip: notBuilt }, async (t) => {
+  const runner = readFileSync(fileURLToPath(new URL('../dist/engine/runner-main.cjs', import.meta.url)), 'utf8');
+  t.equal(runner.match(/\.name = "ProbeStop"/g)?.length, 1);
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { evaluate, exitCode, httpStatus, SENTENCE, DECIDING } from '../src/service/levels.js';
+import { readFileSync } from 'node:fs';
+import { evaluate, exitCode, featureExitCode, httpStatus, OUTCOMES, SENTENCE, DECIDING } from '../src/service/levels.js';
 import { levelText, featureText, problemLine } from '../src/service/text.js';
 import type { Category, Status, Verdict } from '../src/model.js';
 
@@ -56,9 +57,37 @@ t.test('a required feature unknown: could not determine, exit 2, 503', async (t)
   t.equal(httpStatus(lv, false), 503);
 });
 
-t.test('a missing feature outranks an unknown one in the exit code', async (t) => {
+t.test('a required feature unknown outranks an optional one missing, in the sentence and the exit code alike', async (t) => {
   const verdicts = withStatus('r1', 'unknown').map((v) => (v.name === 'e1' ? verdict('e1', 'extra', 'unsupported') : v));
-  t.equal(exitCode(evaluate(verdicts, 'extra')), 1);
+  const lv = evaluate(verdicts, 'extra');
+  t.equal(lv.sentence, SENTENCE.uncheckedRequired);
+  t.equal(exitCode(lv), 2);
+});
+
+t.test('an optional feature missing outranks an optional one unknown, in the sentence and the exit code alike', async (t) => {
+  const verdicts = withStatus('x1', 'unknown').map((v) => (v.name === 'e1' ? verdict('e1', 'extra', 'unsupported') : v));
+  const lv = evaluate(verdicts, 'all');
+  t.equal(lv.sentence, SENTENCE.missing);
+  t.equal(exitCode(lv), 1);
+});
+
+t.test('one ranking: each sentence always comes with the same exit code', async (t) => {
+  const statuses: Status[] = ['supported', 'unsupported', 'unknown'];
+  const exits = new Map<string, Set<number>>();
+  for (const r of statuses) for (const e of statuses) for (const x of statuses) {
+    const verdicts = [verdict('r1', 'required', r), verdict('e1', 'extra', e), verdict('x1', 'experimental', x)];
+    const lv = evaluate(verdicts, 'all');
+    exits.set(lv.sentence, (exits.get(lv.sentence) ?? new Set()).add(exitCode(lv)));
+  }
+  for (const [sentence, codes] of exits) t.equal(codes.size, 1, sentence);
+});
+
+t.test('README states every sentence the check prints, with its exit code', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const row of OUTCOMES) {
+    const sentence = SENTENCE[row.sentence].replace(/\n/g, ' ');
+    t.ok(readme.includes(`| ${sentence} | ${row.exit} |`), `README has "| ${sentence} | ${row.exit} |"`);
+  }
 });
 
 t.test('an optional feature unknown and nothing missing: degraded, exit 2, 200 unless strict', async (t) => {
@@ -97,6 +126,17 @@ t.test('a missing required feature is an Error line, others are Warn lines with 
 
 t.test('an unknown feature says it could not be checked, and why', async (t) => {
   t.equal(problemLine(verdict('r1', 'required', 'unknown')), 'Warn  (r1): could not check (PermissionDenied): r1 message [hint: r1 hint]');
+});
+
+t.test('--feature text: a feature that does not apply here says "not applicable", with why, and exits 0', async (t) => {
+  const v: Verdict = { ...verdict('a1', 'extra', 'supported'), reason: 'NotApplicable', message: 'AppArmor not active: nothing to stack' };
+  t.same(featureText(v), { problems: [], verdict: ['a1 is not applicable: AppArmor not active: nothing to stack'] });
+  t.equal(featureExitCode(v), 0);
+});
+
+t.test('level text: a feature that does not apply here is shown as not applicable', async (t) => {
+  const verdicts = allGood.map((v) => (v.name === 'e1' ? { ...v, reason: 'NotApplicable' as const, message: 'no AppArmor' } : v));
+  t.same(levelText(evaluate(verdicts, 'extra')).problems, ['Info  (e1): not applicable: no AppArmor']);
 });
 
 t.test('--feature text: "NAME is supported" or the warning', async (t) => {

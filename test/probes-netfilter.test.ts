@@ -1,9 +1,9 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeResult } from '../src/engine/engine.js';
-import { hasIptLegacy } from '../src/probes/netfilter.js';
+import { classifyNftError, hasIptLegacy } from '../src/probes/netfilter.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { callProbe } from './helpers/direct.js';
@@ -12,6 +12,15 @@ import { callProbe } from './helpers/direct.js';
 const NAMES = ['network_lock_nftables', 'nftables', 'has_ipt_legacy', 'nsid'];
 /** Probes that need no privilege at all: nobody gets root's answer. */
 const UNPRIVILEGED_ALIKE = ['nftables', 'has_ipt_legacy'];
+
+/** PATH is `dir` alone for the rest of the test. */
+function searchOnly(t: Test, dir: string): void {
+  const path = process.env.PATH;
+  process.env.PATH = dir;
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
+}
 
 function byName(results: ProbeResult[]): Map<string, ProbeResult> {
   return new Map(results.map((r) => [r.name, r]));
@@ -50,12 +59,15 @@ t.test('has_ipt_legacy: finds an iptables-save that says legacy', async (t) => {
 t.test('has_ipt_legacy: an iptables-save that does not answer -V in time is unknown/Timeout, not "no legacy iptables"', async (t) => {
   const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\nexec sleep 10\n' });
   chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
-  const path = process.env.PATH;
-  process.env.PATH = dir;
-  t.teardown(() => {
-    process.env.PATH = path;
-  });
+  searchOnly(t, dir);
   t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'Timeout', message: /iptables-legacy-save -V did not answer/ });
+});
+
+t.test('has_ipt_legacy: an iptables-save that is there but cannot run here (a filter refusing getuid) is unknown, not "no legacy iptables"', async (t) => {
+  const dir = t.testdir({ 'iptables-legacy-save': '#!/bin/sh\necho "can\'t initialize iptables: Function not implemented" >&2\nexit 111\n' });
+  chmodSync(join(dir, 'iptables-legacy-save'), 0o755);
+  searchOnly(t, dir);
+  t.match(callProbe(hasIptLegacy), { status: 'unknown', reason: 'UnexpectedResult', message: /iptables-legacy-save -V did not run here \(exit 111\)/ });
 });
 
 t.test('as nobody, network_lock_nftables (CAP_NET_ADMIN, CAP_SYS_ADMIN) answers unknown/PermissionDenied, never unsupported', async (t) => {
@@ -66,4 +78,12 @@ t.test('as nobody, the probes that need no privilege answer as for root', async 
   for (const name of UNPRIVILEGED_ALIKE) {
     t.equal(asNobody.get(name)?.outcome.status, asRoot.get(name)?.outcome.status, name);
   }
+});
+
+t.test('network_lock_nftables: only a kernel\'s words make libnftables\' failure unsupported', async (t) => {
+  t.match(classifyNftError('Could not process rule: Operation not supported', 'm'), { status: 'unsupported', reason: 'NotInKernel' });
+  t.match(classifyNftError('Could not process rule: Operation not permitted', 'm'), { status: 'unknown', reason: 'PermissionDenied' });
+  // A refused sendmsg or recvmsg (a seccomp filter): libnftables' own failure, nothing of the kernel.
+  t.match(classifyNftError('Error: Could not process rule: Function not implemented', 'm'), { status: 'unknown', reason: 'UnexpectedResult' });
+  t.match(classifyNftError('internal error: netlink: Bad file descriptor', 'm'), { status: 'unknown', reason: 'UnexpectedResult' });
 });

@@ -41,6 +41,11 @@ function koffi(): Koffi {
   return (koffiModule ??= loadKoffi());
 }
 
+/** Has anything loaded koffi yet? (Asked without loading it.) */
+export function koffiLoaded(): boolean {
+  return koffiModule !== undefined;
+}
+
 /** How koffi was loaded (loading it if it was not yet). */
 export function loadedKoffiFrom(): KoffiSource {
   koffi();

@@ -6,7 +6,7 @@ import { AF_NETLINK, NETLINK_NETFILTER, SOCK_CLOEXEC, SOCK_RAW, errno as E } fro
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
 import { runProgram } from '../native/program.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
-import { fromErrno } from './outcome.js';
+import { errnoName, fromErrno, fromFsError } from './outcome.js';
 import { inPrivateNamespace } from './resources.js';
 import { namespaceFailed } from './netlink.js';
 import { ipv6Enabled } from '../native/procfs.js';
@@ -25,9 +25,19 @@ export function nftables(): ProbeOutcome {
 const CREATE_TABLE = 'create table inet CRIU';
 const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;}';
 
-/** nft reports a refused netlink request in words, not an errno. */
-function nftPermissionProblem(error: string): boolean {
-  return /Operation not permitted|Permission denied/i.test(error);
+/**
+ * nft reports the kernel's answer in words, not an errno: only the words of
+ * a kernel without the feature (no nf_tables, no inet family, no
+ * concatenations) make it unsupported; a refusal is a permission problem; any
+ * other failure (a refused sendmsg, a libnftables error of its own) says
+ * nothing of the kernel.
+ */
+export function classifyNftError(error: string, message: string): ProbeOutcome {
+  if (/Operation not permitted|Permission denied/i.test(error)) return unknown('PermissionDenied', message);
+  if (/Operation not supported|not supported by protocol|Protocol not supported|Invalid argument|No such file or directory/i.test(error)) {
+    return unsupported(message);
+  }
+  return unknown('UnexpectedResult', message);
 }
 
 /**
@@ -64,11 +74,8 @@ export function networkLockNftables(): ProbeOutcome {
       const both = ctx.run(`${CREATE_TABLE}; ${ADD_CONCAT_SET}`);
       if (both.status === 0) return supported();
       const table = ctx.run(CREATE_TABLE);
-      if (table.status !== 0) {
-        const message = `Can't create nftables table: ${table.error}`;
-        return nftPermissionProblem(table.error) ? unknown('PermissionDenied', message) : unsupported(message);
-      }
-      return unsupported(`Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
+      if (table.status !== 0) return classifyNftError(table.error, `Can't create nftables table: ${table.error}`);
+      return classifyNftError(both.error, `Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
     } finally {
       ctx.free();
     }
@@ -89,8 +96,10 @@ function findProgram(name: string): string | undefined {
     try {
       accessSync(path, fsConstants.X_OK);
       return path;
-    } catch {
-      // not here
+    } catch (err) {
+      // Not here, or not executable; any other error (a refused access()) is no answer.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'ENOTDIR') stop(fromFsError(err, `Can't look for ${name} in ${dir}`));
     }
   }
   return undefined;
@@ -116,14 +125,16 @@ function programIdentity(path: string): string | undefined {
  * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
  * that timed out is no answer: the caller must not take it for "not legacy".
  */
-function usesLegacyApi(path: string): boolean | 'timeout' {
+function usesLegacyApi(path: string): boolean | 'timeout' | { failed: string } {
   const identity = programIdentity(path);
   const known = identity === undefined ? undefined : versionAnswers.get(identity);
   if (known !== undefined) return known;
   const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
   if (run.kind === 'timeout') return 'timeout';
   const answered = run.kind === 'exited' && run.code === 0;
-  const legacy = answered && !run.stdout.includes('nf_tables');
+  // A program that is there but does not answer (it cannot run here) says nothing of its API.
+  if (!answered) return { failed: run.kind === 'exited' ? `exit ${run.code}` : run.kind === 'failed' ? errnoName(run.errno) : run.kind };
+  const legacy = !run.stdout.includes('nf_tables');
   // A failure to run may be passing: only answers are kept.
   if (identity !== undefined && answered) versionAnswers.set(identity, legacy);
   return legacy;
@@ -142,6 +153,7 @@ function legacySave(tool: 'iptables' | 'ip6tables'): string {
     const path = findProgram(name);
     const legacy = path === undefined ? false : usesLegacyApi(path);
     if (legacy === 'timeout') stop(unknown('Timeout', `${path} -V did not answer within ${VERSION_TIMEOUT_MS} ms`));
+    if (typeof legacy === 'object') stop(unknown('UnexpectedResult', `${path} -V did not run here (${legacy.failed})`));
     if (legacy) return path as string;
   }
   return stop(missing);

@@ -1,5 +1,5 @@
 // Checks of single system calls and prctl interfaces.
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
   SYS, errno as E, O_RDWR, O_NOCTTY, PR_GET_TID_ADDRESS, PR_SET_MM, PR_SET_MM_MAP_SIZE, PR_SET_MM_BRK,
@@ -10,7 +10,7 @@ import {
   CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET,
 } from '../native/constants.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
-import { fromErrno, fromExistenceTest, missingSyscall, errnoName } from './outcome.js';
+import { fromErrno, fromExistenceTest, fromFsError, missingSyscall, errnoName } from './outcome.js';
 import { epollWithTarget, withFds } from './fds.js';
 
 export function kcmp(): ProbeOutcome {
@@ -103,7 +103,12 @@ export function prctlSetMmMap(): ProbeOutcome {
 }
 
 export function userns(): ProbeOutcome {
-  if (!existsSync('/proc/self/ns/user')) return unsupported('No userns proc file');
+  // Asked with the error kept: a refused access() (a filter) is no missing file.
+  try {
+    accessSync('/proc/self/ns/user');
+  } catch (err) {
+    return fromFsError(err, 'No userns proc file');
+  }
   const res = prctlMapSize();
   return res.ret === 0 ? supported() : fromErrno(res.errno, 'prctl: PR_SET_MM_MAP_SIZE is not supported');
 }
@@ -162,6 +167,8 @@ function unexpectedClone(pid: number): ProbeOutcome {
 const PIDFD_PROBE_VALUE = 1984;
 
 export function pidfdStore(): ProbeOutcome {
+  // Node learns its pid from getpid(); a refused getpid leaves -1, which pidfd_open would call invalid.
+  if (process.pid <= 0) return unknown('UnexpectedResult', `this process could not learn its own pid (${process.pid}): getpid was refused`);
   const pair = [0, 0];
   const made = libc.socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
   if (made.ret !== 0) return fromErrno(made.errno, "Can't open unix socket pair");

@@ -66,20 +66,15 @@ export function evaluate(verdicts: readonly Verdict[], level: Level): LevelVerdi
   const reported = reportedCategories(level);
   const features = verdicts.filter((v) => reported.includes(v.category));
   const deciding = features.filter((v) => v.category !== 'advisory');
-  const missing = deciding.filter((v) => v.status === 'unsupported');
-  const unknown = deciding.filter((v) => v.status === 'unknown');
-  const requiredMissing = missing.some((v) => MUST[level].includes(v.category));
-  const requiredUnknown = unknown.some((v) => MUST[level].includes(v.category));
-
-  let status: LevelStatus;
-  let sentence: string;
-  if (requiredMissing) [status, sentence] = ['failed', SENTENCE.failed];
-  else if (requiredUnknown) [status, sentence] = ['unknown', SENTENCE.uncheckedRequired];
-  else if (missing.length > 0) [status, sentence] = ['degraded', SENTENCE.missing];
-  else if (unknown.length > 0) [status, sentence] = ['degraded', SENTENCE.uncheckedOptional];
-  else [status, sentence] = ['ok', SENTENCE.ok];
-
-  const result: LevelVerdict = { level, status, sentence, missing: missing.map((v) => v.name), unknown: unknown.map((v) => v.name), features };
+  const outcome = rank(deciding, MUST[level]);
+  const result: LevelVerdict = {
+    level,
+    status: outcome.status,
+    sentence: SENTENCE[outcome.sentence],
+    missing: deciding.filter((v) => v.status === 'unsupported').map((v) => v.name),
+    unknown: deciding.filter((v) => v.status === 'unknown').map((v) => v.name),
+    features,
+  };
   if (reported.includes('runtime')) {
     result.criu = criuInfo(features);
     result.criuDisagreements = criuDisagreements(features);
@@ -87,14 +82,47 @@ export function evaluate(verdicts: readonly Verdict[], level: Level): LevelVerdi
   return result;
 }
 
+interface Found {
+  /** A deciding feature of the categories that must pass (MUST) is missing, or unknown. */
+  requiredMissing: boolean;
+  requiredUnknown: boolean;
+  missing: boolean;
+  unknown: boolean;
+}
+
 /**
- * node-problem-detector's custom plugin protocol: 0 fine, 1 a problem,
- * 2 could not determine. A feature the kernel lacks outranks one we could not check.
+ * The one ranking of a level's outcomes, first match wins: its status, its
+ * sentence and its exit code (node-problem-detector's plugin protocol: 0
+ * fine, 1 a problem, 2 could not determine) come from the same row, so the
+ * sentence printed and the exit code never tell different stories.
  */
+export const OUTCOMES: readonly { when: (f: Found) => boolean; status: LevelStatus; sentence: keyof typeof SENTENCE; exit: 0 | 1 | 2 }[] = [
+  { when: (f) => f.requiredMissing, status: 'failed', sentence: 'failed', exit: 1 },
+  { when: (f) => f.requiredUnknown, status: 'unknown', sentence: 'uncheckedRequired', exit: 2 },
+  { when: (f) => f.missing, status: 'degraded', sentence: 'missing', exit: 1 },
+  { when: (f) => f.unknown, status: 'degraded', sentence: 'uncheckedOptional', exit: 2 },
+  { when: () => true, status: 'ok', sentence: 'ok', exit: 0 },
+];
+
+/** The row a level's deciding verdicts fall in. */
+function rank(deciding: readonly Verdict[], must: readonly Category[]): (typeof OUTCOMES)[number] {
+  const found: Found = {
+    requiredMissing: deciding.some((v) => must.includes(v.category) && v.status === 'unsupported'),
+    requiredUnknown: deciding.some((v) => must.includes(v.category) && v.status === 'unknown'),
+    missing: deciding.some((v) => v.status === 'unsupported'),
+    unknown: deciding.some((v) => v.status === 'unknown'),
+  };
+  return OUTCOMES.find((o) => o.when(found)) as (typeof OUTCOMES)[number];
+}
+
+/** The exit code of the row the verdict's status and sentence came from. */
 export function exitCode(verdict: LevelVerdict): 0 | 1 | 2 {
-  if (verdict.missing.length > 0) return 1;
-  if (verdict.unknown.length > 0) return 2;
-  return 0;
+  return rank(verdict.features.filter((v) => v.category !== 'advisory'), MUST[verdict.level]).exit;
+}
+
+/** `check --feature NAME`: 0 supported (or not applicable here), 1 unsupported, 2 unknown. */
+export function featureExitCode(verdict: Verdict): 0 | 1 | 2 {
+  return verdict.status === 'supported' ? 0 : verdict.status === 'unsupported' ? 1 : 2;
 }
 
 /** 200 unless a required feature is missing or unknown; with strict, any deciding feature not supported. */
