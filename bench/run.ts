@@ -16,7 +16,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
 const bareServer = join(root, 'bench/bare-server.mjs');
 const attackersScript = join(root, 'bench/attackers.mjs');
-const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
+const SERVICE_NODE_OPTIONS = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config: { serviceNodeOptions: string } }
+).config.serviceNodeOptions.split(' ');
 const quick = process.argv.includes('--quick');
 /** Paired rounds of each route against its bare twin; each side runs this long per round. */
 const HTTP_ROUNDS = quick ? 4 : 12;
@@ -94,7 +96,8 @@ async function stop(child: ChildProcess): Promise<void> {
 /** taskset execs the service in place, so its pid is the child's; wait until it is the node process. */
 async function mainPid(child: ChildProcess): Promise<number> {
   const pid = child.pid ?? 0;
-  for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('cli.js'); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('cli.js'); i++)
+    await new Promise((r) => setTimeout(r, 20));
   return pid;
 }
 
@@ -104,9 +107,15 @@ function rssMiB(pid: number): number {
   return kib / 1024;
 }
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function cannon(url: string, connections: number, seconds: number, requests?: { method?: string; path: string }[]): Promise<Result> {
+async function cannon(
+  url: string,
+  connections: number,
+  seconds: number,
+  requests?: { method?: string; path: string }[],
+): Promise<Result> {
   return autocannon({ url, connections, duration: seconds, requests });
 }
 
@@ -142,7 +151,8 @@ async function benchCli(): Promise<void> {
   // without it (as in the image), and the figure with it is reported.
   const { NODE_EXTRA_CA_CERTS: extraCertificates, ...clean } = process.env;
   compareCli('`check --all`, whole process (median ms)', clean, 3);
-  if (extraCertificates !== undefined) compareCli("the same with this machine's NODE_EXTRA_CA_CERTS (median ms)", process.env);
+  if (extraCertificates !== undefined)
+    compareCli("the same with this machine's NODE_EXTRA_CA_CERTS (median ms)", process.env);
 
   // Per-probe durations are in no body (bodies hold verdicts only): one run through the engine gives them.
   const engine = new ProbeEngine();
@@ -152,7 +162,8 @@ async function benchCli(): Promise<void> {
   const slowest = [...features].sort((a, b) => b.durationMs - a.durationMs).slice(0, 10);
   notes.push(
     `Probe time in one \`check --all\`: ${fmt(total, 1)} ms over ${features.length} probes. Slowest ten: ` +
-      slowest.map((f) => `${f.name} ${fmt(f.durationMs, 1)} ms`).join(', ') + '.',
+      slowest.map((f) => `${f.name} ${fmt(f.durationMs, 1)} ms`).join(', ') +
+      '.',
   );
 }
 
@@ -160,7 +171,18 @@ async function benchHttp(): Promise<void> {
   const [port, barePort] = await Promise.all([freePort(), freePort()]);
   const base = `http://127.0.0.1:${port}`;
   // Started as the image starts it: with the service's Node options.
-  const server = startPinned([process.execPath, ...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', `127.0.0.1:${port}`, '--min-refresh-interval', '0', '--log-level', 'warn']);
+  const server = startPinned([
+    process.execPath,
+    ...SERVICE_NODE_OPTIONS,
+    cli,
+    'serve',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--min-refresh-interval',
+    '0',
+    '--log-level',
+    'warn',
+  ]);
   const serverPid = await mainPid(server);
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-bench-'));
   try {
@@ -193,7 +215,13 @@ async function benchHttp(): Promise<void> {
       const body = Buffer.from(await res.arrayBuffer());
       const bodyFile = join(dir, 'body');
       writeFileSync(bodyFile, body);
-      const bare = startPinned([process.execPath, bareServer, String(barePort), bodyFile, res.headers.get('content-type') ?? contentType]);
+      const bare = startPinned([
+        process.execPath,
+        bareServer,
+        String(barePort),
+        bodyFile,
+        res.headers.get('content-type') ?? contentType,
+      ]);
       try {
         await waitFor(`http://127.0.0.1:${barePort}/`, (s) => s === 200);
         // A short warm-up of each first, so neither is measured while its code is still being compiled.
@@ -307,7 +335,9 @@ async function benchLoad(base: string, pid: number): Promise<void> {
  * what the legitimate clients saw, and whether the service lived through it.
  */
 async function benchAttack(base: string, port: number, pid: number): Promise<void> {
-  const attackers = spawn('taskset', ['-c', LOAD_CORE, process.execPath, attackersScript, String(port), '20', '2000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const attackers = spawn('taskset', ['-c', LOAD_CORE, process.execPath, attackersScript, String(port), '20', '2000'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     attackers.stdout?.once('data', () => resolve());
     attackers.once('exit', () => reject(new Error('the attackers exited before they were ready')));
@@ -320,7 +350,11 @@ async function benchAttack(base: string, port: number, pid: number): Promise<voi
       // the service is gone: reported below
     }
   }, 200);
-  const result = await cannon(base, 20, LOAD_SECONDS, [{ path: '/check?level=all' }, { path: '/healthz' }, { path: '/metrics' }]);
+  const result = await cannon(base, 20, LOAD_SECONDS, [
+    { path: '/check?level=all' },
+    { path: '/healthz' },
+    { path: '/metrics' },
+  ]);
   clearInterval(sampler);
   await stop(attackers);
   let alive = true;
@@ -347,7 +381,16 @@ async function benchAttack(base: string, port: number, pid: number): Promise<voi
 
 function table(): string {
   const header = '| figure | value | baseline (same run) | ratio | target | |\n|---|---|---|---|---|---|\n';
-  return header + rows.map((r) => `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'ok' : 'MISSED'} |`).join('\n') + '\n';
+  return (
+    header +
+    rows
+      .map(
+        (r) =>
+          `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'ok' : 'MISSED'} |`,
+      )
+      .join('\n') +
+    '\n'
+  );
 }
 
 function machine(): string {

@@ -29,7 +29,8 @@ export function auditVerdict(stdout: string): AuditVerdict {
     return { kind: 'unchecked', why: `npm audit printed no report: ${JSON.stringify(stdout.slice(0, 200))}` };
   }
   const counts = report.metadata?.vulnerabilities;
-  if (!counts) return { kind: 'unchecked', why: report.message ?? report.error?.summary ?? 'npm audit printed no counts' };
+  if (!counts)
+    return { kind: 'unchecked', why: report.message ?? report.error?.summary ?? 'npm audit printed no counts' };
   const findings = Object.entries(report.vulnerabilities ?? {})
     .filter(([, v]) => (FAILING_SEVERITIES as readonly (string | undefined)[]).includes(v.severity))
     .map(([name, v]) => ({ name, severity: String(v.severity) }));
@@ -40,10 +41,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // Bounded: npm's own network timeouts are minutes long.
   const audit = spawnSync('npm', ['audit', '--omit=dev', '--json'], { encoding: 'utf8', timeout: AUDIT_TIMEOUT_MS });
   const verdict: AuditVerdict = audit.error
-    ? { kind: 'unchecked', why: `npm audit did not finish within ${AUDIT_TIMEOUT_MS / 1000} s (${audit.error.message})` }
+    ? {
+        kind: 'unchecked',
+        why: `npm audit did not finish within ${AUDIT_TIMEOUT_MS / 1000} s (${audit.error.message})`,
+      }
     : auditVerdict(audit.stdout ?? '');
   if (verdict.kind === 'clean') {
-    const summary = Object.entries(verdict.counts).map(([severity, n]) => `${severity} ${n}`).join(', ');
+    const summary = Object.entries(verdict.counts)
+      .map(([severity, n]) => `${severity} ${n}`)
+      .join(', ');
     process.stdout.write(`audit: no high or critical finding in production dependencies (${summary})\n`);
   } else if (verdict.kind === 'findings') {
     process.stderr.write(`audit: ${verdict.findings.length} high or critical finding(s):\n`);
@@ -52,7 +58,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exitCode = 1;
   } else {
     const required = process.env.AUDIT_REQUIRED === '1';
-    process.stderr.write(`audit: NOT CHECKED: ${verdict.why}${required ? '' : ' (set AUDIT_REQUIRED=1 to fail on this)'}\n`);
+    process.stderr.write(
+      `audit: NOT CHECKED: ${verdict.why}${required ? '' : ' (set AUDIT_REQUIRED=1 to fail on this)'}\n`,
+    );
     if (required) process.exitCode = 2;
   }
 }

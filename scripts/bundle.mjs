@@ -13,7 +13,14 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
-const common = { bundle: true, platform: 'node', target: 'node20', external: ['koffi'], sourcemap: true, logLevel: 'warning' };
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external: ['koffi'],
+  sourcemap: true,
+  logLevel: 'warning',
+};
 
 // The supervisor (the service's privileged process, which starts the runners)
 // is built the same way: one file, started once per service.
@@ -33,4 +40,10 @@ for (const entry of ['runner-main', 'supervisor-main']) {
 // The catalogue last: bundled first, it would enter the runner as one opaque
 // module with its own copies of model.js and the native layer, and the
 // runner's `instanceof ProbeStop` would miss every stop() of a probe.
-await build({ ...common, entryPoints: [`${dist}/catalogue.js`], outfile: `${dist}/catalogue.js`, allowOverwrite: true, format: 'esm' });
+await build({
+  ...common,
+  entryPoints: [`${dist}/catalogue.js`],
+  outfile: `${dist}/catalogue.js`,
+  allowOverwrite: true,
+  format: 'esm',
+});

@@ -32,12 +32,21 @@ export interface SampleRun {
 /** `criu-readiness ARGS` from the sources, with `loader` (the TypeScript loader's Node options). */
 export function runSample(args: readonly string[], loader: readonly string[]): SampleRun {
   const run = spawnSync(process.execPath, [...loader, CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-  if (run.status === null) throw new Error(`criu-readiness ${args.join(' ')} did not finish: ${run.signal ?? String(run.error)}`);
+  if (run.status === null)
+    throw new Error(`criu-readiness ${args.join(' ')} did not finish: ${run.signal ?? String(run.error)}`);
   return { lines: [...run.stderr.split('\n'), ...run.stdout.split('\n')].filter(Boolean), code: run.status };
 }
 
 export function render(args: readonly string[], run: SampleRun): string {
-  return ['```console', `# criu-readiness ${args.join(' ')}`, ...run.lines, '# echo $?', String(run.code), '```', ''].join('\n');
+  return [
+    '```console',
+    `# criu-readiness ${args.join(' ')}`,
+    ...run.lines,
+    '# echo $?',
+    String(run.code),
+    '```',
+    '',
+  ].join('\n');
 }
 
 /**
@@ -71,7 +80,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   let readme = readFileSync(README, 'utf8');
   for (const sample of samples(readme)) {
     const block = render(sample.args, runSample(sample.args, ['--import=tsx']));
-    readme = readme.replace(`<!-- sample: ${sample.args.join(' ')} -->\n${sample.block}`, `<!-- sample: ${sample.args.join(' ')} -->\n${block}`);
+    readme = readme.replace(
+      `<!-- sample: ${sample.args.join(' ')} -->\n${sample.block}`,
+      `<!-- sample: ${sample.args.join(' ')} -->\n${block}`,
+    );
     process.stdout.write(`${sample.args.join(' ')}: ${block === sample.block ? 'unchanged' : 'rewritten'}\n`);
   }
   writeFileSync(README, readme);

@@ -12,7 +12,13 @@ import * as mounts from './probes/mounts.js';
 import * as namespaces from './probes/namespaces.js';
 import * as netfilter from './probes/netfilter.js';
 import * as lsm from './probes/lsm.js';
-import * as runtime from './probes/runtime/index.js';
+import { criuCanary } from './probes/runtime/canary.js';
+import { criCheckpoint } from './probes/runtime/cri.js';
+import { CRIU_PACKAGE_HINT, criuBinary, criuRuns, criuVersion } from './probes/runtime/criu.js';
+import { runtimeEnv } from './probes/runtime/host.js';
+import { kubeletCheckpoint } from './probes/runtime/kubelet.js';
+import { CRUN_HINT, ociRuntime } from './probes/runtime/oci.js';
+import { checkpointStorage } from './probes/runtime/storage.js';
 
 /** A probe does the real kernel test, in the runner process. */
 export type Probe = () => ProbeOutcome | Promise<ProbeOutcome>;
@@ -63,16 +69,33 @@ export const CATALOGUE: readonly Feature[] = [
   }),
   row('sock_diag', 'required', netlink.sockDiag, {
     summary: 'sock_diag netlink dumps UNIX, INET/INET6, PACKET and NETLINK sockets',
-    kconfig: ['CONFIG_UNIX_DIAG', 'CONFIG_INET_DIAG', 'CONFIG_INET_TCP_DIAG', 'CONFIG_INET_UDP_DIAG', 'CONFIG_PACKET_DIAG', 'CONFIG_NETLINK_DIAG'],
+    kconfig: [
+      'CONFIG_UNIX_DIAG',
+      'CONFIG_INET_DIAG',
+      'CONFIG_INET_TCP_DIAG',
+      'CONFIG_INET_UDP_DIAG',
+      'CONFIG_PACKET_DIAG',
+      'CONFIG_NETLINK_DIAG',
+    ],
     fix: 'enable the *_DIAG options or load unix_diag, inet_diag, tcp_diag, udp_diag, packet_diag and netlink_diag',
-    differsFromCriu: 'criu check forgives every failed dump (collect_sockets excuses them in CRIU\'s own net namespace) and fails only when the diag socket cannot be made; we require each dump a namespace dump needs to answer, forgiving ENOENT only for RAW, as collect_sockets does, and for a kind of socket the kernel lacks altogether (UDP-Lite, AF_PACKET): no process can hold one. We make an AF_PACKET socket first, which loads af_packet where it is a module; a dump alone does not',
+    differsFromCriu:
+      'criu check forgives every failed dump (collect_sockets excuses them in ' +
+      "CRIU's own net namespace) and fails only when the diag socket cannot " +
+      'be made; we require each dump a namespace dump needs to answer, ' +
+      'forgiving ENOENT only for RAW, as collect_sockets does, and for a kind ' +
+      'of socket the kernel lacks altogether (UDP-Lite, AF_PACKET): no ' +
+      'process can hold one. We make an AF_PACKET socket first, which loads ' +
+      'af_packet where it is a module; a dump alone does not',
   }),
   row('ns_last_pid', 'required', proc.nsLastPid, {
     summary: '/proc/sys/kernel/ns_last_pid is writable',
     kconfig: [CR],
     fix: `enable ${CR}; mount /proc/sys read-write (a privileged container)`,
     needs: 'CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and a writable /proc/sys',
-    differsFromCriu: 'CRIU asks access(W_OK), which says yes to anyone because the file is 0666 while the kernel checks the capability on write; we write the current value back',
+    differsFromCriu:
+      'CRIU asks access(W_OK), which says yes to anyone because the file is ' +
+      '0666 while the kernel checks the capability on write; we write the ' +
+      'current value back',
   }),
   row('sock_peek_off', 'required', sockets.sockPeekOff, {
     summary: 'SO_PEEK_OFF on AF_UNIX datagram sockets',
@@ -83,7 +106,10 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'the kcmp system call',
     kconfig: ['CONFIG_KCMP', CR],
     fix: 'enable CONFIG_KCMP',
-    differsFromCriu: 'CRIU counts any error but ENOSYS as present; an EPERM or EACCES (a seccomp filter, an LSM) we answer unknown, and an ENOSYS under a seccomp filter too',
+    differsFromCriu:
+      'CRIU counts any error but ENOSYS as present; an EPERM or EACCES (a ' +
+      'seccomp filter, an LSM) we answer unknown, and an ENOSYS under a ' +
+      'seccomp filter too',
   }),
   row('prctl', 'required', sys.prctl, {
     summary: 'PR_GET_TID_ADDRESS and PR_SET_MM (map, or the older field-by-field interface)',
@@ -121,7 +147,10 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'pty locking with TIOCSPTLCK',
     kconfig: ['CONFIG_UNIX98_PTYS'],
     fix: 'enable CONFIG_UNIX98_PTYS and mount devpts with a ptmx',
-    differsFromCriu: 'CRIU fails when /dev/ptmx cannot be opened; we answer unknown/DeviceUnavailable (a container without the device says nothing of the kernel)',
+    differsFromCriu:
+      'CRIU fails when /dev/ptmx cannot be opened; we answer ' +
+      'unknown/DeviceUnavailable (a container without the device says nothing ' +
+      'of the kernel)',
   }),
   row('so_gets', 'required', sockets.soGets, {
     summary: 'getsockopt SO_GET_FILTER and SO_BINDTODEVICE',
@@ -133,7 +162,10 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_SYSVIPC', CR],
     fix: `enable CONFIG_SYSVIPC and ${CR}; run as root with a writable /proc/sys`,
     needs: 'CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN',
-    differsFromCriu: 'CRIU skips it for non-root and otherwise asks access(R_OK|W_OK); we write the current value back (the default -1 is refused with EINVAL only after the privilege check passed, so nothing changes)',
+    differsFromCriu:
+      'CRIU skips it for non-root and otherwise asks access(R_OK|W_OK); we ' +
+      'write the current value back (the default -1 is refused with EINVAL ' +
+      'only after the privilege check passed, so nothing changes)',
   }),
   row('sigqueueinfo', 'required', sys.sigqueueinfo, {
     summary: 'rt_sigqueueinfo with a positive si_code to itself',
@@ -146,7 +178,9 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '3.10',
     fix: 'ptrace must be allowed (Yama, seccomp)',
     needs: 'ptrace of its own child',
-    differsFromCriu: 'CRIU peeks an empty queue and accepts 0; we queue a SIGUSR1 to the stopped child and require PTRACE_PEEKSIGINFO to return it',
+    differsFromCriu:
+      'CRIU peeks an empty queue and accepts 0; we queue a SIGUSR1 to the ' +
+      'stopped child and require PTRACE_PEEKSIGINFO to return it',
   }),
   row('special_mapping_mremap', 'required', ptrace.specialMappingMremap, {
     summary: 'a process can move its vdso and still take signals',
@@ -154,7 +188,11 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '4.0',
     fix: 'without CONFIG_MSEAL_SYSTEM_MAPPINGS (sealed system mappings cannot be moved)',
     needs: 'ptrace of its own child',
-    differsFromCriu: 'CRIU packs [vvar] and [vdso] side by side in a forked child; we move [vvar], [vvar_vclock] and [vdso] keeping their layout, by code run in a traced child, and check the handler really ran once. No vDSO at all (vdso=0) is unknown/NotApplicable where CRIU fails',
+    differsFromCriu:
+      'CRIU packs [vvar] and [vdso] side by side in a forked child; we move ' +
+      '[vvar], [vvar_vclock] and [vdso] keeping their layout, by code run in ' +
+      'a traced child, and check the handler really ran once. No vDSO at all ' +
+      '(vdso=0) is unknown/NotApplicable where CRIU fails',
   }),
 
   // extra: CRIU's category 2
@@ -183,7 +221,8 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_MEM_SOFT_DIRTY'],
     minKernel: '3.11',
     fix: 'enable CONFIG_MEM_SOFT_DIRTY',
-    differsFromCriu: 'CRIU answers unsupported when clear_refs cannot be written; we answer unknown for EACCES/EPERM/EROFS',
+    differsFromCriu:
+      'CRIU answers unsupported when clear_refs cannot be written; we answer ' + 'unknown for EACCES/EPERM/EROFS',
   }),
   row('posix_timers', 'extra', proc.posixTimers, {
     summary: '/proc/self/timers is readable',
@@ -263,7 +302,9 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_IA32_EMULATION', CR],
     fix: `enable CONFIG_IA32_EMULATION and ${CR}`,
     needs: 'ptrace of its own child',
-    differsFromCriu: 'CRIU counts 0 or EEXIST; a call that really maps a vDSO returns its size, which CRIU would count as a failure and we count as supported',
+    differsFromCriu:
+      'CRIU counts 0 or EEXIST; a call that really maps a vDSO returns its ' +
+      'size, which CRIU would count as a failure and we count as supported',
   }),
   row('uffd', 'extra', memory.uffd, {
     summary: 'userfaultfd with the UFFDIO_API handshake',
@@ -297,13 +338,18 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_INET_RAW_DIAG', 'CONFIG_INET_DIAG'],
     fix: 'enable CONFIG_INET_RAW_DIAG or load raw_diag',
     needs: 'CAP_NET_RAW (to make the RAW socket looked for)',
-    differsFromCriu: 'CRIU counts ENOENT as success, a false positive when CONFIG_INET_RAW_DIAG is off; we make a real RAW socket (INET, and INET6 where IPv6 is on), dump RAW sockets and look for ours by inode',
+    differsFromCriu:
+      'CRIU counts ENOENT as success, a false positive when ' +
+      'CONFIG_INET_RAW_DIAG is off; we make a real RAW socket (INET, and ' +
+      'INET6 where IPv6 is on), dump RAW sockets and look for ours by inode',
   }),
   row('clone3_set_tid', 'extra', sys.clone3SetTid, {
     summary: 'clone3 with set_tid',
     kconfig: [],
     minKernel: '5.5',
-    differsFromCriu: 'under a seccomp filter we answer ENOSYS unknown: container runtimes\' default filters answer clone3 with ENOSYS on purpose',
+    differsFromCriu:
+      "under a seccomp filter we answer ENOSYS unknown: container runtimes' " +
+      'default filters answer clone3 with ENOSYS on purpose',
   }),
   row('timens', 'extra', namespaces.timens, {
     summary: 'time namespaces',
@@ -332,7 +378,11 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_NF_TABLES', 'CONFIG_NF_TABLES_INET'],
     fix: 'enable CONFIG_NF_TABLES and CONFIG_NF_TABLES_INET; install libnftables1',
     needs: 'CAP_SYS_ADMIN and CAP_NET_ADMIN, libnftables',
-    differsFromCriu: 'without libnftables CRIU says unsupported; we answer unknown/MissingDependency (the kernel may well have it). We open a NETLINK_NETFILTER socket before libnftables does, since libnftables exits the process when it cannot',
+    differsFromCriu:
+      'without libnftables CRIU says unsupported; we answer ' +
+      'unknown/MissingDependency (the kernel may well have it). We open a ' +
+      'NETLINK_NETFILTER socket before libnftables does, since libnftables ' +
+      'exits the process when it cannot',
   }),
   row('sockopt_buf_lock', 'extra', sockets.sockoptBufLock, {
     summary: 'getsockopt SO_BUF_LOCK',
@@ -350,7 +400,10 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: [],
     minKernel: '5.15',
     needs: 'CAP_SYS_ADMIN and CAP_SYS_CHROOT (to return from a private mount namespace)',
-    differsFromCriu: 'CRIU mounts on the host\'s /tmp; we work in a private mount namespace, and also require mountinfo to show the target in the source\'s peer group',
+    differsFromCriu:
+      "CRIU mounts on the host's /tmp; we work in a private mount namespace, " +
+      "and also require mountinfo to show the target in the source's peer " +
+      'group',
   }),
   row('openat2', 'extra', sys.openat2, {
     summary: 'the openat2 system call',
@@ -363,7 +416,12 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '5.13',
     fix: 'enable CONFIG_RSEQ',
     needs: 'ptrace of its own child',
-    differsFromCriu: 'the same test (flags 0), except that CRIU requires exactly 24 bytes back and we accept a larger answer (a later kernel\'s longer struct starts with the same fields) and answer unknown for a shorter one; CRIU counts any failure as missing, we count a refused ptrace (EPERM) as unknown',
+    differsFromCriu:
+      'the same test (flags 0), except that CRIU requires exactly 24 bytes ' +
+      "back and we accept a larger answer (a later kernel's longer struct " +
+      'starts with the same fields) and answer unknown for a shorter one; ' +
+      'CRIU counts any failure as missing, we count a refused ptrace (EPERM) ' +
+      'as unknown',
   }),
   row('ipv6_freebind', 'extra', sockets.ipv6Freebind, {
     summary: 'IPV6_FREEBIND',
@@ -375,7 +433,8 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'the PAGEMAP_SCAN ioctl',
     kconfig: ['CONFIG_PROC_PAGE_MONITOR'],
     minKernel: '6.7',
-    differsFromCriu: 'CRIU scans an empty range; we scan two pages of our own and require the one written to be reported present',
+    differsFromCriu:
+      'CRIU scans an empty range; we scan two pages of our own and require ' + 'the one written to be reported present',
   }),
   row('overlayfs_maps', 'extra', mounts.overlayfsMaps, {
     summary: 'overlayfs files show their real dev:ino in maps',
@@ -383,7 +442,10 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '4.2',
     fix: 'enable CONFIG_OVERLAY_FS',
     needs: 'CAP_SYS_ADMIN, CAP_SYS_CHROOT and CAP_DAC_OVERRIDE',
-    differsFromCriu: 'CRIU passes when it cannot create a mount namespace; we answer unknown. CRIU mounts with fsopen (kernel 5.2 or later) and fails before; we mount with mount(2), so older kernels are really tested',
+    differsFromCriu:
+      'CRIU passes when it cannot create a mount namespace; we answer ' +
+      'unknown. CRIU mounts with fsopen (kernel 5.2 or later) and fails ' +
+      'before; we mount with mount(2), so older kernels are really tested',
   }),
   row('timer_cr_ids', 'extra', sys.timerCrIds, {
     summary: 'prctl PR_TIMER_CREATE_RESTORE_IDS',
@@ -394,13 +456,20 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'PAGEMAP_SCAN reports guard pages',
     kconfig: ['CONFIG_PROC_PAGE_MONITOR'],
     minKernel: '6.15',
-    differsFromCriu: 'CRIU only checks that PAGEMAP_SCAN accepts PAGE_IS_GUARD; where MADV_GUARD_INSTALL works we also require the scan to report a guard page we installed',
+    differsFromCriu:
+      'CRIU only checks that PAGEMAP_SCAN accepts PAGE_IS_GUARD; where ' +
+      'MADV_GUARD_INSTALL works we also require the scan to report a guard ' +
+      'page we installed',
   }),
   row('apparmor_stacking', 'extra', lsm.apparmorStacking, {
     summary: 'AppArmor namespace stacking, where AppArmor is active',
     kconfig: ['CONFIG_SECURITY_APPARMOR'],
     fix: 'an AppArmor with domain stacking (policy version 1.2 or later)',
-    differsFromCriu: 'where AppArmor is not active, criu check --feature apparmor_stacking fails while its --extra run skips the check; we answer supported with reason NotApplicable. CRIU\'s version test (major >= 1 && minor >= 2) would refuse a 2.0; we compare the version as a whole',
+    differsFromCriu:
+      'where AppArmor is not active, criu check --feature apparmor_stacking ' +
+      'fails while its --extra run skips the check; we answer supported with ' +
+      "reason NotApplicable. CRIU's version test (major >= 1 && minor >= 2) " +
+      'would refuse a 2.0; we compare the version as a whole',
   }),
 
   // experimental: CRIU's category 3
@@ -415,7 +484,10 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_IA32_EMULATION'],
     fix: 'enable CONFIG_IA32_EMULATION (and ia32_emulation=1 on the kernel command line)',
     needs: 'ptrace of its own child',
-    differsFromCriu: 'CRIU accepts EEXIST from ARCH_MAP_VDSO_32; we unmap the 64-bit vDSO in a traced child and map the 32-bit one for real, after CRIU\'s int 0x80 mmap2 test',
+    differsFromCriu:
+      'CRIU accepts EEXIST from ARCH_MAP_VDSO_32; we unmap the 64-bit vDSO in ' +
+      "a traced child and map the 32-bit one for real, after CRIU's int 0x80 " +
+      'mmap2 test',
   }),
 
   // advisory: checked and reported, never decides a level
@@ -424,7 +496,10 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_HAVE_HW_BREAKPOINT'],
     fix: 'hardware breakpoints are often missing in virtual machines; CRIU then falls back to slower stepping',
     needs: 'ptrace of its own child',
-    differsFromCriu: 'CRIU takes any SIGTRAP; we require the stop at the breakpoint address with si_code TRAP_HWBKPT, so a trap of another kind is not mistaken for one',
+    differsFromCriu:
+      'CRIU takes any SIGTRAP; we require the stop at the breakpoint address ' +
+      'with si_code TRAP_HWBKPT, so a trap of another kind is not mistaken ' +
+      'for one',
   }),
   row('tun', 'advisory', sockets.tun, {
     summary: '/dev/net/tun opens and TUNSETIFINDEX works',
@@ -432,7 +507,10 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '3.8',
     fix: 'enable CONFIG_TUN or load the tun module; give the container /dev/net/tun',
     needs: 'access to /dev/net/tun',
-    differsFromCriu: 'CRIU fails when /dev/net/tun cannot be opened; a missing device node (a container without it) is unknown here, only a missing driver is unsupported',
+    differsFromCriu:
+      'CRIU fails when /dev/net/tun cannot be opened; a missing device node ' +
+      '(a container without it) is unknown here, only a missing driver is ' +
+      'unsupported',
   }),
   row('tun_ns', 'advisory', sockets.tunNs, {
     summary: 'SIOCGSKNS on a tun device',
@@ -440,7 +518,10 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '4.17',
     fix: 'enable CONFIG_TUN',
     needs: 'CAP_NET_ADMIN',
-    differsFromCriu: 'CRIU fails when /dev/net/tun cannot be opened; we answer unknown (no device is no verdict on the ioctl). We also require the namespace returned to be our own',
+    differsFromCriu:
+      'CRIU fails when /dev/net/tun cannot be opened; we answer unknown (no ' +
+      'device is no verdict on the ioctl). We also require the namespace ' +
+      'returned to be our own',
   }),
   row('sk_unix_file', 'advisory', sockets.skUnixFile, {
     summary: 'SIOCUNIXFILE on a unix socket',
@@ -467,7 +548,10 @@ export const CATALOGUE: readonly Feature[] = [
   row('nftables', 'advisory', netfilter.nftables, {
     summary: 'libnftables is installed',
     kconfig: ['CONFIG_NF_TABLES'],
-    differsFromCriu: 'without libnftables CRIU says unsupported; we answer unknown/MissingDependency: the library is userspace, and the node may have it where this process (in an image without it) does not',
+    differsFromCriu:
+      'without libnftables CRIU says unsupported; we answer ' +
+      'unknown/MissingDependency: the library is userspace, and the node may ' +
+      'have it where this process (in an image without it) does not',
     fix: 'install libnftables1',
   }),
   row('has_ipt_legacy', 'advisory', netfilter.hasIptLegacy, {
@@ -477,45 +561,54 @@ export const CATALOGUE: readonly Feature[] = [
   }),
 
   // runtime: the userspace chain a container checkpoint goes through (the checkpoint level)
-  row('criu_binary', 'runtime', () => runtime.criuBinary(), {
+  row('criu_binary', 'runtime', () => criuBinary(), {
     summary: 'criu on PATH or in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin (or $CRIU), an executable file',
     kconfig: [],
-    fix: runtime.CRIU_PACKAGE_HINT,
+    fix: CRIU_PACKAGE_HINT,
   }),
-  row('criu_version', 'runtime', () => runtime.criuVersion(), {
+  row('criu_version', 'runtime', () => criuVersion(), {
     summary: 'criu --version at least 3.0, the oldest runc accepts (containerd needs 3.16)',
     kconfig: [],
     fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
   }),
-  row('criu_runs', 'runtime', () => runtime.criuRuns(runtime.runtimeEnv(), kernelFeatureNames()), {
-    summary: "the installed criu's own criu check says Looks good. (and, beside it, criu's verdict on each of our kernel features)",
+  row('criu_runs', 'runtime', () => criuRuns(runtimeEnv(), kernelFeatureNames()), {
+    summary:
+      "the installed criu's own criu check says Looks good. (and, beside it, " +
+      "criu's verdict on each of our kernel features)",
     kconfig: [],
     fix: 'install a criu newer than the kernel (an old criu cannot start on a new kernel)',
-    needs: 'root or CAP_SYS_ADMIN for criu; the host itself (not a container given the host root at CRIU_READINESS_HOST_ROOT)',
+    needs:
+      'root or CAP_SYS_ADMIN for criu; the host itself (not a container given ' +
+      'the host root at CRIU_READINESS_HOST_ROOT)',
   }),
-  row('criu_canary', 'runtime', () => runtime.criuCanary(), {
+  row('criu_canary', 'runtime', () => criuCanary(), {
     summary: 'criu dumps a canary process tree into a private directory and restores it with the same pids',
     kconfig: [],
     fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the first error it logged',
-    needs: 'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host itself (not a container given the host root at CRIU_READINESS_HOST_ROOT)',
+    needs:
+      'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host ' +
+      'itself (not a container given the host root at ' +
+      'CRIU_READINESS_HOST_ROOT)',
   }),
-  row('oci_runtime', 'runtime', () => runtime.ociRuntime(), {
+  row('oci_runtime', 'runtime', () => ociRuntime(), {
     summary: 'the OCI runtime podman, containerd and CRI-O use (runc, crun) can checkpoint',
     kconfig: [],
-    fix: `${runtime.CRUN_HINT}; for podman set [engine] runtime = "runc" in containers.conf`,
+    fix: `${CRUN_HINT}; for podman set [engine] runtime = "runc" in containers.conf`,
   }),
-  row('cri_checkpoint', 'runtime', () => runtime.criCheckpoint(), {
+  row('cri_checkpoint', 'runtime', () => criCheckpoint(), {
     summary: 'containerd 2.0+ (enable_criu from 2.4) or CRI-O with enable_criu_support can checkpoint for the kubelet',
     kconfig: [],
     fix: 'containerd 2.0 or later with criu 3.16+, or CRI-O with enable_criu_support = true in [crio.runtime]',
   }),
-  row('kubelet_checkpoint', 'runtime', () => runtime.kubeletCheckpoint(), {
+  row('kubelet_checkpoint', 'runtime', () => kubeletCheckpoint(), {
     summary: "the kubelet's ContainerCheckpoint feature gate is on (default from 1.30)",
     kconfig: [],
-    fix: 'featureGates: {ContainerCheckpoint: true} in the KubeletConfiguration, or --feature-gates=ContainerCheckpoint=true',
+    fix:
+      'featureGates: {ContainerCheckpoint: true} in the KubeletConfiguration, ' +
+      'or --feature-gates=ContainerCheckpoint=true',
     needs: "the host's /proc (at $CRIU_READINESS_HOST_ROOT/proc) to read a running kubelet's flags",
   }),
-  row('checkpoint_storage', 'runtime', () => runtime.checkpointStorage(), {
+  row('checkpoint_storage', 'runtime', () => checkpointStorage(), {
     summary: 'the checkpoint directory is writable with at least CRIU_READINESS_CHECKPOINT_MIN_FREE (10 GiB) free',
     kconfig: [],
     fix: 'free space or mount a larger filesystem at the checkpoint directory',
@@ -523,7 +616,10 @@ export const CATALOGUE: readonly Feature[] = [
   }),
 ];
 
-/** The kernel's features, which criu_runs asks criu about too (criu answers "Unknown feature" for names it does not have). */
+/**
+ * The kernel's features, which criu_runs asks criu about too (criu answers "Unknown feature" for names it does not
+ * have).
+ */
 function kernelFeatureNames(): string[] {
   return CATALOGUE.filter((f) => f.category !== 'runtime').map((f) => f.name);
 }

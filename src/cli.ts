@@ -19,7 +19,12 @@ const EXIT = { ok: 0, problem: 1, unknown: 2 } as const;
 
 class UsageError extends Error {}
 
-const LEVEL_FLAGS: Record<string, Level> = { '--extra': 'extra', '--experimental': 'experimental', '--checkpoint': 'checkpoint', '--all': 'all' };
+const LEVEL_FLAGS: Record<string, Level> = {
+  '--extra': 'extra',
+  '--experimental': 'experimental',
+  '--checkpoint': 'checkpoint',
+  '--all': 'all',
+};
 
 function usage({ CATALOGUE }: Catalogue): string {
   const wrap = (names: readonly string[]) => {
@@ -97,9 +102,11 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
       const value = arg === '--format' ? args[++i] : arg.slice('--format='.length);
       if (!value || !isFormat(value)) throw new UsageError(`--format needs one of ${FORMATS.join(', ')}`);
       parsed.format = value;
-    }
-    else if (arg === '--ms') {
-      throw new UsageError('--ms is deprecated and no longer supported: use the levels instead (check, check --extra, check --experimental, check --all)');
+    } else if (arg === '--ms') {
+      throw new UsageError(
+        '--ms is deprecated and no longer supported: use the levels instead ' +
+          '(check, check --extra, check --experimental, check --all)',
+      );
     } else if (arg === '--feature' || arg.startsWith('--feature=')) {
       const value = arg === '--feature' ? args[++i] : arg.slice('--feature='.length);
       if (!value) throw new UsageError('--feature needs a feature name, or "list"');
@@ -110,7 +117,9 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
     const { closestName } = await import('./service/names.js');
     const closest = closestName(parsed.feature, FEATURE_NAMES);
     throw new UsageError(
-      `unknown feature ${JSON.stringify(parsed.feature)}${closest ? ` (did you mean ${closest}?)` : ''}\nValid features: ${FEATURE_NAMES.join(', ')}`,
+      `unknown feature ` +
+        `${JSON.stringify(parsed.feature)}${closest ? ` (did you mean ${closest}?)` : ''}\nValid features: ` +
+        `${FEATURE_NAMES.join(', ')}`,
     );
   }
   return parsed;
@@ -182,7 +191,10 @@ async function closeBounded(engine: ProbeEngine): Promise<void> {
   const late = new Promise<'late'>((resolve) => {
     timer = setTimeout(() => resolve('late'), RUNNER_EXIT_GRACE_MS);
   });
-  const closed = engine.close().then(() => 'closed' as const, () => 'closed' as const);
+  const closed = engine.close().then(
+    () => 'closed' as const,
+    () => 'closed' as const,
+  );
   const how = await Promise.race([closed, late]);
   clearTimeout(timer);
   if (how === 'late') engine.killRunners();
@@ -216,7 +228,12 @@ async function check(rest: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const args = await parseCheckArgs(rest, catalogue);
-    const [{ runCheck, refusedCheck }, { evaluate, exitCode, featureExitCode, reportedCategories }, { featureText, levelText, npdLine }, { checkBody, featureBody }] = await Promise.all([
+    const [
+      { runCheck, refusedCheck },
+      { evaluate, exitCode, featureExitCode, reportedCategories },
+      { featureText, levelText, npdLine },
+      { checkBody, featureBody },
+    ] = await Promise.all([
       import('./service/check.js'),
       import('./service/levels.js'),
       import('./service/text.js'),
@@ -230,7 +247,14 @@ async function check(rest: readonly string[]): Promise<number> {
     if (args.feature) {
       const verdict = report.verdicts[0];
       if (args.format === 'json') write(1, JSON.stringify(featureBody(features[0], verdict), null, 2) + '\n');
-      else if (args.format === 'npd') write(1, npdLine({ missing: verdict.status === 'unsupported' ? [verdict.name] : [], unknown: verdict.status === 'unknown' ? [verdict.name] : [] }) + '\n');
+      else if (args.format === 'npd')
+        write(
+          1,
+          npdLine({
+            missing: verdict.status === 'unsupported' ? [verdict.name] : [],
+            unknown: verdict.status === 'unknown' ? [verdict.name] : [],
+          }) + '\n',
+        );
       else print(featureText(verdict));
       return featureExitCode(verdict);
     }
@@ -262,7 +286,9 @@ async function main(argv: readonly string[]): Promise<number> {
     const { openFileLimit, SERVE_MIN_OPEN_FILES } = await import('./native/procfs.js');
     const openFiles = openFileLimit();
     if (openFiles !== undefined && openFiles < SERVE_MIN_OPEN_FILES) {
-      process.stderr.write(`Error: the open file limit (ulimit -n) is ${openFiles}; serve needs at least ${SERVE_MIN_OPEN_FILES}\n`);
+      process.stderr.write(
+        `Error: the open file limit (ulimit -n) is ${openFiles}; serve needs at ` + `least ${SERVE_MIN_OPEN_FILES}\n`,
+      );
       return EXIT.unknown;
     }
     const { serve } = await import('./http/serve.js');

@@ -24,7 +24,10 @@ export interface Settings {
   requestLogLevel: LogLevel;
   /** Where to write the node-feature-discovery feature file after each refresh. */
   nfdFeaturesFile?: string;
-  /** Host header names answered besides the defaults (IP literals, localhost, the host name, Service names); `*` for any. */
+  /**
+   * Host header names answered besides the defaults (IP literals, localhost, the host name, Service names); `*` for
+   * any.
+   */
   allowedHosts: string[];
   /** Keep the probe runner between refreshes (faster refreshes, more memory at idle). */
   keepRunner: boolean;
@@ -36,8 +39,11 @@ export class ConfigError extends Error {}
 /** Wants help rather than a service. */
 export class HelpRequested extends Error {}
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const LISTEN_ALLOWED = 'HOST:PORT with an IPv4 address, a host name or a bracketed IPv6 address and a port from 0 to 65535 (e.g. 0.0.0.0:9870, [::1]:9870)';
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const LISTEN_ALLOWED =
+  'HOST:PORT with an IPv4 address, a host name or a bracketed IPv6 ' +
+  'address and a port from 0 to 65535 (e.g. 0.0.0.0:9870, [::1]:9870)';
 
 const listen = z.string().transform((value, ctx): ListenAddress => {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
@@ -45,7 +51,10 @@ const listen = z.string().transform((value, ctx): ListenAddress => {
   const port = Number(match?.[3]);
   // Digits and dots are an IPv4 address or nothing (999.1.1.1 is not a host name either).
   const numeric = host !== undefined && /^[\d.]+$/.test(host);
-  const hostOk = match?.[1] !== undefined ? isIPv6(match[1]) : host !== undefined && (isIPv4(host) || (!numeric && HOSTNAME.test(host)));
+  const hostOk =
+    match?.[1] !== undefined
+      ? isIPv6(match[1])
+      : host !== undefined && (isIPv4(host) || (!numeric && HOSTNAME.test(host)));
   if (!match || !host || !hostOk || port > 65535) {
     ctx.addIssue({ code: 'custom', message: `must be ${LISTEN_ALLOWED}` });
     return z.NEVER;
@@ -77,8 +86,19 @@ const path = z
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9.])?)$/i;
 const hostList = z
   .string()
-  .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
-  .pipe(z.array(z.string().regex(HOST_ENTRY, { message: 'must be host names separated by commas (.suffix for every name under it, * for any)' })));
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().regex(HOST_ENTRY, {
+        message: 'must be host names separated by commas (.suffix for every name under ' + 'it, * for any)',
+      }),
+    ),
+  );
 
 interface Option<K extends keyof Settings> {
   key: K;
@@ -97,16 +117,100 @@ function option<K extends keyof Settings>(o: Option<K>): Option<K> {
 
 /** Every setting: its flag, environment variable, default and rule. */
 export const OPTIONS = [
-  option({ key: 'listen', flag: '--listen', env: 'CRIU_READINESS_LISTEN', arg: 'HOST:PORT', defaultValue: '0.0.0.0:9870', help: 'address to listen on; [::1]:9870 for IPv6, port 0 for any free port', schema: listen }),
-  option({ key: 'refreshIntervalMs', flag: '--refresh-interval', env: 'CRIU_READINESS_REFRESH_INTERVAL', arg: 'SECONDS', defaultValue: '300', help: 'time between background probe runs (1 to 604800)', schema: number('seconds', 1, 604_800) }),
-  option({ key: 'minRefreshIntervalMs', flag: '--min-refresh-interval', env: 'CRIU_READINESS_MIN_REFRESH_INTERVAL', arg: 'SECONDS', defaultValue: '10', help: 'least time between a run and a forced POST /refresh; sooner gets 429 (0 to 86400)', schema: number('seconds', 0, 86_400) }),
-  option({ key: 'probeTimeoutMs', flag: '--probe-timeout', env: 'CRIU_READINESS_PROBE_TIMEOUT', arg: 'MS', defaultValue: String(DEFAULT_PROBE_TIMEOUT_MS), help: 'time one probe may take before it counts as unknown/Timeout (100 to 600000)', schema: number('milliseconds', 100, 600_000) }),
-  option({ key: 'runTimeoutMs', flag: '--run-timeout', env: 'CRIU_READINESS_RUN_TIMEOUT', arg: 'MS', defaultValue: String(DEFAULT_RUN_TIMEOUT_MS), help: 'time a whole probe run may take (1000 to 3600000)', schema: number('milliseconds', 1000, 3_600_000) }),
-  option({ key: 'logLevel', flag: '--log-level', env: 'CRIU_READINESS_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'info', help: `log level: ${LOG_LEVELS.join(', ')}`, schema: logLevel }),
-  option({ key: 'requestLogLevel', flag: '--request-log-level', env: 'CRIU_READINESS_REQUEST_LOG_LEVEL', arg: 'LEVEL', defaultValue: 'debug', help: 'level of the one line logged per request (silent: none); shown when --log-level lets it through', schema: logLevel }),
-  option({ key: 'keepRunner', flag: '--keep-runner', env: 'CRIU_READINESS_KEEP_RUNNER', arg: 'true|false', defaultValue: 'false', help: 'keep the probe runner between refreshes: a refresh skips a Node start-up, the idle service holds one more process', schema: boolean }),
-  option({ key: 'nfdFeaturesFile', flag: '--nfd-features-file', env: 'CRIU_READINESS_NFD_FEATURES_FILE', arg: 'PATH', help: 'write the node-feature-discovery feature file here after each refresh (optional)', schema: path }),
-  option({ key: 'allowedHosts', flag: '--allowed-hosts', env: 'CRIU_READINESS_ALLOWED_HOSTS', arg: 'NAMES', defaultValue: '', help: 'Host header names answered besides IP addresses, localhost, this host name and Kubernetes Service names; comma-separated, .suffix for every name under it, * for any (others get 421)', schema: hostList }),
+  option({
+    key: 'listen',
+    flag: '--listen',
+    env: 'CRIU_READINESS_LISTEN',
+    arg: 'HOST:PORT',
+    defaultValue: '0.0.0.0:9870',
+    help: 'address to listen on; [::1]:9870 for IPv6, port 0 for any free port',
+    schema: listen,
+  }),
+  option({
+    key: 'refreshIntervalMs',
+    flag: '--refresh-interval',
+    env: 'CRIU_READINESS_REFRESH_INTERVAL',
+    arg: 'SECONDS',
+    defaultValue: '300',
+    help: 'time between background probe runs (1 to 604800)',
+    schema: number('seconds', 1, 604_800),
+  }),
+  option({
+    key: 'minRefreshIntervalMs',
+    flag: '--min-refresh-interval',
+    env: 'CRIU_READINESS_MIN_REFRESH_INTERVAL',
+    arg: 'SECONDS',
+    defaultValue: '10',
+    help: 'least time between a run and a forced POST /refresh; sooner gets 429 ' + '(0 to 86400)',
+    schema: number('seconds', 0, 86_400),
+  }),
+  option({
+    key: 'probeTimeoutMs',
+    flag: '--probe-timeout',
+    env: 'CRIU_READINESS_PROBE_TIMEOUT',
+    arg: 'MS',
+    defaultValue: String(DEFAULT_PROBE_TIMEOUT_MS),
+    help: 'time one probe may take before it counts as unknown/Timeout (100 to ' + '600000)',
+    schema: number('milliseconds', 100, 600_000),
+  }),
+  option({
+    key: 'runTimeoutMs',
+    flag: '--run-timeout',
+    env: 'CRIU_READINESS_RUN_TIMEOUT',
+    arg: 'MS',
+    defaultValue: String(DEFAULT_RUN_TIMEOUT_MS),
+    help: 'time a whole probe run may take (1000 to 3600000)',
+    schema: number('milliseconds', 1000, 3_600_000),
+  }),
+  option({
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'CRIU_READINESS_LOG_LEVEL',
+    arg: 'LEVEL',
+    defaultValue: 'info',
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+    schema: logLevel,
+  }),
+  option({
+    key: 'requestLogLevel',
+    flag: '--request-log-level',
+    env: 'CRIU_READINESS_REQUEST_LOG_LEVEL',
+    arg: 'LEVEL',
+    defaultValue: 'debug',
+    help: 'level of the one line logged per request (silent: none); shown when ' + '--log-level lets it through',
+    schema: logLevel,
+  }),
+  option({
+    key: 'keepRunner',
+    flag: '--keep-runner',
+    env: 'CRIU_READINESS_KEEP_RUNNER',
+    arg: 'true|false',
+    defaultValue: 'false',
+    help:
+      'keep the probe runner between refreshes: a refresh skips a Node ' +
+      'start-up, the idle service holds one more process',
+    schema: boolean,
+  }),
+  option({
+    key: 'nfdFeaturesFile',
+    flag: '--nfd-features-file',
+    env: 'CRIU_READINESS_NFD_FEATURES_FILE',
+    arg: 'PATH',
+    help: 'write the node-feature-discovery feature file here after each refresh ' + '(optional)',
+    schema: path,
+  }),
+  option({
+    key: 'allowedHosts',
+    flag: '--allowed-hosts',
+    env: 'CRIU_READINESS_ALLOWED_HOSTS',
+    arg: 'NAMES',
+    defaultValue: '',
+    help:
+      'Host header names answered besides IP addresses, localhost, this host ' +
+      'name and Kubernetes Service names; comma-separated, .suffix for every ' +
+      'name under it, * for any (others get 421)',
+    schema: hostList,
+  }),
 ] as const;
 
 type AnyOption = (typeof OPTIONS)[number];
@@ -114,7 +218,8 @@ type AnyOption = (typeof OPTIONS)[number];
 export function serveUsage(): string {
   const rows = OPTIONS.map((o) => {
     const head = `  ${o.flag} ${o.arg}`;
-    const defaults = o.defaultValue === undefined || o.defaultValue === '' ? 'not set by default' : `default ${o.defaultValue}`;
+    const defaults =
+      o.defaultValue === undefined || o.defaultValue === '' ? 'not set by default' : `default ${o.defaultValue}`;
     return `${head}\n      ${o.help}\n      env ${o.env}; ${defaults}`;
   });
   return `Usage: criu-readiness serve [options]
@@ -139,9 +244,14 @@ function collect(args: readonly string[], env: NodeJS.ProcessEnv): Map<AnyOption
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--help' || arg === '-h') throw new HelpRequested();
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
     const o = OPTIONS.find((candidate) => candidate.flag === flag);
-    if (!o) throw new ConfigError(`unknown option ${JSON.stringify(arg)}; "criu-readiness serve --help" lists the options`);
+    if (!o)
+      throw new ConfigError(
+        `unknown option ${JSON.stringify(arg)}; "criu-readiness serve ` + `--help" lists the options`,
+      );
     const value = inline ?? args[++i];
     if (value === undefined) throw new ConfigError(`${o.flag} needs a value: ${o.arg}`);
     raw.set(o, { value, source: o.flag });
@@ -160,13 +270,18 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv = 
     const parsed = (o.schema as z.ZodType<unknown, string>).safeParse(value);
     if (!parsed.success) {
       const where = given ? `${given.source}=${JSON.stringify(value.slice(0, 100))}` : `the default of ${o.flag}`;
-      throw new ConfigError(`invalid ${o.flag} (${o.env}): ${where} ${parsed.error.issues[0]?.message ?? 'is not allowed'}`);
+      throw new ConfigError(
+        `invalid ${o.flag} (${o.env}): ${where} ` + `${parsed.error.issues[0]?.message ?? 'is not allowed'}`,
+      );
     }
     settings[o.key] = parsed.data;
   }
   const result = settings as Settings;
   if (result.runTimeoutMs < result.probeTimeoutMs) {
-    throw new ConfigError(`invalid --run-timeout (CRIU_READINESS_RUN_TIMEOUT): ${result.runTimeoutMs} ms must not be shorter than --probe-timeout (${result.probeTimeoutMs} ms)`);
+    throw new ConfigError(
+      `invalid --run-timeout (CRIU_READINESS_RUN_TIMEOUT): ` +
+        `${result.runTimeoutMs} ms must not be shorter than --probe-timeout (${result.probeTimeoutMs} ms)`,
+    );
   }
   return result;
 }

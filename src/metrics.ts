@@ -3,14 +3,21 @@
 // after the last run, plus the process defaults (collected at most once a second).
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType, type PrometheusContentType, type RegistryContentType } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Registry,
+  collectDefaultMetrics,
+  type OpenMetricsContentType,
+  type PrometheusContentType,
+  type RegistryContentType,
+} from 'prom-client';
 import type { Report } from './service/check.js';
 import type { VerdictSource } from './service/source.js';
 import { LEVELS, evaluate, httpStatus } from './service/levels.js';
 import { RUN_RESULTS, STATUSES } from './model.js';
 import { criuDisagreements, criuInfo } from './service/criu.js';
 import { version } from './version.js';
-
 
 /** What the metrics read of a verdict source: runs finished before the metrics were attached start the counter. */
 export type MetricsSource = Pick<VerdictSource, 'current' | 'intervalMs' | 'runs' | 'on'>;
@@ -26,7 +33,11 @@ export const PREFIX = 'criu_readiness_';
 
 const gzipAsync = promisify(gzip);
 
-const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const LINT_FAILING_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /** This service's own metric families, registered in one registry. */
 class Families {
@@ -42,16 +53,22 @@ class Families {
 
   constructor(registry: Registry<RegistryContentType>, intervalMs: number) {
     const registers = [registry];
-    const cached = `Cached: rebuilt after each check run, every ${Math.round(intervalMs / 1000)} s; a scrape never runs a probe.`;
+    const cached =
+      `Cached: rebuilt after each check run, every ${Math.round(intervalMs / 1000)} s; ` +
+      `a scrape never runs a probe.`;
     this.featureStatus = new Gauge({
       name: `${PREFIX}feature_status`,
-      help: `Kernel feature verdict for CRIU: 1 for the feature's current status (supported, unsupported or unknown), 0 for the other two. ${cached}`,
+      help:
+        `Kernel feature verdict for CRIU: 1 for the feature's current status (supported, ` +
+        `unsupported or unknown), 0 for the other two. ${cached}`,
       labelNames: ['feature', 'category', 'status'],
       registers,
     });
     this.ready = new Gauge({
       name: `${PREFIX}ready`,
-      help: `1 when every deciding feature of the level (required, extra, experimental, checkpoint, all) is supported, as GET /check?level=LEVEL&strict=true answers 200. ${cached}`,
+      help:
+        `1 when every deciding feature of the level (required, extra, experimental, checkpoint, ` +
+        `all) is supported, as GET /check?level=LEVEL&strict=true answers 200. ${cached}`,
       labelNames: ['level'],
       registers,
     });
@@ -73,25 +90,33 @@ class Families {
     });
     this.runs = new Counter({
       name: `${PREFIX}check_runs_total`,
-      help: `Check runs since the service started, by result (failed: a probe timed out, crashed or threw, or the runner could not start). ${cached}`,
+      help:
+        `Check runs since the service started, by result (failed: a probe timed out, crashed or ` +
+        `threw, or the runner could not start). ${cached}`,
       labelNames: ['result'],
       registers,
     });
     this.notApplicable = new Gauge({
       name: `${PREFIX}feature_not_applicable`,
-      help: `1 when the feature does not apply on this host (feature_status says supported, with reason NotApplicable), else 0. ${cached}`,
+      help:
+        `1 when the feature does not apply on this host (feature_status says supported, with ` +
+        `reason NotApplicable), else 0. ${cached}`,
       labelNames: ['feature'],
       registers,
     });
     this.criuInfo = new Gauge({
       name: `${PREFIX}criu_info`,
-      help: `The criu the runtime checks found: its version and the host's path to it; the value is always 1, and there is no series when none says its version. ${cached}`,
+      help:
+        `The criu the runtime checks found: its version and the host's path to it; the value is ` +
+        `always 1, and there is no series when none says its version. ${cached}`,
       labelNames: ['version', 'path'],
       registers,
     });
     this.criuDisagreement = new Gauge({
       name: `${PREFIX}criu_disagreement`,
-      help: `1 for each feature on which criu check --feature NAME answers otherwise than we do (ours and criu: supported or unsupported); no series where we agree or either could not tell. ${cached}`,
+      help:
+        `1 for each feature on which criu check --feature NAME answers otherwise than we do ` +
+        `(ours and criu: supported or unsupported); no series where we agree or either could not tell. ${cached}`,
       labelNames: ['feature', 'ours', 'criu'],
       registers,
     });
@@ -113,9 +138,15 @@ class Families {
     this.criuInfo.reset();
     this.criuDisagreement.reset();
     for (const verdict of report.verdicts) {
-      this.notApplicable.set({ feature: verdict.name }, verdict.status === 'supported' && verdict.reason === 'NotApplicable' ? 1 : 0);
+      this.notApplicable.set(
+        { feature: verdict.name },
+        verdict.status === 'supported' && verdict.reason === 'NotApplicable' ? 1 : 0,
+      );
       for (const status of STATUSES) {
-        this.featureStatus.set({ feature: verdict.name, category: verdict.category, status }, verdict.status === status ? 1 : 0);
+        this.featureStatus.set(
+          { feature: verdict.name, category: verdict.category, status },
+          verdict.status === status ? 1 : 0,
+        );
       }
       this.probeDuration.set({ feature: verdict.name }, verdict.durationMs / 1000);
     }
@@ -124,7 +155,8 @@ class Families {
     }
     const criu = criuInfo(report.verdicts);
     if (criu) this.criuInfo.set(criu, 1);
-    for (const d of criuDisagreements(report.verdicts)) this.criuDisagreement.set({ feature: d.feature, ours: d.ours, criu: d.criu }, 1);
+    for (const d of criuDisagreements(report.verdicts))
+      this.criuDisagreement.set({ feature: d.feature, ours: d.ours, criu: d.criu }, 1);
     this.lastCheck.set(report.finishedAt.getTime() / 1000);
     this.checkDuration.set(report.durationMs / 1000);
   }
@@ -160,7 +192,10 @@ function processDefaults(): FormatRegistries {
       (register) =>
         new Counter({
           name: `${PREFIX}nfd_write_errors_total`,
-          help: 'Failed writes of the node-feature-discovery feature file (--nfd-features-file) since the service started; its labels go stale while this rises.',
+          help:
+            'Failed writes of the node-feature-discovery feature file ' +
+            '(--nfd-features-file) since the service started; its labels go stale ' +
+            'while this rises.',
           registers: [register],
         }),
     );
@@ -213,11 +248,16 @@ export class Metrics {
   /** The own families, rendered once per check run rather than once per scrape. */
   private own: Record<ExpositionFormat, Promise<string>>;
   /** The last body of each format and what it was made of: requests between changes share its bytes. */
-  private readonly bodies: { [F in ExpositionFormat]?: { own: string; process: string; body: Buffer; gzipped?: Promise<Buffer> } } = {};
+  private readonly bodies: {
+    [F in ExpositionFormat]?: { own: string; process: string; body: Buffer; gzipped?: Promise<Buffer> };
+  } = {};
 
   constructor(source: MetricsSource) {
     this.registry = this.registries.prometheus;
-    this.families = [new Families(this.registries.prometheus, source.intervalMs), new Families(this.registries.openmetrics, source.intervalMs)];
+    this.families = [
+      new Families(this.registries.prometheus, source.intervalMs),
+      new Families(this.registries.openmetrics, source.intervalMs),
+    ];
     for (const families of this.families) {
       for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs[result]);
       if (source.current) families.update(source.current);
@@ -233,7 +273,10 @@ export class Metrics {
   }
 
   private renderOwn(): Record<ExpositionFormat, Promise<string>> {
-    const own = { prometheus: this.registries.prometheus.metrics(), openmetrics: this.registries.openmetrics.metrics() };
+    const own = {
+      prometheus: this.registries.prometheus.metrics(),
+      openmetrics: this.registries.openmetrics.metrics(),
+    };
     // Awaited only by a scrape: a failure must reach that scrape, not crash the process as an unhandled rejection.
     for (const rendering of Object.values(own)) rendering.catch(() => undefined);
     return own;

@@ -37,14 +37,14 @@ export interface ProbeOutcome {
 }
 
 /** One of CRIU's own verdicts: `criu check --feature NAME`. */
-export interface CriuFeatureAnswer {
+interface CriuFeatureAnswer {
   feature: string;
   status: Status;
   /** criu's words. */
   message: string;
 }
 
-export interface CriuSays {
+interface CriuSays {
   /** criu's version as it prints it ("4.2", "3.17.1") and the host's path to it. */
   version?: string;
   path?: string;

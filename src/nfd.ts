@@ -41,7 +41,10 @@ export interface NfdOptions {
 /** `<namespace>/<feature name>`: the label key of one feature. */
 function featureKey(name: string): string {
   if (name.length > LABEL_NAME_MAX || !LABEL_NAME.test(name)) {
-    throw new Error(`${JSON.stringify(name)} cannot be an NFD label name (letters, digits, '-', '_' and '.', at most ${LABEL_NAME_MAX})`);
+    throw new Error(
+      `${JSON.stringify(name)} cannot be an NFD label name (letters, digits, '-', '_' ` +
+        `and '.', at most ${LABEL_NAME_MAX})`,
+    );
   }
   return `${NFD_NAMESPACE}/${name}`;
 }
@@ -75,7 +78,10 @@ export function nfdFeatureText(report: Report, options: NfdOptions = {}): string
   const criu = criuInfo(report.verdicts);
   if (criu && LABEL_VALUE.test(criu.version)) lines.push(`${featureKey('criu.version')}=${criu.version}`);
   const text = lines.join('\n') + '\n';
-  if (Buffer.byteLength(text) > NFD_MAX_FILE_BYTES) throw new Error(`NFD feature file would be ${Buffer.byteLength(text)} bytes; NFD ignores files over ${NFD_MAX_FILE_BYTES}`);
+  if (Buffer.byteLength(text) > NFD_MAX_FILE_BYTES)
+    throw new Error(
+      `NFD feature file would be ` + `${Buffer.byteLength(text)} bytes; NFD ignores files over ${NFD_MAX_FILE_BYTES}`,
+    );
   return text;
 }
 

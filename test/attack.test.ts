@@ -11,7 +11,9 @@ import t, { type Test } from 'tap';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = `${root}dist/cli.js`;
-const SERVICE_NODE_OPTIONS = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { config: { serviceNodeOptions: string } }).config.serviceNodeOptions.split(' ');
+const SERVICE_NODE_OPTIONS = (
+  JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { config: { serviceNodeOptions: string } }
+).config.serviceNodeOptions.split(' ');
 /**
  * Resident memory the service must stay under while attacked: its V8 heap
  * limit (76 MiB with the service's options) and Node's own share. Without
@@ -30,7 +32,9 @@ async function service(t: Test, args: string[] = []): Promise<Service> {
   const child = spawn(process.execPath, [...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0', ...args]);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
   t.teardown(() => {
     child.kill('SIGKILL');
   });
@@ -52,7 +56,9 @@ async function service(t: Test, args: string[] = []): Promise<Service> {
 function healthz(port: number, path = '/healthz', timeoutMs = 5000): Promise<{ status?: number; ms: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+    );
     let text = '';
     const done = () => {
       clearTimeout(timer);
@@ -91,65 +97,73 @@ async function peakRss(pid: number, during: () => Promise<void>): Promise<number
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-t.test('50 connections pipelining GET /check?level=all and never reading: the service lives, answers /healthz, stays within its memory', async (t) => {
-  const { child, port } = await service(t);
-  const pid = child.pid ?? 0;
-  const attackers: Socket[] = [];
-  const burst = 'GET /check?level=all HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200);
-  let health: { status?: number; ms: number }[] = [];
-  const peak = await peakRss(pid, async () => {
-    for (let i = 0; i < 50; i++) {
-      const socket = connect(port, '127.0.0.1');
-      socket.on('error', () => {});
-      socket.pause();
-      // Writes until the kernel takes no more, again whenever it does: the pipeline is always full.
-      const pump = () => {
-        while (!socket.destroyed && socket.write(burst));
-      };
-      socket.on('connect', pump);
-      socket.on('drain', pump);
-      attackers.push(socket);
-    }
-    await sleep(3000);
-    health = await Promise.all([healthz(port), sleep(500).then(() => healthz(port))]);
-  });
-  for (const socket of attackers) socket.destroy();
-  t.equal(child.exitCode, null, 'still running');
-  t.same(
-    health.map((h) => h.status),
-    [200, 200],
-    `/healthz answered during the attack (${health.map((h) => Math.round(h.ms)).join(', ')} ms)`,
-  );
-  t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
-});
-
-t.test('2,000 idle keep-alive connections: the service holds at most its connection limit, answers /healthz, stays within its memory', async (t) => {
-  const { child, port } = await service(t);
-  const pid = child.pid ?? 0;
-  const idle: Socket[] = [];
-  let health: { status?: number; ms: number } = { ms: 0 };
-  let mostFds = 0;
-  const peak = await peakRss(pid, async () => {
-    for (let i = 0; i < 2000; i++) {
-      const socket = connect(port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
-      socket.on('error', () => {});
-      socket.on('data', () => {});
-      idle.push(socket);
-      if (i % 100 === 99) {
-        await sleep(20);
-        mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
+t.test(
+  '50 connections pipelining GET /check?level=all and never reading: the service lives, answers /healthz, stays within its memory',
+  async (t) => {
+    const { child, port } = await service(t);
+    const pid = child.pid ?? 0;
+    const attackers: Socket[] = [];
+    const burst = 'GET /check?level=all HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200);
+    let health: { status?: number; ms: number }[] = [];
+    const peak = await peakRss(pid, async () => {
+      for (let i = 0; i < 50; i++) {
+        const socket = connect(port, '127.0.0.1');
+        socket.on('error', () => {});
+        socket.pause();
+        // Writes until the kernel takes no more, again whenever it does: the pipeline is always full.
+        const pump = () => {
+          while (!socket.destroyed && socket.write(burst));
+        };
+        socket.on('connect', pump);
+        socket.on('drain', pump);
+        attackers.push(socket);
       }
-    }
-    await sleep(1000);
-    mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
-    health = await healthz(port);
-  });
-  for (const socket of idle) socket.destroy();
-  t.equal(child.exitCode, null, 'still running');
-  t.equal(health.status, 200, `/healthz answered among them (${Math.round(health.ms)} ms)`);
-  t.ok(mostFds < 1000 + 100, `at most ${mostFds} descriptors open in the service (connection limit 1000)`);
-  t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
-});
+      await sleep(3000);
+      health = await Promise.all([healthz(port), sleep(500).then(() => healthz(port))]);
+    });
+    for (const socket of attackers) socket.destroy();
+    t.equal(child.exitCode, null, 'still running');
+    t.same(
+      health.map((h) => h.status),
+      [200, 200],
+      `/healthz answered during the attack (${health.map((h) => Math.round(h.ms)).join(', ')} ms)`,
+    );
+    t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+  },
+);
+
+t.test(
+  '2,000 idle keep-alive connections: the service holds at most its connection limit, answers /healthz, stays within its memory',
+  async (t) => {
+    const { child, port } = await service(t);
+    const pid = child.pid ?? 0;
+    const idle: Socket[] = [];
+    let health: { status?: number; ms: number } = { ms: 0 };
+    let mostFds = 0;
+    const peak = await peakRss(pid, async () => {
+      for (let i = 0; i < 2000; i++) {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+        );
+        socket.on('error', () => {});
+        socket.on('data', () => {});
+        idle.push(socket);
+        if (i % 100 === 99) {
+          await sleep(20);
+          mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
+        }
+      }
+      await sleep(1000);
+      mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
+      health = await healthz(port);
+    });
+    for (const socket of idle) socket.destroy();
+    t.equal(child.exitCode, null, 'still running');
+    t.equal(health.status, 200, `/healthz answered among them (${Math.round(health.ms)} ms)`);
+    t.ok(mostFds < 1000 + 100, `at most ${mostFds} descriptors open in the service (connection limit 1000)`);
+    t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+  },
+);
 
 interface KeepAliveClient {
   sent: number;
@@ -223,7 +237,9 @@ t.test('SIGTERM under keep-alive load: every request the service received is ans
     0,
     'no request on a kept-alive connection lost its answer to a closed connection',
   );
-  t.comment(`first requests of connections the kernel queued as the listener closed, unanswered: ${results.reduce((sum, c) => sum + c.lostFirst, 0)}`);
+  t.comment(
+    `first requests of connections the kernel queued as the listener closed, unanswered: ${results.reduce((sum, c) => sum + c.lostFirst, 0)}`,
+  );
 });
 
 t.test('SIGHUP stops the service as SIGTERM does: logged, drained, exit 0', async (t) => {
@@ -239,11 +255,23 @@ t.test('SIGHUP stops the service as SIGTERM does: logged, drained, exit 0', asyn
   t.ok(logs.some((l) => l.msg === 'stopped'));
 });
 
-t.test('an open file limit too low to start with ends serve at once with exit 2 and one line saying what it needs', async (t) => {
-  const child = spawn('/bin/sh', ['-c', `ulimit -n 64 && exec "$0" "$@"`, process.execPath, ...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0']);
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.equal(code, 2);
-  t.equal(stderr, 'Error: the open file limit (ulimit -n) is 64; serve needs at least 256\n');
-});
+t.test(
+  'an open file limit too low to start with ends serve at once with exit 2 and one line saying what it needs',
+  async (t) => {
+    const child = spawn('/bin/sh', [
+      '-c',
+      `ulimit -n 64 && exec "$0" "$@"`,
+      process.execPath,
+      ...SERVICE_NODE_OPTIONS,
+      cli,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+    ]);
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    t.equal(code, 2);
+    t.equal(stderr, 'Error: the open file limit (ulimit -n) is 64; serve needs at least 256\n');
+  },
+);

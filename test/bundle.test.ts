@@ -11,7 +11,8 @@ import { ROOT, filesUnder } from './helpers/deploy.js';
 function built(file: string): string {
   const path = join(ROOT, 'dist', file);
   const newestSource = Math.max(...filesUnder(join(ROOT, 'src'), ['.ts']).map((f) => statSync(f).mtimeMs));
-  if (!existsSync(path) || statSync(path).mtimeMs < newestSource) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  if (!existsSync(path) || statSync(path).mtimeMs < newestSource)
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
   return readFileSync(path, 'utf8');
 }
 

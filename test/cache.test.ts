@@ -48,7 +48,10 @@ t.test('concurrent refreshes share one probe run', async (t) => {
   probes.delay(200);
   const reports = await Promise.all(Array.from({ length: 10 }, () => cache.refresh()));
   t.equal(probes.calls() - before, TEST_FEATURES.length, 'each probe ran once');
-  t.ok(reports.every((r) => r === reports[0]), 'every caller got the same report');
+  t.ok(
+    reports.every((r) => r === reports[0]),
+    'every caller got the same report',
+  );
   t.same(cache.runs, { ok: 2, failed: 0 });
 });
 
@@ -102,7 +105,11 @@ t.test("every run emits 'refreshed'; a crashed probe makes the result failed and
   t.equal(cache.current, failed, 'a failed run still replaces the verdicts');
   const gamma = failed.verdicts.find((v) => v.name === 'gamma');
   t.match(gamma, { status: 'unknown', reason: 'ProbeCrashed' });
-  t.equal(failed.verdicts.find((v) => v.name === 'delta')?.status, 'supported', 'the probes after the crash ran in a new runner');
+  t.equal(
+    failed.verdicts.find((v) => v.name === 'delta')?.status,
+    'supported',
+    'the probes after the crash ran in a new runner',
+  );
   t.equal(runResult(failed), 'failed');
   t.same(cache.runs, { ok: 1, failed: 1 });
 });
@@ -124,25 +131,28 @@ t.test('refreshes in the background on the interval', async (t) => {
   t.equal(cache.runs.ok, 2);
 });
 
-t.test('after a failed run the next background run comes sooner: a tenth of the interval, not less than the forced-refresh minimum', async (t) => {
-  const cache = steeredCache(t, { intervalMs: 60_000, minRefreshIntervalMs: 300 });
-  await cache.start();
-  probes.set('gamma', 'crash');
-  const failed = await cache.refresh();
-  t.equal(runResult(failed), 'failed');
-  probes.set('gamma', undefined);
-  // Due after 6 s (a tenth of a minute); waited for up to a third of the interval, well before it would come unhastened.
-  const next = await new Promise<Report | undefined>((resolve) => {
-    const giveUp = setTimeout(() => resolve(undefined), 20_000);
-    cache.once('refreshed', (report) => {
-      clearTimeout(giveUp);
-      resolve(report);
+t.test(
+  'after a failed run the next background run comes sooner: a tenth of the interval, not less than the forced-refresh minimum',
+  async (t) => {
+    const cache = steeredCache(t, { intervalMs: 60_000, minRefreshIntervalMs: 300 });
+    await cache.start();
+    probes.set('gamma', 'crash');
+    const failed = await cache.refresh();
+    t.equal(runResult(failed), 'failed');
+    probes.set('gamma', undefined);
+    // Due after 6 s (a tenth of a minute); waited for up to a third of the interval, well before it would come unhastened.
+    const next = await new Promise<Report | undefined>((resolve) => {
+      const giveUp = setTimeout(() => resolve(undefined), 20_000);
+      cache.once('refreshed', (report) => {
+        clearTimeout(giveUp);
+        resolve(report);
+      });
     });
-  });
-  t.ok(next, 'a run came before the interval');
-  if (next) t.equal(runResult(next), 'ok');
-  t.same(cache.runs, { ok: 2, failed: 1 });
-});
+    t.ok(next, 'a run came before the interval');
+    if (next) t.equal(runResult(next), 'ok');
+    t.same(cache.runs, { ok: 2, failed: 1 });
+  },
+);
 
 /** Runner processes that are children of this test process. */
 function runnerChildren(): number[] {
@@ -173,25 +183,32 @@ t.test('stop waits for the run under way and stops the runner', async (t) => {
   await t.rejects(cache.refresh(), /stopped/);
 });
 
-t.test('a run that stop() cuts short is not published: no refreshed event, the last whole run stays current', async (t) => {
-  const cache = steeredCache(t);
-  const first = await cache.start();
-  const events: string[] = [];
-  cache.on('refreshed', (_report, result) => events.push(result));
-  probes.set('beta', 'hang');
-  const refreshing = cache.refresh();
-  // Until the hanging probe has been called: the run is under way in the runner.
-  const callsBefore = probes.calls();
-  while (probes.calls() < callsBefore + 2) await new Promise((resolve) => setTimeout(resolve, 20));
-  const killed: number[] = [];
-  await cache.stop({ graceMs: 100, onKilled: (pid) => killed.push(pid) });
-  t.ok(killed.length > 0, 'the busy runner was killed');
-  t.same(events, [], "no 'refreshed'");
-  t.equal(cache.current, first, 'the verdicts of the last whole run stay');
-  t.same(cache.runs, { ok: 1, failed: 0 }, 'and it is not counted');
-  t.equal((await refreshing).verdicts.find((v) => v.name === 'beta')?.status, 'unknown', 'its caller still hears how it ended');
-  t.same(runnerChildren(), [], 'no runner is left');
-});
+t.test(
+  'a run that stop() cuts short is not published: no refreshed event, the last whole run stays current',
+  async (t) => {
+    const cache = steeredCache(t);
+    const first = await cache.start();
+    const events: string[] = [];
+    cache.on('refreshed', (_report, result) => events.push(result));
+    probes.set('beta', 'hang');
+    const refreshing = cache.refresh();
+    // Until the hanging probe has been called: the run is under way in the runner.
+    const callsBefore = probes.calls();
+    while (probes.calls() < callsBefore + 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    const killed: number[] = [];
+    await cache.stop({ graceMs: 100, onKilled: (pid) => killed.push(pid) });
+    t.ok(killed.length > 0, 'the busy runner was killed');
+    t.same(events, [], "no 'refreshed'");
+    t.equal(cache.current, first, 'the verdicts of the last whole run stay');
+    t.same(cache.runs, { ok: 1, failed: 0 }, 'and it is not counted');
+    t.equal(
+      (await refreshing).verdicts.find((v) => v.name === 'beta')?.status,
+      'unknown',
+      'its caller still hears how it ended',
+    );
+    t.same(runnerChildren(), [], 'no runner is left');
+  },
+);
 
 t.test('a key part that cannot be read keeps its last value rather than dropping the verdicts', async (t) => {
   const previous: CacheKey = { bootId: 'boot-1', kernelRelease: release(), capEff: '000001ffffffffff' };
@@ -199,7 +216,13 @@ t.test('a key part that cannot be read keeps its last value rather than dropping
   t.same(key, previous);
 });
 
-t.test("the cache key can follow another process's capabilities (the supervisor's, which start the runners)", async (t) => {
-  const key = readCacheKey(undefined, { status: `/proc/${process.ppid}/status`, bootId: '/proc/sys/kernel/random/boot_id' });
-  t.equal(key.capEff, /^CapEff:\s*(\S+)$/m.exec(readFileSync(`/proc/${process.ppid}/status`, 'utf8'))?.[1]);
-});
+t.test(
+  "the cache key can follow another process's capabilities (the supervisor's, which start the runners)",
+  async (t) => {
+    const key = readCacheKey(undefined, {
+      status: `/proc/${process.ppid}/status`,
+      bootId: '/proc/sys/kernel/random/boot_id',
+    });
+    t.equal(key.capEff, /^CapEff:\s*(\S+)$/m.exec(readFileSync(`/proc/${process.ppid}/status`, 'utf8'))?.[1]);
+  },
+);

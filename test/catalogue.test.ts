@@ -5,17 +5,100 @@ import { runProbes } from './helpers/probe.js';
 
 /** Every check of criu check: CRIU's --feature names and the names given to the checks CRIU leaves unnamed. */
 const EXPECTED = {
-  required: ['map_files', 'sock_diag', 'ns_last_pid', 'sock_peek_off', 'kcmp', 'prctl', 'fcntl', 'proc_stat', 'tcp_repair', 'fdinfo_ext', 'unaligned_vmsplice', 'tty', 'so_gets', 'ipc', 'sigqueueinfo', 'ptrace_peeksiginfo', 'special_mapping_mremap'],
-  extra: ['prctl_set_mm_map', 'seccomp_suspend', 'seccomp_filters', 'mem_dirty_track', 'posix_timers', 'tun_cr', 'timerfd', 'mnt_id', 'aio_remap', 'fdinfo_lock', 'clone_parent_vs_pid', 'cgroupns', 'tcp_window', 'tcp_half_closed', 'userns', 'loginuid', 'can_map_vdso', 'uffd', 'uffd-noncoop', 'sk_ns', 'kcmp_epoll', 'net_diag_raw', 'clone3_set_tid', 'timens', 'newifindex', 'pidfd_store', 'ns_pid', 'network_lock_nftables', 'sockopt_buf_lock', 'memfd_hugetlb', 'move_mount_set_group', 'openat2', 'get_rseq_conf', 'ipv6_freebind', 'pagemap_scan', 'overlayfs_maps', 'timer_cr_ids', 'pagemap_scan_guard_pages', 'apparmor_stacking'],
+  required: [
+    'map_files',
+    'sock_diag',
+    'ns_last_pid',
+    'sock_peek_off',
+    'kcmp',
+    'prctl',
+    'fcntl',
+    'proc_stat',
+    'tcp_repair',
+    'fdinfo_ext',
+    'unaligned_vmsplice',
+    'tty',
+    'so_gets',
+    'ipc',
+    'sigqueueinfo',
+    'ptrace_peeksiginfo',
+    'special_mapping_mremap',
+  ],
+  extra: [
+    'prctl_set_mm_map',
+    'seccomp_suspend',
+    'seccomp_filters',
+    'mem_dirty_track',
+    'posix_timers',
+    'tun_cr',
+    'timerfd',
+    'mnt_id',
+    'aio_remap',
+    'fdinfo_lock',
+    'clone_parent_vs_pid',
+    'cgroupns',
+    'tcp_window',
+    'tcp_half_closed',
+    'userns',
+    'loginuid',
+    'can_map_vdso',
+    'uffd',
+    'uffd-noncoop',
+    'sk_ns',
+    'kcmp_epoll',
+    'net_diag_raw',
+    'clone3_set_tid',
+    'timens',
+    'newifindex',
+    'pidfd_store',
+    'ns_pid',
+    'network_lock_nftables',
+    'sockopt_buf_lock',
+    'memfd_hugetlb',
+    'move_mount_set_group',
+    'openat2',
+    'get_rseq_conf',
+    'ipv6_freebind',
+    'pagemap_scan',
+    'overlayfs_maps',
+    'timer_cr_ids',
+    'pagemap_scan_guard_pages',
+    'apparmor_stacking',
+  ],
   experimental: ['autofs', 'compat_cr'],
-  advisory: ['breakpoints', 'tun', 'tun_ns', 'sk_unix_file', 'nsid', 'link_nsid', 'external_net_ns', 'nftables', 'has_ipt_legacy'],
+  advisory: [
+    'breakpoints',
+    'tun',
+    'tun_ns',
+    'sk_unix_file',
+    'nsid',
+    'link_nsid',
+    'external_net_ns',
+    'nftables',
+    'has_ipt_legacy',
+  ],
   // Not criu check's: the userspace chain a container checkpoint goes through.
-  runtime: ['criu_binary', 'criu_version', 'criu_runs', 'criu_canary', 'oci_runtime', 'cri_checkpoint', 'kubelet_checkpoint', 'checkpoint_storage'],
+  runtime: [
+    'criu_binary',
+    'criu_version',
+    'criu_runs',
+    'criu_canary',
+    'oci_runtime',
+    'cri_checkpoint',
+    'kubelet_checkpoint',
+    'checkpoint_storage',
+  ],
 };
 
 t.test('the catalogue holds every check of criu check, each in its category', async (t) => {
   for (const [category, names] of Object.entries(EXPECTED)) {
-    t.same(CATALOGUE.filter((f) => f.category === category).map((f) => f.name).sort(), [...names].sort(), category);
+    t.same(
+      CATALOGUE.filter((f) => f.category === category)
+        .map((f) => f.name)
+        .sort(),
+      [...names].sort(),
+      category,
+    );
   }
   t.equal(CATALOGUE.length, Object.values(EXPECTED).flat().length);
 });
@@ -41,12 +124,15 @@ t.test('a hint starts with the minimum kernel, then says the rest of the fix', a
   t.equal(kernelHint(undefined, undefined), '');
 });
 
-t.test('every minimum kernel is a release (major.minor) and the row\'s hint names it', async (t) => {
+t.test("every minimum kernel is a release (major.minor) and the row's hint names it", async (t) => {
   for (const f of CATALOGUE.filter((f) => f.minKernel !== undefined)) {
     t.match(f.minKernel, /^\d+\.\d+$/, f.name);
     t.ok(f.hint.startsWith(`a kernel of ${f.minKernel} or later`), `${f.name}: ${f.hint}`);
   }
-  t.notOk(CATALOGUE.some((f) => f.minKernel === undefined && /kernel of \d/.test(f.hint)), 'no version is written into a hint by hand');
+  t.notOk(
+    CATALOGUE.some((f) => f.minKernel === undefined && /kernel of \d/.test(f.hint)),
+    'no version is written into a hint by hand',
+  );
 });
 
 t.test('no probe is a placeholder', async (t) => {
@@ -64,13 +150,18 @@ t.test('as root every check gives a definite answer from what the kernel did', a
     t.not(r.outcome.status, 'unknown', `${r.name}: ${r.outcome.reason}: ${r.outcome.message}`);
     // NotApplicable: supported because there is nothing to do (apparmor_stacking without AppArmor).
     const supportedReasons = ['Supported', 'NotApplicable'];
-    t.equal(supportedReasons.includes(r.outcome.reason), r.outcome.status === 'supported', `${r.name} reason matches status`);
+    t.equal(
+      supportedReasons.includes(r.outcome.reason),
+      r.outcome.status === 'supported',
+      `${r.name} reason matches status`,
+    );
   }
 });
 
 t.test('as an unprivileged user a check never turns unsupported where root found support', async (t) => {
   for (const [i, r] of asNobody.entries()) {
-    if (r.outcome.status === 'unsupported') t.equal(asRoot[i].outcome.status, 'unsupported', `${r.name}: ${r.outcome.message}`);
+    if (r.outcome.status === 'unsupported')
+      t.equal(asRoot[i].outcome.status, 'unsupported', `${r.name}: ${r.outcome.message}`);
   }
 });
 

@@ -36,7 +36,10 @@ t.test('an unknown under a seccomp filter names the filter, not a capability roo
 });
 
 t.test('no runner under a seccomp filter: the hint names the filter', async (t) => {
-  t.equal(verdictOf('kcmp', unknown('RunnerUnavailable', 'could not start the runner: spawn ENOSYS'), filtered).hint, SECCOMP_HINT);
+  t.equal(
+    verdictOf('kcmp', unknown('RunnerUnavailable', 'could not start the runner: spawn ENOSYS'), filtered).hint,
+    SECCOMP_HINT,
+  );
 });
 
 t.test('a permission refused to a process without the capability names the capability', async (t) => {
@@ -49,21 +52,50 @@ t.test('a permission refused to a process holding every capability named blames 
 
 t.test('the capabilities a feature needs are read from its needs text', async (t) => {
   const withoutNetAdmin = ALL_CAPS & ~(1n << BigInt(CAPABILITIES.CAP_NET_ADMIN));
-  t.equal(hintFor(feature('tcp_repair'), 'unknown', 'PermissionDenied', [], { seccompFiltered: false, capabilities: withoutNetAdmin }), 'needs CAP_NET_ADMIN');
+  t.equal(
+    hintFor(feature('tcp_repair'), 'unknown', 'PermissionDenied', [], {
+      seccompFiltered: false,
+      capabilities: withoutNetAdmin,
+    }),
+    'needs CAP_NET_ADMIN',
+  );
 });
 
 t.test('never advice to enable an option the kernel config shows enabled', async (t) => {
-  const kconfig: KconfigValue[] = [{ option: 'CONFIG_KCMP', value: 'y' }, { option: 'CONFIG_CHECKPOINT_RESTORE', value: 'y' }];
+  const kconfig: KconfigValue[] = [
+    { option: 'CONFIG_KCMP', value: 'y' },
+    { option: 'CONFIG_CHECKPOINT_RESTORE', value: 'y' },
+  ];
   t.notMatch(hintFor(feature('kcmp'), 'unknown', 'UnexpectedResult', kconfig, root), /enable CONFIG_KCMP/);
-  t.notMatch(hintFor(feature('kcmp_epoll'), 'unsupported', 'NotInKernel', [{ option: 'CONFIG_KCMP', value: 'y' }, { option: 'CONFIG_EPOLL', value: 'y' }], root), /enable CONFIG_KCMP/);
+  t.notMatch(
+    hintFor(
+      feature('kcmp_epoll'),
+      'unsupported',
+      'NotInKernel',
+      [
+        { option: 'CONFIG_KCMP', value: 'y' },
+        { option: 'CONFIG_EPOLL', value: 'y' },
+      ],
+      root,
+    ),
+    /enable CONFIG_KCMP/,
+  );
 });
 
 t.test('advice to enable an option the config shows off is kept', async (t) => {
-  t.match(hintFor(feature('kcmp'), 'unknown', 'UnexpectedResult', [{ option: 'CONFIG_KCMP', value: 'unknown' }], root), /enable CONFIG_KCMP/);
+  t.match(
+    hintFor(feature('kcmp'), 'unknown', 'UnexpectedResult', [{ option: 'CONFIG_KCMP', value: 'unknown' }], root),
+    /enable CONFIG_KCMP/,
+  );
 });
 
 t.test('a message that spans lines (libnftables) becomes one line', async (t) => {
-  const v = verdictOf('network_lock_nftables', unsupported('Error: Could not process rule: No such file\ncreate table inet CRIU\n^^^^^\n'), root, configWith('not set'));
+  const v = verdictOf(
+    'network_lock_nftables',
+    unsupported('Error: Could not process rule: No such file\ncreate table inet CRIU\n^^^^^\n'),
+    root,
+    configWith('not set'),
+  );
   t.equal(v.message, 'Error: Could not process rule: No such file; create table inet CRIU; ^^^^^');
   t.equal(oneLine('a\r\n  b'), 'a; b');
 });

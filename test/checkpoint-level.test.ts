@@ -13,13 +13,30 @@ import { MemorySource, reportOf, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './h
 import { exposition, promtool } from './helpers/prometheus.js';
 
 function runtimeRow(name: string): Feature {
-  return { name, category: 'runtime', summary: `the ${name} runtime check`, kconfig: [], hint: `fix ${name}`, probe: () => ({ status: 'supported', reason: 'Supported', message: 'ok' }) };
+  return {
+    name,
+    category: 'runtime',
+    summary: `the ${name} runtime check`,
+    kconfig: [],
+    hint: `fix ${name}`,
+    probe: () => ({ status: 'supported', reason: 'Supported', message: 'ok' }),
+  };
 }
 
 /** The test catalogue (alpha required, beta extra, gamma experimental, delta advisory) and three runtime rows. */
-const FEATURES = [...TEST_FEATURES, runtimeRow('criu_version'), runtimeRow('criu_runs'), runtimeRow('kubelet_checkpoint')];
+const FEATURES = [
+  ...TEST_FEATURES,
+  runtimeRow('criu_version'),
+  runtimeRow('criu_runs'),
+  runtimeRow('kubelet_checkpoint'),
+];
 
-const CRIU_42: ProbeOutcome = { status: 'supported', reason: 'Supported', message: 'criu 4.2', criu: { version: '4.2', path: '/usr/sbin/criu' } };
+const CRIU_42: ProbeOutcome = {
+  status: 'supported',
+  reason: 'Supported',
+  message: 'criu 4.2',
+  criu: { version: '4.2', path: '/usr/sbin/criu' },
+};
 /** criu_runs where criu says alpha is missing (we say supported) and beta works (we agree), and cannot tell gamma. */
 const CRIU_DIFFERS: ProbeOutcome = {
   status: 'supported',
@@ -32,7 +49,11 @@ const CRIU_DIFFERS: ProbeOutcome = {
     ],
   },
 };
-const NOT_APPLICABLE: ProbeOutcome = { status: 'supported', reason: 'NotApplicable', message: 'this node runs no kubelet' };
+const NOT_APPLICABLE: ProbeOutcome = {
+  status: 'supported',
+  reason: 'NotApplicable',
+  message: 'this node runs no kubelet',
+};
 
 function appFor(t: Test, outcomes: Record<string, ProbeOutcome>) {
   const source = new MemorySource({ features: FEATURES });
@@ -42,16 +63,27 @@ function appFor(t: Test, outcomes: Record<string, ProbeOutcome>) {
   return { app, source };
 }
 
-t.test('a missing runtime check fails the checkpoint level, degrades all, and leaves the kernel levels alone', async (t) => {
-  const report = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') });
-  t.match(evaluate(report.verdicts, 'checkpoint'), { status: 'failed', sentence: 'Does not look good.', missing: ['criu_version'] });
-  t.equal(exitCode(evaluate(report.verdicts, 'checkpoint')), 1);
-  t.match(evaluate(report.verdicts, 'all'), { status: 'degraded', missing: ['criu_version'] });
-  for (const level of ['required', 'extra', 'experimental'] as const) t.match(evaluate(report.verdicts, level), { status: 'ok', missing: [] }, level);
-});
+t.test(
+  'a missing runtime check fails the checkpoint level, degrades all, and leaves the kernel levels alone',
+  async (t) => {
+    const report = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') });
+    t.match(evaluate(report.verdicts, 'checkpoint'), {
+      status: 'failed',
+      sentence: 'Does not look good.',
+      missing: ['criu_version'],
+    });
+    t.equal(exitCode(evaluate(report.verdicts, 'checkpoint')), 1);
+    t.match(evaluate(report.verdicts, 'all'), { status: 'degraded', missing: ['criu_version'] });
+    for (const level of ['required', 'extra', 'experimental'] as const)
+      t.match(evaluate(report.verdicts, level), { status: 'ok', missing: [] }, level);
+  },
+);
 
 t.test('an unknown runtime check makes the checkpoint level unknown (503)', async (t) => {
-  const verdict = evaluate(reportOf(FEATURES, { kubelet_checkpoint: UNKNOWN('kubelet_checkpoint') }).verdicts, 'checkpoint');
+  const verdict = evaluate(
+    reportOf(FEATURES, { kubelet_checkpoint: UNKNOWN('kubelet_checkpoint') }).verdicts,
+    'checkpoint',
+  );
   t.match(verdict, { status: 'unknown', unknown: ['kubelet_checkpoint'] });
   t.equal(httpStatus(verdict, false), 503);
   t.equal(exitCode(verdict), 2);
@@ -59,7 +91,10 @@ t.test('an unknown runtime check makes the checkpoint level unknown (503)', asyn
 
 t.test('checkpoint reports the required and runtime features (and advisory), not extra or experimental', async (t) => {
   const verdict = evaluate(reportOf(FEATURES).verdicts, 'checkpoint');
-  t.same(verdict.features.map((v) => v.name), ['alpha', 'delta', 'criu_version', 'criu_runs', 'kubelet_checkpoint']);
+  t.same(
+    verdict.features.map((v) => v.name),
+    ['alpha', 'delta', 'criu_version', 'criu_runs', 'kubelet_checkpoint'],
+  );
 });
 
 t.test('not applicable never fails a level, and the text says "not applicable"', async (t) => {
@@ -71,20 +106,36 @@ t.test('not applicable never fails a level, and the text says "not applicable"',
 
 t.test('a missing runtime check is an Error line at the checkpoint level, a Warn line at all', async (t) => {
   const verdicts = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') }).verdicts;
-  t.match(levelText(evaluate(verdicts, 'checkpoint')).problems, [/^Error \(criu_version\): criu_version is missing \[hint: fix criu_version\]$/]);
+  t.match(levelText(evaluate(verdicts, 'checkpoint')).problems, [
+    /^Error \(criu_version\): criu_version is missing \[hint: fix criu_version\]$/,
+  ]);
   t.match(levelText(evaluate(verdicts, 'all')).problems, [/^Warn  \(criu_version\): /]);
 });
 
 t.test('the text status line names criu and counts the disagreements', async (t) => {
-  const verdict = evaluate(reportOf(FEATURES, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS }).verdicts, 'checkpoint');
-  t.same(levelText(verdict).verdict, ['Looks good.', "criu 4.2 at /usr/sbin/criu; criu's own verdict differs from ours on 1 feature"]);
-  t.same(levelText(verdict).problems, ['Warn  (alpha): criu says unsupported, we say supported: alpha is not supported']);
+  const verdict = evaluate(
+    reportOf(FEATURES, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS }).verdicts,
+    'checkpoint',
+  );
+  t.same(levelText(verdict).verdict, [
+    'Looks good.',
+    "criu 4.2 at /usr/sbin/criu; criu's own verdict differs from ours on 1 feature",
+  ]);
+  t.same(levelText(verdict).problems, [
+    'Warn  (alpha): criu says unsupported, we say supported: alpha is not supported',
+  ]);
 });
 
 t.test('without a criu that says its version, the status line says so; kernel levels have none', async (t) => {
   const verdicts = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') }).verdicts;
-  t.same(levelText(evaluate(verdicts, 'checkpoint')).verdict, ['Does not look good.', 'criu: no version read (see criu_version)']);
-  const none = reportOf([runtimeRow('criu_binary'), ...FEATURES], { criu_binary: UNSUPPORTED('criu_binary'), criu_version: UNSUPPORTED('criu_version') }).verdicts;
+  t.same(levelText(evaluate(verdicts, 'checkpoint')).verdict, [
+    'Does not look good.',
+    'criu: no version read (see criu_version)',
+  ]);
+  const none = reportOf([runtimeRow('criu_binary'), ...FEATURES], {
+    criu_binary: UNSUPPORTED('criu_binary'),
+    criu_version: UNSUPPORTED('criu_version'),
+  }).verdicts;
   t.same(levelText(evaluate(none, 'checkpoint')).verdict, ['Does not look good.', 'criu: not installed']);
   t.same(levelText(evaluate(verdicts, 'required')).verdict, ['Looks good.']);
 });
@@ -97,15 +148,32 @@ t.test('GET /check?level=checkpoint: criu and criuDisagreements in the body; our
   const body = res.json();
   t.equal(body.level, 'checkpoint');
   t.same(body.criu, { version: '4.2', path: '/usr/sbin/criu' });
-  t.same(body.criuDisagreements, [{ feature: 'alpha', ours: 'supported', criu: 'unsupported', message: 'alpha is not supported' }]);
-  t.notOk('criu' in body.features.find((f: { name: string }) => f.name === 'criu_runs'), "criu's raw answers stay out of the features");
+  t.same(body.criuDisagreements, [
+    { feature: 'alpha', ours: 'supported', criu: 'unsupported', message: 'alpha is not supported' },
+  ]);
+  t.notOk(
+    'criu' in body.features.find((f: { name: string }) => f.name === 'criu_runs'),
+    "criu's raw answers stay out of the features",
+  );
 });
 
 t.test('GET /check?level=all compares every reported feature; the kernel levels carry no criu fields', async (t) => {
-  const { app, source } = appFor(t, { criu_version: CRIU_42, criu_runs: { ...CRIU_DIFFERS, criu: { features: [{ feature: 'beta', status: 'unsupported', message: 'no beta' }] } } });
+  const { app, source } = appFor(t, {
+    criu_version: CRIU_42,
+    criu_runs: {
+      ...CRIU_DIFFERS,
+      criu: { features: [{ feature: 'beta', status: 'unsupported', message: 'no beta' }] },
+    },
+  });
   await source.refresh();
-  t.same((await app.inject('/check?level=all')).json().criuDisagreements, [{ feature: 'beta', ours: 'supported', criu: 'unsupported', message: 'no beta' }]);
-  t.same((await app.inject('/check?level=checkpoint')).json().criuDisagreements, [], 'beta is not a feature of the checkpoint level');
+  t.same((await app.inject('/check?level=all')).json().criuDisagreements, [
+    { feature: 'beta', ours: 'supported', criu: 'unsupported', message: 'no beta' },
+  ]);
+  t.same(
+    (await app.inject('/check?level=checkpoint')).json().criuDisagreements,
+    [],
+    'beta is not a feature of the checkpoint level',
+  );
   const required = (await app.inject('/check?level=required')).json();
   t.notOk('criu' in required || 'criuDisagreements' in required);
 });
@@ -125,8 +193,11 @@ t.test('GET /check?level=checkpoint with criu missing: 503, and the text names t
   await source.refresh();
   const res = await app.inject('/check?level=checkpoint&format=text');
   t.equal(res.statusCode, 503);
-  t.equal(res.body, 'Error (criu_version): criu_version is missing [hint: fix criu_version]\nDoes not look good.\ncriu: no version read (see criu_version)\n');
-  t.equal((await app.inject('/check')).statusCode, 200, 'the default level stays the kernel\'s');
+  t.equal(
+    res.body,
+    'Error (criu_version): criu_version is missing [hint: fix criu_version]\nDoes not look good.\ncriu: no version read (see criu_version)\n',
+  );
+  t.equal((await app.inject('/check')).statusCode, 200, "the default level stays the kernel's");
 });
 
 t.test('metrics: criu_info, criu_disagreement, feature_not_applicable and ready{level="checkpoint"}', async (t) => {
@@ -140,7 +211,11 @@ t.test('metrics: criu_info, criu_disagreement, feature_not_applicable and ready{
   t.notMatch(body, /criu_disagreement\{feature="beta"/, 'no series where we agree');
   t.match(body, /^criu_readiness_feature_not_applicable\{feature="kubelet_checkpoint"\} 1$/m);
   t.match(body, /^criu_readiness_feature_not_applicable\{feature="alpha"\} 0$/m);
-  t.match(body, /^criu_readiness_feature_status\{feature="kubelet_checkpoint",category="runtime",status="supported"\} 1$/m, 'the status stays three-valued');
+  t.match(
+    body,
+    /^criu_readiness_feature_status\{feature="kubelet_checkpoint",category="runtime",status="supported"\} 1$/m,
+    'the status stays three-valued',
+  );
   t.match(body, /^criu_readiness_ready\{level="checkpoint"\} 1$/m);
   const result = promtool(['check', 'metrics'], body);
   t.equal(result.status, 0, result.output);

@@ -19,39 +19,59 @@ function underFilter(call: string, errno: 'ENOSYS' | 'EPERM', args: string[]) {
   return runOnce(`${call}=${errno}`, process.execPath, [launcher, filter, process.execPath, built, ...args]);
 }
 
-t.test('no runner can be started (clone refused): every feature unknown/RunnerUnavailable, exit 2, no stack trace', { skip: notBuilt }, async (t) => {
-  for (const call of ['clone', 'socketpair', 'dup2']) {
-    const run = await underFilter(call, 'ENOSYS', ['check', '--all', '--json']);
-    t.equal(run.code, 2, call);
-    t.notMatch(run.stderr, OUR_FRAME, `${call}: no stack trace`);
-    const features = run.verdict?.features ?? [];
-    t.ok(features.length > 0, `${call}: the verdicts are printed`);
-    t.same(features.filter((v) => v.reason !== 'RunnerUnavailable').map((v) => v.name), [], `${call}: every feature RunnerUnavailable`);
-    t.match(features[0]?.hint, /seccomp/, `${call}: the hint names the filter`);
-  }
-});
+t.test(
+  'no runner can be started (clone refused): every feature unknown/RunnerUnavailable, exit 2, no stack trace',
+  { skip: notBuilt },
+  async (t) => {
+    for (const call of ['clone', 'socketpair', 'dup2']) {
+      const run = await underFilter(call, 'ENOSYS', ['check', '--all', '--json']);
+      t.equal(run.code, 2, call);
+      t.notMatch(run.stderr, OUR_FRAME, `${call}: no stack trace`);
+      const features = run.verdict?.features ?? [];
+      t.ok(features.length > 0, `${call}: the verdicts are printed`);
+      t.same(
+        features.filter((v) => v.reason !== 'RunnerUnavailable').map((v) => v.name),
+        [],
+        `${call}: every feature RunnerUnavailable`,
+      );
+      t.match(features[0]?.hint, /seccomp/, `${call}: the hint names the filter`);
+    }
+  },
+);
 
-t.test('a runner that does not exit (fsync refused) is killed once the verdict is printed; the exit code is the verdict\'s', { skip: notBuilt }, async (t) => {
-  const run = await underFilter('fsync', 'ENOSYS', ['check', '--feature', 'kcmp']);
-  t.notOk(run.timedOut, 'it ends');
-  t.equal(run.stdout, 'kcmp is supported\n');
-  t.equal(run.code, 0);
-});
+t.test(
+  "a runner that does not exit (fsync refused) is killed once the verdict is printed; the exit code is the verdict's",
+  { skip: notBuilt },
+  async (t) => {
+    const run = await underFilter('fsync', 'ENOSYS', ['check', '--feature', 'kcmp']);
+    t.notOk(run.timedOut, 'it ends');
+    t.equal(run.stdout, 'kcmp is supported\n');
+    t.equal(run.code, 0);
+  },
+);
 
-t.test('Node cannot make its stdout stream (getsockname refused): the JSON is written all the same', { skip: notBuilt }, async (t) => {
-  const run = await underFilter('getsockname', 'ENOSYS', ['check', '--json']);
-  t.ok(run.verdict, run.stderr);
-  t.ok([0, 1, 2].includes(run.code ?? -1));
-});
+t.test(
+  'Node cannot make its stdout stream (getsockname refused): the JSON is written all the same',
+  { skip: notBuilt },
+  async (t) => {
+    const run = await underFilter('getsockname', 'ENOSYS', ['check', '--json']);
+    t.ok(run.verdict, run.stderr);
+    t.ok([0, 1, 2].includes(run.code ?? -1));
+  },
+);
 
-t.test('check --feature on a feature that does not apply here: "NAME is not applicable: why", exit 0', { skip: notBuilt }, async (t) => {
-  const json = await runOnce('json', process.execPath, [built, 'check', '--feature', 'apparmor_stacking', '--json']);
-  const verdict = JSON.parse(json.stdout) as Verdict;
-  if (verdict.reason !== 'NotApplicable') {
-    t.comment('skipped: AppArmor is active on this host, so apparmor_stacking applies');
-    return;
-  }
-  const run = await runOnce('text', process.execPath, [built, 'check', '--feature', 'apparmor_stacking']);
-  t.equal(run.stdout, `apparmor_stacking is not applicable: ${verdict.message}\n`);
-  t.equal(run.code, 0);
-});
+t.test(
+  'check --feature on a feature that does not apply here: "NAME is not applicable: why", exit 0',
+  { skip: notBuilt },
+  async (t) => {
+    const json = await runOnce('json', process.execPath, [built, 'check', '--feature', 'apparmor_stacking', '--json']);
+    const verdict = JSON.parse(json.stdout) as Verdict;
+    if (verdict.reason !== 'NotApplicable') {
+      t.comment('skipped: AppArmor is active on this host, so apparmor_stacking applies');
+      return;
+    }
+    const run = await runOnce('text', process.execPath, [built, 'check', '--feature', 'apparmor_stacking']);
+    t.equal(run.stdout, `apparmor_stacking is not applicable: ${verdict.message}\n`);
+    t.equal(run.code, 0);
+  },
+);

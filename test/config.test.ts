@@ -47,7 +47,12 @@ t.test('every setting comes from its flag or its environment variable', async (t
 
 t.test('--allowed-hosts takes names, .suffixes and *, and refuses anything else', async (t) => {
   t.same(parseSettings(['--allowed-hosts', '*'], {}).allowedHosts, ['*']);
-  t.throws(() => parseSettings(['--allowed-hosts', 'a b'], {}), new ConfigError('invalid --allowed-hosts (CRIU_READINESS_ALLOWED_HOSTS): --allowed-hosts="a b" must be host names separated by commas (.suffix for every name under it, * for any)'));
+  t.throws(
+    () => parseSettings(['--allowed-hosts', 'a b'], {}),
+    new ConfigError(
+      'invalid --allowed-hosts (CRIU_READINESS_ALLOWED_HOSTS): --allowed-hosts="a b" must be host names separated by commas (.suffix for every name under it, * for any)',
+    ),
+  );
 });
 
 t.test('a flag wins over its environment variable, in both --flag value and --flag=value forms', async (t) => {
@@ -79,25 +84,50 @@ function errorOf(args: string[], env: NodeJS.ProcessEnv = {}): string {
 
 t.test('a bad setting is refused with its flag, its variable, the value and what is allowed', async (t) => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
-    [['--listen', '9870'], {}, /^invalid --listen \(CRIU_READINESS_LISTEN\): --listen="9870" must be HOST:PORT .*\[::1\]:9870/],
+    [
+      ['--listen', '9870'],
+      {},
+      /^invalid --listen \(CRIU_READINESS_LISTEN\): --listen="9870" must be HOST:PORT .*\[::1\]:9870/,
+    ],
     [['--listen', '::1:9870'], {}, /--listen="::1:9870" must be HOST:PORT/],
     [['--listen', '127.0.0.1:65536'], {}, /must be HOST:PORT/],
     [['--listen', '[nope]:80'], {}, /must be HOST:PORT/],
     [['--listen', 'bad host:80'], {}, /must be HOST:PORT/],
     [['--listen', '999.1.1.1:80'], {}, /--listen="999.1.1.1:80" must be HOST:PORT/],
     [['--listen', '10.0.0:80'], {}, /must be HOST:PORT/],
-    [[], { CRIU_READINESS_LISTEN: 'x' }, /^invalid --listen \(CRIU_READINESS_LISTEN\): CRIU_READINESS_LISTEN="x" must be HOST:PORT/],
-    [['--refresh-interval', 'soon'], {}, /^invalid --refresh-interval \(CRIU_READINESS_REFRESH_INTERVAL\): .* must be a number of seconds from 1 to 604800$/],
+    [
+      [],
+      { CRIU_READINESS_LISTEN: 'x' },
+      /^invalid --listen \(CRIU_READINESS_LISTEN\): CRIU_READINESS_LISTEN="x" must be HOST:PORT/,
+    ],
+    [
+      ['--refresh-interval', 'soon'],
+      {},
+      /^invalid --refresh-interval \(CRIU_READINESS_REFRESH_INTERVAL\): .* must be a number of seconds from 1 to 604800$/,
+    ],
     [['--refresh-interval', '0'], {}, /must be a number of seconds from 1 to 604800/],
     [['--refresh-interval', '-5'], {}, /must be a number of seconds/],
     [['--min-refresh-interval', '1e3'], {}, /must be a number of seconds from 0 to 86400/],
     [['--probe-timeout', '10'], {}, /^invalid --probe-timeout .* must be a number of milliseconds from 100 to 600000$/],
     [['--run-timeout', 'long'], {}, /^invalid --run-timeout .* must be a number of milliseconds/],
-    [['--log-level', 'verbose'], {}, /^invalid --log-level \(CRIU_READINESS_LOG_LEVEL\): --log-level="verbose" must be one of fatal, error, warn, info, debug, trace, silent$/],
-    [[], { CRIU_READINESS_REQUEST_LOG_LEVEL: 'loud' }, /^invalid --request-log-level \(CRIU_READINESS_REQUEST_LOG_LEVEL\)/],
-    [['--probe-timeout', '20000', '--run-timeout', '10000'], {}, /--run-timeout .* must not be shorter than --probe-timeout/],
+    [
+      ['--log-level', 'verbose'],
+      {},
+      /^invalid --log-level \(CRIU_READINESS_LOG_LEVEL\): --log-level="verbose" must be one of fatal, error, warn, info, debug, trace, silent$/,
+    ],
+    [
+      [],
+      { CRIU_READINESS_REQUEST_LOG_LEVEL: 'loud' },
+      /^invalid --request-log-level \(CRIU_READINESS_REQUEST_LOG_LEVEL\)/,
+    ],
+    [
+      ['--probe-timeout', '20000', '--run-timeout', '10000'],
+      {},
+      /--run-timeout .* must not be shorter than --probe-timeout/,
+    ],
   ];
-  for (const [args, env, message] of cases) t.match(errorOf(args, env), message, [...args, JSON.stringify(env)].join(' '));
+  for (const [args, env, message] of cases)
+    t.match(errorOf(args, env), message, [...args, JSON.stringify(env)].join(' '));
 });
 
 t.test('an unknown flag or a flag without its value is refused', async (t) => {
@@ -124,5 +154,8 @@ t.test('--help asks for the usage, which lists every flag with its variable and 
 });
 
 t.test('--keep-runner takes true or false only', async (t) => {
-  t.throws(() => parseSettings(['--keep-runner', 'yes'], {}), new ConfigError('invalid --keep-runner (CRIU_READINESS_KEEP_RUNNER): --keep-runner="yes" must be true or false'));
+  t.throws(
+    () => parseSettings(['--keep-runner', 'yes'], {}),
+    new ConfigError('invalid --keep-runner (CRIU_READINESS_KEEP_RUNNER): --keep-runner="yes" must be true or false'),
+  );
 });

@@ -30,14 +30,26 @@ const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'base', 'grafana-dashboar
 };
 const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 const targets = panels.flatMap((p) => (p.targets ?? []).map((target) => ({ panel: p.title, ...target })));
-const variableQueries = dashboard.templating.list.filter((v) => v.type === 'query').map((v) => String(getField(v as unknown as Json, 'query.query') ?? v.query));
+const variableQueries = dashboard.templating.list
+  .filter((v) => v.type === 'query')
+  .map((v) => String(getField(v as unknown as Json, 'query.query') ?? v.query));
 
 /** The label the PodMonitor's relabelling adds. */
-const NODE_LABEL = String(getField(loadYaml(join(DEPLOY, 'base', 'podmonitor.yaml'))[0], 'spec.podMetricsEndpoints.0.relabelings.0.targetLabel'));
+const NODE_LABEL = String(
+  getField(
+    loadYaml(join(DEPLOY, 'base', 'podmonitor.yaml'))[0],
+    'spec.podMetricsEndpoints.0.relabelings.0.targetLabel',
+  ),
+);
 
 /** The service's own metric families and their labels, from the service's registry. */
 async function exported(): Promise<Map<string, string[]>> {
-  const metrics = new Metrics({ current: undefined, intervalMs: 300_000, runs: { ok: 0, failed: 0 }, on: () => undefined });
+  const metrics = new Metrics({
+    current: undefined,
+    intervalMs: 300_000,
+    runs: { ok: 0, failed: 0 },
+    on: () => undefined,
+  });
   const families = await metrics.registry.getMetricsAsJSON();
   return new Map(families.map((f) => [f.name, [...new Set(f.values.flatMap((v) => Object.keys(v.labels)))]]));
 }
@@ -81,7 +93,8 @@ t.test('every panel and query uses the datasource variable', async (t) => {
   t.same({ type: datasource?.type, query: datasource?.query }, { type: 'datasource', query: 'prometheus' });
   for (const panel of panels.filter((p) => p.type !== 'row')) {
     t.equal(panel.datasource?.uid, '${datasource}', panel.title);
-    for (const target of panel.targets ?? []) t.equal(target.datasource?.uid, '${datasource}', `${panel.title} ${target.refId}`);
+    for (const target of panel.targets ?? [])
+      t.equal(target.datasource?.uid, '${datasource}', `${panel.title} ${target.refId}`);
   }
 });
 
@@ -112,7 +125,11 @@ function tempFile(t: Test, name: string, text: string): string {
 }
 
 t.test('every query is valid PromQL (promtool)', { skip: promtool }, async (t) => {
-  const rules = { groups: [{ name: 'dashboard', rules: targets.map((x, i) => ({ record: `dashboard:query_${i}`, expr: concrete(x.expr) })) }] };
+  const rules = {
+    groups: [
+      { name: 'dashboard', rules: targets.map((x, i) => ({ record: `dashboard:query_${i}`, expr: concrete(x.expr) })) },
+    ],
+  };
   const file = tempFile(t, 'rules.yaml', stringify(rules));
   const run = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
   t.equal(run.status, 0, run.stdout + run.stderr);
@@ -122,21 +139,37 @@ t.test('the feature-state query gives the values its mappings name', { skip: pro
   const panel = panels.find((p) => p.type === 'status-history')!;
   const mapping = panel.fieldConfig!.defaults!.mappings![0].options;
   const valueOf = (status: string) => Number(Object.entries(mapping).find(([, m]) => m.text === status)![0]);
-  t.same(Object.values(mapping).map((m) => m.text).sort(), [...STATUSES].sort());
+  t.same(
+    Object.values(mapping)
+      .map((m) => m.text)
+      .sort(),
+    [...STATUSES].sort(),
+  );
   // One feature in each state on node-1; another node that must not leak in.
   const series = (feature: string, state: string, node = 'node-1') =>
-    STATUSES.map((status) => ({ series: `criu_readiness_feature_status{node="${node}",feature="${feature}",category="extra",status="${status}"}`, values: status === state ? '1x5' : '0x5' }));
+    STATUSES.map((status) => ({
+      series: `criu_readiness_feature_status{node="${node}",feature="${feature}",category="extra",status="${status}"}`,
+      values: status === state ? '1x5' : '0x5',
+    }));
   const test = {
     evaluation_interval: '1m',
     tests: [
       {
         interval: '1m',
-        input_series: [...series('a', 'supported'), ...series('b', 'unknown'), ...series('c', 'unsupported'), ...series('a', 'unsupported', 'node-2')],
+        input_series: [
+          ...series('a', 'supported'),
+          ...series('b', 'unknown'),
+          ...series('c', 'unsupported'),
+          ...series('a', 'unsupported', 'node-2'),
+        ],
         promql_expr_test: [
           {
             expr: concrete(panel.targets![0].expr),
             eval_time: '2m',
-            exp_samples: ['a', 'b', 'c'].map((feature, i) => ({ labels: `{feature="${feature}"}`, value: valueOf(['supported', 'unknown', 'unsupported'][i]) })),
+            exp_samples: ['a', 'b', 'c'].map((feature, i) => ({
+              labels: `{feature="${feature}"}`,
+              value: valueOf(['supported', 'unknown', 'unsupported'][i]),
+            })),
           },
         ],
       },

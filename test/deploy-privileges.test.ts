@@ -15,9 +15,28 @@ import { readUnanswerable } from '../scripts/prometheusrule.js';
 
 /** The checks each added capability makes possible (deploy/README.md's table). */
 const NEEDS: Record<string, readonly string[]> = {
-  NET_ADMIN: ['tcp_repair', 'tcp_window', 'tcp_half_closed', 'sk_ns', 'newifindex', 'network_lock_nftables', 'tun_ns', 'sk_unix_file', 'link_nsid'],
+  NET_ADMIN: [
+    'tcp_repair',
+    'tcp_window',
+    'tcp_half_closed',
+    'sk_ns',
+    'newifindex',
+    'network_lock_nftables',
+    'tun_ns',
+    'sk_unix_file',
+    'link_nsid',
+  ],
   NET_RAW: ['net_diag_raw'],
-  SYS_ADMIN: ['seccomp_suspend', 'seccomp_filters', 'clone_parent_vs_pid', 'move_mount_set_group', 'overlayfs_maps', 'autofs', 'link_nsid', 'network_lock_nftables'],
+  SYS_ADMIN: [
+    'seccomp_suspend',
+    'seccomp_filters',
+    'clone_parent_vs_pid',
+    'move_mount_set_group',
+    'overlayfs_maps',
+    'autofs',
+    'link_nsid',
+    'network_lock_nftables',
+  ],
   SYS_CHROOT: ['move_mount_set_group', 'overlayfs_maps', 'autofs'],
   SYS_PTRACE: ['uffd', 'uffd-noncoop'],
   DAC_OVERRIDE: ['overlayfs_maps'],
@@ -34,7 +53,10 @@ const CONTAINER_LIMITS: Record<string, string> = Object.fromEntries(
 
 const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
 const { containers } = daemonSet(build(join(DEPLOY, 'overlays', 'least-privilege')));
-const granted = getField(containers.get('criu-readiness')! as JsonObject, 'securityContext.capabilities.add') as string[];
+const granted = getField(
+  containers.get('criu-readiness')! as JsonObject,
+  'securityContext.capabilities.add',
+) as string[];
 
 t.test('the README documents each granted capability with the checks it is for', async (t) => {
   t.same([...granted].sort(), Object.keys(NEEDS).sort());
@@ -46,7 +68,8 @@ t.test('the README documents each granted capability with the checks it is for',
     t.same([...new Set(listed)].sort(), [...checks].sort(), `CAP_${cap}`);
   }
   t.same(Object.keys(CONTAINER_LIMITS).sort(), ['ipc', 'ns_last_pid', 'tun', 'tun_cr', 'tun_ns']);
-  for (const [check, reason] of Object.entries(CONTAINER_LIMITS)) t.match(readme, new RegExp(`\\|[^\\n]*\\b${check}\\b[^\\n]*\\| ${reason} \\|`), `${check}: ${reason}`);
+  for (const [check, reason] of Object.entries(CONTAINER_LIMITS))
+    t.match(readme, new RegExp(`\\|[^\\n]*\\b${check}\\b[^\\n]*\\| ${reason} \\|`), `${check}: ${reason}`);
 });
 
 type Verdicts = Map<string, { status: Status; reason: string }>;
@@ -58,7 +81,14 @@ type Verdicts = Map<string, { status: Status; reason: string }>;
  */
 function check(capabilities: readonly string[] | undefined): Verdicts {
   const cli = [process.execPath, ...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--all', '--json'];
-  const limit = capabilities ? ['setpriv', `--bounding-set=-all${capabilities.map((c) => `,+${c.toLowerCase()}`).join('')}`, '--inh-caps=-all', '--'] : [];
+  const limit = capabilities
+    ? [
+        'setpriv',
+        `--bounding-set=-all${capabilities.map((c) => `,+${c.toLowerCase()}`).join('')}`,
+        '--inh-caps=-all',
+        '--',
+      ]
+    : [];
   const script = [
     'set -e',
     'mount --make-rprivate /',
@@ -76,33 +106,44 @@ function check(capabilities: readonly string[] | undefined): Verdicts {
 
 const NOT_ROOT = process.getuid?.() !== 0 && 'needs root to limit capabilities and remount /proc/sys';
 
-t.test('with the granted capabilities, only what a container cannot have is unknown', { skip: NOT_ROOT, timeout: 300_000 }, async (t) => {
-  const full = check(undefined);
-  const least = check(granted);
-  for (const feature of CATALOGUE) {
-    const root = full.get(feature.name)!;
-    const limited = least.get(feature.name)!;
-    if (feature.name in CONTAINER_LIMITS) {
-      // Without the device or a writable /proc/sys there is nothing to test; never "supported".
-      t.not(limited.status, 'supported', `${feature.name} cannot be checked here`);
-      if (root.status === 'supported') t.equal(limited.reason, CONTAINER_LIMITS[feature.name], feature.name);
-      continue;
+t.test(
+  'with the granted capabilities, only what a container cannot have is unknown',
+  { skip: NOT_ROOT, timeout: 300_000 },
+  async (t) => {
+    const full = check(undefined);
+    const least = check(granted);
+    for (const feature of CATALOGUE) {
+      const root = full.get(feature.name)!;
+      const limited = least.get(feature.name)!;
+      if (feature.name in CONTAINER_LIMITS) {
+        // Without the device or a writable /proc/sys there is nothing to test; never "supported".
+        t.not(limited.status, 'supported', `${feature.name} cannot be checked here`);
+        if (root.status === 'supported') t.equal(limited.reason, CONTAINER_LIMITS[feature.name], feature.name);
+        continue;
+      }
+      // loginuid needs CAP_AUDIT_CONTROL only once a login UID is set (README).
+      if (feature.name === 'loginuid' && readFileSync('/proc/self/loginuid', 'utf8').trim() !== '4294967295') continue;
+      t.same(limited, root, `${feature.name}: as with full privileges`);
     }
-    // loginuid needs CAP_AUDIT_CONTROL only once a login UID is set (README).
-    if (feature.name === 'loginuid' && readFileSync('/proc/self/loginuid', 'utf8').trim() !== '4294967295') continue;
-    t.same(limited, root, `${feature.name}: as with full privileges`);
-  }
-});
+  },
+);
 
-t.test('each granted capability is needed: without it, its checks answer unknown', { skip: NOT_ROOT, timeout: 600_000 }, async (t) => {
-  const full = check(undefined);
-  for (const [cap, checks] of Object.entries(NEEDS)) {
-    const provable = checks.filter((name) => full.get(name)?.status === 'supported' && !(name in CONTAINER_LIMITS));
-    if (provable.length === 0) {
-      t.comment(`CAP_${cap}: none of ${checks.join(', ')} is supported by this kernel; its need is not measurable here`);
-      continue;
+t.test(
+  'each granted capability is needed: without it, its checks answer unknown',
+  { skip: NOT_ROOT, timeout: 600_000 },
+  async (t) => {
+    const full = check(undefined);
+    for (const [cap, checks] of Object.entries(NEEDS)) {
+      const provable = checks.filter((name) => full.get(name)?.status === 'supported' && !(name in CONTAINER_LIMITS));
+      if (provable.length === 0) {
+        t.comment(
+          `CAP_${cap}: none of ${checks.join(', ')} is supported by this kernel; its need is not measurable here`,
+        );
+        continue;
+      }
+      const without = check(granted.filter((c) => c !== cap));
+      for (const name of provable)
+        t.same(without.get(name), { status: 'unknown', reason: 'PermissionDenied' }, `without CAP_${cap}: ${name}`);
     }
-    const without = check(granted.filter((c) => c !== cap));
-    for (const name of provable) t.same(without.get(name), { status: 'unknown', reason: 'PermissionDenied' }, `without CAP_${cap}: ${name}`);
-  }
-});
+  },
+);

@@ -63,19 +63,24 @@ function combinations(t: Test): Map<string, string> {
   return out;
 }
 
-const containersOf = (pod: JsonObject, field = 'containers') => (Array.isArray(pod[field]) ? (pod[field] as JsonObject[]) : []);
+const containersOf = (pod: JsonObject, field = 'containers') =>
+  Array.isArray(pod[field]) ? (pod[field] as JsonObject[]) : [];
 const str = (value: Json | undefined) => (typeof value === 'string' ? value : undefined);
 
 t.test('every file under deploy/ parses', async (t) => {
   const yamlFiles = filesUnder(DEPLOY, ['.yaml', '.yml']);
   t.ok(yamlFiles.length > 10);
   for (const file of yamlFiles) t.doesNotThrow(() => loadYaml(file), relative(ROOT, file));
-  for (const file of filesUnder(DEPLOY, ['.json'])) t.doesNotThrow(() => JSON.parse(readFileSync(file, 'utf8')), relative(ROOT, file));
+  for (const file of filesUnder(DEPLOY, ['.json']))
+    t.doesNotThrow(() => JSON.parse(readFileSync(file, 'utf8')), relative(ROOT, file));
 });
 
 t.test('the overlays are full-fidelity, least-privilege and integrations, and every component is used', async (t) => {
   t.same(overlays.map((d) => basename(d)).sort(), ['full-fidelity', 'integrations', 'least-privilege']);
-  t.same(components.map((d) => basename(d)).sort(), [...PROFILES, ...INTEGRATIONS, 'without-prometheus-operator'].sort());
+  t.same(
+    components.map((d) => basename(d)).sort(),
+    [...PROFILES, ...INTEGRATIONS, 'without-prometheus-operator'].sort(),
+  );
 });
 
 t.test('every overlay and combination resolves as the real kustomize resolves it', async (t) => {
@@ -102,7 +107,11 @@ const BUILT_IN: Record<string, string> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'rbac.authorization.k8s.io/v1/ClusterRoleBinding',
   'networking.k8s.io/v1/NetworkPolicy': 'networking.k8s.io/v1/NetworkPolicy',
 };
-const CUSTOM = new Set(['monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule', 'readiness.node.x-k8s.io/v1alpha1/NodeReadinessRule']);
+const CUSTOM = new Set([
+  'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+  'readiness.node.x-k8s.io/v1alpha1/NodeReadinessRule',
+]);
 
 interface Validatable {
   validate(): void;
@@ -115,7 +124,10 @@ t.test('every built-in object validates against the Kubernetes schemas (kubernet
       if (CUSTOM.has(id)) continue;
       t.ok(id in BUILT_IN, `${name}: ${id} is a kind the tests validate`);
       if (!(id in BUILT_IN)) continue;
-      const module = (await import(`kubernetes-models/${BUILT_IN[id]}`)) as Record<string, new (data: K8sObject) => Validatable>;
+      const module = (await import(`kubernetes-models/${BUILT_IN[id]}`)) as Record<
+        string,
+        new (data: K8sObject) => Validatable
+      >;
       const Model = module[object.kind];
       t.doesNotThrow(() => new Model(object).validate(), `${name}: ${object.kind}/${object.metadata.name}`);
     }
@@ -126,7 +138,8 @@ t.test('the schema validation is live: a broken DaemonSet is refused', async (t)
   const { DaemonSet } = await import('kubernetes-models/apps/v1/DaemonSet');
   const { ds } = daemonSet(build(overlay('full-fidelity')));
   const broken = structuredClone(ds);
-  (getField(broken, 'spec.template.spec.containers.[name=criu-readiness].ports') as JsonObject[])[0].containerPort = 'http';
+  (getField(broken, 'spec.template.spec.containers.[name=criu-readiness].ports') as JsonObject[])[0].containerPort =
+    'http';
   t.throws(() => new DaemonSet(broken as never).validate());
 });
 
@@ -140,7 +153,8 @@ t.test('the DaemonSet runs on every amd64 Linux node, critical, without host nam
     t.equal(pod.priorityClassName, 'system-node-critical');
     t.equal(pod.automountServiceAccountToken, false);
     t.same(pod.nodeSelector, { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' });
-    for (const field of ['hostPID', 'hostNetwork', 'hostIPC', 'shareProcessNamespace']) t.notOk(pod[field], `${name}: no ${field}`);
+    for (const field of ['hostPID', 'hostNetwork', 'hostIPC', 'shareProcessNamespace'])
+      t.notOk(pod[field], `${name}: no ${field}`);
   }
 });
 
@@ -148,10 +162,25 @@ t.test('the selector matches the pod, and the Service and PodMonitor select the 
   const built = build(overlay('integrations'));
   const { ds } = daemonSet(built);
   const labels = getField(ds, 'spec.template.metadata.labels') as JsonObject;
-  const matches = (selector: Json | undefined) => isObject(selector) && Object.entries(selector).every(([k, v]) => labels[k] === v);
+  const matches = (selector: Json | undefined) =>
+    isObject(selector) && Object.entries(selector).every(([k, v]) => labels[k] === v);
   t.ok(matches(getField(ds, 'spec.selector.matchLabels')));
-  t.ok(matches(getField(built.find((o) => o.kind === 'Service')!, 'spec.selector')));
-  t.ok(matches(getField(built.find((o) => o.kind === 'PodMonitor')!, 'spec.selector.matchLabels')));
+  t.ok(
+    matches(
+      getField(
+        built.find((o) => o.kind === 'Service')!,
+        'spec.selector',
+      ),
+    ),
+  );
+  t.ok(
+    matches(
+      getField(
+        built.find((o) => o.kind === 'PodMonitor')!,
+        'spec.selector.matchLabels',
+      ),
+    ),
+  );
 });
 
 t.test('every container has requests, a memory limit, a read-only root and valid, unique named ports', async (t) => {
@@ -161,13 +190,22 @@ t.test('every container has requests, a memory limit, a read-only root and valid
     const portNumbers: number[] = [];
     for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
       const where = `${name}: ${str(container.name)}`;
-      t.ok(getField(container, 'resources.requests.cpu') && getField(container, 'resources.requests.memory'), `${where} requests`);
+      t.ok(
+        getField(container, 'resources.requests.cpu') && getField(container, 'resources.requests.memory'),
+        `${where} requests`,
+      );
       t.ok(getField(container, 'resources.limits.memory'), `${where} memory limit`);
       t.equal(getField(container, 'securityContext.readOnlyRootFilesystem'), true, `${where} read-only root`);
       for (const port of Array.isArray(container.ports) ? (container.ports as JsonObject[]) : []) {
         // IANA_SVC_NAME: at most 15 characters, lower-case letters, digits and inner hyphens, a letter somewhere.
         const portName = String(port.name);
-        t.ok(portName.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(portName) && /[a-z]/.test(portName) && !portName.includes('--'), `${where}: port name ${portName}`);
+        t.ok(
+          portName.length <= 15 &&
+            /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(portName) &&
+            /[a-z]/.test(portName) &&
+            !portName.includes('--'),
+          `${where}: port name ${portName}`,
+        );
         portNames.push(portName);
         portNumbers.push(Number(port.containerPort));
       }
@@ -188,7 +226,11 @@ t.test('every volume is mounted and every mount names a volume', async (t) => {
         mounted.add(String(mount.name));
       }
     }
-    t.same([...volumes].filter((v) => !mounted.has(v)), [], `${name}: no unused volume`);
+    t.same(
+      [...volumes].filter((v) => !mounted.has(v)),
+      [],
+      `${name}: no unused volume`,
+    );
   }
 });
 
@@ -196,7 +238,9 @@ t.test('only the containers that talk to the API server get a token, read-only',
   for (const [name, dir] of combinations(t)) {
     const { containers } = daemonSet(build(dir));
     for (const [containerName, container] of containers) {
-      const tokenMount = ((container.volumeMounts ?? []) as JsonObject[]).find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+      const tokenMount = ((container.volumeMounts ?? []) as JsonObject[]).find(
+        (m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount',
+      );
       const talks = ['readiness-reporter', 'checkpoint-reporter', 'node-problem-detector'].includes(containerName);
       t.equal(Boolean(tokenMount), talks, `${name}: ${containerName} ${talks ? 'has' : 'has no'} token`);
       if (tokenMount) t.equal(tokenMount.readOnly, true);
@@ -209,10 +253,17 @@ t.test('security contexts are ones the API server accepts', async (t) => {
     const { pod } = daemonSet(build(dir));
     for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
       const sc = (container.securityContext ?? {}) as JsonObject;
-      if (sc.privileged === true) t.not(sc.allowPrivilegeEscalation, false, `${name}: ${str(container.name)}: privileged needs allowPrivilegeEscalation`);
+      if (sc.privileged === true)
+        t.not(
+          sc.allowPrivilegeEscalation,
+          false,
+          `${name}: ${str(container.name)}: privileged needs allowPrivilegeEscalation`,
+        );
       const caps = (sc.capabilities ?? {}) as JsonObject;
-      for (const cap of [...((caps.add ?? []) as string[]), ...((caps.drop ?? []) as string[])]) t.match(cap, /^(ALL|[A-Z_]+)$/, `${name}: ${cap}`);
-      for (const cap of (caps.add ?? []) as string[]) t.notMatch(cap, /^CAP_/, 'Kubernetes names capabilities without CAP_');
+      for (const cap of [...((caps.add ?? []) as string[]), ...((caps.drop ?? []) as string[])])
+        t.match(cap, /^(ALL|[A-Z_]+)$/, `${name}: ${cap}`);
+      for (const cap of (caps.add ?? []) as string[])
+        t.notMatch(cap, /^CAP_/, 'Kubernetes names capabilities without CAP_');
     }
   }
 });
@@ -246,7 +297,7 @@ t.test('the main image is criu-readiness at the package version', async (t) => {
   }
 });
 
-t.test('the node-problem-detector sidecar runs in the service image with the service\'s privileges', async (t) => {
+t.test("the node-problem-detector sidecar runs in the service image with the service's privileges", async (t) => {
   for (const [name, dir] of combinations(t)) {
     const { containers } = daemonSet(build(dir));
     const npd = containers.get('node-problem-detector');
@@ -257,7 +308,7 @@ t.test('the node-problem-detector sidecar runs in the service image with the ser
   }
 });
 
-t.test('the Service reaches the named port of the local node\'s pod, ready or not', async (t) => {
+t.test("the Service reaches the named port of the local node's pod, ready or not", async (t) => {
   const built = build(overlay('full-fidelity'));
   const service = built.find((o) => o.kind === 'Service')!;
   const { containers } = daemonSet(built);
@@ -271,11 +322,16 @@ t.test('the Service reaches the named port of the local node\'s pod, ready or no
 });
 
 t.test('the dashboard ConfigMap carries the grafana_dashboard label and the dashboard JSON', async (t) => {
-  const configMap = build(overlay('full-fidelity')).find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1');
+  const configMap = build(overlay('full-fidelity')).find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1',
+  );
   t.ok(configMap);
   const data = configMap!.data as JsonObject;
   t.same(Object.keys(data), ['criu-readiness.json']);
-  t.same(JSON.parse(String(data['criu-readiness.json'])), JSON.parse(readFileSync(join(DEPLOY, 'base', 'grafana-dashboard.json'), 'utf8')));
+  t.same(
+    JSON.parse(String(data['criu-readiness.json'])),
+    JSON.parse(readFileSync(join(DEPLOY, 'base', 'grafana-dashboard.json'), 'utf8')),
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -300,10 +356,17 @@ t.test('the PodMonitor scrapes the metrics port and adds the node label by relab
     t.equal(endpoint.path, '/metrics');
     t.match(String(endpoint.interval), PROM_DURATION);
     t.match(String(endpoint.scrapeTimeout), PROM_DURATION);
-    t.ok(toSeconds(String(endpoint.scrapeTimeout)) <= toSeconds(String(endpoint.interval)), 'scrapeTimeout <= interval');
+    t.ok(
+      toSeconds(String(endpoint.scrapeTimeout)) <= toSeconds(String(endpoint.interval)),
+      'scrapeTimeout <= interval',
+    );
     t.same(endpoint.relabelings, [
       { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' },
-      { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_label_criu_readiness_profile'], targetLabel: 'profile' },
+      {
+        action: 'replace',
+        sourceLabels: ['__meta_kubernetes_pod_label_criu_readiness_profile'],
+        targetLabel: 'profile',
+      },
     ]);
   }
 });
@@ -324,10 +387,13 @@ t.test('the PrometheusRule has named groups of rules, each an alert or a record 
   }
 });
 
-t.test('the NodeReadinessRules (required and checkpoint levels) satisfy the CRD\'s schema and rules', async (t) => {
+t.test("the NodeReadinessRules (required and checkpoint levels) satisfy the CRD's schema and rules", async (t) => {
   const built = build(overlay('integrations'));
   const rules = built.filter((o) => o.kind === 'NodeReadinessRule');
-  t.same(rules.map((r) => r.metadata.name), ['criu-readiness', 'criu-readiness-checkpoint']);
+  t.same(
+    rules.map((r) => r.metadata.name),
+    ['criu-readiness', 'criu-readiness-checkpoint'],
+  );
   t.equal(new Set(rules.map((r) => getField(r, 'spec.taint.key'))).size, rules.length, 'each rule its own taint');
   for (const rule of rules) checkRule(t, rule);
 });
@@ -336,14 +402,16 @@ function checkRule(t: Test, rule: K8sObject): void {
   t.equal(rule.apiVersion, 'readiness.node.x-k8s.io/v1alpha1');
   t.equal(rule.metadata.namespace, undefined, 'cluster-scoped');
   const spec = rule.spec as JsonObject;
-  for (const field of ['conditions', 'enforcementMode', 'nodeSelector', 'taint']) t.ok(field in spec, `spec.${field} is required`);
+  for (const field of ['conditions', 'enforcementMode', 'nodeSelector', 'taint'])
+    t.ok(field in spec, `spec.${field} is required`);
   const conditions = spec.conditions as JsonObject[];
   t.ok(conditions.length >= 1 && conditions.length <= 32);
   t.equal(new Set(conditions.map((c) => c.type)).size, conditions.length, 'condition types unique (listMapKey)');
   for (const c of conditions) {
     t.ok(typeof c.type === 'string' && c.type.length >= 1 && c.type.length <= 316);
     t.ok(['True', 'False', 'Unknown'].includes(String(c.requiredStatus)));
-    if (spec.enforcementMode === 'bootstrap-only') t.equal(c.defaultStatus, undefined, 'no defaultStatus with bootstrap-only');
+    if (spec.enforcementMode === 'bootstrap-only')
+      t.equal(c.defaultStatus, undefined, 'no defaultStatus with bootstrap-only');
   }
   t.ok(['bootstrap-only', 'continuous'].includes(String(spec.enforcementMode)));
   if (spec.conditionPolicy !== undefined) t.ok(['allOf', 'anyOf'].includes(String(spec.conditionPolicy)));
@@ -354,61 +422,88 @@ function checkRule(t: Test, rule: K8sObject): void {
   t.ok(local.length >= 1 && local.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(local));
   t.ok(taint.value === undefined || String(taint.value).length <= 63);
   t.ok(['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(taint.effect)));
-  t.ok(isObject(spec.nodeSelector) && Object.keys(spec.nodeSelector).length > 0, 'gates only the nodes that ask for it');
+  t.ok(
+    isObject(spec.nodeSelector) && Object.keys(spec.nodeSelector).length > 0,
+    'gates only the nodes that ask for it',
+  );
 }
 
-t.test('each reporter writes the condition its rule waits for, from /check?level=required or checkpoint on the service port', async (t) => {
-  const built = build(overlay('integrations'));
-  const { containers } = daemonSet(built);
-  for (const [reporter, ruleName, level] of [['readiness-reporter', 'criu-readiness', 'required'], ['checkpoint-reporter', 'criu-readiness-checkpoint', 'checkpoint']] as const) {
-    const rule = built.find((o) => o.kind === 'NodeReadinessRule' && o.metadata.name === ruleName)!;
-    const env = new Map((containers.get(reporter)!.env as JsonObject[]).map((e) => [e.name, e]));
-    t.same((getField(rule, 'spec.conditions') as JsonObject[]).map((c) => c.type), [env.get('CONDITION_TYPE')!.value], reporter);
-    t.same(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
-    const endpoint = new URL(String(env.get('CHECK_ENDPOINT')!.value));
-    t.equal(endpoint.protocol, 'http:');
-    t.equal(endpoint.hostname, '127.0.0.1', 'the same pod: its own node');
-    t.equal(Number(endpoint.port), SERVICE_PORT);
-    t.equal(endpoint.pathname, '/check');
-    t.equal(endpoint.searchParams.get('level'), level, reporter);
-  }
-  // The RBAC lets the pod's account write node status.
-  const binding = built.find((o) => o.kind === 'ClusterRoleBinding' && getField(o, 'roleRef.name') === 'criu-readiness-node-status')!;
-  const { ds } = daemonSet(built);
-  t.same(getField(binding, 'subjects'), [{ kind: 'ServiceAccount', name: getField(ds, 'spec.template.spec.serviceAccountName'), namespace: ds.metadata.namespace }]);
-  const role = built.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'criu-readiness-node-status')!;
-  t.same(getField(role, 'rules'), [
-    { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
-    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch', 'update'] },
-  ]);
-});
-
+t.test(
+  'each reporter writes the condition its rule waits for, from /check?level=required or checkpoint on the service port',
+  async (t) => {
+    const built = build(overlay('integrations'));
+    const { containers } = daemonSet(built);
+    for (const [reporter, ruleName, level] of [
+      ['readiness-reporter', 'criu-readiness', 'required'],
+      ['checkpoint-reporter', 'criu-readiness-checkpoint', 'checkpoint'],
+    ] as const) {
+      const rule = built.find((o) => o.kind === 'NodeReadinessRule' && o.metadata.name === ruleName)!;
+      const env = new Map((containers.get(reporter)!.env as JsonObject[]).map((e) => [e.name, e]));
+      t.same(
+        (getField(rule, 'spec.conditions') as JsonObject[]).map((c) => c.type),
+        [env.get('CONDITION_TYPE')!.value],
+        reporter,
+      );
+      t.same(env.get('NODE_NAME')!.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+      const endpoint = new URL(String(env.get('CHECK_ENDPOINT')!.value));
+      t.equal(endpoint.protocol, 'http:');
+      t.equal(endpoint.hostname, '127.0.0.1', 'the same pod: its own node');
+      t.equal(Number(endpoint.port), SERVICE_PORT);
+      t.equal(endpoint.pathname, '/check');
+      t.equal(endpoint.searchParams.get('level'), level, reporter);
+    }
+    // The RBAC lets the pod's account write node status.
+    const binding = built.find(
+      (o) => o.kind === 'ClusterRoleBinding' && getField(o, 'roleRef.name') === 'criu-readiness-node-status',
+    )!;
+    const { ds } = daemonSet(built);
+    t.same(getField(binding, 'subjects'), [
+      {
+        kind: 'ServiceAccount',
+        name: getField(ds, 'spec.template.spec.serviceAccountName'),
+        namespace: ds.metadata.namespace,
+      },
+    ]);
+    const role = built.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'criu-readiness-node-status')!;
+    t.same(getField(role, 'rules'), [
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch', 'update'] },
+    ]);
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Probes: the pod's readiness is the service's, not the kernel's verdict.
 
 const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
 
-t.test('the service is ready when its first check run has finished (/readyz), in every overlay and combination', async (t) => {
-  for (const [name, dir] of combinations(t)) {
-    const { containers } = daemonSet(build(dir));
-    const service = containers.get('criu-readiness')!;
-    t.equal(getField(service, 'readinessProbe.httpGet.path'), '/readyz', `${name}: readinessProbe`);
-    t.equal(getField(service, 'livenessProbe.httpGet.path'), '/healthz', `${name}: livenessProbe`);
-  }
-});
+t.test(
+  'the service is ready when its first check run has finished (/readyz), in every overlay and combination',
+  async (t) => {
+    for (const [name, dir] of combinations(t)) {
+      const { containers } = daemonSet(build(dir));
+      const service = containers.get('criu-readiness')!;
+      t.equal(getField(service, 'readinessProbe.httpGet.path'), '/readyz', `${name}: readinessProbe`);
+      t.equal(getField(service, 'livenessProbe.httpGet.path'), '/healthz', `${name}: livenessProbe`);
+    }
+  },
+);
 
-t.test('no probe of any container asks for a verdict (/check): rollouts never wait on the nodes\' kernels', async (t) => {
-  for (const [name, dir] of combinations(t)) {
-    const { pod } = daemonSet(build(dir));
-    for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
-      for (const probe of PROBES) {
-        const path = getField(container, `${probe}.httpGet.path`);
-        if (typeof path === 'string') t.notMatch(path, /^\/check/, `${name}: ${str(container.name)} ${probe} ${path}`);
+t.test(
+  "no probe of any container asks for a verdict (/check): rollouts never wait on the nodes' kernels",
+  async (t) => {
+    for (const [name, dir] of combinations(t)) {
+      const { pod } = daemonSet(build(dir));
+      for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
+        for (const probe of PROBES) {
+          const path = getField(container, `${probe}.httpGet.path`);
+          if (typeof path === 'string')
+            t.notMatch(path, /^\/check/, `${name}: ${str(container.name)} ${probe} ${path}`);
+        }
       }
     }
-  }
-});
+  },
+);
 
 /**
  * What each pinned image of a third-party sidecar serves over HTTP (port -> paths).
@@ -427,8 +522,11 @@ t.test('third-party sidecars are pinned, and probed only on a port and path thei
     const image = String(reporter.image);
     t.ok(image in SERVED_BY_IMAGE, `${name}: ${image} is a pinned tag whose endpoints the test knows`);
     const served = SERVED_BY_IMAGE[image] ?? {};
-    const ports = new Map(((reporter.ports ?? []) as JsonObject[]).map((p) => [String(p.name), Number(p.containerPort)]));
-    for (const [, number] of ports) t.ok(number in served, `${name}: declares port ${number}, which ${image} listens on`);
+    const ports = new Map(
+      ((reporter.ports ?? []) as JsonObject[]).map((p) => [String(p.name), Number(p.containerPort)]),
+    );
+    for (const [, number] of ports)
+      t.ok(number in served, `${name}: declares port ${number}, which ${image} listens on`);
     for (const probe of PROBES) {
       const spec = reporter[probe];
       if (spec === undefined) continue;
@@ -438,8 +536,12 @@ t.test('third-party sidecars are pinned, and probed only on a port and path thei
       t.ok(target, `${name}: ${probe} is an HTTP or TCP probe the test can check`);
       if (!target) continue;
       const port = typeof target.port === 'number' ? target.port : ports.get(String(target.port));
-      t.ok(port !== undefined && port in served, `${name}: ${probe} on port ${String(target.port)}, which ${image} serves`);
-      if (http && port !== undefined && port in served) t.ok(served[port].includes(String(http.path)), `${name}: ${probe} path ${String(http.path)}`);
+      t.ok(
+        port !== undefined && port in served,
+        `${name}: ${probe} on port ${String(target.port)}, which ${image} serves`,
+      );
+      if (http && port !== undefined && port in served)
+        t.ok(served[port].includes(String(http.path)), `${name}: ${probe} path ${String(http.path)}`);
     }
   }
   // The reporter at v0.5.0: no port, no probe at all.
@@ -461,15 +563,29 @@ t.test('the README tells to register nodes with the taint, as node-readiness-con
 
 /** Container -> seccompProfile type, per profile component (deploy/README.md, "Seccomp"). */
 const SECCOMP: Record<(typeof PROFILES)[number], Record<string, string>> = {
-  'full-fidelity': { 'criu-readiness': 'Unconfined', 'node-problem-detector': 'Unconfined', 'readiness-reporter': 'RuntimeDefault', 'checkpoint-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
-  'least-privilege': { 'criu-readiness': 'RuntimeDefault', 'node-problem-detector': 'RuntimeDefault', 'readiness-reporter': 'RuntimeDefault', 'checkpoint-reporter': 'RuntimeDefault', 'install-node-problem-detector': 'RuntimeDefault' },
+  'full-fidelity': {
+    'criu-readiness': 'Unconfined',
+    'node-problem-detector': 'Unconfined',
+    'readiness-reporter': 'RuntimeDefault',
+    'checkpoint-reporter': 'RuntimeDefault',
+    'install-node-problem-detector': 'RuntimeDefault',
+  },
+  'least-privilege': {
+    'criu-readiness': 'RuntimeDefault',
+    'node-problem-detector': 'RuntimeDefault',
+    'readiness-reporter': 'RuntimeDefault',
+    'checkpoint-reporter': 'RuntimeDefault',
+    'install-node-problem-detector': 'RuntimeDefault',
+  },
 };
 
 t.test('every container states its seccomp profile, the one deploy/README.md documents', async (t) => {
   const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
   for (const [name, dir] of combinations(t)) {
     const { ds, pod } = daemonSet(build(dir));
-    const profile = (getField(ds, 'spec.template.metadata.labels') as JsonObject)['criu-readiness/profile'] as (typeof PROFILES)[number];
+    const profile = (getField(ds, 'spec.template.metadata.labels') as JsonObject)[
+      'criu-readiness/profile'
+    ] as (typeof PROFILES)[number];
     t.ok(PROFILES.includes(profile), `${name}: the pod says its profile (${profile})`);
     for (const container of [...containersOf(pod), ...containersOf(pod, 'initContainers')]) {
       const expected = SECCOMP[profile]?.[String(container.name)];
@@ -479,7 +595,11 @@ t.test('every container states its seccomp profile, the one deploy/README.md doc
   }
   for (const profile of PROFILES) {
     for (const [container, type] of Object.entries(SECCOMP[profile])) {
-      t.match(readme, new RegExp(`\\| ${profile} \\| ${container} \\| ${type} \\|`), `README: ${profile}, ${container}: ${type}`);
+      t.match(
+        readme,
+        new RegExp(`\\| ${profile} \\| ${container} \\| ${type} \\|`),
+        `README: ${profile}, ${container}: ${type}`,
+      );
     }
   }
 });
@@ -493,19 +613,32 @@ t.test('the NetworkPolicy admits only Prometheus, only on the service port, to t
   t.equal(policies.length, 1, 'the integrations overlay has the NetworkPolicy');
   const policy = policies[0];
   const { ds, containers } = daemonSet(built);
-  t.equal(policy.metadata.namespace, ds.metadata.namespace, 'in the pods\' namespace');
+  t.equal(policy.metadata.namespace, ds.metadata.namespace, "in the pods' namespace");
   const podLabels = getField(ds, 'spec.template.metadata.labels') as JsonObject;
   const selector = getField(policy, 'spec.podSelector.matchLabels') as JsonObject;
-  t.ok(Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v), 'selects the criu-readiness pods');
-  t.same(getField(policy, 'spec.policyTypes'), ['Ingress'], 'ingress only: egress (the API server, for the sidecars) stays open');
+  t.ok(
+    Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v),
+    'selects the criu-readiness pods',
+  );
+  t.same(
+    getField(policy, 'spec.policyTypes'),
+    ['Ingress'],
+    'ingress only: egress (the API server, for the sidecars) stays open',
+  );
   const rules = getField(policy, 'spec.ingress') as JsonObject[];
   t.equal(rules.length, 1);
-  const servicePorts = new Map((containers.get('criu-readiness')!.ports as JsonObject[]).map((p) => [p.name, p.containerPort]));
+  const servicePorts = new Map(
+    (containers.get('criu-readiness')!.ports as JsonObject[]).map((p) => [p.name, p.containerPort]),
+  );
   for (const rule of rules) {
     const ports = rule.ports as JsonObject[];
     t.equal(ports.length, 1);
     const port = ports[0].port;
-    t.equal(typeof port === 'number' ? port : servicePorts.get(port as string), SERVICE_PORT, 'the service port and no other');
+    t.equal(
+      typeof port === 'number' ? port : servicePorts.get(port as string),
+      SERVICE_PORT,
+      'the service port and no other',
+    );
     t.equal(ports[0].protocol, 'TCP');
     const from = rule.from as JsonObject[];
     t.ok(Array.isArray(from) && from.length > 0, 'from someone, not from everyone');
@@ -517,7 +650,11 @@ t.test('the NetworkPolicy admits only Prometheus, only on the service port, to t
     }
   }
   // Without the component, no policy.
-  for (const profile of PROFILES) t.notOk(build(overlay(profile)).some((o) => o.kind === 'NetworkPolicy'), `${profile}: none`);
+  for (const profile of PROFILES)
+    t.notOk(
+      build(overlay(profile)).some((o) => o.kind === 'NetworkPolicy'),
+      `${profile}: none`,
+    );
 });
 
 t.test('a kustomize patch re-targets the NetworkPolicy at another Prometheus', async (t) => {
@@ -538,7 +675,9 @@ t.test('a kustomize patch re-targets the NetworkPolicy at another Prometheus', a
     return;
   }
   const policy = real.find((o) => o.kind === 'NetworkPolicy')!;
-  t.same(getField(policy, 'spec.ingress.0.from.0.namespaceSelector.matchLabels'), { 'kubernetes.io/metadata.name': 'observability' });
+  t.same(getField(policy, 'spec.ingress.0.from.0.namespaceSelector.matchLabels'), {
+    'kubernetes.io/metadata.name': 'observability',
+  });
   t.same(getField(policy, 'spec.ingress.0.from.0.podSelector.matchLabels'), { 'app.kubernetes.io/name': 'prometheus' });
 });
 
@@ -555,7 +694,8 @@ function pathsUsed(built: readonly K8sObject[]): Map<string, string> {
     if (typeof path === 'string') used.set(path, probe);
   }
   for (const monitor of built.filter((o) => o.kind === 'PodMonitor')) {
-    for (const endpoint of getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[]) used.set(String(endpoint.path), 'PodMonitor');
+    for (const endpoint of getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[])
+      used.set(String(endpoint.path), 'PodMonitor');
   }
   const reporter = containers.get('readiness-reporter');
   const endpoint = reporter && (reporter.env as JsonObject[]).find((e) => e.name === 'CHECK_ENDPOINT');
@@ -566,13 +706,14 @@ function pathsUsed(built: readonly K8sObject[]): Map<string, string> {
   return used;
 }
 
-t.test('probes, monitors and the reporter use the service\'s named port', async (t) => {
+t.test("probes, monitors and the reporter use the service's named port", async (t) => {
   for (const [name, dir] of combinations(t)) {
     const { containers } = daemonSet(build(dir));
     const service = containers.get('criu-readiness')!;
     const http = (service.ports as JsonObject[]).find((p) => p.name === 'http')!;
     t.equal(http.containerPort, SERVICE_PORT, name);
-    for (const probe of ['livenessProbe', 'readinessProbe']) t.equal(getField(service, `${probe}.httpGet.port`), 'http', `${name}: ${probe}`);
+    for (const probe of ['livenessProbe', 'readinessProbe'])
+      t.equal(getField(service, `${probe}.httpGet.port`), 'http', `${name}: ${probe}`);
   }
 });
 
@@ -587,16 +728,21 @@ t.test('the service listens where the manifests look, and every serve argument i
     const settings = parseSettings(args, {});
     if (settings.nfdFeaturesFile) {
       const mounts = (service.volumeMounts as JsonObject[]).map((m) => m.mountPath);
-      t.ok(mounts.includes(dirname(settings.nfdFeaturesFile)), `${name}: the NFD feature file is written into a mounted directory`);
+      t.ok(
+        mounts.includes(dirname(settings.nfdFeaturesFile)),
+        `${name}: the NFD feature file is written into a mounted directory`,
+      );
       t.equal(basename(settings.nfdFeaturesFile), 'criu-readiness');
       t.equal(dirname(settings.nfdFeaturesFile), '/etc/kubernetes/node-feature-discovery/features.d');
     }
   }
 });
 
-t.test('the NFD directory is the host\'s features.d, writable by the service', async (t) => {
+t.test("the NFD directory is the host's features.d, writable by the service", async (t) => {
   const { pod, containers } = daemonSet(build(overlay('integrations')));
-  const volume = (pod.volumes as JsonObject[]).find((v) => getField(v, 'hostPath.path') === '/etc/kubernetes/node-feature-discovery/features.d');
+  const volume = (pod.volumes as JsonObject[]).find(
+    (v) => getField(v, 'hostPath.path') === '/etc/kubernetes/node-feature-discovery/features.d',
+  );
   t.ok(volume);
   t.equal(getField(volume!, 'hostPath.type'), 'DirectoryOrCreate');
   const mount = (containers.get('criu-readiness')!.volumeMounts as JsonObject[]).find((m) => m.name === volume!.name)!;
@@ -616,23 +762,35 @@ t.test('every path the manifests GET is one the service answers', async (t) => {
   t.teardown(() => app.close());
   for (const [path, who] of used) {
     const res = await app.inject({ method: 'GET', url: path });
-    if (path.startsWith('/check')) t.ok([200, 503].includes(res.statusCode), `${who}: ${path} answers a verdict (${res.statusCode})`);
+    if (path.startsWith('/check'))
+      t.ok([200, 503].includes(res.statusCode), `${who}: ${path} answers a verdict (${res.statusCode})`);
     else t.equal(res.statusCode, 200, `${who}: ${path}`);
-    if (path.includes('format=text')) t.match(res.headers['content-type'], /^text\/plain/, `${who}: plain text for the node condition's message`);
+    if (path.includes('format=text'))
+      t.match(res.headers['content-type'], /^text\/plain/, `${who}: plain text for the node condition's message`);
   }
 });
 
-t.test('the runtime chain sees the host\'s / read-only at /host, as CRIU_READINESS_HOST_ROOT says, without a host namespace', async (t) => {
-  const { pod, containers } = daemonSet(build(overlay('integrations')));
-  const service = containers.get('criu-readiness')!;
-  t.same((service.env as JsonObject[]).find((e) => e.name === 'CRIU_READINESS_HOST_ROOT'), { name: 'CRIU_READINESS_HOST_ROOT', value: '/host' });
-  const volumes = new Map((pod.volumes as JsonObject[]).map((v) => [v.name, v]));
-  const mounts = service.volumeMounts as JsonObject[];
-  const root = mounts.find((m) => m.mountPath === '/host')!;
-  t.equal(getField(volumes.get(String(root.name))!, 'hostPath.path'), '/');
-  t.equal(root.readOnly, true, 'the host root is read-only');
-  const checkpoints = mounts.find((m) => m.mountPath === '/host/var/lib/kubelet/checkpoints')!;
-  t.equal(getField(volumes.get(String(checkpoints.name))!, 'hostPath.path'), '/var/lib/kubelet/checkpoints', 'the checkpoint directory is the same path on both sides');
-  t.notOk(checkpoints.readOnly, 'the storage check writes its test file there');
-  for (const field of ['hostPID', 'hostNetwork', 'hostIPC']) t.notOk(pod[field], `no ${field}`);
-});
+t.test(
+  "the runtime chain sees the host's / read-only at /host, as CRIU_READINESS_HOST_ROOT says, without a host namespace",
+  async (t) => {
+    const { pod, containers } = daemonSet(build(overlay('integrations')));
+    const service = containers.get('criu-readiness')!;
+    t.same(
+      (service.env as JsonObject[]).find((e) => e.name === 'CRIU_READINESS_HOST_ROOT'),
+      { name: 'CRIU_READINESS_HOST_ROOT', value: '/host' },
+    );
+    const volumes = new Map((pod.volumes as JsonObject[]).map((v) => [v.name, v]));
+    const mounts = service.volumeMounts as JsonObject[];
+    const root = mounts.find((m) => m.mountPath === '/host')!;
+    t.equal(getField(volumes.get(String(root.name))!, 'hostPath.path'), '/');
+    t.equal(root.readOnly, true, 'the host root is read-only');
+    const checkpoints = mounts.find((m) => m.mountPath === '/host/var/lib/kubelet/checkpoints')!;
+    t.equal(
+      getField(volumes.get(String(checkpoints.name))!, 'hostPath.path'),
+      '/var/lib/kubelet/checkpoints',
+      'the checkpoint directory is the same path on both sides',
+    );
+    t.notOk(checkpoints.readOnly, 'the storage check writes its test file there');
+    for (const field of ['hostPID', 'hostNetwork', 'hostIPC']) t.notOk(pod[field], `no ${field}`);
+  },
+);

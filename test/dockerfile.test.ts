@@ -3,7 +3,17 @@
 // container. test/container.test.ts builds and runs it for real.
 import t, { type Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,7 +77,8 @@ function parseDockerfile(text: string): { args: Map<string, string>; stages: Sta
 
 const { args: globalArgs, stages } = parseDockerfile(dockerfileText);
 const runtime = stages.at(-1)!;
-const all = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+const all = (stage: Stage, keyword: string) =>
+  stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
 const one = (stage: Stage, keyword: string) => {
   const found = all(stage, keyword);
   if (found.length !== 1) throw new Error(`expected one ${keyword}, found ${found.length}`);
@@ -75,7 +86,10 @@ const one = (stage: Stage, keyword: string) => {
 };
 
 t.test('dockerfile-utils finds no problem in the Dockerfile', async (t) => {
-  t.same(validate(dockerfileText).map((d) => `line ${d.range.start.line + 1}: ${d.message}`), []);
+  t.same(
+    validate(dockerfileText).map((d) => `line ${d.range.start.line + 1}: ${d.message}`),
+    [],
+  );
 });
 
 t.test('dockerfile-utils does find problems (the lint is live)', async (t) => {
@@ -98,42 +112,75 @@ t.test('the runtime stage gets only production dependencies and the compiled cod
   const copiesFrom = all(runtime, 'COPY').filter((a) => a.startsWith('--from='));
   const nodeModules = copiesFrom.find((a) => / \/app\/node_modules /.test(a))!;
   const depsStage = stages.find((s) => s.name === /--from=(\S+)/.exec(nodeModules)![1])!;
-  t.ok(all(depsStage, 'RUN').some((r) => /npm ci --omit=dev/.test(r)), 'node_modules come from `npm ci --omit=dev`');
+  t.ok(
+    all(depsStage, 'RUN').some((r) => /npm ci --omit=dev/.test(r)),
+    'node_modules come from `npm ci --omit=dev`',
+  );
   const dist = copiesFrom.find((a) => / \/app\/dist /.test(a))!;
   const buildStage = stages.find((s) => s.name === /--from=(\S+)/.exec(dist)![1])!;
-  t.ok(all(buildStage, 'RUN').some((r) => /npm ci(?! --omit)/.test(r)), 'the build stage has the dev dependencies');
+  t.ok(
+    all(buildStage, 'RUN').some((r) => /npm ci(?! --omit)/.test(r)),
+    'the build stage has the dev dependencies',
+  );
   t.ok(all(buildStage, 'RUN').includes('npm run build'));
-  t.notOk(all(runtime, 'RUN').some((r) => /npm (ci|install)/.test(r)), 'nothing is installed from npm in the runtime stage');
-  const contextCopies = all(runtime, 'COPY').filter((a) => !a.startsWith('--from=')).map((a) => a.split(/\s+/)[0]);
+  t.notOk(
+    all(runtime, 'RUN').some((r) => /npm (ci|install)/.test(r)),
+    'nothing is installed from npm in the runtime stage',
+  );
+  const contextCopies = all(runtime, 'COPY')
+    .filter((a) => !a.startsWith('--from='))
+    .map((a) => a.split(/\s+/)[0]);
   t.same(contextCopies.sort(), ['openapi', 'package.json']);
 });
 
-t.test('tini is PID 1 and runs, with the service\'s Node options from package.json, the CLI that package.json names as its bin', async (t) => {
-  t.ok(all(runtime, 'RUN').some((r) => /apt-get install .*\btini\b/.test(r)), 'tini comes from Debian');
-  const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
-  t.same(entrypoint, ['tini', '--', 'node', ...pkg.config.serviceNodeOptions.split(' '), '/app/dist/cli.js']);
-  t.equal(one(runtime, 'WORKDIR'), '/app');
-  t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint.at(-1));
-  t.same(JSON.parse(one(runtime, 'CMD')), ['serve']);
-  t.ok(all(runtime, 'RUN').some((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'criu-readiness on PATH');
-});
+t.test(
+  "tini is PID 1 and runs, with the service's Node options from package.json, the CLI that package.json names as its bin",
+  async (t) => {
+    t.ok(
+      all(runtime, 'RUN').some((r) => /apt-get install .*\btini\b/.test(r)),
+      'tini comes from Debian',
+    );
+    const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
+    t.same(entrypoint, ['tini', '--', 'node', ...pkg.config.serviceNodeOptions.split(' '), '/app/dist/cli.js']);
+    t.equal(one(runtime, 'WORKDIR'), '/app');
+    t.equal(`/app/${pkg.bin['criu-readiness']}`, entrypoint.at(-1));
+    t.same(JSON.parse(one(runtime, 'CMD')), ['serve']);
+    t.ok(
+      all(runtime, 'RUN').some((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')),
+      'criu-readiness on PATH',
+    );
+  },
+);
 
-t.test('the runtime stage ships the netfilter userspace the checks load or run (libnftables1, iptables), from Debian', async (t) => {
-  const installs = all(runtime, 'RUN').filter((r) => /apt-get install /.test(r));
-  t.ok(installs.some((r) => /\blibnftables1\b/.test(r)), 'libnftables1: nftables and network_lock_nftables load it');
-  t.ok(installs.some((r) => /\biptables\b/.test(r)), 'iptables: has_ipt_legacy runs iptables-legacy-save');
-});
+t.test(
+  'the runtime stage ships the netfilter userspace the checks load or run (libnftables1, iptables), from Debian',
+  async (t) => {
+    const installs = all(runtime, 'RUN').filter((r) => /apt-get install /.test(r));
+    t.ok(
+      installs.some((r) => /\blibnftables1\b/.test(r)),
+      'libnftables1: nftables and network_lock_nftables load it',
+    );
+    t.ok(
+      installs.some((r) => /\biptables\b/.test(r)),
+      'iptables: has_ipt_legacy runs iptables-legacy-save',
+    );
+  },
+);
 
 /** The runtime stage's smoke step: the RUN that checks one feature by name. */
 const smokeStep = all(runtime, 'RUN').find((r) => /criu-readiness check --feature /.test(r));
 
-t.test('the build\'s smoke step runs one real probe through the CLI on PATH and requires its answer', async (t) => {
+t.test("the build's smoke step runs one real probe through the CLI on PATH and requires its answer", async (t) => {
   t.ok(smokeStep, 'a RUN runs `criu-readiness check --feature NAME`');
   const feature = /check --feature (\w+)/.exec(smokeStep ?? '')?.[1];
   // The answer is compared, not just the exit code: a probe that ran and said "supported".
   t.match(smokeStep, `"${feature} is supported"`);
   const runs = all(runtime, 'RUN');
-  t.ok(runs.indexOf(smokeStep!) > runs.findIndex((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')), 'after criu-readiness is on PATH');
+  t.ok(
+    runs.indexOf(smokeStep!) >
+      runs.findIndex((r) => r.includes('ln -s /app/dist/cli.js /usr/local/bin/criu-readiness')),
+    'after criu-readiness is on PATH',
+  );
 });
 
 t.test('the service port is exposed', async (t) => {
@@ -143,7 +190,7 @@ t.test('the service port is exposed', async (t) => {
 t.test('OCI labels name the image, its version and licence', async (t) => {
   const labels = one(runtime, 'LABEL');
   const version = /^ARG VERSION=(\S+)$/m.exec(dockerfileText)![1];
-  t.equal(version, pkg.version, 'the default VERSION is package.json\'s');
+  t.equal(version, pkg.version, "the default VERSION is package.json's");
   t.match(labels, 'org.opencontainers.image.title="criu-readiness"');
   t.match(labels, 'org.opencontainers.image.version="${VERSION}"');
   t.match(labels, `org.opencontainers.image.licenses="${pkg.license}"`);
@@ -158,7 +205,10 @@ t.test('the HEALTHCHECK asks /healthz with node itself (slim images have no curl
 });
 
 /** The HEALTHCHECK's node arguments, pointed at `port`. */
-const healthcheck = (port: number) => [healthcheckExec[1], healthcheckExec[2].replace(`:${SERVICE_PORT}/`, `:${port}/`)];
+const healthcheck = (port: number) => [
+  healthcheckExec[1],
+  healthcheckExec[2].replace(`:${SERVICE_PORT}/`, `:${port}/`),
+];
 
 t.test('the HEALTHCHECK passes on a 200 from /healthz and fails otherwise', async (t) => {
   let status = 200;
@@ -171,7 +221,9 @@ t.test('the HEALTHCHECK passes on a 200 from /healthz and fails otherwise', asyn
   const port = (server.address() as AddressInfo).port;
   // Asynchronously: this process's server has to answer the child.
   const exitCode = (argv: string[]) =>
-    new Promise<number | null>((resolve) => spawn(process.execPath, argv, { stdio: 'ignore', timeout: 10_000 }).on('exit', resolve));
+    new Promise<number | null>((resolve) =>
+      spawn(process.execPath, argv, { stdio: 'ignore', timeout: 10_000 }).on('exit', resolve),
+    );
   t.equal(await exitCode(healthcheck(port)), 0);
   status = 503;
   t.equal(await exitCode(healthcheck(port)), 1);
@@ -211,14 +263,26 @@ function runtimeStage(t: Test): string {
   // `npm test` has just built dist/; a file run alone compiles its own.
   const built = join(root, 'dist', 'cli.js');
   const newestSource = Math.max(...filesUnder(join(root, 'src'), ['.ts']).map((f) => statSync(f).mtimeMs));
-  if (existsSync(built) && statSync(built).mtimeMs >= newestSource) cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
-  else execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', join(app, 'dist')], { stdio: 'pipe' });
-  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter(Boolean).slice(1);
+  if (existsSync(built) && statSync(built).mtimeMs >= newestSource)
+    cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
+  else
+    execFileSync(
+      join(root, 'node_modules', '.bin', 'tsc'),
+      ['-p', join(root, 'tsconfig.json'), '--outDir', join(app, 'dist')],
+      { stdio: 'pipe' },
+    );
+  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .slice(1);
   for (const dir of listed) {
     const target = join(app, relative(root, dir));
     mkdirSync(target, { recursive: true });
     // Each package without its nested node_modules: those are listed (and copied) on their own.
-    cpSync(dir, target, { recursive: true, filter: (source) => !relative(dir, source).split('/').includes('node_modules') });
+    cpSync(dir, target, {
+      recursive: true,
+      filter: (source) => !relative(dir, source).split('/').includes('node_modules'),
+    });
   }
   return app;
 }
@@ -232,7 +296,11 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
   t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
 
   const nodeOptions = entrypoint.slice(entrypoint.indexOf('node') + 1, -1);
-  const serve = spawn(process.execPath, [...nodeOptions, cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = spawn(
+    process.execPath,
+    [...nodeOptions, cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   t.teardown(() => serve.kill('SIGKILL'));
   let log = '';
   const address = await new Promise<string>((resolve, reject) => {
@@ -243,8 +311,15 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
     });
     serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
   });
-  const starting = log.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg?: string; heapLimitMiB?: number }).find((entry) => entry.msg === 'starting');
-  t.ok(starting?.heapLimitMiB !== undefined && starting.heapLimitMiB < 100, `the ENTRYPOINT's options bound V8's heap (limit ${starting?.heapLimitMiB} MiB)`);
+  const starting = log
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { msg?: string; heapLimitMiB?: number })
+    .find((entry) => entry.msg === 'starting');
+  t.ok(
+    starting?.heapLimitMiB !== undefined && starting.heapLimitMiB < 100,
+    `the ENTRYPOINT's options bound V8's heap (limit ${starting?.heapLimitMiB} MiB)`,
+  );
   t.equal((await fetch(`${address}/healthz`)).status, 200);
   t.equal((await fetch(`${address}/openapi.json`)).status, 200);
   const stopped = new Promise((resolve) => serve.on('exit', resolve));
@@ -261,7 +336,12 @@ function runSmokeStep(t: Test, app: string): { status: number | null; stderr: st
   symlinkSync(cli, join(bin, 'criu-readiness'));
   // The CLI's shebang runs `node`: this test's own.
   const path = [bin, dirname(process.execPath), process.env.PATH].join(':');
-  const run = spawnSync('sh', ['-c', smokeStep!], { cwd: app, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: path } });
+  const run = spawnSync('sh', ['-c', smokeStep!], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, PATH: path },
+  });
   t.comment(run.stderr.trim().split('\n').slice(-2).join(' '));
   return { status: run.status, stderr: run.stderr };
 }
@@ -270,10 +350,10 @@ t.test('the smoke step passes over the runtime stage', { timeout: 120_000 }, asy
   t.equal(runSmokeStep(t, runtimeStage(t)).status, 0);
 });
 
-t.test('the smoke step fails the build when koffi\'s native library is missing', { timeout: 120_000 }, async (t) => {
+t.test("the smoke step fails the build when koffi's native library is missing", { timeout: 120_000 }, async (t) => {
   const app = runtimeStage(t);
   const native = join(app, 'node_modules', '@koromix');
-  t.ok(existsSync(native), 'koffi\'s native package is in the runtime stage');
+  t.ok(existsSync(native), "koffi's native package is in the runtime stage");
   rmSync(native, { recursive: true, force: true });
   t.not(runSmokeStep(t, app).status, 0);
 });

@@ -30,7 +30,6 @@ function ownChildren(): number[] {
   return readFileSync(`${tasks}/${process.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
-
 t.test('a probe that hangs is reported unknown/Timeout and the next probes still run', async (t) => {
   const e = engine(t, { probeTimeoutMs: 500 });
   const started = Date.now();
@@ -91,7 +90,8 @@ t.test('a runner that cannot start makes every probe unknown/RunnerUnavailable',
   const e = engine(t, { runnerPath: '/nonexistent/runner.js' });
   const results = await e.run(['fine', 'also_fine']);
   // The message names why (Node's error line), not the version banner Node prints last.
-  for (const r of results) t.match(r.outcome, { status: 'unknown', reason: 'RunnerUnavailable', message: /Cannot find module/ });
+  for (const r of results)
+    t.match(r.outcome, { status: 'unknown', reason: 'RunnerUnavailable', message: /Cannot find module/ });
 });
 
 t.test('a name the runner does not know is unknown/ProbeError, not a crash', async (t) => {
@@ -113,9 +113,13 @@ t.test('a warm runner that died while idle (the OOM killer) is replaced: the nex
   const [warm] = ownChildren();
   process.kill(warm, 'SIGKILL');
   // Gone from our children once Node has reaped it, as after any real death.
-  for (let waited = 0; ownChildren().includes(warm) && waited < 5_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  for (let waited = 0; ownChildren().includes(warm) && waited < 5_000; waited += 10)
+    await new Promise((r) => setTimeout(r, 10));
   const results = await e.run(['fine', 'describes_itself']);
-  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported']);
+  t.same(
+    results.map((r) => `${r.name}: ${r.outcome.status}`),
+    ['fine: supported', 'describes_itself: supported'],
+  );
   t.not(pidOf(results[1]), warm, 'a new runner');
 });
 
@@ -126,14 +130,23 @@ t.test('a warm runner that dies just as it is handed a run is replaced, not blam
   // Killed and not yet reaped: the engine still takes it for alive and hands it the run.
   process.kill(warm, 'SIGKILL');
   const results = await e.run(['fine', 'also_fine']);
-  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'also_fine: supported']);
+  t.same(
+    results.map((r) => `${r.name}: ${r.outcome.status}`),
+    ['fine: supported', 'also_fine: supported'],
+  );
 });
 
 t.test('runs asked for at once do not overlap and each gets every result', async (t) => {
   const e = engine(t, { keepWarm: true });
   const [a, b] = await Promise.all([e.run(['slow', 'describes_itself']), e.run(['describes_itself', 'slow'])]);
-  t.same(a.map((r) => r.outcome.status), ['supported', 'supported']);
-  t.same(b.map((r) => r.outcome.status), ['supported', 'supported']);
+  t.same(
+    a.map((r) => r.outcome.status),
+    ['supported', 'supported'],
+  );
+  t.same(
+    b.map((r) => r.outcome.status),
+    ['supported', 'supported'],
+  );
   t.equal(pidOf(b[0]), pidOf(a[1]), 'one runner, used in turn');
 });
 
@@ -148,32 +161,53 @@ t.test('after the engine closes no runner or helper is left among our children',
 
 t.test('a runner inherits the loader options of its engine but never an -e script', async (t) => {
   t.same(
-    runnerExecArgv(['--import', 'tsx', '-e', 'startEngine()', '--enable-source-maps', '--import=x.mjs', '--max-old-space-size=64', '-p', '1', '-r', 'hook']),
+    runnerExecArgv([
+      '--import',
+      'tsx',
+      '-e',
+      'startEngine()',
+      '--enable-source-maps',
+      '--import=x.mjs',
+      '--max-old-space-size=64',
+      '-p',
+      '1',
+      '-r',
+      'hook',
+    ]),
     ['--import', 'tsx', '--enable-source-maps', '--import=x.mjs', '-r', 'hook'],
   );
 });
 
 /** Run the fixture probe that reports its process and environment. */
-async function describeRunner(t: Test, e: ProbeEngine): Promise<{ pid: number; extraCaCerts: string | null; mark: string | null }> {
+async function describeRunner(
+  t: Test,
+  e: ProbeEngine,
+): Promise<{ pid: number; extraCaCerts: string | null; mark: string | null }> {
   const [result] = await e.run(['describes_itself']);
   t.equal(result.outcome.status, 'supported');
   return JSON.parse(result.outcome.message) as { pid: number; extraCaCerts: string | null; mark: string | null };
 }
 
-t.test('a runner gets the environment without NODE_EXTRA_CA_CERTS, which only slows its start (it makes no TLS connection)', async (t) => {
-  const saved = { certs: process.env.NODE_EXTRA_CA_CERTS, mark: process.env.CRIU_READINESS_TEST_MARK };
-  process.env.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
-  process.env.CRIU_READINESS_TEST_MARK = 'kept';
-  t.teardown(() => {
-    for (const [name, value] of [['NODE_EXTRA_CA_CERTS', saved.certs], ['CRIU_READINESS_TEST_MARK', saved.mark]] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  });
-  const seen = await describeRunner(t, engine(t));
-  t.equal(seen.extraCaCerts, null, 'not inherited');
-  t.equal(seen.mark, 'kept', 'the rest is');
-});
+t.test(
+  'a runner gets the environment without NODE_EXTRA_CA_CERTS, which only slows its start (it makes no TLS connection)',
+  async (t) => {
+    const saved = { certs: process.env.NODE_EXTRA_CA_CERTS, mark: process.env.CRIU_READINESS_TEST_MARK };
+    process.env.NODE_EXTRA_CA_CERTS = '/etc/ssl/certs/ca-certificates.crt';
+    process.env.CRIU_READINESS_TEST_MARK = 'kept';
+    t.teardown(() => {
+      for (const [name, value] of [
+        ['NODE_EXTRA_CA_CERTS', saved.certs],
+        ['CRIU_READINESS_TEST_MARK', saved.mark],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+    const seen = await describeRunner(t, engine(t));
+    t.equal(seen.extraCaCerts, null, 'not inherited');
+    t.equal(seen.mark, 'kept', 'the rest is');
+  },
+);
 
 t.test('a runner started by the caller before the engine existed is the one the first run uses', async (t) => {
   const early = spawnRunner(undefined, faultProbes);
@@ -192,38 +226,52 @@ t.test('a runner handed to an engine that already has one is killed, not left be
   t.not((await describeRunner(t, e)).pid, spare.child.pid);
 });
 
-t.test('killRunners ends a run under way long before its time limits, its probe unknown, and names the runner it killed', async (t) => {
-  const e = engine(t, { keepWarm: true, probeTimeoutMs: 600_000, runTimeoutMs: 600_000 });
-  const { pid } = await describeRunner(t, e);
-  let settled = false;
-  const running = e.run(['hangs']).finally(() => (settled = true));
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const killed: number[] = [];
-  // A runner the kill reaches before it took the probe hands it to a new one, which the next call kills.
-  while (!settled) {
-    killed.push(...e.killRunners());
-    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 100))]);
-  }
-  const [result] = await running;
-  // Crashed when the kill found it probing; no runner when a replacement was killed before it started.
-  t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
-  t.equal(killed[0], pid, 'the warm runner that had the run');
-  t.same(e.killRunners(), [], 'no runner left to kill');
-});
+t.test(
+  'killRunners ends a run under way long before its time limits, its probe unknown, and names the runner it killed',
+  async (t) => {
+    const e = engine(t, { keepWarm: true, probeTimeoutMs: 600_000, runTimeoutMs: 600_000 });
+    const { pid } = await describeRunner(t, e);
+    let settled = false;
+    const running = e.run(['hangs']).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const killed: number[] = [];
+    // A runner the kill reaches before it took the probe hands it to a new one, which the next call kills.
+    while (!settled) {
+      killed.push(...e.killRunners());
+      await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+    const [result] = await running;
+    // Crashed when the kill found it probing; no runner when a replacement was killed before it started.
+    t.match(result.outcome, { status: 'unknown', reason: /^(ProbeCrashed|RunnerUnavailable)$/ });
+    t.equal(killed[0], pid, 'the warm runner that had the run');
+    t.same(e.killRunners(), [], 'no runner left to kill');
+  },
+);
 
-t.test('a warm runner stopped while idle (SIGSTOP) is replaced after the probe timeout, not left to hold the run to its deadline', async (t) => {
-  const e = engine(t, { keepWarm: true, probeTimeoutMs: 1_000, runTimeoutMs: 60_000 });
-  const { pid } = await describeRunner(t, e);
-  process.kill(pid, 'SIGSTOP');
-  const results = await e.run(['fine', 'describes_itself']);
-  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported'], 'every probe ran, in a new runner');
-  t.not(pidOf(results[1]), pid);
-  t.notOk(existsSync(`/proc/${pid}`), 'the stopped runner is gone');
-});
+t.test(
+  'a warm runner stopped while idle (SIGSTOP) is replaced after the probe timeout, not left to hold the run to its deadline',
+  async (t) => {
+    const e = engine(t, { keepWarm: true, probeTimeoutMs: 1_000, runTimeoutMs: 60_000 });
+    const { pid } = await describeRunner(t, e);
+    process.kill(pid, 'SIGSTOP');
+    const results = await e.run(['fine', 'describes_itself']);
+    t.same(
+      results.map((r) => `${r.name}: ${r.outcome.status}`),
+      ['fine: supported', 'describes_itself: supported'],
+      'every probe ran, in a new runner',
+    );
+    t.not(pidOf(results[1]), pid);
+    t.notOk(existsSync(`/proc/${pid}`), 'the stopped runner is gone');
+  },
+);
 
 t.test('a runner that cannot be spawned (EMFILE) is reported as such, not as an exit code', async (t) => {
   const fixture = fileURLToPath(new URL('./fixtures/emfile-engine.ts', import.meta.url));
   const { stdout } = await run(process.execPath, [...TS_LOADER, fixture]);
   const [result] = JSON.parse(stdout) as ProbeResult[];
-  t.match(result.outcome, { status: 'unknown', reason: 'RunnerUnavailable', message: /^could not start the runner: spawn .*EMFILE$/ });
+  t.match(result.outcome, {
+    status: 'unknown',
+    reason: 'RunnerUnavailable',
+    message: /^could not start the runner: spawn .*EMFILE$/,
+  });
 });

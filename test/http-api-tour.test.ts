@@ -55,7 +55,13 @@ function schemaOf(path: string, code: number, mediaType: string): z.ZodType | un
 const seen = new Map<string, Set<number>>();
 
 /** One request of the tour: the answer must be documented, and its body must be what the document says. */
-async function visit(t: Test, method: string, documented: string, url: string, init: RequestInit = {}): Promise<Answer> {
+async function visit(
+  t: Test,
+  method: string,
+  documented: string,
+  url: string,
+  init: RequestInit = {},
+): Promise<Answer> {
   const res = await fetch(base + url, { method, redirect: 'manual', ...init });
   const body = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
@@ -66,11 +72,17 @@ async function visit(t: Test, method: string, documented: string, url: string, i
   const response = operation?.responses[String(res.status)];
   t.ok(response, `${label}: its status is documented`);
   if (res.status !== 304 && method !== 'HEAD') {
-    t.ok(response?.content && mediaType in response.content, `${label}: its media type is documented (${Object.keys(response?.content ?? {}).join(', ')})`);
+    t.ok(
+      response?.content && mediaType in response.content,
+      `${label}: its media type is documented (${Object.keys(response?.content ?? {}).join(', ')})`,
+    );
     const schema = schemaOf(documented, res.status, mediaType);
     if (schema) {
       const parsed = schema.safeParse(JSON.parse(body));
-      t.ok(parsed.success, `${label}: the body fits the schema${parsed.success ? '' : `: ${parsed.error.message.slice(0, 300)}`}`);
+      t.ok(
+        parsed.success,
+        `${label}: the body fits the schema${parsed.success ? '' : `: ${parsed.error.message.slice(0, 300)}`}`,
+      );
     }
   }
   const key = `${method} ${documented}`;
@@ -83,12 +95,22 @@ function withoutHost(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`));
     let data = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => (data += chunk)).on('end', () => resolve(data)).on('error', reject);
+    socket
+      .setEncoding('utf8')
+      .on('data', (chunk: string) => (data += chunk))
+      .on('end', () => resolve(data))
+      .on('error', reject);
   });
 }
 
 t.test('before the first probe run: 503 wherever verdicts are needed', async (t) => {
-  for (const [documented, url] of [['/', '/'], ['/check', '/check'], ['/features', '/features'], ['/features/{name}', `/features/${REQUIRED}`], ['/readyz', '/readyz']]) {
+  for (const [documented, url] of [
+    ['/', '/'],
+    ['/check', '/check'],
+    ['/features', '/features'],
+    ['/features/{name}', `/features/${REQUIRED}`],
+    ['/readyz', '/readyz'],
+  ]) {
     t.equal((await visit(t, 'GET', documented, url)).status, 503, url);
   }
   t.equal((await visit(t, 'GET', '/check', '/check', { headers: { accept: 'text/html' } })).status, 503);
@@ -106,19 +128,42 @@ t.test('with verdicts: 200, 304 and 503 in every representation', async (t) => {
     t.equal((await visit(t, 'GET', '/features', '/features', { headers })).status, 200);
     t.equal((await visit(t, 'GET', '/features/{name}', `/features/${REQUIRED}`, { headers })).status, 200);
     t.equal((await visit(t, 'GET', '/features/{name}', `/features/${EXTRA}`, { headers })).status, 503);
-    for (const [documented, url] of [['/check', '/check'], ['/features', '/features'], ['/features/{name}', `/features/${REQUIRED}`]]) {
+    for (const [documented, url] of [
+      ['/check', '/check'],
+      ['/features', '/features'],
+      ['/features/{name}', `/features/${REQUIRED}`],
+    ]) {
       const first = await fetch(base + url, { headers });
       const etag = first.headers.get('etag') ?? '';
-      t.equal((await visit(t, 'GET', documented, url, { headers: { ...headers, 'if-none-match': etag } })).status, 304, `${url} If-None-Match`);
+      t.equal(
+        (await visit(t, 'GET', documented, url, { headers: { ...headers, 'if-none-match': etag } })).status,
+        304,
+        `${url} If-None-Match`,
+      );
       const lastModified = first.headers.get('last-modified') ?? '';
-      t.equal((await visit(t, 'GET', documented, url, { headers: { ...headers, 'if-modified-since': lastModified } })).status, 304, `${url} If-Modified-Since`);
+      t.equal(
+        (await visit(t, 'GET', documented, url, { headers: { ...headers, 'if-modified-since': lastModified } })).status,
+        304,
+        `${url} If-Modified-Since`,
+      );
     }
   }
   t.equal((await visit(t, 'GET', '/healthz', '/healthz')).status, 200);
   t.equal((await visit(t, 'GET', '/readyz', '/readyz')).status, 200);
   t.equal((await visit(t, 'GET', '/metrics', '/metrics')).status, 200);
-  t.equal((await visit(t, 'GET', '/metrics', '/metrics', { headers: { accept: 'application/openmetrics-text; version=1.0.0' } })).status, 200);
-  t.equal((await visit(t, 'GET', '/metrics', '/metrics', { headers: { accept: 'image/png' } })).status, 200, 'a scraper always gets metrics: never 406');
+  t.equal(
+    (
+      await visit(t, 'GET', '/metrics', '/metrics', {
+        headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+      })
+    ).status,
+    200,
+  );
+  t.equal(
+    (await visit(t, 'GET', '/metrics', '/metrics', { headers: { accept: 'image/png' } })).status,
+    200,
+    'a scraper always gets metrics: never 406',
+  );
 });
 
 t.test('bad requests: 400, 404, 413, 415 and 429, each a problem', async (t) => {
@@ -127,9 +172,23 @@ t.test('bad requests: 400, 404, 413, 415 and 429, each a problem', async (t) => 
   t.equal((await visit(t, 'GET', '/features/{name}', `/features/${REQUIRED}?format=xml`)).status, 400);
   t.equal((await visit(t, 'GET', '/features/{name}', '/features/no_such_feature')).status, 404);
   const json = { 'content-type': 'application/json' };
-  t.equal((await visit(t, 'POST', '/refresh', '/refresh', { headers: json, body: '{' })).status, 400, 'a body that is not JSON');
-  t.equal((await visit(t, 'POST', '/refresh', '/refresh', { headers: json, body: JSON.stringify({ pad: 'x'.repeat(4096) }) })).status, 413, 'a body too large');
-  t.equal((await visit(t, 'POST', '/refresh', '/refresh', { headers: { 'content-type': 'application/xml' }, body: '<x/>' })).status, 415, 'a body of an unknown type');
+  t.equal(
+    (await visit(t, 'POST', '/refresh', '/refresh', { headers: json, body: '{' })).status,
+    400,
+    'a body that is not JSON',
+  );
+  t.equal(
+    (await visit(t, 'POST', '/refresh', '/refresh', { headers: json, body: JSON.stringify({ pad: 'x'.repeat(4096) }) }))
+      .status,
+    413,
+    'a body too large',
+  );
+  t.equal(
+    (await visit(t, 'POST', '/refresh', '/refresh', { headers: { 'content-type': 'application/xml' }, body: '<x/>' }))
+      .status,
+    415,
+    'a body of an unknown type',
+  );
   t.equal((await visit(t, 'POST', '/refresh', '/refresh')).status, 200);
   source.waitMs = 5000;
   t.equal((await visit(t, 'POST', '/refresh', '/refresh')).status, 429);
@@ -148,7 +207,11 @@ t.test('the tour saw every status the document lists, and every operation has an
   for (const [path, methods] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(methods)) {
       t.type(operation.operationId, 'string', `${method} ${path} has an operationId`);
-      t.same([...(seen.get(`${method.toUpperCase()} ${path}`) ?? [])].map(String).sort(), Object.keys(operation.responses).sort(), `${method} ${path}: every documented status was answered`);
+      t.same(
+        [...(seen.get(`${method.toUpperCase()} ${path}`) ?? [])].map(String).sort(),
+        Object.keys(operation.responses).sort(),
+        `${method} ${path}: every documented status was answered`,
+      );
     }
   }
 });

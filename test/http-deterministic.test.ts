@@ -8,27 +8,41 @@ import { VerdictCache } from '../src/service/cache.js';
 
 const notRoot = process.getuid?.() !== 0 && 'skipped: the probes give their full answers only as root';
 
-t.test('two real refreshes with the same verdicts give the same bytes and the same ETag', { skip: notRoot }, async (t) => {
-  const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 3_600_000, minRefreshIntervalMs: 0 });
-  const app = buildApp({ source: cache });
-  t.teardown(async () => {
-    await app.close();
-    await cache.stop();
-  });
-  const urls = ['/check?level=all', '/check?level=all&format=text', '/check?level=required', '/features', '/features?format=text', '/features/ns_last_pid', '/features/clone_parent_vs_pid', '/features/overlayfs_maps'];
-  const answers = async () => Promise.all(urls.map(async (url) => (await app.inject(url)).headers.etag + '\n' + (await app.inject(url)).body));
+t.test(
+  'two real refreshes with the same verdicts give the same bytes and the same ETag',
+  { skip: notRoot },
+  async (t) => {
+    const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 3_600_000, minRefreshIntervalMs: 0 });
+    const app = buildApp({ source: cache });
+    t.teardown(async () => {
+      await app.close();
+      await cache.stop();
+    });
+    const urls = [
+      '/check?level=all',
+      '/check?level=all&format=text',
+      '/check?level=required',
+      '/features',
+      '/features?format=text',
+      '/features/ns_last_pid',
+      '/features/clone_parent_vs_pid',
+      '/features/overlayfs_maps',
+    ];
+    const answers = async () =>
+      Promise.all(urls.map(async (url) => (await app.inject(url)).headers.etag + '\n' + (await app.inject(url)).body));
 
-  const first = await cache.start();
-  const before = await answers();
-  const refreshed = await app.inject({ method: 'POST', url: '/refresh' });
-  t.equal(refreshed.statusCode, 200);
-  const second = cache.current;
-  t.not(second, first, 'a new run');
-  t.same(
-    second?.verdicts.map((v) => `${v.name} ${v.status} ${v.reason}`),
-    first.verdicts.map((v) => `${v.name} ${v.status} ${v.reason}`),
-    'the two runs reached the same verdicts (else this test says nothing)',
-  );
-  const after = await answers();
-  for (const [i, url] of urls.entries()) t.equal(after[i], before[i], `${url}: same ETag and body`);
-});
+    const first = await cache.start();
+    const before = await answers();
+    const refreshed = await app.inject({ method: 'POST', url: '/refresh' });
+    t.equal(refreshed.statusCode, 200);
+    const second = cache.current;
+    t.not(second, first, 'a new run');
+    t.same(
+      second?.verdicts.map((v) => `${v.name} ${v.status} ${v.reason}`),
+      first.verdicts.map((v) => `${v.name} ${v.status} ${v.reason}`),
+      'the two runs reached the same verdicts (else this test says nothing)',
+    );
+    const after = await answers();
+    for (const [i, url] of urls.entries()) t.equal(after[i], before[i], `${url}: same ETag and body`);
+  },
+);

@@ -61,7 +61,11 @@ async function ask(port: number, text: string): Promise<{ status: number; body: 
   c.socket.end(text);
   await c.closed;
   const all = c.text();
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1]), body: all.slice(all.indexOf('\r\n\r\n') + 4), answers: answers(all).length };
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(all)?.[1]),
+    body: all.slice(all.indexOf('\r\n\r\n') + 4),
+    answers: answers(all).length,
+  };
 }
 
 t.test('at the connection cap the oldest idle connection is closed to let a new one in', async (t) => {
@@ -86,14 +90,19 @@ t.test('at the cap with no idle connection a new one gets a 503 problem and is c
   for (let i = 0; i < 2; i++) {
     const c = await open(port);
     // A body that never finishes arriving keeps the request in progress.
-    c.socket.write('POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{');
+    c.socket.write(
+      'POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{',
+    );
     busy.push(c);
   }
   await until(() => connectionGuard(app.server)?.snapshot().inFlight === 2);
   const refused = await ask(port, request('/healthz'));
   t.equal(refused.status, 503);
   t.match(JSON.parse(refused.body), { status: 503, detail: /as many connections as it accepts/ });
-  t.notOk(busy.some((c) => c.socket.destroyed), 'no connection with a request in progress was closed');
+  t.notOk(
+    busy.some((c) => c.socket.destroyed),
+    'no connection with a request in progress was closed',
+  );
   t.equal(connectionGuard(app.server)?.snapshot().refused, 1);
 });
 
@@ -108,7 +117,11 @@ t.test('a connection with more pipelined requests waiting than the bound is clos
   t.ok(answers(c.text()).length < LIMITS.maxPipelined * 20, `${answers(c.text()).length} answers`);
   t.equal(connectionGuard(app.server)?.snapshot().overPipelined, 1);
   t.equal(connectionGuard(app.server)?.snapshot().inFlight, 0, 'nothing of it is still held');
-  t.equal(requests, LIMITS.maxPipelined + 1, 'the requests read after the bound are dropped as they are parsed, never made into requests');
+  t.equal(
+    requests,
+    LIMITS.maxPipelined + 1,
+    'the requests read after the bound are dropped as they are parsed, never made into requests',
+  );
 });
 
 t.test('a few pipelined requests are all answered in order', async (t) => {
@@ -123,7 +136,9 @@ t.test('a body trickled a byte every 5 s gets 408 at the 10 s request limit, not
   const { port } = await listening(t);
   const c = await open(port);
   const sentAt = performance.now();
-  c.socket.write('POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+  c.socket.write(
+    'POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n',
+  );
   const trickle = setInterval(() => c.socket.writable && c.socket.write(' '), 5000);
   t.teardown(() => clearInterval(trickle));
   await Promise.race([c.closed, new Promise((resolve) => setTimeout(resolve, 20_000))]);
@@ -142,13 +157,24 @@ t.test('a Host that is not allowed (DNS rebinding) gets a 421 problem on every r
   }
 });
 
-t.test('IP literals, localhost and single-label names are allowed by default; --allowed-hosts adds names and suffixes', async (t) => {
-  const { port } = await listening(t, { allowedHosts: ['readiness.example.com', '.nodes.example'] });
-  for (const host of ['10.1.2.3:9870', '[fd00::1]:9870', 'localhost:9870', 'worker-3:9870', 'criu-readiness.criu-readiness.svc:9870', 'readiness.example.com', 'n1.nodes.example:9870']) {
-    t.equal((await ask(port, request('/healthz', `Host: ${host}`))).status, 200, host);
-  }
-  t.equal((await ask(port, request('/healthz', 'Host: example.com'))).status, 421);
-});
+t.test(
+  'IP literals, localhost and single-label names are allowed by default; --allowed-hosts adds names and suffixes',
+  async (t) => {
+    const { port } = await listening(t, { allowedHosts: ['readiness.example.com', '.nodes.example'] });
+    for (const host of [
+      '10.1.2.3:9870',
+      '[fd00::1]:9870',
+      'localhost:9870',
+      'worker-3:9870',
+      'criu-readiness.criu-readiness.svc:9870',
+      'readiness.example.com',
+      'n1.nodes.example:9870',
+    ]) {
+      t.equal((await ask(port, request('/healthz', `Host: ${host}`))).status, 200, host);
+    }
+    t.equal((await ask(port, request('/healthz', 'Host: example.com'))).status, 421);
+  },
+);
 
 t.test('allowed hosts * answers any Host', async (t) => {
   const { port } = await listening(t, { allowedHosts: ['*'] });
@@ -157,7 +183,8 @@ t.test('allowed hosts * answers any Host', async (t) => {
 
 t.test('a POST from a web page of another site is refused with 403; same origin and tools are not', async (t) => {
   const { port } = await listening(t);
-  const post = (headers: string) => ask(port, request('/refresh', `Host: 127.0.0.1:${port}\r\n${headers}`.trim(), 'POST'));
+  const post = (headers: string) =>
+    ask(port, request('/refresh', `Host: 127.0.0.1:${port}\r\n${headers}`.trim(), 'POST'));
   t.equal((await post('Origin: http://attacker.example')).status, 403);
   t.equal((await post('Sec-Fetch-Site: cross-site')).status, 403);
   t.equal((await post('Origin: null')).status, 403, 'an opaque origin');

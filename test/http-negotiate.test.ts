@@ -4,17 +4,20 @@ import t from 'tap';
 import { acceptsGzip, chooseFormat, negotiateFormat, parsePreferences } from '../src/http/negotiate.js';
 import type { Format } from '../src/http/schemas.js';
 
-t.test('a header is read as its entries, lower-cased, with parameters and q (1 by default, the first of a name counting)', async (t) => {
-  const entries = parsePreferences('Text/Plain; Version=0.0.4 ;q=0.5, gzip, br;q=x;q=0.2');
-  t.same(
-    entries.map(({ value, params, q }) => ({ value, params: Object.fromEntries(params), q })),
-    [
-      { value: 'text/plain', params: { version: '0.0.4', q: '0.5' }, q: 0.5 },
-      { value: 'gzip', params: {}, q: 1 },
-      { value: 'br', params: { q: 'x' }, q: NaN },
-    ],
-  );
-});
+t.test(
+  'a header is read as its entries, lower-cased, with parameters and q (1 by default, the first of a name counting)',
+  async (t) => {
+    const entries = parsePreferences('Text/Plain; Version=0.0.4 ;q=0.5, gzip, br;q=x;q=0.2');
+    t.same(
+      entries.map(({ value, params, q }) => ({ value, params: Object.fromEntries(params), q })),
+      [
+        { value: 'text/plain', params: { version: '0.0.4', q: '0.5' }, q: 0.5 },
+        { value: 'gzip', params: {}, q: 1 },
+        { value: 'br', params: { q: 'x' }, q: NaN },
+      ],
+    );
+  },
+);
 
 t.test('the representation is chosen by ?format first, then by the q-values of Accept, JSON otherwise', async (t) => {
   const cases: [Format | undefined, string | undefined, Format][] = [
@@ -31,7 +34,11 @@ t.test('the representation is chosen by ?format first, then by the q-values of A
     [undefined, 'application/json', 'json'],
     [undefined, 'application/xml', 'json'],
     // What Chromium and Firefox send for a page.
-    [undefined, 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7', 'html'],
+    [
+      undefined,
+      'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+      'html',
+    ],
     [undefined, 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', 'html'],
     [undefined, 'text/html;q=0.5, application/json', 'json'],
     [undefined, 'text/html, application/json', 'json'],
@@ -43,7 +50,10 @@ t.test('the representation is chosen by ?format first, then by the q-values of A
 t.test('the format is negotiated from Accept by q-value', async (t) => {
   const cases: [string | undefined, string][] = [
     // What Prometheus 2.x sends.
-    ['application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'openmetrics'],
+    [
+      'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+      'openmetrics',
+    ],
     ['application/openmetrics-text; version=0.0.1', 'openmetrics'],
     ['application/openmetrics-text', 'openmetrics'],
     ['text/plain;version=0.0.4;q=0.5,application/openmetrics-text;q=0.9', 'openmetrics'],

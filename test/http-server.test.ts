@@ -31,23 +31,33 @@ t.test('answers over HTTP as it does through inject()', async (t) => {
   t.equal(res.status, 200);
   t.equal(await res.text(), (await app.inject('/check?level=all')).body);
   t.equal(res.headers.get('etag'), (await app.inject('/check?level=all')).headers.etag);
-  const notModified = await fetch(`${base}/check?level=all`, { headers: { 'if-none-match': res.headers.get('etag') ?? '' } });
+  const notModified = await fetch(`${base}/check?level=all`, {
+    headers: { 'if-none-match': res.headers.get('etag') ?? '' },
+  });
   t.equal(notModified.status, 304);
   t.equal((await fetch(`${base}/features/nope`)).status, 404);
 });
 
-t.test('the listening server gives a request 10 s to arrive and keeps an idle connection 72 s, longer than load balancers do', async (t) => {
-  t.equal(app.server.requestTimeout, LIMITS.requestTimeoutMs);
-  t.equal(app.server.keepAliveTimeout, LIMITS.keepAliveMs);
-  t.equal(LIMITS.requestTimeoutMs, 10_000);
-  t.equal(LIMITS.keepAliveMs, 72_000);
-});
+t.test(
+  'the listening server gives a request 10 s to arrive and keeps an idle connection 72 s, longer than load balancers do',
+  async (t) => {
+    t.equal(app.server.requestTimeout, LIMITS.requestTimeoutMs);
+    t.equal(app.server.keepAliveTimeout, LIMITS.keepAliveMs);
+    t.equal(LIMITS.requestTimeoutMs, 10_000);
+    t.equal(LIMITS.keepAliveMs, 72_000);
+  },
+);
 
 t.test('headers larger than the limit are a 431 problem', async (t) => {
   const answer = await raw(`GET /check HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
   t.match(answer, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
   t.match(answer, /Content-Type: application\/problem\+json/);
-  t.match(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), { type: 'about:blank', status: 431, title: 'Request Header Fields Too Large', detail: /larger than the service accepts/ });
+  t.match(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), {
+    type: 'about:blank',
+    status: 431,
+    title: 'Request Header Fields Too Large',
+    detail: /larger than the service accepts/,
+  });
 });
 
 t.test('a request that is not HTTP is a 400 problem', async (t) => {
@@ -58,7 +68,11 @@ t.test('a request that is not HTTP is a 400 problem', async (t) => {
 
 t.test('GET requests never run a probe', async (t) => {
   const before = probes.calls();
-  await Promise.all(['/check', '/check?level=all', '/features', '/features/alpha', '/readyz', '/healthz', '/metrics'].map((path) => fetch(base + path).then((r) => r.text())));
+  await Promise.all(
+    ['/check', '/check?level=all', '/features', '/features/alpha', '/readyz', '/healthz', '/metrics'].map((path) =>
+      fetch(base + path).then((r) => r.text()),
+    ),
+  );
   t.equal(probes.calls(), before);
 });
 
@@ -101,7 +115,11 @@ t.test('100 concurrent /check during a refresh are all answered from the cache, 
 t.test('concurrent POST /refresh share one run', async (t) => {
   probes.delay(300);
   const before = probes.calls();
-  const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/refresh`, { method: 'POST' }).then((r) => r.json() as Promise<{ finishedAt: string }>)));
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, () =>
+      fetch(`${base}/refresh`, { method: 'POST' }).then((r) => r.json() as Promise<{ finishedAt: string }>),
+    ),
+  );
   probes.delay(0);
   t.equal(probes.calls() - before, TEST_FEATURES.length, 'one probe run');
   t.equal(new Set(answers.map((a) => a.finishedAt)).size, 1, 'every caller got that run');

@@ -37,7 +37,12 @@ t.test('a query string that failed is validated again each time, with a fresh er
 });
 
 t.test('the memory is bounded: past the bound, what was remembered is validated afresh', async (t) => {
-  const open = rememberingValidatorCompiler({ schema: z.record(z.string(), z.string()), method: 'GET', url: '/x', httpPart: 'querystring' });
+  const open = rememberingValidatorCompiler({
+    schema: z.record(z.string(), z.string()),
+    method: 'GET',
+    url: '/x',
+    httpPart: 'querystring',
+  });
   const first = open({ n: '0' });
   for (let n = 1; n < REMEMBERED_QUERIES; n++) open({ n: String(n) });
   t.equal(open({ n: '0' }), first, 'still remembered at the bound');

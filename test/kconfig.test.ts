@@ -114,10 +114,15 @@ t.test('candidates follow CONFIG_PATHS with the release filled in', async (t) =>
   t.notOk(candidates.some((path) => path.includes('RELEASE')));
 });
 
-t.test('with a host root, each path is tried under it before the container\'s own', async (t) => {
+t.test("with a host root, each path is tried under it before the container's own", async (t) => {
   const candidates = configCandidates('6.1.0-test', '/host/');
   t.equal(candidates.length, 2 * CONFIG_PATHS.length);
-  t.same(candidates.slice(0, 4), ['/host/proc/config.gz', '/proc/config.gz', '/host/boot/config-6.1.0-test', '/boot/config-6.1.0-test']);
+  t.same(candidates.slice(0, 4), [
+    '/host/proc/config.gz',
+    '/proc/config.gz',
+    '/host/boot/config-6.1.0-test',
+    '/boot/config-6.1.0-test',
+  ]);
 });
 
 t.test(`${HOST_ROOT_ENV} points the search at the host's files first`, async (t) => {
@@ -162,7 +167,10 @@ t.test('the hint for a not-set option says to rebuild with it', async (t) => {
 });
 
 t.test('the hint for a module option names the module to load', async (t) => {
-  t.equal(kconfigHint([{ option: 'CONFIG_INET_RAW_DIAG', value: 'm' }]), 'CONFIG_INET_RAW_DIAG=m: load the module (modprobe raw_diag)');
+  t.equal(
+    kconfigHint([{ option: 'CONFIG_INET_RAW_DIAG', value: 'm' }]),
+    'CONFIG_INET_RAW_DIAG=m: load the module (modprobe raw_diag)',
+  );
   t.equal(kconfigHint([{ option: 'CONFIG_SOMETHING', value: 'm' }]), 'CONFIG_SOMETHING=m: load its module');
 });
 
@@ -179,7 +187,13 @@ t.test('the hint joins the advice for every option that explains it, and only th
 
 t.test('no hint when nothing in the config explains it', async (t) => {
   t.equal(kconfigHint([]), undefined);
-  t.equal(kconfigHint([{ option: 'CONFIG_CHECKPOINT_RESTORE', value: 'y' }, { option: 'CONFIG_LOG_BUF_SHIFT', value: '17' }]), undefined);
+  t.equal(
+    kconfigHint([
+      { option: 'CONFIG_CHECKPOINT_RESTORE', value: 'y' },
+      { option: 'CONFIG_LOG_BUF_SHIFT', value: '17' },
+    ]),
+    undefined,
+  );
   t.equal(kconfigHint([{ option: 'CONFIG_CHECKPOINT_RESTORE', value: 'unknown' }]), undefined);
 });
 
@@ -201,10 +215,12 @@ t.test('the cached config is read once, until forgotten', async (t) => {
 });
 
 const procConfig = '/proc/config.gz';
-t.test('on this machine the running kernel\'s config is found and has CHECKPOINT_RESTORE',
+t.test(
+  "on this machine the running kernel's config is found and has CHECKPOINT_RESTORE",
   { skip: existsSync(procConfig) ? false : `${procConfig} is missing (kernel built without CONFIG_IKCONFIG_PROC)` },
   async (t) => {
     const config = readKernelConfig();
     t.equal(config?.source, procConfig);
     t.equal(config?.get('CONFIG_CHECKPOINT_RESTORE'), 'y');
-  });
+  },
+);

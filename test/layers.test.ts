@@ -138,7 +138,8 @@ t.test('every import points down the layers or within one, never up', async (t) 
   for (const [from, targets] of fileGraph) {
     for (const to of targets) {
       const edge = `${from} -> ${to}`;
-      if (layerOf(to) > layerOf(from) && !EXCEPTIONS.has(edge)) upward.push(`${edge} (${LAYERS[layerOf(from)].name} imports ${LAYERS[layerOf(to)].name})`);
+      if (layerOf(to) > layerOf(from) && !EXCEPTIONS.has(edge))
+        upward.push(`${edge} (${LAYERS[layerOf(from)].name} imports ${LAYERS[layerOf(to)].name})`);
     }
   }
   t.same(upward, []);
@@ -152,16 +153,26 @@ t.test('the only upward import allowed is still there (else drop the exception)'
 });
 
 t.test('routes import no other route', async (t) => {
-  const between = [...fileGraph].flatMap(([from, targets]) => [...targets].filter((to) => from.startsWith('http/routes/') && to.startsWith('http/routes/')).map((to) => `${from} -> ${to}`));
+  const between = [...fileGraph].flatMap(([from, targets]) =>
+    [...targets]
+      .filter((to) => from.startsWith('http/routes/') && to.startsWith('http/routes/'))
+      .map((to) => `${from} -> ${to}`),
+  );
   t.same(between, []);
 });
 
 t.test('no files import each other in a circle', async (t) => {
-  t.same(cycles(fileGraph).map((cycle) => cycle.join(' -> ')), []);
+  t.same(
+    cycles(fileGraph).map((cycle) => cycle.join(' -> ')),
+    [],
+  );
 });
 
 t.test('no parts of src/ (its directories and top-level files) import each other in a circle', async (t) => {
-  t.same(cycles(partGraph).map((cycle) => cycle.join(' -> ')), []);
+  t.same(
+    cycles(partGraph).map((cycle) => cycle.join(' -> ')),
+    [],
+  );
 });
 
 t.test('the cycle finder finds a circle and only the circle', async (t) => {

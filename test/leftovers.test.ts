@@ -8,9 +8,22 @@ import { ProbeEngine } from '../src/engine/engine.js';
 import { FEATURE_NAMES } from '../src/catalogue.js';
 
 const MAKERS = [
-  'ptrace_peeksiginfo', 'special_mapping_mremap', 'seccomp_filters', 'breakpoints', 'compat_cr', 'clone_parent_vs_pid',
-  'link_nsid', 'network_lock_nftables', 'has_ipt_legacy', 'overlayfs_maps', 'autofs', 'move_mount_set_group',
-  'tcp_half_closed', 'tun', 'tun_ns', 'aio_remap',
+  'ptrace_peeksiginfo',
+  'special_mapping_mremap',
+  'seccomp_filters',
+  'breakpoints',
+  'compat_cr',
+  'clone_parent_vs_pid',
+  'link_nsid',
+  'network_lock_nftables',
+  'has_ipt_legacy',
+  'overlayfs_maps',
+  'autofs',
+  'move_mount_set_group',
+  'tcp_half_closed',
+  'tun',
+  'tun_ns',
+  'aio_remap',
 ];
 
 function run(command: string, args: string[]): string {
@@ -38,8 +51,15 @@ function processes(): { pid: number; ppid: number; state: string; cmdline: strin
 
 function snapshot() {
   return {
-    mounts: readFileSync('/proc/self/mountinfo', 'latin1').split('\n').map((l) => l.split(' ').slice(4, 5).join(' ')).sort(),
-    links: run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort(),
+    mounts: readFileSync('/proc/self/mountinfo', 'latin1')
+      .split('\n')
+      .map((l) => l.split(' ').slice(4, 5).join(' '))
+      .sort(),
+    links: run('ip', ['-o', 'link', 'show'])
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim())
+      .filter(Boolean)
+      .sort(),
     namedNetns: existsSync('/run/netns') ? readdirSync('/run/netns').sort() : [],
     nftTables: run('nft', ['list', 'tables']),
     children: readFileSync(`/proc/self/task/${process.pid}/children`, 'latin1').trim(),
@@ -52,7 +72,9 @@ function snapshot() {
  */
 function strayProcesses(before: Set<number>) {
   return processes().filter(
-    (p) => !before.has(p.pid) && (p.ppid === process.pid || (p.ppid === 1 && (/^[Zt]$/.test(p.state) || p.cmdline.includes('runner-main')))),
+    (p) =>
+      !before.has(p.pid) &&
+      (p.ppid === process.pid || (p.ppid === 1 && (/^[Zt]$/.test(p.state) || p.cmdline.includes('runner-main')))),
   );
 }
 
@@ -76,7 +98,10 @@ t.test('a run whose probes are killed part-way by their timeout leaves nothing b
   const results = await engine.run(MAKERS);
   await engine.close();
   t.equal(results.length, MAKERS.length);
-  t.ok(results.some((r) => r.outcome.reason === 'Timeout'), 'some probes were cut short');
+  t.ok(
+    results.some((r) => r.outcome.reason === 'Timeout'),
+    'some probes were cut short',
+  );
   t.same(snapshot(), before);
   t.same(strayProcesses(pidsBefore), []);
 });

@@ -4,7 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { buildApp } from '../src/http/app.js';
 import { MemorySource, UNSUPPORTED } from './helpers/memory-source.js';
 
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+const PROMETHEUS_ACCEPT =
+  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 t.test('GET /metrics', async (t) => {
   const source = new MemorySource();
@@ -32,7 +33,10 @@ t.test('GET /metrics', async (t) => {
 
   t.test('gzips for a scraper that takes gzip', async (t) => {
     const plain = await app.inject({ url: '/metrics', headers: { accept: PROMETHEUS_ACCEPT } });
-    const zipped = await app.inject({ url: '/metrics', headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' } });
+    const zipped = await app.inject({
+      url: '/metrics',
+      headers: { accept: PROMETHEUS_ACCEPT, 'accept-encoding': 'gzip' },
+    });
     t.equal(zipped.headers['content-encoding'], 'gzip');
     t.equal(zipped.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
     t.equal(plain.headers['content-encoding'], undefined);
@@ -44,13 +48,18 @@ t.test('GET /metrics', async (t) => {
   t.test('serves the cached verdicts', async (t) => {
     const { body } = await app.inject({ url: '/metrics' });
     for (const verdict of report.verdicts) {
-      t.match(body, `\ncriu_readiness_feature_status{feature="${verdict.name}",category="${verdict.category}",status="${verdict.status}"} 1\n`, verdict.name);
+      t.match(
+        body,
+        `\ncriu_readiness_feature_status{feature="${verdict.name}",category="${verdict.category}",status="${verdict.status}"} 1\n`,
+        verdict.name,
+      );
     }
   });
 
   t.test('a scrape never runs a probe', async (t) => {
     const before = source.refreshes;
-    for (let i = 0; i < 20; i++) await app.inject({ url: '/metrics', headers: i % 2 ? { accept: PROMETHEUS_ACCEPT } : {} });
+    for (let i = 0; i < 20; i++)
+      await app.inject({ url: '/metrics', headers: i % 2 ? { accept: PROMETHEUS_ACCEPT } : {} });
     t.equal(before, 1, 'the start-up run');
     t.equal(source.refreshes, before, 'no run after 20 scrapes');
     const { body } = await app.inject({ url: '/metrics' });
@@ -67,7 +76,10 @@ t.test('GET /metrics', async (t) => {
 
   t.test('is in the OpenAPI document with both media types', async (t) => {
     const document = (await app.inject({ url: '/openapi.json' })).json() as {
-      paths: Record<string, { get?: { tags?: string[]; responses?: Record<string, { content?: Record<string, unknown> }> } }>;
+      paths: Record<
+        string,
+        { get?: { tags?: string[]; responses?: Record<string, { content?: Record<string, unknown> }> } }
+      >;
     };
     const get = document.paths['/metrics']?.get;
     t.same(get?.tags, ['metrics']);

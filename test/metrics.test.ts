@@ -20,7 +20,12 @@ async function family(metrics: Metrics, name: string): Promise<Values> {
 
 function supportedReport(overrides: Partial<Record<string, Pick<Verdict, 'status' | 'reason'>>> = {}) {
   const report = cannedReport();
-  report.verdicts = report.verdicts.map((v) => ({ ...v, status: 'supported', reason: 'Supported', ...overrides[v.name] }));
+  report.verdicts = report.verdicts.map((v) => ({
+    ...v,
+    status: 'supported',
+    reason: 'Supported',
+    ...overrides[v.name],
+  }));
   return report;
 }
 
@@ -59,7 +64,11 @@ t.test('a status change moves the 1 to the new status', async (t) => {
   source.publish(supportedReport());
   source.publish(supportedReport({ tcp_repair: { status: 'unknown', reason: 'PermissionDenied' } }));
   const tcpRepair = (await family(metrics, 'feature_status')).filter((v) => v.labels.feature === 'tcp_repair');
-  t.same(Object.fromEntries(tcpRepair.map((v) => [v.labels.status, v.value])), { supported: 0, unsupported: 0, unknown: 1 });
+  t.same(Object.fromEntries(tcpRepair.map((v) => [v.labels.status, v.value])), {
+    supported: 0,
+    unsupported: 0,
+    unknown: 1,
+  });
 });
 
 t.test('ready is 1 for a level only when every feature deciding it is supported', async (t) => {
@@ -72,9 +81,17 @@ t.test('ready is 1 for a level only when every feature deciding it is supported'
   source.publish(supportedReport({ uffd: { status: 'unsupported', reason: 'NotInKernel' } }));
   t.same(await ready(), { required: 1, extra: 0, experimental: 1, checkpoint: 1, all: 0 }, 'an extra feature missing');
   source.publish(supportedReport({ breakpoints: { status: 'unsupported', reason: 'NotInKernel' } }));
-  t.same(await ready(), { required: 1, extra: 1, experimental: 1, checkpoint: 1, all: 1 }, 'an advisory feature decides nothing');
+  t.same(
+    await ready(),
+    { required: 1, extra: 1, experimental: 1, checkpoint: 1, all: 1 },
+    'an advisory feature decides nothing',
+  );
   source.publish(supportedReport({ kcmp: { status: 'unknown', reason: 'PermissionDenied' } }));
-  t.same(await ready(), { required: 0, extra: 0, experimental: 0, checkpoint: 0, all: 0 }, 'a required feature unknown');
+  t.same(
+    await ready(),
+    { required: 0, extra: 0, experimental: 0, checkpoint: 0, all: 0 },
+    'a required feature unknown',
+  );
   t.same(
     (await family(metrics, 'ready')).map((v) => v.labels.level),
     [...LEVELS],
@@ -87,7 +104,8 @@ t.test('check runs are counted by result, from the runs before the metrics exist
   source.publish(cannedReport());
   source.publish(cannedReport());
   const metrics = new Metrics(source);
-  const runs = async () => Object.fromEntries((await family(metrics, 'check_runs_total')).map((v) => [v.labels.result, v.value]));
+  const runs = async () =>
+    Object.fromEntries((await family(metrics, 'check_runs_total')).map((v) => [v.labels.result, v.value]));
   t.same(await runs(), { ok: 2, failed: 0 }, 'the failed series exists at 0, so increase() sees the first failure');
   source.publish(cannedReport(), 'failed');
   source.publish(cannedReport(), 'ok');
@@ -108,15 +126,20 @@ t.test('before the first run: no feature or level series, and a last check time 
   t.same(await family(metrics, 'last_check_timestamp_seconds'), [{ labels: {}, value: 0 }]);
 });
 
-t.test('the timings are the last report\'s, in seconds', async (t) => {
+t.test("the timings are the last report's, in seconds", async (t) => {
   const source = new MemorySource();
   const metrics = new Metrics(source);
   const report = cannedReport({ finishedAt: new Date('2025-06-07T08:09:10.500Z') });
   source.publish(report);
-  t.same(await family(metrics, 'last_check_timestamp_seconds'), [{ labels: {}, value: Date.parse('2025-06-07T08:09:10.500Z') / 1000 }]);
+  t.same(await family(metrics, 'last_check_timestamp_seconds'), [
+    { labels: {}, value: Date.parse('2025-06-07T08:09:10.500Z') / 1000 },
+  ]);
   t.same(await family(metrics, 'check_duration_seconds'), [{ labels: {}, value: report.durationMs / 1000 }]);
   const kcmp = report.verdicts.find((v) => v.name === 'kcmp');
-  t.same((await family(metrics, 'probe_duration_seconds')).find((v) => v.labels.feature === 'kcmp')?.value, (kcmp?.durationMs ?? NaN) / 1000);
+  t.same(
+    (await family(metrics, 'probe_duration_seconds')).find((v) => v.labels.feature === 'kcmp')?.value,
+    (kcmp?.durationMs ?? NaN) / 1000,
+  );
 });
 
 t.test('build_info carries the package version', async (t) => {
@@ -126,9 +149,12 @@ t.test('build_info carries the package version', async (t) => {
 
 t.test('HELP of every value taken from the cache says so and gives the refresh interval', async (t) => {
   const metrics = new Metrics(new MemorySource({ intervalMs: 120_000 }));
-  const own = (await metrics.registry.getMetricsAsJSON()).filter((m) => m.name.startsWith(PREFIX) && m.name !== `${PREFIX}build_info`);
+  const own = (await metrics.registry.getMetricsAsJSON()).filter(
+    (m) => m.name.startsWith(PREFIX) && m.name !== `${PREFIX}build_info`,
+  );
   t.equal(own.length, 9);
-  for (const m of own) t.match(m.help, /Cached: rebuilt after each check run, every 120 s; a scrape never runs a probe\./, m.name);
+  for (const m of own)
+    t.match(m.help, /Cached: rebuilt after each check run, every 120 s; a scrape never runs a probe\./, m.name);
 });
 
 t.test('series carry no node, instance or kernel labels', async (t) => {
@@ -136,7 +162,11 @@ t.test('series carry no node, instance or kernel labels', async (t) => {
   const metrics = new Metrics(source);
   source.publish(cannedReport());
   const body = await exposition(metrics);
-  const labelNames = new Set([...body.matchAll(/^criu_readiness_\w+\{([^}]*)\}/gm)].flatMap((m) => [...m[1].matchAll(/(\w+)="/g)].map((l) => l[1])));
+  const labelNames = new Set(
+    [...body.matchAll(/^criu_readiness_\w+\{([^}]*)\}/gm)].flatMap((m) =>
+      [...m[1].matchAll(/(\w+)="/g)].map((l) => l[1]),
+    ),
+  );
   t.same([...labelNames].sort(), ['category', 'feature', 'level', 'result', 'status', 'version']);
 });
 
@@ -196,13 +226,17 @@ t.test('gzip gives the same exposition', async (t) => {
     t.equal(zipped.contentEncoding, 'gzip', format);
     t.equal(plain.contentEncoding, undefined, format);
     t.equal(gunzipSync(zipped.body).toString(), plain.body.toString(), format);
-    t.ok(zipped.body.length * 4 < plain.body.length, `${format}: ${plain.body.length} bytes, ${zipped.body.length} gzipped`);
+    t.ok(
+      zipped.body.length * 4 < plain.body.length,
+      `${format}: ${plain.body.length} bytes, ${zipped.body.length} gzipped`,
+    );
   }
 });
 
 t.test('a failed write of the NFD feature file is counted, and the next scrape shows it', async (t) => {
   const metrics = new Metrics(new MemorySource());
-  const count = async () => Number(/^criu_readiness_nfd_write_errors_total (\d+)$/m.exec(await exposition(metrics))?.[1]);
+  const count = async () =>
+    Number(/^criu_readiness_nfd_write_errors_total (\d+)$/m.exec(await exposition(metrics))?.[1]);
   const before = await count();
   t.ok(before >= 0, 'present before any failure');
   countNfdWriteError();

@@ -45,7 +45,11 @@ function withoutLibnftables(feature: string): Answer {
 }
 
 t.test('nftables without libnftables is unknown/MissingDependency, not unsupported', { skip }, async (t) => {
-  t.match(withoutLibnftables('nftables'), { status: 'unknown', reason: 'MissingDependency', message: /libnftables\.so\.1 is not installed/ });
+  t.match(withoutLibnftables('nftables'), {
+    status: 'unknown',
+    reason: 'MissingDependency',
+    message: /libnftables\.so\.1 is not installed/,
+  });
 });
 
 t.test('network_lock_nftables without libnftables is unknown/MissingDependency', { skip }, async (t) => {

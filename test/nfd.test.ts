@@ -9,7 +9,14 @@ import { CATALOGUE } from '../src/catalogue.js';
 import type { Report } from '../src/service/check.js';
 import type { Status, Verdict } from '../src/model.js';
 import { LEVELS } from '../src/service/levels.js';
-import { DEFAULT_NFD_TTL_MS, NFD_MAX_FILE_BYTES, NFD_NAMESPACE, nfdFeatureText, prepareNfdDirectory, writeNfdFeatures } from '../src/nfd.js';
+import {
+  DEFAULT_NFD_TTL_MS,
+  NFD_MAX_FILE_BYTES,
+  NFD_NAMESPACE,
+  nfdFeatureText,
+  prepareNfdDirectory,
+  writeNfdFeatures,
+} from '../src/nfd.js';
 
 const FINISHED = new Date('2026-03-04T05:06:07.890Z');
 
@@ -70,7 +77,11 @@ t.test('one line per feature with its state, one per level', async (t) => {
   t.equal(labels.get(`${NFD_NAMESPACE}/${EXPERIMENTAL}`), 'unknown');
   t.equal(labels.get(`${NFD_NAMESPACE}/ready.required`), 'true');
   t.equal(labels.get(`${NFD_NAMESPACE}/ready.extra`), 'false', 'a missing extra feature fails the extra level');
-  t.equal(labels.get(`${NFD_NAMESPACE}/ready.experimental`), 'false', 'an unknown experimental feature fails the experimental level');
+  t.equal(
+    labels.get(`${NFD_NAMESPACE}/ready.experimental`),
+    'false',
+    'an unknown experimental feature fails the experimental level',
+  );
   t.equal(labels.get(`${NFD_NAMESPACE}/ready.all`), 'false');
 });
 
@@ -92,7 +103,13 @@ t.test('advisory features are labelled but never decide a level', async (t) => {
 
 t.test('the expiry directive is the run time plus the TTL, in RFC 3339', async (t) => {
   const defaultText = nfdFeatureText(report());
-  t.match(defaultText, new RegExp(`^# \\+expiry-time=${new Date(FINISHED.getTime() + DEFAULT_NFD_TTL_MS).toISOString().slice(0, 19)}Z$`, 'm'));
+  t.match(
+    defaultText,
+    new RegExp(
+      `^# \\+expiry-time=${new Date(FINISHED.getTime() + DEFAULT_NFD_TTL_MS).toISOString().slice(0, 19)}Z$`,
+      'm',
+    ),
+  );
   const text = nfdFeatureText(report(), { ttlMs: 3_600_000 });
   t.match(text, /^# \+expiry-time=2026-03-04T06:06:07Z$/m);
   // The directive must come before every feature line: NFD applies it to the lines after it.
@@ -104,7 +121,7 @@ t.test('the same verdicts give the same file', async (t) => {
   t.equal(nfdFeatureText(report({ [EXTRA]: 'unknown' })), nfdFeatureText(report({ [EXTRA]: 'unknown' })));
 });
 
-t.test('the whole catalogue stays far below NFD\'s 64 KiB limit', async (t) => {
+t.test("the whole catalogue stays far below NFD's 64 KiB limit", async (t) => {
   t.ok(Buffer.byteLength(nfdFeatureText(report())) < NFD_MAX_FILE_BYTES / 4);
 });
 
@@ -145,7 +162,10 @@ t.test('a reader never sees a partial file while it is rewritten', async (t) => 
   writing = false;
   await reader;
   t.ok(reads.length > 10, `${reads.length} reads`);
-  t.ok(reads.every((r) => texts.includes(r)), 'every read was one whole version');
+  t.ok(
+    reads.every((r) => texts.includes(r)),
+    'every read was one whole version',
+  );
 });
 
 t.test('a failed rename removes the temporary file', async (t) => {
@@ -186,5 +206,7 @@ t.test('a feature-file directory that cannot be made or written is refused with 
   const dir = await mkdtemp(join(tmpdir(), 'nfd-prepare-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'a-file'), '');
-  await t.rejects(prepareNfdDirectory(join(dir, 'a-file', 'criu-readiness')), { message: new RegExp(`^cannot write the NFD feature file in ${dir}/a-file: .*(ENOTDIR|EEXIST)`) });
+  await t.rejects(prepareNfdDirectory(join(dir, 'a-file', 'criu-readiness')), {
+    message: new RegExp(`^cannot write the NFD feature file in ${dir}/a-file: .*(ENOTDIR|EEXIST)`),
+  });
 });

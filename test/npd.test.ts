@@ -39,7 +39,7 @@ function goDurationMs(text: string): number {
   return [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)].reduce((sum, [, n, u]) => sum + Number(n) * unit[u], 0);
 }
 
-t.test('the config is one NPD\'s custom plugin monitor accepts', async (t) => {
+t.test("the config is one NPD's custom plugin monitor accepts", async (t) => {
   t.equal(config.plugin, 'custom');
   t.equal(config.pluginConfig.max_output_length, 80, "NPD's default message length");
   t.ok(goDurationMs(config.pluginConfig.invoke_interval) > 0);
@@ -51,13 +51,14 @@ t.test('the config is one NPD\'s custom plugin monitor accepts', async (t) => {
     t.ok(rule.reason.length > 0);
     if (rule.timeout) t.ok(goDurationMs(rule.timeout) <= globalTimeout, 'a rule timeout may not exceed the global one');
     // NPD refuses a permanent rule whose condition has no default.
-    if (rule.type === 'permanent') t.ok(conditionTypes.includes(rule.condition!), `${rule.condition} has a default condition`);
+    if (rule.type === 'permanent')
+      t.ok(conditionTypes.includes(rule.condition!), `${rule.condition} has a default condition`);
   }
   // Node conditions are CamelCase types with CamelCase reasons.
   for (const c of config.conditions) t.match(c.type + c.reason, /^[A-Z][A-Za-z]+$/);
 });
 
-t.test('every rule runs criu-readiness check --format=npd from the image\'s PATH', async (t) => {
+t.test("every rule runs criu-readiness check --format=npd from the image's PATH", async (t) => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   for (const rule of config.rules) {
     t.equal(rule.path, '/usr/local/bin/criu-readiness');
@@ -67,7 +68,11 @@ t.test('every rule runs criu-readiness check --format=npd from the image\'s PATH
     t.ok(rule.args?.includes('--format=npd'), `${rule.reason}: --format=npd`);
     t.notOk(rule.args?.includes('--json'), `${rule.reason}: not JSON, which NPD would cut mid-object`);
   }
-  t.same(config.rules.map((r) => r.args?.includes('--all') ?? false).sort(), [false, true], 'one rule for the required level, one for all');
+  t.same(
+    config.rules.map((r) => r.args?.includes('--all') ?? false).sort(),
+    [false, true],
+    'one rule for the required level, one for all',
+  );
 });
 
 t.test('the sidecar loads this config from the ConfigMap the component generates', async (t) => {
@@ -82,7 +87,7 @@ t.test('the sidecar loads this config from the ConfigMap the component generates
   const volume = (pod.volumes as JsonObject[]).find((v) => v.name === mount.name)!;
   const configMapName = (volume.configMap as JsonObject).name;
   const configMap = built.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configMapName)!;
-  t.equal(configMap.metadata.namespace, daemonSet(built).ds.metadata.namespace, 'in the pod\'s namespace');
+  t.equal(configMap.metadata.namespace, daemonSet(built).ds.metadata.namespace, "in the pod's namespace");
   t.same(JSON.parse(String((configMap.data as JsonObject)[CONFIG_FILE])), config);
   t.same(
     (npd.env as JsonObject[]).find((e) => e.name === 'NODE_NAME')?.valueFrom,
@@ -101,7 +106,11 @@ function runRule(rule: Rule, prefix: readonly string[] = []): Promise<Run> {
   // /usr/local/bin/criu-readiness in the image is this CLI.
   const argv = [...prefix, process.execPath, ...TS_LOADER, join(ROOT, 'src', 'cli.ts'), ...(rule.args ?? [])];
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: goDurationMs(rule.timeout ?? config.pluginConfig.timeout) });
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: goDurationMs(rule.timeout ?? config.pluginConfig.timeout),
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.resume();
@@ -117,10 +126,14 @@ function npdMessage(stdout: string): string {
 
 /** The CLI this worktree has: does `check` know `--format=npd` yet? (`check --help` runs no probe.) */
 function knowsNpdFormat(): boolean {
-  const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return /--format[= ][^\n]*npd/.test(run.stdout);
 }
-const NO_NPD_FORMAT = !knowsNpdFormat() && 'the CLI\'s `check --help` does not mention --format=npd';
+const NO_NPD_FORMAT = !knowsNpdFormat() && "the CLI's `check --help` does not mention --format=npd";
 
 t.test('check --help documents --format=npd', async (t) => {
   t.notOk(NO_NPD_FORMAT);
@@ -139,34 +152,42 @@ function asNpdSees(run: Run): { message: string; oneLine: boolean; fits: boolean
 }
 
 for (const rule of config.rules) {
-  t.test(`${rule.reason} (${rule.args?.join(' ')}): exit 0, 1 or 2 and one line NPD keeps whole`, { skip: NO_NPD_FORMAT }, async (t) => {
-    const run = await runRule(rule);
-    t.ok([0, 1, 2].includes(run.code ?? -1), `exit ${run.code}`);
-    const line = asNpdSees(run);
-    t.ok(line.oneLine, `one line: ${JSON.stringify(run.stdout)}`);
-    t.ok(line.fits, `"${line.message}" fits in ${config.pluginConfig.max_output_length} bytes`);
-    t.ok(line.ascii, 'plain ASCII');
-    t.equal(line.message, run.stdout.trim(), 'NPD shows all of it');
-    if (run.code === 1) t.match(line.message, /missing/, 'exit 1 names what is missing');
-    if (run.code === 2) t.match(line.message, /unknown/, 'exit 2 names what could not be checked');
-  });
+  t.test(
+    `${rule.reason} (${rule.args?.join(' ')}): exit 0, 1 or 2 and one line NPD keeps whole`,
+    { skip: NO_NPD_FORMAT },
+    async (t) => {
+      const run = await runRule(rule);
+      t.ok([0, 1, 2].includes(run.code ?? -1), `exit ${run.code}`);
+      const line = asNpdSees(run);
+      t.ok(line.oneLine, `one line: ${JSON.stringify(run.stdout)}`);
+      t.ok(line.fits, `"${line.message}" fits in ${config.pluginConfig.max_output_length} bytes`);
+      t.ok(line.ascii, 'plain ASCII');
+      t.equal(line.message, run.stdout.trim(), 'NPD shows all of it');
+      if (run.code === 1) t.match(line.message, /missing/, 'exit 1 names what is missing');
+      if (run.code === 2) t.match(line.message, /unknown/, 'exit 2 names what could not be checked');
+    },
+  );
 }
 
 const NOT_ROOT = process.getuid?.() !== 0 && 'needs root to drop to nobody';
 
-t.test('without privileges the required check says it cannot tell (exit 2), never that it looks good', { skip: NOT_ROOT || NO_NPD_FORMAT }, async (t) => {
-  const required = config.rules.find((r) => !r.args?.includes('--all'))!;
-  const asRoot = await runRule(required);
-  const asNobody = await runRule(required, UNPRIVILEGED);
-  // ns_last_pid needs root: unprivileged, the required level is at best unknown.
-  t.not(asNobody.code, 0);
-  if (asRoot.code !== 1) {
-    t.equal(asNobody.code, 2);
-    t.match(npdMessage(asNobody.stdout), /unknown/);
-  }
-  const line = asNpdSees(asNobody);
-  t.ok(line.message.length > 0 && line.oneLine && line.fits);
-});
+t.test(
+  'without privileges the required check says it cannot tell (exit 2), never that it looks good',
+  { skip: NOT_ROOT || NO_NPD_FORMAT },
+  async (t) => {
+    const required = config.rules.find((r) => !r.args?.includes('--all'))!;
+    const asRoot = await runRule(required);
+    const asNobody = await runRule(required, UNPRIVILEGED);
+    // ns_last_pid needs root: unprivileged, the required level is at best unknown.
+    t.not(asNobody.code, 0);
+    if (asRoot.code !== 1) {
+      t.equal(asNobody.code, 2);
+      t.match(npdMessage(asNobody.stdout), /unknown/);
+    }
+    const line = asNpdSees(asNobody);
+    t.ok(line.message.length > 0 && line.oneLine && line.fits);
+  },
+);
 
 // ------------------------------------------------------------------ npdLine
 
@@ -189,29 +210,42 @@ t.test('npdLine: both lists, missing first', async (t) => {
   t.equal(npdLine({ missing: ['a', 'b'], unknown: ['c'] }), 'missing: a, b; unknown: c');
 });
 
-t.test(`npdLine: a line that would pass ${NPD_MAX_LENGTH} characters ends its list with +N more, and fits`, async (t) => {
-  const missing = longNames('m', 10);
-  const line = npdLine({ missing, unknown: [] });
-  t.ok(line.length <= NPD_MAX_LENGTH, `${line.length} characters: ${line}`);
-  const shown = /^missing: (.*), \+(\d+) more$/.exec(line);
-  t.ok(shown, line);
-  const names = shown![1].split(', ');
-  t.same(names, missing.slice(0, names.length), 'the first names, in order');
-  t.equal(names.length + Number(shown![2]), missing.length, 'shown and counted add up to all');
-  t.ok(`${line.replace(/, \+\d+ more$/, '')}, ${missing[names.length]}, +${missing.length - names.length - 1} more`.length > NPD_MAX_LENGTH, 'as many names as fit');
-});
+t.test(
+  `npdLine: a line that would pass ${NPD_MAX_LENGTH} characters ends its list with +N more, and fits`,
+  async (t) => {
+    const missing = longNames('m', 10);
+    const line = npdLine({ missing, unknown: [] });
+    t.ok(line.length <= NPD_MAX_LENGTH, `${line.length} characters: ${line}`);
+    const shown = /^missing: (.*), \+(\d+) more$/.exec(line);
+    t.ok(shown, line);
+    const names = shown![1].split(', ');
+    t.same(names, missing.slice(0, names.length), 'the first names, in order');
+    t.equal(names.length + Number(shown![2]), missing.length, 'shown and counted add up to all');
+    t.ok(
+      `${line.replace(/, \+\d+ more$/, '')}, ${missing[names.length]}, +${missing.length - names.length - 1} more`
+        .length > NPD_MAX_LENGTH,
+      'as many names as fit',
+    );
+  },
+);
 
-t.test('npdLine: when both lists are too long, unknown names give way before missing ones, and both lists stay', async (t) => {
-  const line = npdLine({ missing: longNames('m', 2), unknown: longNames('u', 5) });
-  t.ok(line.length <= NPD_MAX_LENGTH, line);
-  t.match(line, /^missing: m_feature_number_0, m_feature_number_1; unknown: (u_feature_number_0, )?\+\d+ more$/);
-});
+t.test(
+  'npdLine: when both lists are too long, unknown names give way before missing ones, and both lists stay',
+  async (t) => {
+    const line = npdLine({ missing: longNames('m', 2), unknown: longNames('u', 5) });
+    t.ok(line.length <= NPD_MAX_LENGTH, line);
+    t.match(line, /^missing: m_feature_number_0, m_feature_number_1; unknown: (u_feature_number_0, )?\+\d+ more$/);
+  },
+);
 
-t.test('npdLine: hundreds of long names on both sides: the missing names that fit, the unknown ones as a count', async (t) => {
-  const line = npdLine({ missing: longNames('m', 400), unknown: longNames('u', 300) });
-  t.ok(line.length <= NPD_MAX_LENGTH, line);
-  t.equal(line, 'missing: m_feature_number_0, m_feature_number_1, +398 more; unknown: +300 more');
-});
+t.test(
+  'npdLine: hundreds of long names on both sides: the missing names that fit, the unknown ones as a count',
+  async (t) => {
+    const line = npdLine({ missing: longNames('m', 400), unknown: longNames('u', 300) });
+    t.ok(line.length <= NPD_MAX_LENGTH, line);
+    t.equal(line, 'missing: m_feature_number_0, m_feature_number_1, +398 more; unknown: +300 more');
+  },
+);
 
 t.test('npdLine: every length from one name to many stays within the limit', async (t) => {
   const over: string[] = [];
@@ -229,7 +263,11 @@ t.test('npdLine: only printable ASCII, whatever the names hold', async (t) => {
 });
 
 t.test('check --format with an unknown format is a usage error (exit 2)', async (t) => {
-  const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--format=xml'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [...TS_LOADER, join(ROOT, 'src', 'cli.ts'), 'check', '--format=xml'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   t.equal(run.status, 2);
   t.match(run.stderr, /--format needs one of text, json, npd/);
 });

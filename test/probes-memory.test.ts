@@ -4,7 +4,15 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
-import { assertKernelAnswers, assertFoundMissing, assertFilterSuspected, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot } from './helpers/kernel-answers.js';
+import {
+  assertKernelAnswers,
+  assertFoundMissing,
+  assertFilterSuspected,
+  assertSupportedWhereBrought,
+  byName,
+  type Brought,
+  assertSameAsRoot,
+} from './helpers/kernel-answers.js';
 import * as memory from '../src/probes/memory.js';
 import { PAGE_SIZE } from '../src/native/constants.js';
 import { callProbe } from './helpers/direct.js';
@@ -26,10 +34,18 @@ const UFFD_PROBES = ['uffd', 'uffd-noncoop'];
 const asRoot = byName(runProbes(PROBES));
 const asNobody = byName(runProbes(PROBES, { unprivileged: true }));
 
-t.test('as root every memory probe gets a kernel answer: supported, or unsupported saying what the kernel did', async (t) => {
-  // Answers that are not an errno: what the probe saw instead.
-  assertKernelAnswers(t, asRoot, PROBES, /Dirty tracking is OFF|No AIO ring|Non-cooperative UFFD|Incompatible uffd API|did not report/);
-});
+t.test(
+  'as root every memory probe gets a kernel answer: supported, or unsupported saying what the kernel did',
+  async (t) => {
+    // Answers that are not an errno: what the probe saw instead.
+    assertKernelAnswers(
+      t,
+      asRoot,
+      PROBES,
+      /Dirty tracking is OFF|No AIO ring|Non-cooperative UFFD|Incompatible uffd API|did not report/,
+    );
+  },
+);
 
 t.test('a kernel with the release and config a feature came with is found to support it', async (t) => {
   assertSupportedWhereBrought(t, asRoot, BROUGHT);
@@ -56,17 +72,27 @@ t.test('userfaultfd as nobody answers what vm.unprivileged_userfaultfd allows', 
 });
 
 function aioRings(): number {
-  return readFileSync('/proc/self/maps', 'latin1').split('\n').filter((line) => line.includes('[aio]')).length;
+  return readFileSync('/proc/self/maps', 'latin1')
+    .split('\n')
+    .filter((line) => line.includes('[aio]')).length;
 }
 
 t.test('the memory probes close every descriptor, and aio_remap destroys its AIO ring', async (t) => {
-  const probes = [memory.memDirtyTrack, memory.aioRemap, memory.uffd, memory.uffdNoncoop, memory.pagemapScan, memory.pagemapScanGuardPages];
+  const probes = [
+    memory.memDirtyTrack,
+    memory.aioRemap,
+    memory.uffd,
+    memory.uffdNoncoop,
+    memory.pagemapScan,
+    memory.pagemapScanGuardPages,
+  ];
   const fdsBefore = readdirSync('/proc/self/fd').length;
   const ringsBefore = aioRings();
   for (const probe of probes) callProbe(probe);
   t.equal(readdirSync('/proc/self/fd').length, fdsBefore);
   // The ring is destroyed in the background: give it a moment, not forever.
-  for (let waited = 0; aioRings() !== ringsBefore && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  for (let waited = 0; aioRings() !== ringsBefore && waited < 2_000; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
   t.equal(aioRings(), ringsBefore);
 });
 
@@ -75,7 +101,8 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 function mappedBytes(): number {
-  return readFileSync('/proc/self/maps', 'latin1').split('\n')
+  return readFileSync('/proc/self/maps', 'latin1')
+    .split('\n')
     .map((line) => /^([0-9a-f]+)-([0-9a-f]+) /.exec(line))
     .reduce((sum, m) => sum + (m ? parseInt(m[2], 16) - parseInt(m[1], 16) : 0), 0);
 }
@@ -94,7 +121,10 @@ t.test('the memory probes unmap what they map', async (t) => {
     for (let round = 0; round < ROUNDS; round++) callProbe(probe);
     gc();
     const growth = mappedBytes() - before;
-    t.ok(growth < (ROUNDS / 2) * PAGE_SIZE, `${probe.name}: the address space grew by ${growth} bytes in ${ROUNDS} calls`);
+    t.ok(
+      growth < (ROUNDS / 2) * PAGE_SIZE,
+      `${probe.name}: the address space grew by ${growth} bytes in ${ROUNDS} calls`,
+    );
   }
 });
 
@@ -102,11 +132,18 @@ t.test('a kernel that refuses each memory feature as one without it does is foun
   // mem_dirty_track is left out: its refusal is a write to clear_refs, which a filter cannot pick out.
   const names = ['aio_remap', 'pagemap_scan', 'pagemap_scan_guard_pages'];
   const refused = underRefusals([...names, '+mem_dirty_track']);
-  t.equal(refused.get('mem_dirty_track')?.status, asRoot.get('mem_dirty_track')?.status, 'the filter refuses nothing else');
+  t.equal(
+    refused.get('mem_dirty_track')?.status,
+    asRoot.get('mem_dirty_track')?.status,
+    'the filter refuses nothing else',
+  );
   assertFoundMissing(t, refused, names);
 });
 
-t.test('under a seccomp filter, userfaultfd answering ENOSYS is not taken for a kernel without it: unknown, naming the filter', async (t) => {
-  const names = ['uffd', 'uffd-noncoop'];
-  assertFilterSuspected(t, underRefusals(names), names);
-});
+t.test(
+  'under a seccomp filter, userfaultfd answering ENOSYS is not taken for a kernel without it: unknown, naming the filter',
+  async (t) => {
+    const names = ['uffd', 'uffd-noncoop'];
+    assertFilterSuspected(t, underRefusals(names), names);
+  },
+);

@@ -34,12 +34,15 @@ interface MountLine {
 }
 
 function parseMountinfo(text: string): Map<string, MountLine> {
-  const lines = text.split('\n').filter(Boolean).map((line) => {
-    const [before, after] = line.split(' - ');
-    const fields = before.split(' ');
-    const [fsType, source] = after.split(' ');
-    return { id: fields[0], mountPoint: fields[4], fsType, source, line };
-  });
+  const lines = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [before, after] = line.split(' - ');
+      const fields = before.split(' ');
+      const [fsType, source] = after.split(' ');
+      return { id: fields[0], mountPoint: fields[4], fsType, source, line };
+    });
   return new Map(lines.map((m) => [m.id, m]));
 }
 
@@ -54,7 +57,8 @@ function traces(beforeText: string, afterText: string): string[] {
   const found: string[] = [];
   for (const [id, m] of after) {
     const was = before.get(id);
-    if (!was && (OUR_SOURCES.has(m.source) || (OUR_FS_TYPES.has(m.fsType) && m.fsType !== 'tmpfs'))) found.push(`added: ${m.line}`);
+    if (!was && (OUR_SOURCES.has(m.source) || (OUR_FS_TYPES.has(m.fsType) && m.fsType !== 'tmpfs')))
+      found.push(`added: ${m.line}`);
     if (was && was.mountPoint === m.mountPoint && was.line !== m.line) found.push(`changed: ${was.line} -> ${m.line}`);
   }
   return found;
@@ -71,26 +75,40 @@ function hostEntries(): Set<string> {
 const asRoot = byName(runProbes(MOUNT_PROBES));
 const asNobody = byName(runProbes(MOUNT_PROBES, { unprivileged: true }));
 
-const hostHasAutofs = [...parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).values()].some((m) => m.fsType === 'autofs');
-t.test('as root the mount probes get a kernel answer: supported, or unsupported saying what the kernel did', { skip: !IS_ROOT && 'needs root' }, async (t) => {
-  for (const name of SYS_ADMIN_PROBES) {
-    const outcome = asRoot.get(name);
-    t.ok(outcome, `${name} ran`);
-    if (!outcome) continue;
-    t.comment(`${name}: ${outcome.status} (${outcome.reason}) ${outcome.message}`);
-    t.not(outcome.status, 'unknown', `${name} is not unknown as root: ${outcome.message}`);
-    t.equal(outcome.reason, outcome.status === 'supported' ? 'Supported' : 'NotInKernel', name);
-  }
-});
+const hostHasAutofs = [...parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).values()].some(
+  (m) => m.fsType === 'autofs',
+);
+t.test(
+  'as root the mount probes get a kernel answer: supported, or unsupported saying what the kernel did',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    for (const name of SYS_ADMIN_PROBES) {
+      const outcome = asRoot.get(name);
+      t.ok(outcome, `${name} ran`);
+      if (!outcome) continue;
+      t.comment(`${name}: ${outcome.status} (${outcome.reason}) ${outcome.message}`);
+      t.not(outcome.status, 'unknown', `${name} is not unknown as root: ${outcome.message}`);
+      t.equal(outcome.reason, outcome.status === 'supported' ? 'Supported' : 'NotInKernel', name);
+    }
+  },
+);
 
-t.test('a kernel that refuses MOVE_MOUNT_SET_GROUP, or CLONE_NEWPID with CLONE_PARENT, as older ones do (EINVAL) is found not to support them', { skip: !IS_ROOT && 'needs root' }, async (t) => {
-  const refused = underRefusals(['move_mount_set_group', 'clone_parent_vs_pid', '+overlayfs_maps']);
-  for (const name of ['move_mount_set_group', 'clone_parent_vs_pid']) {
-    t.equal(refused.get(name)?.status, 'unsupported', `${name}: ${refused.get(name)?.message}`);
-    t.equal(refused.get(name)?.reason, 'NotInKernel', name);
-  }
-  t.equal(refused.get('overlayfs_maps')?.status, asRoot.get('overlayfs_maps')?.status, 'the other mount probes are untouched');
-});
+t.test(
+  'a kernel that refuses MOVE_MOUNT_SET_GROUP, or CLONE_NEWPID with CLONE_PARENT, as older ones do (EINVAL) is found not to support them',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const refused = underRefusals(['move_mount_set_group', 'clone_parent_vs_pid', '+overlayfs_maps']);
+    for (const name of ['move_mount_set_group', 'clone_parent_vs_pid']) {
+      t.equal(refused.get(name)?.status, 'unsupported', `${name}: ${refused.get(name)?.message}`);
+      t.equal(refused.get(name)?.reason, 'NotInKernel', name);
+    }
+    t.equal(
+      refused.get('overlayfs_maps')?.status,
+      asRoot.get('overlayfs_maps')?.status,
+      'the other mount probes are untouched',
+    );
+  },
+);
 
 t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDenied, never unsupported', async (t) => {
   for (const name of SYS_ADMIN_PROBES) {
@@ -105,32 +123,63 @@ t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDeni
   }
 });
 
-t.test('the runner is back in its mount namespace, root and cwd after each mount probe, and no mount is left', { skip: !IS_ROOT && 'needs root' }, async (t) => {
-  const hostBefore = hostEntries();
-  const engine = new ProbeEngine({ probeModule: fileURLToPath(new URL('./fixtures/mountns-probes.ts', import.meta.url)) });
-  t.teardown(() => engine.close());
-  const names = ['place_before', 'move_mount_set_group', 'place_1', 'overlayfs_maps', 'place_2', 'autofs', 'place_3', 'clone_parent_vs_pid', 'apparmor_stacking', 'place_after'];
-  const results = byName(await engine.run(names));
-  const places = ['place_before', 'place_1', 'place_2', 'place_3', 'place_after'].map((name) => JSON.parse(results.get(name)?.message ?? '{}') as RunnerPlace);
-  const [home, ...later] = places;
-  t.ok(home.mountNs.startsWith('mnt:['), home.mountNs);
-  for (const place of later) {
-    t.equal(place.mountNs, home.mountNs, 'same mount namespace');
-    t.equal(place.root, home.root, 'same root');
-    t.equal(place.cwd, home.cwd, 'same cwd');
-    t.same(traces(home.mountinfo, place.mountinfo), [], 'no mount of the probes, no changed mount');
-  }
-  for (const name of ['move_mount_set_group', 'overlayfs_maps', 'autofs']) t.equal(results.get(name)?.status, asRoot.get(name)?.status, name);
-  t.same([...hostEntries()].filter((entry) => !hostBefore.has(entry)), [], 'nothing of the probes on the host filesystem');
-});
+t.test(
+  'the runner is back in its mount namespace, root and cwd after each mount probe, and no mount is left',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const hostBefore = hostEntries();
+    const engine = new ProbeEngine({
+      probeModule: fileURLToPath(new URL('./fixtures/mountns-probes.ts', import.meta.url)),
+    });
+    t.teardown(() => engine.close());
+    const names = [
+      'place_before',
+      'move_mount_set_group',
+      'place_1',
+      'overlayfs_maps',
+      'place_2',
+      'autofs',
+      'place_3',
+      'clone_parent_vs_pid',
+      'apparmor_stacking',
+      'place_after',
+    ];
+    const results = byName(await engine.run(names));
+    const places = ['place_before', 'place_1', 'place_2', 'place_3', 'place_after'].map(
+      (name) => JSON.parse(results.get(name)?.message ?? '{}') as RunnerPlace,
+    );
+    const [home, ...later] = places;
+    t.ok(home.mountNs.startsWith('mnt:['), home.mountNs);
+    for (const place of later) {
+      t.equal(place.mountNs, home.mountNs, 'same mount namespace');
+      t.equal(place.root, home.root, 'same root');
+      t.equal(place.cwd, home.cwd, 'same cwd');
+      t.same(traces(home.mountinfo, place.mountinfo), [], 'no mount of the probes, no changed mount');
+    }
+    for (const name of ['move_mount_set_group', 'overlayfs_maps', 'autofs'])
+      t.equal(results.get(name)?.status, asRoot.get(name)?.status, name);
+    t.same(
+      [...hostEntries()].filter((entry) => !hostBefore.has(entry)),
+      [],
+      'nothing of the probes on the host filesystem',
+    );
+  },
+);
 
-t.test('the mount table of this process is the same before and after a run of all mount probes', { skip: !IS_ROOT && 'needs root' }, async (t) => {
-  const before = readFileSync('/proc/self/mountinfo', 'utf8');
-  const entriesBefore = hostEntries();
-  runProbes(MOUNT_PROBES);
-  t.same(traces(before, readFileSync('/proc/self/mountinfo', 'utf8')), []);
-  t.same([...hostEntries()].filter((entry) => !entriesBefore.has(entry)), []);
-});
+t.test(
+  'the mount table of this process is the same before and after a run of all mount probes',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const before = readFileSync('/proc/self/mountinfo', 'utf8');
+    const entriesBefore = hostEntries();
+    runProbes(MOUNT_PROBES);
+    t.same(traces(before, readFileSync('/proc/self/mountinfo', 'utf8')), []);
+    t.same(
+      [...hostEntries()].filter((entry) => !entriesBefore.has(entry)),
+      [],
+    );
+  },
+);
 
 /** This process's children, from every thread's children list. */
 function children(): string[] {
@@ -150,17 +199,31 @@ async function settled(read: () => string[], expected: string[]): Promise<string
   return read();
 }
 
-t.test('called directly, the mount probes leave the calling thread, its descriptors and its children as they were', { skip: !IS_ROOT && 'needs root' }, async (t) => {
-  const mountNs = readlinkSync('/proc/thread-self/ns/mnt');
-  const cwd = process.cwd();
-  const fds = readdirSync('/proc/self/fd').sort();
-  const kids = children();
-  for (const probe of [mounts.moveMountSetGroup, mounts.overlayfsMaps, mounts.autofs, namespaces.cloneParentVsPid, lsm.apparmorStacking]) {
-    const outcome = callProbe(probe);
-    t.not(outcome.status, 'unknown', `${probe.name}: ${outcome.message}`);
-    t.equal(readlinkSync('/proc/thread-self/ns/mnt'), mountNs, `${probe.name}: same mount namespace`);
-    t.equal(readlinkSync('/proc/thread-self/cwd'), cwd, `${probe.name}: same cwd`);
-    t.same(children(), kids, `${probe.name}: no child left (the clone's sibling is reaped, never handed to our parent)`);
-  }
-  t.same(await settled(() => readdirSync('/proc/self/fd').sort(), fds), fds, 'every descriptor closed');
-});
+t.test(
+  'called directly, the mount probes leave the calling thread, its descriptors and its children as they were',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const mountNs = readlinkSync('/proc/thread-self/ns/mnt');
+    const cwd = process.cwd();
+    const fds = readdirSync('/proc/self/fd').sort();
+    const kids = children();
+    for (const probe of [
+      mounts.moveMountSetGroup,
+      mounts.overlayfsMaps,
+      mounts.autofs,
+      namespaces.cloneParentVsPid,
+      lsm.apparmorStacking,
+    ]) {
+      const outcome = callProbe(probe);
+      t.not(outcome.status, 'unknown', `${probe.name}: ${outcome.message}`);
+      t.equal(readlinkSync('/proc/thread-self/ns/mnt'), mountNs, `${probe.name}: same mount namespace`);
+      t.equal(readlinkSync('/proc/thread-self/cwd'), cwd, `${probe.name}: same cwd`);
+      t.same(
+        children(),
+        kids,
+        `${probe.name}: no child left (the clone's sibling is reaped, never handed to our parent)`,
+      );
+    }
+    t.same(await settled(() => readdirSync('/proc/self/fd').sort(), fds), fds, 'every descriptor closed');
+  },
+);

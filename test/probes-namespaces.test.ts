@@ -7,7 +7,7 @@ t.test('timens and cgroupns: their /proc files are there on this kernel', async 
   t.match(callProbe(namespaces.cgroupns), { status: 'supported' });
 });
 
-t.test('ns_pid: this process\'s status shows NSpid', async (t) => {
+t.test("ns_pid: this process's status shows NSpid", async (t) => {
   t.match(callProbe(namespaces.nsPid), { status: 'supported' });
 });
 

@@ -6,7 +6,9 @@ import { callProbe } from './helpers/direct.js';
 
 /** Is an exclusive flock held on /proc/locks (by the process `pid`)? */
 function holdsExclusiveLock(pid: number): boolean {
-  return readFileSync('/proc/locks', 'latin1').split('\n').some((line) => / FLOCK +ADVISORY +WRITE /.test(line) && line.includes(` ${pid} `));
+  return readFileSync('/proc/locks', 'latin1')
+    .split('\n')
+    .some((line) => / FLOCK +ADVISORY +WRITE /.test(line) && line.includes(` ${pid} `));
 }
 
 t.test('fdinfo_lock: a lock shows in fdinfo', async (t) => {
@@ -18,7 +20,12 @@ t.test('fdinfo_lock never waits for a lock another process holds: unknown, sayin
   t.teardown(() => {
     holder.kill('SIGKILL');
   });
-  for (let tries = 0; !holdsExclusiveLock(holder.pid ?? -1) && tries < 200; tries++) await new Promise((r) => setTimeout(r, 10));
+  for (let tries = 0; !holdsExclusiveLock(holder.pid ?? -1) && tries < 200; tries++)
+    await new Promise((r) => setTimeout(r, 10));
   t.ok(holdsExclusiveLock(holder.pid ?? -1), 'the other process holds /proc/locks');
-  t.match(callProbe(proc.fdinfoLock), { status: 'unknown', reason: 'UnexpectedResult', message: /holds \/proc\/locks exclusively/ });
+  t.match(callProbe(proc.fdinfoLock), {
+    status: 'unknown',
+    reason: 'UnexpectedResult',
+    message: /holds \/proc\/locks exclusively/,
+  });
 });

@@ -13,12 +13,27 @@ import * as ptrace from '../src/probes/ptrace.js';
 import { assertSameAsRoot, kernelAtLeast, minKernelOf } from './helpers/kernel-answers.js';
 import { callProbe } from './helpers/direct.js';
 
-const PROBES = ['ptrace_peeksiginfo', 'special_mapping_mremap', 'seccomp_suspend', 'seccomp_filters', 'get_rseq_conf', 'can_map_vdso', 'compat_cr', 'breakpoints'];
+const PROBES = [
+  'ptrace_peeksiginfo',
+  'special_mapping_mremap',
+  'seccomp_suspend',
+  'seccomp_filters',
+  'get_rseq_conf',
+  'can_map_vdso',
+  'compat_cr',
+  'breakpoints',
+];
 /** PTRACE_O_SUSPEND_SECCOMP and PTRACE_SECCOMP_GET_FILTER need CAP_SYS_ADMIN. */
 const NEED_CAP_SYS_ADMIN = ['seccomp_suspend', 'seccomp_filters'];
 const PROBE_FUNCTIONS = [
-  ptrace.ptracePeeksiginfo, ptrace.specialMappingMremap, ptrace.seccompSuspend, ptrace.seccompFilters,
-  ptrace.getRseqConf, ptrace.canMapVdso, ptrace.compatCr, ptrace.breakpoints,
+  ptrace.ptracePeeksiginfo,
+  ptrace.specialMappingMremap,
+  ptrace.seccompSuspend,
+  ptrace.seccompFilters,
+  ptrace.getRseqConf,
+  ptrace.canMapVdso,
+  ptrace.compatCr,
+  ptrace.breakpoints,
 ];
 
 function byName(results: ProbeResult[]): Map<string, ProbeOutcome> {
@@ -42,9 +57,13 @@ function expectedSupported(): string[] {
   if (!config || !kernelAtLeast(minKernelOf('get_rseq_conf'))) return ['ptrace_peeksiginfo', 'special_mapping_mremap'];
   const on = (option: string) => config.get(option) === 'y';
   const cmdline = readFileSync('/proc/cmdline', 'latin1');
-  const ia32 = on('CONFIG_IA32_EMULATION') && !on('CONFIG_IA32_EMULATION_DEFAULT_DISABLED') && !/ia32_emulation=(0|off|n)/.test(cmdline);
+  const ia32 =
+    on('CONFIG_IA32_EMULATION') &&
+    !on('CONFIG_IA32_EMULATION_DEFAULT_DISABLED') &&
+    !/ia32_emulation=(0|off|n)/.test(cmdline);
   return [
-    'ptrace_peeksiginfo', 'special_mapping_mremap',
+    'ptrace_peeksiginfo',
+    'special_mapping_mremap',
     ...(on('CONFIG_CHECKPOINT_RESTORE') && on('CONFIG_SECCOMP_FILTER') ? ['seccomp_suspend', 'seccomp_filters'] : []),
     ...(on('CONFIG_RSEQ') ? ['get_rseq_conf'] : []),
     ...(on('CONFIG_IA32_EMULATION') ? ['can_map_vdso'] : []),
@@ -80,7 +99,9 @@ const TRACEE_COMM = basename(process.execPath).slice(0, 15);
  */
 function leftovers(): string[] {
   return processes()
-    .filter((p) => p.argv0 === TRACEE_ARGV0 || (p.ppid === process.pid && /^[Zt]/.test(p.state) && p.comm === TRACEE_COMM))
+    .filter(
+      (p) => p.argv0 === TRACEE_ARGV0 || (p.ppid === process.pid && /^[Zt]/.test(p.state) && p.comm === TRACEE_COMM),
+    )
     .map((p) => `${p.pid} ${p.state} ${p.comm} ${p.argv0}`);
 }
 
@@ -117,8 +138,13 @@ t.test('as nobody the CAP_SYS_ADMIN probes answer unknown/PermissionDenied', asy
   }
 });
 
-t.test('as nobody the probes that need only ptrace of an own child give root\'s answer', async (t) => {
-  assertSameAsRoot(t, asNobody, asRoot, PROBES.filter((n) => !NEED_CAP_SYS_ADMIN.includes(n)));
+t.test("as nobody the probes that need only ptrace of an own child give root's answer", async (t) => {
+  assertSameAsRoot(
+    t,
+    asNobody,
+    asRoot,
+    PROBES.filter((n) => !NEED_CAP_SYS_ADMIN.includes(n)),
+  );
 });
 
 t.test('each ptrace probe takes a few milliseconds', async (t) => {
@@ -215,31 +241,53 @@ t.test('no tracee outlives a runner that dies or hangs holding one', async (t) =
   });
   const results = await engine.run(['dies_holding_tracee', 'hangs_holding_tracee']);
   await engine.close();
-  t.same(results.map((r) => r.outcome.reason), ['ProbeCrashed', 'Timeout']);
+  t.same(
+    results.map((r) => r.outcome.reason),
+    ['ProbeCrashed', 'Timeout'],
+  );
   t.same(leftovers(), []);
 });
 
 t.test('a failure of the tracing itself is unknown, never unsupported', async (t) => {
-  const failing = (errno: number) => ptrace.traced(() => {
-    throw new TraceeError('PTRACE_SEIZE', errno, 'Unable to ptrace the child');
-  });
+  const failing = (errno: number) =>
+    ptrace.traced(() => {
+      throw new TraceeError('PTRACE_SEIZE', errno, 'Unable to ptrace the child');
+    });
   t.match(failing(E.EPERM), { status: 'unknown', reason: 'PermissionDenied', message: /PTRACE_SEIZE.*EPERM/ });
   t.match(failing(E.ETIMEDOUT), { status: 'unknown', reason: 'Timeout' });
   t.match(failing(E.EINVAL), { status: 'unknown', reason: 'UnexpectedResult' });
   t.match(failing(0), { status: 'unknown', reason: 'UnexpectedResult' });
-  t.throws(() => ptrace.traced(() => {
-    throw new RangeError('a bug in the probe');
-  }), RangeError, 'other errors reach the runner, which reports ProbeError');
+  t.throws(
+    () =>
+      ptrace.traced(() => {
+        throw new RangeError('a bug in the probe');
+      }),
+    RangeError,
+    'other errors reach the runner, which reports ProbeError',
+  );
 });
 
-t.test('compat_cr: a seccomp filter that traps 32-bit system calls (SIGSYS) is named, not taken for a kernel without ia32 emulation', async (t) => {
-  const refused = underRefusals(['compat_cr=SIGSYS']);
-  t.match(refused.get('compat_cr'), { status: 'unknown', reason: 'PermissionDenied', message: /seccomp filter refused the 32-bit system call/ });
-});
+t.test(
+  'compat_cr: a seccomp filter that traps 32-bit system calls (SIGSYS) is named, not taken for a kernel without ia32 emulation',
+  async (t) => {
+    const refused = underRefusals(['compat_cr=SIGSYS']);
+    t.match(refused.get('compat_cr'), {
+      status: 'unknown',
+      reason: 'PermissionDenied',
+      message: /seccomp filter refused the 32-bit system call/,
+    });
+  },
+);
 
-t.test('special_mapping_mremap: a child that cannot signal itself (a filter refuses kill) says nothing of mremap: unknown', async (t) => {
-  const refused = underRefusals(['special_mapping_mremap', '+breakpoints']);
-  t.match(refused.get('special_mapping_mremap'), { status: 'unknown', reason: 'PermissionDenied', message: /could not signal itself/ });
-  t.match(refused.get('breakpoints'), { status: 'supported' }, 'the filter refuses nothing else');
-});
-
+t.test(
+  'special_mapping_mremap: a child that cannot signal itself (a filter refuses kill) says nothing of mremap: unknown',
+  async (t) => {
+    const refused = underRefusals(['special_mapping_mremap', '+breakpoints']);
+    t.match(refused.get('special_mapping_mremap'), {
+      status: 'unknown',
+      reason: 'PermissionDenied',
+      message: /could not signal itself/,
+    });
+    t.match(refused.get('breakpoints'), { status: 'supported' }, 'the filter refuses nothing else');
+  },
+);

@@ -2,7 +2,15 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
-import { assertKernelAnswers, assertSupportedWhereBrought, byName, type Brought, assertSameAsRoot, assertFoundMissing, assertFilterSuspected } from './helpers/kernel-answers.js';
+import {
+  assertKernelAnswers,
+  assertSupportedWhereBrought,
+  byName,
+  type Brought,
+  assertSameAsRoot,
+  assertFoundMissing,
+  assertFilterSuspected,
+} from './helpers/kernel-answers.js';
 import { fromErrno, missingSyscall } from '../src/probes/outcome.js';
 import { errno as E } from '../src/native/constants.js';
 import * as syscalls from '../src/probes/syscalls.js';
@@ -30,7 +38,6 @@ const SYSCTL_PROBES = ['ns_last_pid', 'ipc'];
 const asRoot = byName(runProbes([...PROBES, ...SYSCTL_PROBES]));
 const asNobody = byName(runProbes([...PROBES, ...SYSCTL_PROBES], { unprivileged: true }));
 
-
 t.test('as root every syscall probe gets a kernel answer: supported, or unsupported naming the errno', async (t) => {
   assertKernelAnswers(t, asRoot, PROBES);
 });
@@ -39,7 +46,7 @@ t.test('a kernel with the release and config a feature came with is found to sup
   assertSupportedWhereBrought(t, asRoot, EXPECTED);
 });
 
-t.test('these probes need no privilege: nobody gets root\'s answer', async (t) => {
+t.test("these probes need no privilege: nobody gets root's answer", async (t) => {
   assertSameAsRoot(t, asNobody, asRoot, PROBES);
 });
 
@@ -49,49 +56,72 @@ t.test('ns_last_pid and ipc are written back as root', async (t) => {
   t.equal(asRoot.get('ipc')?.status, 'supported', String(asRoot.get('ipc')?.message));
 });
 
-t.test('ns_last_pid and ipc answer unknown/PermissionDenied to nobody, whom access() would have let through', async (t) => {
-  for (const name of SYSCTL_PROBES) {
-    t.equal(asNobody.get(name)?.status, 'unknown', `${name}: ${asNobody.get(name)?.message}`);
-    t.equal(asNobody.get(name)?.reason, 'PermissionDenied', name);
-  }
-  // The kernel checks ns_last_pid's privilege on write: the error is the write's EPERM.
-  t.match(asNobody.get('ns_last_pid')?.message, /EPERM/);
-});
+t.test(
+  'ns_last_pid and ipc answer unknown/PermissionDenied to nobody, whom access() would have let through',
+  async (t) => {
+    for (const name of SYSCTL_PROBES) {
+      t.equal(asNobody.get(name)?.status, 'unknown', `${name}: ${asNobody.get(name)?.message}`);
+      t.equal(asNobody.get(name)?.reason, 'PermissionDenied', name);
+    }
+    // The kernel checks ns_last_pid's privilege on write: the error is the write's EPERM.
+    t.match(asNobody.get('ns_last_pid')?.message, /EPERM/);
+  },
+);
 
-t.test('the ipc probe leaves sem_next_id as it found it', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
-  const path = '/proc/sys/kernel/sem_next_id';
-  const before = readFileSync(path, 'latin1');
-  const [outcome] = runProbes(['ipc']);
-  t.equal(outcome.outcome.status, 'supported', outcome.outcome.message);
-  t.equal(readFileSync(path, 'latin1'), before);
-});
+t.test(
+  'the ipc probe leaves sem_next_id as it found it',
+  { skip: process.getuid?.() !== 0 && 'needs root' },
+  async (t) => {
+    const path = '/proc/sys/kernel/sem_next_id';
+    const before = readFileSync(path, 'latin1');
+    const [outcome] = runProbes(['ipc']);
+    t.equal(outcome.outcome.status, 'supported', outcome.outcome.message);
+    t.equal(readFileSync(path, 'latin1'), before);
+  },
+);
 
 t.test('called directly, the syscall probes close every descriptor they open', async (t) => {
-  const direct = [syscalls.prctlSetMmMap, syscalls.userns, syscalls.timerfd, syscalls.kcmpEpoll, syscalls.clone3SetTid,
-    syscalls.pidfdStore, syscalls.memfdHugetlb, syscalls.openat2, syscalls.timerCrIds];
+  const direct = [
+    syscalls.prctlSetMmMap,
+    syscalls.userns,
+    syscalls.timerfd,
+    syscalls.kcmpEpoll,
+    syscalls.clone3SetTid,
+    syscalls.pidfdStore,
+    syscalls.memfdHugetlb,
+    syscalls.openat2,
+    syscalls.timerCrIds,
+  ];
   const before = readdirSync('/proc/self/fd').sort();
   for (const probe of direct) callProbe(probe);
   // kcmp_epoll's descriptors are closed on a libuv thread (see fds.ts): give them a moment, not forever.
   const fds = () => readdirSync('/proc/self/fd').sort();
-  for (let waited = 0; fds().length !== before.length && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  for (let waited = 0; fds().length !== before.length && waited < 2_000; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
   t.same(fds(), before);
 });
 
 /** The probes whose refusal is a missing system call (ENOSYS). */
 const MISSING_SYSCALL = ['clone3_set_tid', 'pidfd_store', 'openat2'];
 
-t.test('a kernel that refuses each feature as one without it does (EINVAL, ENOTTY) is found not to support it', async (t) => {
-  const names = PROBES.filter((name) => !MISSING_SYSCALL.includes(name));
-  assertFoundMissing(t, underRefusals(names), names);
-});
+t.test(
+  'a kernel that refuses each feature as one without it does (EINVAL, ENOTTY) is found not to support it',
+  async (t) => {
+    const names = PROBES.filter((name) => !MISSING_SYSCALL.includes(name));
+    assertFoundMissing(t, underRefusals(names), names);
+  },
+);
 
-t.test('under a seccomp filter a missing system call (ENOSYS) is not taken for the kernel\'s: unknown, naming the filter', async (t) => {
-  // Container runtimes' default filters answer ENOSYS for calls they do not know, and for clone3 on purpose.
-  const names = [...MISSING_SYSCALL, 'kcmp'];
-  assertFilterSuspected(t, underRefusals(names), names);
-});
+t.test(
+  "under a seccomp filter a missing system call (ENOSYS) is not taken for the kernel's: unknown, naming the filter",
+  async (t) => {
+    // Container runtimes' default filters answer ENOSYS for calls they do not know, and for clone3 on purpose.
+    const names = [...MISSING_SYSCALL, 'kcmp'];
+    assertFilterSuspected(t, underRefusals(names), names);
+  },
+);
 
-t.test('without a seccomp filter, ENOSYS is the kernel\'s answer: the call is missing', async (t) => {
+t.test("without a seccomp filter, ENOSYS is the kernel's answer: the call is missing", async (t) => {
   t.match(fromErrno(E.ENOSYS, 'pidfd_open'), { status: 'unsupported', reason: 'NotInKernel' });
   t.match(missingSyscall('No openat2 syscall support'), { status: 'unsupported', reason: 'NotInKernel' });
 });
@@ -100,7 +130,11 @@ t.test("a filter's EPERM never makes a system call look present: kcmp and openat
   // (clone3 cannot be refused so: glibc makes Node's threads with it and falls back to clone only on ENOSYS.)
   const refused = underRefusals(['kcmp=EPERM', 'openat2=EACCES']);
   for (const name of ['kcmp', 'openat2']) {
-    t.match(refused.get(name), { status: 'unknown', reason: 'PermissionDenied' }, `${name}: ${refused.get(name)?.message}`);
+    t.match(
+      refused.get(name),
+      { status: 'unknown', reason: 'PermissionDenied' },
+      `${name}: ${refused.get(name)?.message}`,
+    );
   }
 });
 

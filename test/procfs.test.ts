@@ -1,6 +1,15 @@
 import t from 'tap';
 import {
-  HOST_ROOT_ENV, hostPath, hostRoot, parseMaps, parseMountInfo, parseStat, statusField, vmFlagsAt, procStat, ownChildren,
+  HOST_ROOT_ENV,
+  hostPath,
+  hostRoot,
+  parseMaps,
+  parseMountInfo,
+  parseStat,
+  statusField,
+  vmFlagsAt,
+  procStat,
+  ownChildren,
 } from '../src/native/procfs.js';
 
 t.test('parseStat reads ppid and pgrp after a command name that holds spaces and parentheses', async (t) => {
@@ -23,18 +32,30 @@ t.test('statusField finds a field by its whole name, not by a prefix', async (t)
 });
 
 t.test('parseMaps reads range, device, inode and name, and anonymous mappings have an empty name', async (t) => {
-  const maps = parseMaps([
-    '7f0000000000-7f0000002000 rw-s 00000000 00:2a 12345                      /tmp/a file',
-    '7f0000003000-7f0000004000 rw-p 00000000 00:00 0 ',
-    '',
-  ].join('\n'));
-  t.same(maps[0], { start: 0x7f0000000000n, end: 0x7f0000002000n, perms: 'rw-s', major: 0, minor: 0x2a, inode: 12345n, name: '/tmp/a file' });
+  const maps = parseMaps(
+    [
+      '7f0000000000-7f0000002000 rw-s 00000000 00:2a 12345                      /tmp/a file',
+      '7f0000003000-7f0000004000 rw-p 00000000 00:00 0 ',
+      '',
+    ].join('\n'),
+  );
+  t.same(maps[0], {
+    start: 0x7f0000000000n,
+    end: 0x7f0000002000n,
+    perms: 'rw-s',
+    major: 0,
+    minor: 0x2a,
+    inode: 12345n,
+    name: '/tmp/a file',
+  });
   t.equal(maps[1].name, '');
   t.equal(maps.length, 2);
 });
 
 t.test('parseMountInfo undoes octal escapes and keeps optional fields as tags', async (t) => {
-  const [m] = parseMountInfo('36 35 98:0 / /mnt/a\\040b rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue\n');
+  const [m] = parseMountInfo(
+    '36 35 98:0 / /mnt/a\\040b rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue\n',
+  );
   t.equal(m.mountPoint, '/mnt/a b');
   t.same(m.tags, ['master:1', 'shared:7']);
   t.equal(m.fsType, 'ext3');

@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { Metrics } from '../src/metrics.js';
-import { PROMETHEUS_RULE_YAML, RULES_YAML, featureRegex, prometheusRule, readUnanswerable, withUnanswerable } from '../scripts/prometheusrule.js';
+import {
+  PROMETHEUS_RULE_YAML,
+  RULES_YAML,
+  featureRegex,
+  prometheusRule,
+  readUnanswerable,
+  withUnanswerable,
+} from '../scripts/prometheusrule.js';
 import { CATALOGUE } from '../src/catalogue.js';
 import { DEPLOY, build, daemonSet, getField, type JsonObject } from './helpers/deploy.js';
 import { cannedReport, exposition, promtool } from './helpers/prometheus.js';
@@ -42,8 +49,14 @@ t.test('every alert has a unit test where it fires and one where it does not', a
   const cases = (parse(readFileSync(RULE_TESTS, 'utf8')) as RuleTests).tests.flatMap((test) => test.alert_rule_test);
   for (const { alert } of alerts) {
     const own = cases.filter((c) => c.alertname === alert);
-    t.ok(own.some((c) => c.exp_alerts.length > 0), `${alert} fires`);
-    t.ok(own.some((c) => c.exp_alerts.length === 0), `${alert} does not fire`);
+    t.ok(
+      own.some((c) => c.exp_alerts.length > 0),
+      `${alert} fires`,
+    );
+    t.ok(
+      own.some((c) => c.exp_alerts.length === 0),
+      `${alert} does not fire`,
+    );
   }
 });
 
@@ -69,41 +82,68 @@ t.test('service down, nothing scraped and nothing fresh each alert, even with no
   for (const name of ['criu-readiness/criu-readiness', 'criu-readiness']) t.match(name, job, name);
   t.notMatch('node-exporter', job);
   t.equal(expr('CriuReadinessMetricsAbsent'), 'absent(criu_readiness_ready)');
-  t.match(expr('CriuReadinessCheckStale'), /time\(\) - criu_readiness_last_check_timestamp_seconds > \d+\s+or absent\(criu_readiness_last_check_timestamp_seconds\)/);
+  t.match(
+    expr('CriuReadinessCheckStale'),
+    /time\(\) - criu_readiness_last_check_timestamp_seconds > \d+\s+or absent\(criu_readiness_last_check_timestamp_seconds\)/,
+  );
 });
 
 const unanswerable = readUnanswerable();
 
-t.test('each profile\'s unanswerable checks are catalogue features, written into the rules from the one list', async (t) => {
-  const names = new Set(CATALOGUE.map((f) => f.name));
-  t.same(Object.keys(unanswerable).sort(), ['full-fidelity', 'least-privilege'], 'one entry per profile component');
-  t.same(unanswerable['full-fidelity'], {}, 'full fidelity answers every check');
-  for (const [profile, features] of Object.entries(unanswerable)) {
-    for (const [name, why] of Object.entries(features)) {
-      t.ok(names.has(name), `${profile}: ${name} is a feature`);
-      t.ok(['ReadOnlyFilesystem', 'DeviceUnavailable', 'seccomp'].includes(why), `${profile}: ${name}: ${why}`);
+t.test(
+  "each profile's unanswerable checks are catalogue features, written into the rules from the one list",
+  async (t) => {
+    const names = new Set(CATALOGUE.map((f) => f.name));
+    t.same(Object.keys(unanswerable).sort(), ['full-fidelity', 'least-privilege'], 'one entry per profile component');
+    t.same(unanswerable['full-fidelity'], {}, 'full fidelity answers every check');
+    for (const [profile, features] of Object.entries(unanswerable)) {
+      for (const [name, why] of Object.entries(features)) {
+        t.ok(names.has(name), `${profile}: ${name} is a feature`);
+        t.ok(['ReadOnlyFilesystem', 'DeviceUnavailable', 'seccomp'].includes(why), `${profile}: ${name}: ${why}`);
+      }
     }
-  }
-  const text = readFileSync(RULES, 'utf8');
-  t.equal(text, withUnanswerable(text, unanswerable), 'rules.yaml has the list: regenerate with `node --import tsx scripts/prometheusrule.ts`');
-  const unknown = alerts.find((a) => a.alert === 'CriuReadinessRequiredFeatureUnknown')!;
-  t.match(unknown.expr, `profile="least-privilege",feature=~"${featureRegex(Object.keys(unanswerable['least-privilege']))}"`);
-  // The two required checks no non-privileged container can answer are in it.
-  for (const name of ['ns_last_pid', 'ipc']) t.ok(name in unanswerable['least-privilege'], name);
-  // Only the unknown alert excludes anything: a missing feature alerts in every profile.
-  for (const { alert, expr } of alerts) if (alert !== unknown.alert) t.notMatch(expr, /profile/, `${alert} is the same in every profile`);
-});
+    const text = readFileSync(RULES, 'utf8');
+    t.equal(
+      text,
+      withUnanswerable(text, unanswerable),
+      'rules.yaml has the list: regenerate with `node --import tsx scripts/prometheusrule.ts`',
+    );
+    const unknown = alerts.find((a) => a.alert === 'CriuReadinessRequiredFeatureUnknown')!;
+    t.match(
+      unknown.expr,
+      `profile="least-privilege",feature=~"${featureRegex(Object.keys(unanswerable['least-privilege']))}"`,
+    );
+    // The two required checks no non-privileged container can answer are in it.
+    for (const name of ['ns_last_pid', 'ipc']) t.ok(name in unanswerable['least-privilege'], name);
+    // Only the unknown alert excludes anything: a missing feature alerts in every profile.
+    for (const { alert, expr } of alerts)
+      if (alert !== unknown.alert) t.notMatch(expr, /profile/, `${alert} is the same in every profile`);
+  },
+);
 
 t.test('the series carry the profile the rules key on: the pod label, copied by the PodMonitor', async (t) => {
   for (const profile of Object.keys(unanswerable)) {
     const built = build(join(DEPLOY, 'overlays', profile));
     const { ds } = daemonSet(built);
-    t.equal((getField(ds, 'spec.template.metadata.labels') as JsonObject)['criu-readiness/profile'], profile, `${profile}: pod label`);
-    t.notOk((getField(ds, 'spec.selector.matchLabels') as JsonObject)['criu-readiness/profile'], 'not in the selector, which cannot change');
+    t.equal(
+      (getField(ds, 'spec.template.metadata.labels') as JsonObject)['criu-readiness/profile'],
+      profile,
+      `${profile}: pod label`,
+    );
+    t.notOk(
+      (getField(ds, 'spec.selector.matchLabels') as JsonObject)['criu-readiness/profile'],
+      'not in the selector, which cannot change',
+    );
     const monitor = built.find((o) => o.kind === 'PodMonitor')!;
-    const relabelings = (getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[]).flatMap((e) => e.relabelings as JsonObject[]);
+    const relabelings = (getField(monitor, 'spec.podMetricsEndpoints') as JsonObject[]).flatMap(
+      (e) => e.relabelings as JsonObject[],
+    );
     t.ok(
-      relabelings.some((r) => r.targetLabel === 'profile' && JSON.stringify(r.sourceLabels) === JSON.stringify(['__meta_kubernetes_pod_label_criu_readiness_profile'])),
+      relabelings.some(
+        (r) =>
+          r.targetLabel === 'profile' &&
+          JSON.stringify(r.sourceLabels) === JSON.stringify(['__meta_kubernetes_pod_label_criu_readiness_profile']),
+      ),
       `${profile}: the PodMonitor sets profile from the pod label`,
     );
   }
@@ -122,7 +162,11 @@ t.test('the rules only read metrics the service exposes', async (t) => {
 
 t.test('the PrometheusRule holds the groups of the rules file', async (t) => {
   const committed = readFileSync(PROMETHEUS_RULE_YAML, 'utf8');
-  t.equal(committed, prometheusRule(readFileSync(RULES_YAML, 'utf8')), 'regenerate it with `node --import tsx scripts/prometheusrule.ts`');
+  t.equal(
+    committed,
+    prometheusRule(readFileSync(RULES_YAML, 'utf8')),
+    'regenerate it with `node --import tsx scripts/prometheusrule.ts`',
+  );
   const resource = parse(committed) as { apiVersion: string; kind: string; spec: { groups: unknown } };
   t.equal(resource.apiVersion, 'monitoring.coreos.com/v1');
   t.equal(resource.kind, 'PrometheusRule');

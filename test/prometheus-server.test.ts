@@ -24,7 +24,8 @@ t.test('a real Prometheus scrapes the service', async (t) => {
   // What each scrape asked for and got.
   const scrapes: { accept: string; contentType: string }[] = [];
   app.addHook('onSend', async (request, reply) => {
-    if (request.url === '/metrics') scrapes.push({ accept: String(request.headers.accept), contentType: String(reply.getHeader('content-type')) });
+    if (request.url === '/metrics')
+      scrapes.push({ accept: String(request.headers.accept), contentType: String(reply.getHeader('content-type')) });
   });
   t.teardown(async () => {
     await app.close();
@@ -62,7 +63,14 @@ t.test('a real Prometheus scrapes the service', async (t) => {
         t.same(
           sample && { labels: sample.metric, value: sample.value[1] },
           {
-            labels: { __name__: 'criu_readiness_feature_status', feature: feature.name, category: feature.category, status, instance: `127.0.0.1:${appPort}`, job: 'criu-readiness' },
+            labels: {
+              __name__: 'criu_readiness_feature_status',
+              feature: feature.name,
+              category: feature.category,
+              status,
+              instance: `127.0.0.1:${appPort}`,
+              job: 'criu-readiness',
+            },
             value: feature.status === status ? '1' : '0',
           },
           `${feature.name} ${status}`,
@@ -92,10 +100,14 @@ t.test('a real Prometheus scrapes the service', async (t) => {
       { scrapes: scrapes.slice(0, 2) },
     );
     const runs = await prometheus.query('criu_readiness_check_runs_total');
-    t.same(Object.fromEntries(runs.map((s) => [s.metric.result, s.value[1]])), { ok: String(cache.runs.ok), failed: String(cache.runs.failed) }, 'the counter kept its _total name');
+    t.same(
+      Object.fromEntries(runs.map((s) => [s.metric.result, s.value[1]])),
+      { ok: String(cache.runs.ok), failed: String(cache.runs.failed) },
+      'the counter kept its _total name',
+    );
   });
 
-  t.test('promtool check metrics passes on the service\'s text exposition', async (t) => {
+  t.test("promtool check metrics passes on the service's text exposition", async (t) => {
     const response = await fetch(`${service}/metrics`);
     t.equal(response.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
     const result = promtool(['check', 'metrics'], await response.text());
@@ -110,22 +122,39 @@ t.test('a real Prometheus scrapes the service', async (t) => {
       const evaluated = (r: RuleGroup['rules'][number]) => r.health === 'ok' && Date.parse(r.lastEvaluation) > stored;
       return loaded.length > 0 && loaded.every((g) => g.rules.every(evaluated)) ? loaded : undefined;
     });
-    t.same(groups.map((g) => g.name), ['criu-readiness']);
+    t.same(
+      groups.map((g) => g.name),
+      ['criu-readiness'],
+    );
 
     const expected = all.features
       .flatMap((f) => {
-        if (f.category === 'required' && f.status === 'unsupported') return [`CriuReadinessRequiredFeatureMissing/${f.name}`];
-        if (f.category === 'required' && f.status === 'unknown') return [`CriuReadinessRequiredFeatureUnknown/${f.name}`];
+        if (f.category === 'required' && f.status === 'unsupported')
+          return [`CriuReadinessRequiredFeatureMissing/${f.name}`];
+        if (f.category === 'required' && f.status === 'unknown')
+          return [`CriuReadinessRequiredFeatureUnknown/${f.name}`];
         if (f.category === 'extra' && f.status === 'unsupported') return [`CriuReadinessExtraFeatureMissing/${f.name}`];
         return [];
       })
       .sort();
     // The feature alerts wait 10 minutes: here they can only be pending.
-    const alerts = await waitFor('the alerts of the rules', async () => {
-      const active = (await prometheus.query('ALERTS')).map((s) => `${s.metric.alertname}/${s.metric.feature}`).sort();
-      return active.length === expected.length ? active : undefined;
-    }, 10_000).catch(async () => (await prometheus.query('ALERTS')).map((s) => `${s.metric.alertname}/${s.metric.feature}`).sort());
+    const alerts = await waitFor(
+      'the alerts of the rules',
+      async () => {
+        const active = (await prometheus.query('ALERTS'))
+          .map((s) => `${s.metric.alertname}/${s.metric.feature}`)
+          .sort();
+        return active.length === expected.length ? active : undefined;
+      },
+      10_000,
+    ).catch(async () =>
+      (await prometheus.query('ALERTS')).map((s) => `${s.metric.alertname}/${s.metric.feature}`).sort(),
+    );
     t.comment(`alerts on this kernel: ${expected.join(', ') || 'none'}`);
-    t.same(alerts, expected, 'one alert per missing required or extra feature and per unknown required feature, and no other');
+    t.same(
+      alerts,
+      expected,
+      'one alert per missing required or extra feature and per unknown required feature, and no other',
+    );
   });
 });

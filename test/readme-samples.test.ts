@@ -27,7 +27,9 @@ for (const sample of found) {
     const theirs = verdicts(own.lines, own.code);
     const ours = verdicts(now.lines, now.code);
     if (theirs !== ours) {
-      return t.pass('the sample\'s lines', { skip: `this machine's verdicts differ from the sample's (sample ${theirs}; here ${ours}): its wording cannot be compared here` });
+      return t.pass("the sample's lines", {
+        skip: `this machine's verdicts differ from the sample's (sample ${theirs}; here ${ours}): its wording cannot be compared here`,
+      });
     }
     t.equal(render(sample.args, now), sample.block);
   });
@@ -40,5 +42,9 @@ t.test('verdicts() tells apart samples with other features or another exit statu
   t.not(verdicts([warn('tun', 'old wording')], 1), sample, 'another feature');
   t.not(verdicts([warn('autofs', 'old wording')], 2), sample, 'another exit status');
   t.equal(verdicts(['missing: a, b; unknown: c'], 1), 'exit 1: missing: a missing: b unknown: c');
-  t.not(verdicts(['missing: a, b'], 1), verdicts(['missing: a; unknown: b'], 1), 'npd lists: which list a name is in counts');
+  t.not(
+    verdicts(['missing: a, b'], 1),
+    verdicts(['missing: a; unknown: b'], 1),
+    'npd lists: which list a name is in counts',
+  );
 });

@@ -22,15 +22,22 @@ function subreaper(): boolean {
 function traces() {
   return {
     children: ownChildren().sort(),
-    dirs: readdirSync(tmpdir()).filter((n) => n.startsWith('criu-readiness-canary-')).sort(),
-    mounts: readFileSync('/proc/self/mountinfo', 'latin1').split('\n').map((l) => l.split(' ').slice(4, 5).join()).sort(),
-    canaries: readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'latin1') === 'sh\0-c\0while :; do sleep 0.1; done\0';
-      } catch {
-        return false;
-      }
-    }),
+    dirs: readdirSync(tmpdir())
+      .filter((n) => n.startsWith('criu-readiness-canary-'))
+      .sort(),
+    mounts: readFileSync('/proc/self/mountinfo', 'latin1')
+      .split('\n')
+      .map((l) => l.split(' ').slice(4, 5).join())
+      .sort(),
+    canaries: readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'latin1') === 'sh\0-c\0while :; do sleep 0.1; done\0';
+        } catch {
+          return false;
+        }
+      }),
     subreaper: subreaper(),
   };
 }
@@ -51,60 +58,128 @@ t.test('processState reads the state letter and parent; a gone pid is null', asy
 });
 
 const CRIU = process.env.CRIU;
-t.test('a working criu dumps the canary and restores it with its pid; nothing is left behind', { skip: !CRIU ? 'no working criu given: set CRIU=/path/to/criu (e.g. CRIU=/opt/criu-4.2/criu) to run the real dump and restore' : NOT_ROOT, timeout: 60_000 }, async (t) => {
-  const before = traces();
-  const outcome = criuCanary(envFor('/', { criu: CRIU }));
-  if (outcome.reason === 'Timeout') t.comment(`SKIP: ${outcome.message} (a busy machine: other suites' network namespaces hold the kernel's locks criu waits on); the bound held`);
-  else t.match(outcome, { status: 'supported', reason: 'Supported', message: /dumped a canary process tree and restored it: pid \d+ runs again/ });
-  t.same(traces(), before);
-});
+t.test(
+  'a working criu dumps the canary and restores it with its pid; nothing is left behind',
+  {
+    skip: !CRIU
+      ? 'no working criu given: set CRIU=/path/to/criu (e.g. CRIU=/opt/criu-4.2/criu) to run the real dump and restore'
+      : NOT_ROOT,
+    timeout: 60_000,
+  },
+  async (t) => {
+    const before = traces();
+    const outcome = criuCanary(envFor('/', { criu: CRIU }));
+    if (outcome.reason === 'Timeout')
+      t.comment(
+        `SKIP: ${outcome.message} (a busy machine: other suites' network namespaces hold the kernel's locks criu waits on); the bound held`,
+      );
+    else
+      t.match(outcome, {
+        status: 'supported',
+        reason: 'Supported',
+        message: /dumped a canary process tree and restored it: pid \d+ runs again/,
+      });
+    t.same(traces(), before);
+  },
+);
 
 const DEBIAN_CRIU = debianPackage('criu');
-t.test("Debian 12's criu 3.17.1 cannot dump on this kernel: unsupported with its first error; nothing is left behind", { skip: ('skip' in DEBIAN_CRIU && DEBIAN_CRIU.skip) || NOT_ROOT, timeout: 60_000 }, async (t) => {
-  if ('skip' in DEBIAN_CRIU) return;
-  const before = traces();
-  const outcome = criuCanary(envFor('/', { criu: join(DEBIAN_CRIU.dir, 'usr/sbin/criu') }));
-  if (outcome.status === 'supported') t.comment(`SKIP: Debian's criu 3.17.1 works on this kernel (${outcome.message})`);
-  else if (outcome.reason === 'Timeout') t.comment(`SKIP: ${outcome.message} (a busy machine); the bound held`);
-  else t.match(outcome, { status: 'unsupported', reason: 'MissingDependency', message: /^the installed criu cannot start on this kernel: / });
-  t.same(traces(), before);
-});
+t.test(
+  "Debian 12's criu 3.17.1 cannot dump on this kernel: unsupported with its first error; nothing is left behind",
+  { skip: ('skip' in DEBIAN_CRIU && DEBIAN_CRIU.skip) || NOT_ROOT, timeout: 60_000 },
+  async (t) => {
+    if ('skip' in DEBIAN_CRIU) return;
+    const before = traces();
+    const outcome = criuCanary(envFor('/', { criu: join(DEBIAN_CRIU.dir, 'usr/sbin/criu') }));
+    if (outcome.status === 'supported')
+      t.comment(`SKIP: Debian's criu 3.17.1 works on this kernel (${outcome.message})`);
+    else if (outcome.reason === 'Timeout') t.comment(`SKIP: ${outcome.message} (a busy machine); the bound held`);
+    else
+      t.match(outcome, {
+        status: 'unsupported',
+        reason: 'MissingDependency',
+        message: /^the installed criu cannot start on this kernel: /,
+      });
+    t.same(traces(), before);
+  },
+);
 
 t.test('a dump that fails is unsupported with the error criu logged', { skip: NOT_ROOT }, async (t) => {
   const root = makeRoot(t, { 'usr/sbin/criu': fake('', 1, 'Error (criu/cr-dump.c:2000): Dumping FAILED.\n') });
   const before = traces();
-  t.match(criuCanary(envFor(root)), { status: 'unsupported', reason: 'UnexpectedResult', message: '/usr/sbin/criu dump failed (exit 1): Dumping FAILED.' });
+  t.match(criuCanary(envFor(root)), {
+    status: 'unsupported',
+    reason: 'UnexpectedResult',
+    message: '/usr/sbin/criu dump failed (exit 1): Dumping FAILED.',
+  });
   t.same(traces(), before);
 });
 
-t.test('a dump that leaves the canary alive is unknown, and the canary is still killed', { skip: NOT_ROOT, timeout: 30_000 }, async (t) => {
-  const root = makeRoot(t, { 'usr/sbin/criu': fake('') });
-  const before = traces();
-  t.match(criuCanary(envFor(root)), { status: 'unknown', reason: 'UnexpectedResult', message: /the dumped canary did not end: pids/ });
-  t.same(traces(), before);
-});
+t.test(
+  'a dump that leaves the canary alive is unknown, and the canary is still killed',
+  { skip: NOT_ROOT, timeout: 30_000 },
+  async (t) => {
+    const root = makeRoot(t, { 'usr/sbin/criu': fake('') });
+    const before = traces();
+    t.match(criuCanary(envFor(root)), {
+      status: 'unknown',
+      reason: 'UnexpectedResult',
+      message: /the dumped canary did not end: pids/,
+    });
+    t.same(traces(), before);
+  },
+);
 
-t.test('a restore that says 0 but brings nothing back is unsupported', { skip: NOT_ROOT, timeout: 30_000 }, async (t) => {
-  const root = makeRoot(t, { 'usr/sbin/criu': { script: '[ "$1" = dump ] && kill -9 "-$3"; exit 0' } });
-  const before = traces();
-  t.match(criuCanary(envFor(root)), { status: 'unsupported', reason: 'UnexpectedResult', message: /criu restore exited 0 but the canary \(pid \d+\) is not running/ });
-  t.same(traces(), before);
-});
+t.test(
+  'a restore that says 0 but brings nothing back is unsupported',
+  { skip: NOT_ROOT, timeout: 30_000 },
+  async (t) => {
+    const root = makeRoot(t, { 'usr/sbin/criu': { script: '[ "$1" = dump ] && kill -9 "-$3"; exit 0' } });
+    const before = traces();
+    t.match(criuCanary(envFor(root)), {
+      status: 'unsupported',
+      reason: 'UnexpectedResult',
+      message: /criu restore exited 0 but the canary \(pid \d+\) is not running/,
+    });
+    t.same(traces(), before);
+  },
+);
 
 t.test('a restore that fails names its log', { skip: NOT_ROOT, timeout: 30_000 }, async (t) => {
-  const root = makeRoot(t, { 'usr/sbin/criu': { script: 'if [ "$1" = dump ]; then kill -9 "-$3"; exit 0; fi\necho "Error (criu/cr-restore.c:1): Can\'t fork for 42: File exists" > "$4/$6"\nexit 1' } });
+  const root = makeRoot(t, {
+    'usr/sbin/criu': {
+      script:
+        'if [ "$1" = dump ]; then kill -9 "-$3"; exit 0; fi\necho "Error (criu/cr-restore.c:1): Can\'t fork for 42: File exists" > "$4/$6"\nexit 1',
+    },
+  });
   const outcome = criuCanary(envFor(root));
-  t.match(outcome, { status: 'unsupported', reason: 'UnexpectedResult', message: /restore failed \(exit 1\): Can't fork for 42: File exists/ });
+  t.match(outcome, {
+    status: 'unsupported',
+    reason: 'UnexpectedResult',
+    message: /restore failed \(exit 1\): Can't fork for 42: File exists/,
+  });
 });
 
 t.test('no criu: the canary says it needs one', { skip: NOT_ROOT }, async (t) => {
-  t.match(criuCanary(envFor(makeRoot(t))), { status: 'unsupported', reason: 'MissingDependency', message: 'needs criu, which is not installed (see criu_binary)' });
+  t.match(criuCanary(envFor(makeRoot(t))), {
+    status: 'unsupported',
+    reason: 'MissingDependency',
+    message: 'needs criu, which is not installed (see criu_binary)',
+  });
 });
 
-t.test('a criu that hangs is cut at 10 s: unknown, Timeout; nothing left behind', { skip: NOT_ROOT, timeout: 40_000 }, async (t) => {
-  const root = makeRoot(t, { 'usr/sbin/criu': { script: 'exec sleep 60' } });
-  const before = traces();
-  t.match(criuCanary(envFor(root)), { status: 'unknown', reason: 'Timeout', message: /dump did not finish within 10 s/ });
-  t.same(traces(), before);
-  t.notOk(existsSync('/proc/self/fd/999999'));
-});
+t.test(
+  'a criu that hangs is cut at 10 s: unknown, Timeout; nothing left behind',
+  { skip: NOT_ROOT, timeout: 40_000 },
+  async (t) => {
+    const root = makeRoot(t, { 'usr/sbin/criu': { script: 'exec sleep 60' } });
+    const before = traces();
+    t.match(criuCanary(envFor(root)), {
+      status: 'unknown',
+      reason: 'Timeout',
+      message: /dump did not finish within 10 s/,
+    });
+    t.same(traces(), before);
+    t.notOk(existsSync('/proc/self/fd/999999'));
+  },
+);

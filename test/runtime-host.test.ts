@@ -2,12 +2,27 @@
 import t from 'tap';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeFailure, findExecutable, hostPath, resolveUnderRoot, run, runtimeEnv } from '../src/probes/runtime/host.js';
+import {
+  describeFailure,
+  findExecutable,
+  hostPath,
+  resolveUnderRoot,
+  run,
+  runtimeEnv,
+} from '../src/probes/runtime/host.js';
 import { atLeast, compareVersions, criuVersionNumber, parseVersion } from '../src/probes/runtime/version.js';
 import { addFiles, envFor, fake, makeRoot } from './helpers/hostroot.js';
 
 t.test('runtimeEnv reads CRIU_READINESS_HOST_ROOT, PATH, CRIU and the free-space threshold', async (t) => {
-  t.same(runtimeEnv({ CRIU_READINESS_HOST_ROOT: '/host', PATH: '/bin', CRIU: '/opt/criu', CRIU_READINESS_CHECKPOINT_MIN_FREE: '5G' }), { root: '/host', path: '/bin', criu: '/opt/criu', checkpointMinFree: '5G' });
+  t.same(
+    runtimeEnv({
+      CRIU_READINESS_HOST_ROOT: '/host',
+      PATH: '/bin',
+      CRIU: '/opt/criu',
+      CRIU_READINESS_CHECKPOINT_MIN_FREE: '5G',
+    }),
+    { root: '/host', path: '/bin', criu: '/opt/criu', checkpointMinFree: '5G' },
+  );
   t.same(runtimeEnv({}), { root: '/', path: '', criu: undefined, checkpointMinFree: undefined });
 });
 
@@ -16,16 +31,22 @@ t.test('hostPath puts a path under the root, and leaves it alone for /', async (
   t.equal(hostPath('/etc/crio/crio.conf', '/'), '/etc/crio/crio.conf');
 });
 
-t.test('a program is found in the system directories under the root, through absolute symlinks that point inside it', async (t) => {
-  const root = makeRoot(t, { 'usr/sbin/runc': fake('runc version 1.1.5\n') });
-  symlinkSync('/usr/sbin/runc', join(root, 'usr', 'bin-runc'));
-  addFiles(root, {});
-  symlinkSync('usr/sbin', join(root, 'sbin'));
-  t.same(findExecutable('runc', envFor(root)), { hostPath: '/usr/sbin/runc', localPath: join(root, 'usr/sbin/runc') });
-  t.equal(resolveUnderRoot('/usr/bin-runc', root), '/usr/sbin/runc');
-  t.equal(resolveUnderRoot('/sbin/runc', root), '/usr/sbin/runc');
-  t.equal(resolveUnderRoot('/usr/./sbin/../sbin/runc', root), '/usr/sbin/runc');
-});
+t.test(
+  'a program is found in the system directories under the root, through absolute symlinks that point inside it',
+  async (t) => {
+    const root = makeRoot(t, { 'usr/sbin/runc': fake('runc version 1.1.5\n') });
+    symlinkSync('/usr/sbin/runc', join(root, 'usr', 'bin-runc'));
+    addFiles(root, {});
+    symlinkSync('usr/sbin', join(root, 'sbin'));
+    t.same(findExecutable('runc', envFor(root)), {
+      hostPath: '/usr/sbin/runc',
+      localPath: join(root, 'usr/sbin/runc'),
+    });
+    t.equal(resolveUnderRoot('/usr/bin-runc', root), '/usr/sbin/runc');
+    t.equal(resolveUnderRoot('/sbin/runc', root), '/usr/sbin/runc');
+    t.equal(resolveUnderRoot('/usr/./sbin/../sbin/runc', root), '/usr/sbin/runc');
+  },
+);
 
 t.test('PATH entries are searched first; relative ones are ignored', async (t) => {
   const root = makeRoot(t, { 'opt/x/criu': fake(''), 'usr/sbin/criu': fake('') });
@@ -44,7 +65,8 @@ t.test('a file without an execute bit, a directory, a symlink loop are not progr
 t.test('run: a program that cannot be started, or is killed, says so in one line', async (t) => {
   const failed = run('/nonexistent/criu', ['--version']);
   t.equal(failed.kind, 'failed');
-  if (failed.kind === 'failed') t.equal(describeFailure(failed, 'criu --version'), 'criu --version could not be started: ENOENT');
+  if (failed.kind === 'failed')
+    t.equal(describeFailure(failed, 'criu --version'), 'criu --version could not be started: ENOENT');
   t.equal(describeFailure({ kind: 'killed', signal: 9 }, 'x'), 'x was killed by signal 9');
   t.equal(describeFailure({ kind: 'timeout' }, 'x', 2000), 'x did not finish within 2 s');
 });

@@ -3,7 +3,9 @@ import t from 'tap';
 import { parseToml, TomlError, tomlGet } from '../src/probes/runtime/toml.js';
 
 t.test('tables with quoted, dotted keys hold their values', async (t) => {
-  const doc = parseToml(`version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "runc"\n[plugins.'io.containerd.cri.v1.runtime']\nenable_criu = false\n`);
+  const doc = parseToml(
+    `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "runc"\n[plugins.'io.containerd.cri.v1.runtime']\nenable_criu = false\n`,
+  );
   t.equal(tomlGet(doc, ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'default_runtime_name']), 'runc');
   t.equal(tomlGet(doc, ['plugins', 'io.containerd.cri.v1.runtime', 'enable_criu']), false);
   t.equal(doc.version, 2);
@@ -14,7 +16,9 @@ t.test('dotted keys in a table make sub-tables', async (t) => {
 });
 
 t.test('comments and blank lines are skipped, also after values', async (t) => {
-  t.same(parseToml('# top\n\n[crio.runtime] # the table\nenable_criu_support = true # on\n'), { crio: { runtime: { enable_criu_support: true } } });
+  t.same(parseToml('# top\n\n[crio.runtime] # the table\nenable_criu_support = true # on\n'), {
+    crio: { runtime: { enable_criu_support: true } },
+  });
 });
 
 t.test('strings: escapes, literal, multi-line basic with line-ending backslash, multi-line literal', async (t) => {
@@ -23,15 +27,29 @@ t.test('strings: escapes, literal, multi-line basic with line-ending backslash, 
 });
 
 t.test('numbers: integers with underscores, hex, octal, floats, inf', async (t) => {
-  t.same(parseToml('a = 1_000\nb = -3\nc = 0x1f\nd = 0o17\ne = 1.5e3\nf = +inf\n'), { a: 1000, b: -3, c: 31, d: 15, e: 1500, f: Infinity });
+  t.same(parseToml('a = 1_000\nb = -3\nc = 0x1f\nd = 0o17\ne = 1.5e3\nf = +inf\n'), {
+    a: 1000,
+    b: -3,
+    c: 31,
+    d: 15,
+    e: 1500,
+    f: Infinity,
+  });
 });
 
 t.test('arrays span lines, take comments and a trailing comma', async (t) => {
-  t.same(parseToml('hooks_dir = [\n  "/usr/share/containers/oci/hooks.d", # one\n  "/etc/hooks",\n]\nempty = []\n'), { hooks_dir: ['/usr/share/containers/oci/hooks.d', '/etc/hooks'], empty: [] });
+  t.same(parseToml('hooks_dir = [\n  "/usr/share/containers/oci/hooks.d", # one\n  "/etc/hooks",\n]\nempty = []\n'), {
+    hooks_dir: ['/usr/share/containers/oci/hooks.d', '/etc/hooks'],
+    empty: [],
+  });
 });
 
 t.test('inline tables and arrays of tables', async (t) => {
-  t.same(parseToml('t = { a = 1, b.c = "x" }\ne = {}\n[[r]]\nn = 1\n[[r]]\nn = 2\n[r.sub]\nk = true\n'), { t: { a: 1, b: { c: 'x' } }, e: {}, r: [{ n: 1 }, { n: 2, sub: { k: true } }] });
+  t.same(parseToml('t = { a = 1, b.c = "x" }\ne = {}\n[[r]]\nn = 1\n[[r]]\nn = 2\n[r.sub]\nk = true\n'), {
+    t: { a: 1, b: { c: 'x' } },
+    e: {},
+    r: [{ n: 1 }, { n: 2, sub: { k: true } }],
+  });
 });
 
 t.test('a byte-order mark and CRLF line ends are read', async (t) => {

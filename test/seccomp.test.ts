@@ -12,7 +12,9 @@ const run = promisify(execFile);
 const fixture = fileURLToPath(new URL('./fixtures/http-filter.ts', import.meta.url));
 const { EPERM } = constants.errno;
 
-const filtered = run(process.execPath, [...TS_LOADER, fixture]).then(({ stdout }) => JSON.parse(stdout) as Record<string, number | boolean>);
+const filtered = run(process.execPath, [...TS_LOADER, fixture]).then(
+  ({ stdout }) => JSON.parse(stdout) as Record<string, number | boolean>,
+);
 
 t.test('the filter installs on every thread', async (t) => {
   const result = await filtered;
@@ -21,7 +23,15 @@ t.test('the filter installs on every thread', async (t) => {
 });
 
 t.test('namespaces, tracing, mounts, BPF and exec are refused with EPERM', async (t) => {
-  t.match(await filtered, { unshareUser: EPERM, unshareNet: EPERM, ptrace: EPERM, mount: EPERM, bpf: EPERM, execve: EPERM, cloneNewUser: EPERM });
+  t.match(await filtered, {
+    unshareUser: EPERM,
+    unshareNet: EPERM,
+    ptrace: EPERM,
+    mount: EPERM,
+    bpf: EPERM,
+    execve: EPERM,
+    cloneNewUser: EPERM,
+  });
 });
 
 t.test('threads still start (clone3 answers ENOSYS, glibc falls back to clone) and plain calls pass', async (t) => {

@@ -1,6 +1,15 @@
 // `criu-readiness serve` as a process: settings, logs, and a clean exit on SIGTERM under load.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,11 +53,17 @@ t.test('serve --help lists the options with their environment variables and defa
 t.test('a bad setting stops start-up with exit 2 and a message naming it, without a stack trace', async (t) => {
   const flag = await ended(start(['--refresh-interval', 'often']));
   t.equal(flag.code, 2);
-  t.equal(flag.stderr, 'Error: invalid --refresh-interval (CRIU_READINESS_REFRESH_INTERVAL): --refresh-interval="often" must be a number of seconds from 1 to 604800\n');
+  t.equal(
+    flag.stderr,
+    'Error: invalid --refresh-interval (CRIU_READINESS_REFRESH_INTERVAL): --refresh-interval="often" must be a number of seconds from 1 to 604800\n',
+  );
   t.equal(flag.stdout, '');
   const env = await ended(start([], { CRIU_READINESS_LISTEN: '[::1]' }));
   t.equal(env.code, 2);
-  t.match(env.stderr, /^Error: invalid --listen \(CRIU_READINESS_LISTEN\): CRIU_READINESS_LISTEN="\[::1\]" must be HOST:PORT/);
+  t.match(
+    env.stderr,
+    /^Error: invalid --listen \(CRIU_READINESS_LISTEN\): CRIU_READINESS_LISTEN="\[::1\]" must be HOST:PORT/,
+  );
   t.notMatch(env.stderr, /\n\s+at /);
 });
 
@@ -74,7 +89,16 @@ function get(port: number, path: string, method = 'GET'): Promise<Outcome> {
 }
 
 /** A serve process on a free loopback port: its port, its parsed log lines, and its end. */
-async function serving(t: Test, args: string[], built = false): Promise<{ child: ChildProcessWithoutNullStreams; port: number; logs: Record<string, unknown>[]; result: Promise<Ended> }> {
+async function serving(
+  t: Test,
+  args: string[],
+  built = false,
+): Promise<{
+  child: ChildProcessWithoutNullStreams;
+  port: number;
+  logs: Record<string, unknown>[];
+  result: Promise<Ended>;
+}> {
   const child = start(['--listen', '127.0.0.1:0', ...args], {}, built);
   const result = ended(child);
   t.teardown(() => {
@@ -98,7 +122,14 @@ async function serving(t: Test, args: string[], built = false): Promise<{ child:
 t.test('SIGTERM under load: requests in flight are answered, the process exits 0 within seconds', async (t) => {
   const { child, port, logs, result } = await serving(t, ['--min-refresh-interval', '0', '--refresh-interval', '600']);
   t.ok(
-    logs.some((l) => l.msg === 'probe run finished' && typeof l.supported === 'number' && typeof l.unsupported === 'number' && typeof l.unknown === 'number' && typeof l.durationMs === 'number'),
+    logs.some(
+      (l) =>
+        l.msg === 'probe run finished' &&
+        typeof l.supported === 'number' &&
+        typeof l.unsupported === 'number' &&
+        typeof l.unknown === 'number' &&
+        typeof l.durationMs === 'number',
+    ),
     'a pino JSON line per probe run, with counts and duration',
   );
 
@@ -134,7 +165,13 @@ t.test('SIGTERM under load: requests in flight are answered, the process exits 0
     'every request sent before SIGTERM got an answer',
   );
   t.ok(
-    outcomes.every((o) => (o.status !== undefined && o.status < 500) || o.status === 503 || o.error === 'ECONNREFUSED' || o.error === 'ECONNRESET'),
+    outcomes.every(
+      (o) =>
+        (o.status !== undefined && o.status < 500) ||
+        o.status === 503 ||
+        o.error === 'ECONNREFUSED' ||
+        o.error === 'ECONNRESET',
+    ),
     'after it, answers or a closed listener; nothing hangs',
   );
   t.same(
@@ -151,25 +188,38 @@ t.test('SIGTERM under load: requests in flight are answered, the process exits 0
   );
 });
 
-t.test('--nfd-features-file gets the NFD feature file after each run, its directory made at start-up; --request-log-level info logs each request', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  // Its directory does not exist yet: start-up makes it.
-  const file = join(dir, 'features.d', 'criu-readiness');
-  const { child, port, logs, result } = await serving(t, ['--nfd-features-file', file, '--request-log-level', 'info']);
-  // The file is written right after the run that made /readyz 200.
-  while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 50));
-  const text = readFileSync(file, 'utf8');
-  t.match(text, /^criu-readiness\.feature\.node\.kubernetes\.io\/ready\.required=(true|false)$/m);
-  t.match(text, /^criu-readiness\.feature\.node\.kubernetes\.io\/kcmp=(supported|unsupported|unknown)$/m);
-  await get(port, '/healthz');
-  child.kill('SIGINT');
-  t.equal((await result).code, 0, 'SIGINT ends it cleanly too');
-  t.ok(
-    logs.some((l) => l.msg === 'request completed' && l.level === 30 && (l.req as { url?: string } | undefined)?.url === '/healthz'),
-    'one info line for the request',
-  );
-});
+t.test(
+  '--nfd-features-file gets the NFD feature file after each run, its directory made at start-up; --request-log-level info logs each request',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    // Its directory does not exist yet: start-up makes it.
+    const file = join(dir, 'features.d', 'criu-readiness');
+    const { child, port, logs, result } = await serving(t, [
+      '--nfd-features-file',
+      file,
+      '--request-log-level',
+      'info',
+    ]);
+    // The file is written right after the run that made /readyz 200.
+    while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 50));
+    const text = readFileSync(file, 'utf8');
+    t.match(text, /^criu-readiness\.feature\.node\.kubernetes\.io\/ready\.required=(true|false)$/m);
+    t.match(text, /^criu-readiness\.feature\.node\.kubernetes\.io\/kcmp=(supported|unsupported|unknown)$/m);
+    await get(port, '/healthz');
+    child.kill('SIGINT');
+    t.equal((await result).code, 0, 'SIGINT ends it cleanly too');
+    t.ok(
+      logs.some(
+        (l) =>
+          l.msg === 'request completed' &&
+          l.level === 30 &&
+          (l.req as { url?: string } | undefined)?.url === '/healthz',
+      ),
+      'one info line for the request',
+    );
+  },
+);
 
 t.test('an address in use ends serve with exit 1 and says why', async (t) => {
   const taken = createServer();
@@ -181,28 +231,40 @@ t.test('an address in use ends serve with exit 1 and says why', async (t) => {
   t.match(exit.stderr, new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
 });
 
-t.test('a feature-file directory the HTTP process cannot write stops start-up with exit 2 and the reason', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'a-file'), '');
-  const exit = await ended(start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(dir, 'a-file', 'criu-readiness')]));
-  t.equal(exit.code, 2);
-  t.match(exit.stderr, /^Error: invalid --nfd-features-file \(CRIU_READINESS_NFD_FEATURES_FILE\): cannot write the NFD feature file in .*a-file: /);
-  t.notMatch(exit.stdout, /probe run finished/);
-});
+t.test(
+  'a feature-file directory the HTTP process cannot write stops start-up with exit 2 and the reason',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'a-file'), '');
+    const exit = await ended(
+      start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(dir, 'a-file', 'criu-readiness')]),
+    );
+    t.equal(exit.code, 2);
+    t.match(
+      exit.stderr,
+      /^Error: invalid --nfd-features-file \(CRIU_READINESS_NFD_FEATURES_FILE\): cannot write the NFD feature file in .*a-file: /,
+    );
+    t.notMatch(exit.stdout, /probe run finished/);
+  },
+);
 
-const NOT_ROOT = process.getuid?.() !== 0 && 'needs root: the service gives up root\'s capabilities';
+const NOT_ROOT = process.getuid?.() !== 0 && "needs root: the service gives up root's capabilities";
 
-t.test("a directory root may write only with CAP_DAC_OVERRIDE is refused: the check runs with the HTTP process's rights", { skip: NOT_ROOT }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const others = join(dir, 'someone-elses');
-  mkdirSync(others, { mode: 0o755 });
-  chownSync(others, 65534, 65534);
-  const exit = await ended(start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(others, 'criu-readiness')]));
-  t.equal(exit.code, 2);
-  t.match(exit.stderr, /cannot write the NFD feature file in .*someone-elses: .*EACCES/);
-});
+t.test(
+  "a directory root may write only with CAP_DAC_OVERRIDE is refused: the check runs with the HTTP process's rights",
+  { skip: NOT_ROOT },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-nfd-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const others = join(dir, 'someone-elses');
+    mkdirSync(others, { mode: 0o755 });
+    chownSync(others, 65534, 65534);
+    const exit = await ended(start(['--listen', '127.0.0.1:0', '--nfd-features-file', join(others, 'criu-readiness')]));
+    t.equal(exit.code, 2);
+    t.match(exit.stderr, /cannot write the NFD feature file in .*someone-elses: .*EACCES/);
+  },
+);
 
 /** Status fields of every thread of a process. */
 function threadStatus(pid: number): Record<string, string>[] {
@@ -218,44 +280,67 @@ function threadStatus(pid: number): Record<string, string>[] {
 
 /** The supervisor child of the serve process. */
 function supervisorOf(pid: number): number {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   const found = children.find((child) => readFileSync(`/proc/${child}/cmdline`, 'latin1').includes('supervisor-main'));
   if (found === undefined) throw new Error(`no supervisor among the children of ${pid}: ${children.join(' ')}`);
   return found;
 }
 
-t.test('as built: the HTTP process holds no capability in any thread, no_new_privs and a seccomp filter; the supervisor keeps the capabilities and verdicts come', { skip: NOT_ROOT || (!existsSync(builtCli) && 'needs npm run build') }, async (t) => {
-  const { child, port, result } = await serving(t, [], true);
-  const pid = child.pid as number;
-  const threads = threadStatus(pid);
-  t.ok(threads.length > 1, `Node runs several threads (${threads.length})`);
-  for (const status of threads) {
-    t.match(status, { CapEff: '0000000000000000', CapPrm: '0000000000000000', CapBnd: '0000000000000000', CapAmb: '0000000000000000', NoNewPrivs: '1', Seccomp: '2' }, `thread ${status.Pid}`);
-  }
-  const supervisor = threadStatus(supervisorOf(pid))[0];
-  const ours = threadStatus(process.pid)[0];
-  t.equal(supervisor.CapEff, ours.CapEff, "the supervisor has the capabilities serve was started with");
-  t.equal(supervisor.NoNewPrivs, '0');
-  const tcpRepair = await new Promise<string>((resolve) => {
-    request({ host: '127.0.0.1', port, path: '/features/tcp_repair', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve(body));
-    }).end();
-  });
-  t.match(JSON.parse(tcpRepair), { status: 'supported' }, 'a probe that needs CAP_NET_ADMIN still says supported');
-  child.kill('SIGTERM');
-  t.equal((await result).code, 0);
-});
+t.test(
+  'as built: the HTTP process holds no capability in any thread, no_new_privs and a seccomp filter; the supervisor keeps the capabilities and verdicts come',
+  { skip: NOT_ROOT || (!existsSync(builtCli) && 'needs npm run build') },
+  async (t) => {
+    const { child, port, result } = await serving(t, [], true);
+    const pid = child.pid as number;
+    const threads = threadStatus(pid);
+    t.ok(threads.length > 1, `Node runs several threads (${threads.length})`);
+    for (const status of threads) {
+      t.match(
+        status,
+        {
+          CapEff: '0000000000000000',
+          CapPrm: '0000000000000000',
+          CapBnd: '0000000000000000',
+          CapAmb: '0000000000000000',
+          NoNewPrivs: '1',
+          Seccomp: '2',
+        },
+        `thread ${status.Pid}`,
+      );
+    }
+    const supervisor = threadStatus(supervisorOf(pid))[0];
+    const ours = threadStatus(process.pid)[0];
+    t.equal(supervisor.CapEff, ours.CapEff, 'the supervisor has the capabilities serve was started with');
+    t.equal(supervisor.NoNewPrivs, '0');
+    const tcpRepair = await new Promise<string>((resolve) => {
+      request({ host: '127.0.0.1', port, path: '/features/tcp_repair', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve(body));
+      }).end();
+    });
+    t.match(JSON.parse(tcpRepair), { status: 'supported' }, 'a probe that needs CAP_NET_ADMIN still says supported');
+    child.kill('SIGTERM');
+    t.equal((await result).code, 0);
+  },
+);
 
-t.test('the supervisor dying ends serve with exit 1 and a log line that says so, so that it is restarted', { skip: NOT_ROOT }, async (t) => {
-  const { child, logs, result } = await serving(t, []);
-  const supervisor = supervisorOf(child.pid as number);
-  process.kill(supervisor, 'SIGKILL');
-  const exit = await result;
-  t.equal(exit.code, 1);
-  t.ok(
-    logs.some((l) => l.level === 50 && /probe supervisor \(pid \d+\) exited/.test(String(l.msg))),
-    'an error line names the supervisor',
-  );
-});
+t.test(
+  'the supervisor dying ends serve with exit 1 and a log line that says so, so that it is restarted',
+  { skip: NOT_ROOT },
+  async (t) => {
+    const { child, logs, result } = await serving(t, []);
+    const supervisor = supervisorOf(child.pid as number);
+    process.kill(supervisor, 'SIGKILL');
+    const exit = await result;
+    t.equal(exit.code, 1);
+    t.ok(
+      logs.some((l) => l.level === 50 && /probe supervisor \(pid \d+\) exited/.test(String(l.msg))),
+      'an error line names the supervisor',
+    );
+  },
+);

@@ -20,7 +20,10 @@ const runnerPid = (message: string) => (JSON.parse(message) as { pid: number }).
 t.test('a run through the supervisor gets every result, from a runner the supervisor started', async (t) => {
   const { engine, pid } = supervised(t);
   const results = await engine.run(['fine', 'describes_itself', 'throws']);
-  t.same(results.map((r) => `${r.name}: ${r.outcome.status}`), ['fine: supported', 'describes_itself: supported', 'throws: unknown']);
+  t.same(
+    results.map((r) => `${r.name}: ${r.outcome.status}`),
+    ['fine: supported', 'describes_itself: supported', 'throws: unknown'],
+  );
   const runner = runnerPid(results[1].outcome.message);
   t.not(runner, pid);
   await engine.close();
@@ -58,18 +61,21 @@ t.test('killRunners reaches the runner of a run under way and names it', async (
   await engine.close();
 });
 
-t.test('once the supervisor is gone, a run under way and every later run are unknown/RunnerUnavailable, saying so', async (t) => {
-  const { engine, pid } = supervised(t);
-  const gone = new Promise<string>((resolve) => engine.once('gone', resolve));
-  const running = engine.run(['hangs']);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  process.kill(pid, 'SIGKILL');
-  t.match(await gone, new RegExp(`probe supervisor \\(pid ${pid}\\) exited`));
-  const message = /probe supervisor .* exited; probes cannot run until the service is restarted/;
-  t.match((await running)[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
-  t.match((await engine.run(['fine']))[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
-  t.same(await engine.killRunners(), []);
-});
+t.test(
+  'once the supervisor is gone, a run under way and every later run are unknown/RunnerUnavailable, saying so',
+  async (t) => {
+    const { engine, pid } = supervised(t);
+    const gone = new Promise<string>((resolve) => engine.once('gone', resolve));
+    const running = engine.run(['hangs']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    process.kill(pid, 'SIGKILL');
+    t.match(await gone, new RegExp(`probe supervisor \\(pid ${pid}\\) exited`));
+    const message = /probe supervisor .* exited; probes cannot run until the service is restarted/;
+    t.match((await running)[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
+    t.match((await engine.run(['fine']))[0].outcome, { status: 'unknown', reason: 'RunnerUnavailable', message });
+    t.same(await engine.killRunners(), []);
+  },
+);
 
 t.test('close stops the supervisor: it exits', async (t) => {
   const child = spawnSupervisor({ probeModule: faultProbes, keepWarm: true });

@@ -9,7 +9,13 @@ import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
-import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS, type ProbeOutcome, type Reason } from '../model.js';
+import {
+  DEFAULT_PROBE_TIMEOUT_MS,
+  DEFAULT_RUN_TIMEOUT_MS,
+  DEFAULT_START_TIMEOUT_MS,
+  type ProbeOutcome,
+  type Reason,
+} from '../model.js';
 
 export interface EngineOptions {
   /** Time one probe may take before its runner is killed (ms). */
@@ -213,7 +219,10 @@ function ownChildren(): number[] {
 
 /** The line of a dead runner's stderr that says why: an error line, not Node's closing version banner. */
 function lastErrorLine(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Node\.js v\d/.test(l));
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Node\.js v\d/.test(l));
   return lines.findLast((l) => /Error\b/.test(l)) ?? lines.at(-1);
 }
 
@@ -351,10 +360,19 @@ export class ProbeEngine implements Engine {
         continue;
       }
       if (ending.kind === 'timeout') {
-        results.set(ending.name, unknownResult(ending.name, 'Timeout', `probe did not finish within ${this.probeTimeoutMs} ms`, ending.elapsedMs));
+        results.set(
+          ending.name,
+          unknownResult(
+            ending.name,
+            'Timeout',
+            `probe did not finish within ` + `${this.probeTimeoutMs} ms`,
+            ending.elapsedMs,
+          ),
+        );
       } else if (ending.kind === 'deadline') {
         const message = `the run did not finish within ${this.runTimeoutMs} ms`;
-        for (const name of pending) results.set(name, unknownResult(name, 'Timeout', message, name === ending.name ? ending.elapsedMs : 0));
+        for (const name of pending)
+          results.set(name, unknownResult(name, 'Timeout', message, name === ending.name ? ending.elapsedMs : 0));
       } else if (ending.name) {
         results.set(ending.name, unknownResult(ending.name, 'ProbeCrashed', ending.why, ending.elapsedMs));
       } else if (!progressed && !reused) {
@@ -390,8 +408,15 @@ export class ProbeEngine implements Engine {
         clearTimeout(silence);
         silence = setTimeout(() => killFor(ending()), this.probeTimeoutMs);
       };
-      const silent = (): Ending => ({ kind: 'crashed', elapsedMs: 0, why: `the runner did not answer within ${this.probeTimeoutMs} ms` });
-      const runTimer = setTimeout(() => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }), Math.max(0, deadline - Date.now()));
+      const silent = (): Ending => ({
+        kind: 'crashed',
+        elapsedMs: 0,
+        why: `the runner did not answer ` + `within ${this.probeTimeoutMs} ms`,
+      });
+      const runTimer = setTimeout(
+        () => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }),
+        Math.max(0, deadline - Date.now()),
+      );
       const finish = (ending: Ending) => {
         clearTimeout(runTimer);
         clearTimeout(silence);

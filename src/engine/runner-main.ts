@@ -27,9 +27,14 @@ async function runOne(probes: Probes, name: string): Promise<void> {
     outcome = probe ? await probe() : { status: 'unknown', reason: 'ProbeError', message: `no probe named ${name}` };
   } catch (err) {
     // A helper that ended the probe with a verdict; anything else thrown is the probe's own error.
-    outcome = err instanceof ProbeStop
-      ? err.outcome
-      : { status: 'unknown', reason: 'ProbeError', message: `probe threw: ${err instanceof Error ? err.message : String(err)}` };
+    outcome =
+      err instanceof ProbeStop
+        ? err.outcome
+        : {
+            status: 'unknown',
+            reason: 'ProbeError',
+            message: `probe threw: ${err instanceof Error ? err.message : String(err)}`,
+          };
   }
   tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
 }
@@ -39,7 +44,9 @@ async function main(): Promise<never> {
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
   watchChildren({ spawned: (pid) => tell({ type: 'spawned', pid }), reaped: (pid) => tell({ type: 'reaped', pid }) });
   // A literal import for the real catalogue, so that the build bundles it into this file.
-  const { CATALOGUE } = (process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')) as ProbeTable;
+  const { CATALOGUE } = (
+    process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')
+  ) as ProbeTable;
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
 
   tell({ type: 'ready' });

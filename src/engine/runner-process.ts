@@ -49,12 +49,16 @@ export interface RunnerProcess {
 
 /** Start a runner: stdin takes commands, the channel (fd 3) carries its messages, stderr says why it died. */
 export function spawnRunner(runnerPath = DEFAULT_RUNNER, probeModule?: string): RunnerProcess {
-  const child = spawn(process.execPath, [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])], {
-    stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
-    // Its own process group, so one kill reaches the runner and every helper it started.
-    detached: true,
-    env: runnerEnvironment(process.env),
-  });
+  const child = spawn(
+    process.execPath,
+    [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])],
+    {
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+      // Its own process group, so one kill reaches the runner and every helper it started.
+      detached: true,
+      env: runnerEnvironment(process.env),
+    },
+  );
   // Listened for at once: an 'error' nobody listens for ends this process.
   const startFailure = new Promise<Error>((resolve) => child.once('error', resolve));
   return { child, startFailure };

@@ -8,7 +8,13 @@ import { createInterface } from 'node:readline';
 import * as libc from '../native/libc.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { ProbeEngine } from './engine.js';
-import { SUPERVISOR_FD, SUPERVISOR_OPTIONS_ENV, type SupervisorAnswer, type SupervisorCommand, type SupervisorOptions } from './supervisor.js';
+import {
+  SUPERVISOR_FD,
+  SUPERVISOR_OPTIONS_ENV,
+  type SupervisorAnswer,
+  type SupervisorCommand,
+  type SupervisorOptions,
+} from './supervisor.js';
 
 function main(): void {
   const { parentPid, ...options } = JSON.parse(process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}') as SupervisorOptions;

@@ -35,16 +35,26 @@ function supervisorPath(): string {
   const bundled = fileURLToPath(new URL('./supervisor-main.cjs', import.meta.url));
   return existsSync(bundled) ? bundled : fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
 }
-export const DEFAULT_SUPERVISOR = supervisorPath();
+const DEFAULT_SUPERVISOR = supervisorPath();
 
 /**
  * Start the supervisor: its channel on fd 3 (a socket pair: libuv makes one
  * for a 'pipe'), stderr shared, a session of its own so that a terminal's
  * ^C reaches only the HTTP process, which owns the shutdown.
  */
-export function spawnSupervisor(options: Omit<SupervisorOptions, 'parentPid'>, path = DEFAULT_SUPERVISOR): ChildProcess {
-  const env = { ...process.env, [SUPERVISOR_OPTIONS_ENV]: JSON.stringify({ ...options, parentPid: process.pid } satisfies SupervisorOptions) };
-  return spawn(process.execPath, [...runnerExecArgv(process.execArgv), path], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], detached: true, env });
+export function spawnSupervisor(
+  options: Omit<SupervisorOptions, 'parentPid'>,
+  path = DEFAULT_SUPERVISOR,
+): ChildProcess {
+  const env = {
+    ...process.env,
+    [SUPERVISOR_OPTIONS_ENV]: JSON.stringify({ ...options, parentPid: process.pid } satisfies SupervisorOptions),
+  };
+  return spawn(process.execPath, [...runnerExecArgv(process.execArgv), path], {
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    detached: true,
+    env,
+  });
 }
 
 interface Pending {
@@ -64,9 +74,13 @@ export class SupervisedEngine extends EventEmitter<{ gone: [why: string] }> impl
   ) {
     super();
     // A reset channel (the supervisor killed) is reported by 'close'; readline forwards the error too.
-    createInterface({ input: channel }).on('line', (line) => this.receive(line)).on('error', () => undefined);
+    createInterface({ input: channel })
+      .on('line', (line) => this.receive(line))
+      .on('error', () => undefined);
     channel.on('error', () => undefined);
-    channel.once('close', () => this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot run until the service is restarted`));
+    channel.once('close', () =>
+      this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot ` + `run until the service is restarted`),
+    );
   }
 
   /** Why the supervisor is gone, once it is. */
@@ -106,7 +120,11 @@ export class SupervisedEngine extends EventEmitter<{ gone: [why: string] }> impl
     const answer = await this.ask({ id: this.nextId++, run: [...names] });
     if (answer && 'results' in answer) return answer.results;
     const message = this.goneWhy ?? 'the probe supervisor gave no results';
-    return names.map((name) => ({ name, outcome: { status: 'unknown', reason: 'RunnerUnavailable', message }, durationMs: 0 }));
+    return names.map((name) => ({
+      name,
+      outcome: { status: 'unknown', reason: 'RunnerUnavailable', message },
+      durationMs: 0,
+    }));
   }
 
   async killRunners(): Promise<number[]> {

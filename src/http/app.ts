@@ -4,7 +4,13 @@
 import swagger from '@fastify/swagger';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
+import fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerFactory,
+} from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config.js';
@@ -83,7 +89,8 @@ class RequestLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    if (error)
+      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
     else reply.log[this.level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
@@ -95,7 +102,9 @@ class RequestLog extends LogController {
  * way (problem.ts), and so does the listening line.
  */
 function fastifyLogging(logger: Logger, requestLog: Exclude<LogLevel, 'silent'> | undefined) {
-  return requestLog ? { loggerInstance: logger as FastifyBaseLogger, logController: new RequestLog(requestLog) } : { logger: false };
+  return requestLog
+    ? { loggerInstance: logger as FastifyBaseLogger, logController: new RequestLog(requestLog) }
+    : { logger: false };
 }
 
 function listeningUrl({ address, family, port }: AddressInfo): string {
@@ -185,7 +194,8 @@ export function buildApp(options: AppOptions) {
   installProblemHandlers(app, logger);
   if (!requestLog) {
     app.addHook('onListen', function () {
-      for (const address of this.addresses()) if (typeof address !== 'string') logger.info(`Server listening at ${listeningUrl(address)}`);
+      for (const address of this.addresses())
+        if (typeof address !== 'string') logger.info(`Server listening at ${listeningUrl(address)}`);
     });
   }
   app.addHook('preClose', async () => {

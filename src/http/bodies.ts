@@ -7,7 +7,7 @@ import type { CriuInfo, Disagreement } from '../service/criu.js';
 import type { LevelVerdict } from '../service/levels.js';
 import type { Verdict } from '../model.js';
 
-export interface VerdictBody {
+interface VerdictBody {
   name: string;
   category: string;
   status: string;
@@ -53,7 +53,15 @@ export function checkBody(lv: LevelVerdict): CheckBody {
     sentence: lv.sentence.replaceAll('\n', ' '),
     missing: lv.missing,
     unknown: lv.unknown,
-    features: lv.features.map((v) => ({ name: v.name, category: v.category, status: v.status, reason: v.reason, message: v.message, hint: v.hint, kconfig: kconfigOf(v) })),
+    features: lv.features.map((v) => ({
+      name: v.name,
+      category: v.category,
+      status: v.status,
+      reason: v.reason,
+      message: v.message,
+      hint: v.hint,
+      kconfig: kconfigOf(v),
+    })),
     ...(lv.criu === undefined ? {} : { criu: lv.criu, criuDisagreements: lv.criuDisagreements }),
   };
 }

@@ -11,7 +11,15 @@ import { hostname } from 'node:os';
  */
 export function defaultAllowedHosts(host = hostname()): string[] {
   const own = host.toLowerCase();
-  return ['localhost', '.localhost', own, `.${own.split('.')[0]}.`, '.svc', '.svc.cluster.local', 'criu-readiness.criu-readiness'];
+  return [
+    'localhost',
+    '.localhost',
+    own,
+    `.${own.split('.')[0]}.`,
+    '.svc',
+    '.svc.cluster.local',
+    'criu-readiness.criu-readiness',
+  ];
 }
 
 /** An IPv4 or IPv6 literal (no DNS name looks like one, so none can be rebound). */
@@ -20,7 +28,7 @@ function ipLiteral(name: string): boolean {
 }
 
 /** The name of a Host header or an Origin's authority, without port or brackets, lower case; undefined if malformed. */
-export function hostName(authority: string): string | undefined {
+function hostName(authority: string): string | undefined {
   if (authority.startsWith('[')) {
     const end = authority.indexOf(']');
     return end > 0 ? authority.slice(1, end).toLowerCase() : undefined;
@@ -73,11 +81,17 @@ export class HostAllowList {
  * than the request's Host, or Sec-Fetch-Site says cross-site. Tools (curl,
  * Prometheus, kubelet) send neither header.
  */
-export function crossOrigin(headers: { origin?: string; host?: string; 'sec-fetch-site'?: string | string[] }): boolean {
+export function crossOrigin(headers: {
+  origin?: string;
+  host?: string;
+  'sec-fetch-site'?: string | string[];
+}): boolean {
   const site = headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
   const origin = headers.origin;
   if (origin === undefined) return false;
   const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/]*)$/i.exec(origin)?.[1];
-  return authority === undefined || headers.host === undefined || authority.toLowerCase() !== headers.host.toLowerCase();
+  return (
+    authority === undefined || headers.host === undefined || authority.toLowerCase() !== headers.host.toLowerCase()
+  );
 }

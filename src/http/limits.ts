@@ -8,11 +8,17 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface ConnectionBounds {
-  /** Open connections in all; past it the oldest idle one is closed to admit a new one, and a new one is refused only when none is idle. */
+  /**
+   * Open connections in all; past it the oldest idle one is closed to admit a new one, and a new one is refused only
+   * when none is idle.
+   */
   maxConnections: number;
   /** Requests on one connection waiting for their answers (pipelined); past it the connection is closed. */
   maxPipelined: number;
-  /** Requests waiting for their answers in all; past it the connection with the most waiting is closed, or the request gets a 503. */
+  /**
+   * Requests waiting for their answers in all; past it the connection with the most waiting is closed, or the request
+   * gets a 503.
+   */
   maxInFlight: number;
   /** An answer the client does not read for this long closes its connection. */
   stalledWriteMs: number;
@@ -57,7 +63,10 @@ function stopRouting(socket: ParsedSocket): void {
   if (socket.parser) socket.parser.onIncoming = ignoreRequest;
 }
 
-/** What the guard does with a request: route it, or it has been dealt with (connection closed, or `overloaded` answers it). */
+/**
+ * What the guard does with a request: route it, or it has been dealt with (connection closed, or `overloaded` answers
+ * it).
+ */
 export type Admission = 'route' | 'closed' | 'overloaded';
 
 export class ConnectionGuard {
@@ -75,7 +84,10 @@ export class ConnectionGuard {
     private readonly refuse: (socket: Socket) => void,
   ) {
     server.on('connection', (socket: Socket) => this.connected(socket));
-    this.sweeper = setInterval(() => this.sweepStalled(), Math.max(100, Math.min(1000, bounds.stalledWriteMs / 4))).unref();
+    this.sweeper = setInterval(
+      () => this.sweepStalled(),
+      Math.max(100, Math.min(1000, bounds.stalledWriteMs / 4)),
+    ).unref();
     server.on('close', () => clearInterval(this.sweeper));
   }
 
@@ -90,7 +102,13 @@ export class ConnectionGuard {
       this.counts.evicted++;
       this.drop(oldest.value);
     }
-    this.states.set(socket, { waiting: 0, idleSince: performance.now(), closed: false, written: 0, stuckSince: performance.now() });
+    this.states.set(socket, {
+      waiting: 0,
+      idleSince: performance.now(),
+      closed: false,
+      written: 0,
+      stuckSince: performance.now(),
+    });
     this.idle.add(socket);
     socket.once('close', () => this.forget(socket));
   }

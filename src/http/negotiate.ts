@@ -34,10 +34,21 @@ export function parsePreferences(header: string): Preference[] {
 }
 
 /** q-value and specificity (2 exact, 1 type/*, 0 *\/*) with which an Accept header takes a media type. */
-function acceptance(ranges: readonly { type: string; subtype: string; q: number }[], type: string, subtype: string): [number, number] {
+function acceptance(
+  ranges: readonly { type: string; subtype: string; q: number }[],
+  type: string,
+  subtype: string,
+): [number, number] {
   let best: [number, number] = [0, -1];
   for (const r of ranges) {
-    const specificity = r.type === type && r.subtype === subtype ? 2 : r.type === type && r.subtype === '*' ? 1 : r.type === '*' && r.subtype === '*' ? 0 : -1;
+    const specificity =
+      r.type === type && r.subtype === subtype
+        ? 2
+        : r.type === type && r.subtype === '*'
+          ? 1
+          : r.type === '*' && r.subtype === '*'
+            ? 0
+            : -1;
     if (specificity > best[1]) best = [r.q, specificity];
   }
   return best;
@@ -58,7 +69,8 @@ function preferredFormat(accept: string): Format {
   let best: { format: Format; q: number; specificity: number } = { format: 'json', q: 0, specificity: -1 };
   for (const [format, type, subtype] of FORMAT_TYPES) {
     const [q, specificity] = acceptance(ranges, type, subtype);
-    // A higher q wins; on equal q the more specific range (a browser names text/html, and reaches JSON only through */*).
+    // A higher q wins; on equal q the more specific range (a browser names text/html, and reaches JSON only through
+    // */*).
     if (q > best.q || (q === best.q && q > 0 && specificity > best.specificity)) best = { format, q, specificity };
   }
   return best.format;
@@ -86,7 +98,7 @@ export function entityTag(body: string): string {
 }
 
 /** If-None-Match (weak comparison, as RFC 9110 asks for it): does it name this tag? */
-export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag);
@@ -97,7 +109,11 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
  * the request has it, else If-Modified-Since against the last modification
  * (HTTP dates have whole seconds).
  */
-export function notModified(headers: { 'if-none-match'?: string; 'if-modified-since'?: string }, etag: string, lastModified: Date): boolean {
+export function notModified(
+  headers: { 'if-none-match'?: string; 'if-modified-since'?: string },
+  etag: string,
+  lastModified: Date,
+): boolean {
   if (headers['if-none-match'] !== undefined) return matchesIfNoneMatch(headers['if-none-match'], etag);
   const since = headers['if-modified-since'];
   if (since === undefined) return false;
@@ -116,7 +132,10 @@ export function negotiateFormat(accept: string | undefined): ExpositionFormat {
   for (const { value: type, params, q } of parsePreferences(accept)) {
     const versionParam = params.get('version');
     let format: ExpositionFormat | undefined;
-    if (type === 'application/openmetrics-text' && (versionParam === undefined || versionParam === '1.0.0' || versionParam === '0.0.1')) {
+    if (
+      type === 'application/openmetrics-text' &&
+      (versionParam === undefined || versionParam === '1.0.0' || versionParam === '0.0.1')
+    ) {
       format = 'openmetrics';
     } else if (type === 'text/plain' && (versionParam === undefined || versionParam === '0.0.4')) format = 'prometheus';
     else if (type === '*/*' || type === 'text/*') format = 'prometheus';

@@ -9,13 +9,21 @@ import { createServer, type Server } from 'node:net';
 import type { ListenAddress } from '../config.js';
 import * as libc from '../native/libc.js';
 import {
-  CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, SYS, errno as E,
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+  SYS,
+  errno as E,
 } from '../native/constants.js';
 import { prepareUnprivilegedExec } from '../native/privileges.js';
 import { installFilter, program, type Refusal } from '../native/seccomp.js';
 
 /** Set in the second image's environment: what the first handed across the exec. */
-export const HANDOVER_ENV = 'CRIU_READINESS_HANDOVER';
+const HANDOVER_ENV = 'CRIU_READINESS_HANDOVER';
 
 export interface Handover {
   /** The listening socket, bound by the first image. */
@@ -25,7 +33,9 @@ export interface Handover {
   supervisorPid: number;
 }
 
-/** The handover, taken out of the environment (so that nothing started later inherits it); undefined in the first image. */
+/**
+ * The handover, taken out of the environment (so that nothing started later inherits it); undefined in the first image.
+ */
 export function takeHandover(env: NodeJS.ProcessEnv = process.env): Handover | undefined {
   const value = env[HANDOVER_ENV];
   if (value === undefined) return undefined;
@@ -65,29 +75,73 @@ export function bindListener({ host, port }: ListenAddress): Promise<{ server: S
  */
 export function execUnprivileged(listenFd: number, supervisor: ChildProcess): { failures: string[]; error: string } {
   const supervisorFd = descriptorOf(supervisor.stdio[3]);
-  if (supervisorFd === undefined || supervisor.pid === undefined) return { failures: [], error: 'the probe supervisor could not be started' };
+  if (supervisorFd === undefined || supervisor.pid === undefined)
+    return { failures: [], error: 'the probe supervisor could not be started' };
   // The standard descriptors too: libuv marks them close-on-exec when it opens them as streams.
   const failures = prepareUnprivilegedExec([0, 1, 2, listenFd, supervisorFd]);
-  const env = Object.entries({ ...process.env, [HANDOVER_ENV]: `${listenFd},${supervisorFd},${supervisor.pid}` }).map(([k, v]) => `${k}=${v ?? ''}`);
+  const env = Object.entries({ ...process.env, [HANDOVER_ENV]: `${listenFd},${supervisorFd},${supervisor.pid}` }).map(
+    ([k, v]) => `${k}=${v ?? ''}`,
+  );
   const errno = libc.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], env);
   return { failures, error: `execve ${process.execPath}: errno ${errno}` };
 }
 
-/** Namespace flags: a clone with any of them is refused (a user namespace would give its creator capabilities there). */
-const NEW_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+/**
+ * Namespace flags: a clone with any of them is refused (a user namespace would give its creator capabilities there).
+ */
+const NEW_NAMESPACES =
+  CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
 /** System calls an HTTP server never makes, refused with EPERM. */
 const DENIED = [
-  'ptrace', 'process_vm_readv', 'process_vm_writev', 'mount', 'umount2', 'pivot_root', 'chroot', 'setns', 'unshare',
-  'open_tree', 'move_mount', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr', 'bpf', 'perf_event_open',
-  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot',
-  'keyctl', 'add_key', 'request_key', 'userfaultfd', 'open_by_handle_at', 'name_to_handle_at', 'acct', 'quotactl',
-  'iopl', 'ioperm', 'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex', 'sethostname', 'setdomainname',
-  'execve', 'execveat',
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'mount',
+  'umount2',
+  'pivot_root',
+  'chroot',
+  'setns',
+  'unshare',
+  'open_tree',
+  'move_mount',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+  'bpf',
+  'perf_event_open',
+  'kexec_load',
+  'kexec_file_load',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapon',
+  'swapoff',
+  'reboot',
+  'keyctl',
+  'add_key',
+  'request_key',
+  'userfaultfd',
+  'open_by_handle_at',
+  'name_to_handle_at',
+  'acct',
+  'quotactl',
+  'iopl',
+  'ioperm',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'sethostname',
+  'setdomainname',
+  'execve',
+  'execveat',
 ] as const satisfies readonly (keyof typeof SYS)[];
 
 /** The HTTP process's filter: x86-64 calls only, the deny-list refused. */
-export function httpFilter(): Buffer {
+function httpFilter(): Buffer {
   const refusals: Refusal[] = DENIED.map((name) => ({ nr: SYS[name], errno: E.EPERM }));
   refusals.push({ nr: SYS.clone, args: [{ index: 0, anyBit: NEW_NAMESPACES }], errno: E.EPERM });
   // clone3 passes its flags in memory, out of a filter's sight: ENOSYS, and glibc falls back to clone.
@@ -114,5 +168,8 @@ export function threadPrivileges(pid: number | 'self' = 'self'): Record<string, 
     }
     for (const field of fields) seen.get(field)?.add(new RegExp(`^${field}:\\s*(\\S+)$`, 'm').exec(status)?.[1] ?? '?');
   }
-  return { threads: String(tasks.length), ...Object.fromEntries(fields.map((f) => [f, [...(seen.get(f) ?? [])].join('|')])) };
+  return {
+    threads: String(tasks.length),
+    ...Object.fromEntries(fields.map((f) => [f, [...(seen.get(f) ?? [])].join('|')])),
+  };
 }

@@ -32,7 +32,11 @@ function problemBody(init: ProblemInit, url?: string): string {
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, init: ProblemInit): FastifyReply {
   if (init.retryAfterSeconds !== undefined) reply.header('retry-after', String(init.retryAfterSeconds));
   if (init.allow) reply.header('allow', init.allow.join(', '));
-  return reply.code(init.status).header('cache-control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(problemBody(init, request.url));
+  return reply
+    .code(init.status)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problemBody(init, request.url));
 }
 
 /** The answer before the first probe run has finished. */
@@ -97,16 +101,27 @@ export function installProblemHandlers(app: FastifyInstance, logger: Logger): vo
     for (const [pattern, methods] of routes) if (matches(pattern, routePath)) for (const m of methods) allowed.add(m);
     if (allowed.size > 0 && !allowed.has(request.method)) {
       const allow = [...allowed].sort();
-      return sendProblem(request, reply, { status: 405, detail: `${echo(path)} does not accept ${request.method}; it accepts ${allow.join(', ')}`, allow });
+      return sendProblem(request, reply, {
+        status: 405,
+        detail: `${echo(path)} does not accept ` + `${request.method}; it accepts ${allow.join(', ')}`,
+        allow,
+      });
     }
-    return sendProblem(request, reply, { status: 404, detail: `no route ${request.method} ${echo(path)}; see /docs for the API` });
+    return sendProblem(request, reply, {
+      status: 404,
+      detail: `no route ${request.method} ` + `${echo(path)}; see /docs for the API`,
+    });
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) return sendProblem(request, reply, validationProblem(error));
-    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const status =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
-      logger.error({ err: error, reqId: request.id, method: request.method, url: echo(request.url, 200) }, 'request failed');
+      logger.error(
+        { err: error, reqId: request.id, method: request.method, url: echo(request.url, 200) },
+        'request failed',
+      );
       return sendProblem(request, reply, { status, detail: 'the service failed to answer; its log has the cause' });
     }
     return sendProblem(request, reply, { status, detail: error.message });
@@ -115,20 +130,32 @@ export function installProblemHandlers(app: FastifyInstance, logger: Logger): vo
 
 /** For fastify's frameworkErrors option: a malformed URL and the like. */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  const status =
+    error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
   // Their messages quote the whole path: say what is wrong without it.
   const detail =
-    status === 414 ? 'a path segment is longer than the service accepts' : error.code === 'FST_ERR_BAD_URL' ? 'the path is not valid (bad percent-encoding)' : echo(error.message, 200);
+    status === 414
+      ? 'a path segment is longer than the service accepts'
+      : error.code === 'FST_ERR_BAD_URL'
+        ? 'the path is not valid (bad percent-encoding)'
+        : echo(error.message, 200);
   sendProblem(request, reply, { status, detail });
 }
 
-/** A problem written straight to a socket, which is then closed: for what Node answers before fastify sees a request. */
+/**
+ * A problem written straight to a socket, which is then closed: for what Node answers before fastify sees a request.
+ */
 function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
   const body = problemBody(init, url);
-  const allow = (init.allow ? `Allow: ${init.allow.join(', ')}\r\n` : '') + (init.retryAfterSeconds !== undefined ? `Retry-After: ${init.retryAfterSeconds}\r\n` : '');
+  const allow =
+    (init.allow ? `Allow: ${init.allow.join(', ')}\r\n` : '') +
+    (init.retryAfterSeconds !== undefined ? `Retry-After: ${init.retryAfterSeconds}\r\n` : '');
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${allow}Connection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status]}\r\n` +
+        `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `${allow}Connection: close\r\n\r\n${body}`,
     );
   }
 }
@@ -140,7 +167,10 @@ function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   // One answer per request: an answer already given or begun on this connection is not followed by another.
-  if (answeredAndClosing.has(socket) || (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent) {
+  if (
+    answeredAndClosing.has(socket) ||
+    (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent
+  ) {
     socket.destroy(error);
     return;
   }
@@ -164,11 +194,18 @@ const SERVICE_METHODS = ['GET', 'HEAD', 'POST'];
  */
 export function installServerProblemHandlers(server: Server): void {
   server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
-    writeProblem(socket, { status: 405, detail: 'the service is not a proxy: it does not accept CONNECT', allow: SERVICE_METHODS });
+    writeProblem(socket, {
+      status: 405,
+      detail: 'the service is not a proxy: it does not accept CONNECT',
+      allow: SERVICE_METHODS,
+    });
     socket.end();
   });
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
-    respondProblem(request, response, { status: 417, detail: 'the only expectation the service meets is 100-continue' });
+    respondProblem(request, response, {
+      status: 417,
+      detail: 'the only expectation the service meets is 100-continue',
+    });
   });
 }
 
@@ -178,7 +215,12 @@ const answeredAndClosing = new WeakSet<Duplex>();
 /** A problem answered through Node's response, before fastify has a request: the connection then closes. */
 function respondProblem(request: IncomingMessage, response: ServerResponse, init: ProblemInit): void {
   const body = problemBody(init, request.url);
-  const headers: Record<string, string | number> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' };
+  const headers: Record<string, string | number> = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    connection: 'close',
+  };
   if (init.retryAfterSeconds !== undefined) headers['retry-after'] = init.retryAfterSeconds;
   answeredAndClosing.add(request.socket);
   response.writeHead(init.status, headers).end(body);
@@ -187,7 +229,11 @@ function respondProblem(request: IncomingMessage, response: ServerResponse, init
 /** A connection refused before any request (the connection limit): a 503 written straight to it, then closed. */
 export function refuseConnection(socket: Socket): void {
   answeredAndClosing.add(socket);
-  writeProblem(socket, { status: 503, detail: 'the service has as many connections as it accepts, none of them idle; try again shortly', retryAfterSeconds: 1 });
+  writeProblem(socket, {
+    status: 503,
+    detail: 'the service has as many connections as it accepts, none of them idle; ' + 'try again shortly',
+    retryAfterSeconds: 1,
+  });
   socket.end();
   // A client that never reads does not keep it open.
   setTimeout(() => socket.destroy(), 1000).unref();
@@ -195,7 +241,11 @@ export function refuseConnection(socket: Socket): void {
 
 /** Too many requests waiting for their answers in all: a 503 before routing. */
 export function answerOverloaded(request: IncomingMessage, response: ServerResponse): void {
-  respondProblem(request, response, { status: 503, detail: 'the service has as many requests in progress as it accepts; try again shortly', retryAfterSeconds: 1 });
+  respondProblem(request, response, {
+    status: 503,
+    detail: 'the service has as many requests in progress as it accepts; try again ' + 'shortly',
+    retryAfterSeconds: 1,
+  });
 }
 
 /**
@@ -215,13 +265,18 @@ export function answerUnknownTransferEncoding(request: IncomingMessage, response
 export function answerMisdirected(request: IncomingMessage, response: ServerResponse): void {
   respondProblem(request, response, {
     status: 421,
-    detail: `the service does not answer for host ${JSON.stringify(echo(request.headers.host ?? ''))}; use its IP address, or add the name with --allowed-hosts`,
+    detail:
+      `the service does not answer for host ` +
+      `${JSON.stringify(echo(request.headers.host ?? ''))}; use its IP address, or add the name with --allowed-hosts`,
   });
 }
 
 /** A POST from a web page of another site: 403. */
 export function answerCrossOrigin(request: IncomingMessage, response: ServerResponse): void {
-  respondProblem(request, response, { status: 403, detail: 'the service does not accept a POST from a web page of another site' });
+  respondProblem(request, response, {
+    status: 403,
+    detail: 'the service does not accept a POST from a web page of another site',
+  });
 }
 
 /**
@@ -230,7 +285,8 @@ export function answerCrossOrigin(request: IncomingMessage, response: ServerResp
  * it answered.
  */
 export function answerMissingHost(request: IncomingMessage, response: ServerResponse): boolean {
-  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) return false;
+  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1)
+    return false;
   respondProblem(request, response, { status: 400, detail: 'an HTTP/1.1 request must have a Host header' });
   return true;
 }

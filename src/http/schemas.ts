@@ -18,12 +18,20 @@ export const MALFORMED_REQUEST = 'a malformed request: no Host header, or a bad 
 
 export const problemSchema = z
   .object({
-    type: z.string().describe('the kind of problem: about:blank for plain HTTP errors, urn:criu-readiness:problem:* for this service\'s own'),
+    type: z
+      .string()
+      .describe(
+        'the kind of problem: about:blank for plain HTTP errors, ' +
+          "urn:criu-readiness:problem:* for this service's own",
+      ),
     title: z.string().describe('short summary of the kind of problem'),
     status: z.int().min(400).max(599).describe('the HTTP status code'),
     detail: z.string().describe('what went wrong with this request, for people'),
     instance: z.string().optional().describe('the request path'),
-    invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional().describe('400: each invalid parameter'),
+    invalidParams: z
+      .array(z.object({ name: z.string(), reason: z.string() }))
+      .optional()
+      .describe('400: each invalid parameter'),
     validNames: z.array(z.string()).optional().describe('404 unknown feature: every valid feature name'),
     closest: z.string().optional().describe('404 unknown feature: the valid name closest to the one asked for'),
     allow: z.array(z.string()).optional().describe('405: the methods the path accepts'),
@@ -42,15 +50,27 @@ export function problemResponse(description: string) {
 const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a feature of the catalogue');
 
 /** A verdict's fields that /check and /features share, in the order the bodies have them. */
-export const verdictSchemas = {
+const verdictSchemas = {
   name: featureName,
-  category: z.enum(CATEGORIES as [string, ...string[]]).describe('required, extra and experimental decide levels; advisory never does; runtime: the userspace chain, deciding the checkpoint level'),
-  status: z.enum(STATUSES as [string, ...string[]]).describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
+  category: z
+    .enum(CATEGORIES as [string, ...string[]])
+    .describe(
+      'required, extra and experimental decide levels; advisory never does; ' +
+        'runtime: the userspace chain, deciding the checkpoint level',
+    ),
+  status: z
+    .enum(STATUSES as [string, ...string[]])
+    .describe('supported: the kernel does it; unsupported: it lacks it; unknown: ' + 'could not tell'),
   reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
   message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
   hint: z.string().describe('what would fix it (config option, module, sysctl, capability); empty when supported'),
   kconfig: z
-    .array(z.object({ option: z.string(), value: z.string().describe("y, m, a value, 'not set', or 'unknown' when no config was readable") }))
+    .array(
+      z.object({
+        option: z.string(),
+        value: z.string().describe("y, m, a value, 'not set', or 'unknown' when no config was readable"),
+      }),
+    )
     .describe("the related kernel config options and this kernel's values"),
 };
 
@@ -61,7 +81,13 @@ export const verdictSchemas = {
 export const checkSchema = z
   .strictObject({
     level: z.enum(LEVELS),
-    status: z.enum(['ok', 'degraded', 'unknown', 'failed']).describe('ok: nothing missing; degraded: only extra/experimental features missing or unknown; unknown: a required feature could not be checked; failed: a required feature is missing'),
+    status: z
+      .enum(['ok', 'degraded', 'unknown', 'failed'])
+      .describe(
+        'ok: nothing missing; degraded: only extra/experimental features ' +
+          'missing or unknown; unknown: a required feature could not be checked; ' +
+          'failed: a required feature is missing',
+      ),
     sentence: z.string().describe("criu check's verdict sentence"),
     missing: z.array(verdictSchemas.name).describe('deciding features the kernel lacks'),
     unknown: z.array(verdictSchemas.name).describe('deciding features that could not be checked'),
@@ -69,7 +95,10 @@ export const checkSchema = z
       .array(z.strictObject(verdictSchemas))
       .describe('every feature the level reports (its deciding ones and the advisory ones), in catalogue order'),
     criu: z
-      .strictObject({ version: z.string().describe('as criu --version prints it'), path: z.string().describe("the host's path to it") })
+      .strictObject({
+        version: z.string().describe('as criu --version prints it'),
+        path: z.string().describe("the host's path to it"),
+      })
       .nullable()
       .optional()
       .describe('levels with the runtime chain (checkpoint, all): the criu found; null when none says its version'),
@@ -83,7 +112,11 @@ export const checkSchema = z
         }),
       )
       .optional()
-      .describe("levels with the runtime chain: the level's features on which criu check --feature NAME answers otherwise than we do (unknowns on either side are not compared)"),
+      .describe(
+        "levels with the runtime chain: the level's features on which criu " +
+          'check --feature NAME answers otherwise than we do (unknowns on either ' +
+          'side are not compared)',
+      ),
   })
   .meta({ id: 'Check' });
 
@@ -117,7 +150,9 @@ export type Format = (typeof FORMATS)[number];
 export const formatParam = z
   .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
   .optional()
-  .describe('json (the default), text (the lines the CLI prints) or html (the status page); overrides the Accept header');
+  .describe(
+    'json (the default), text (the lines the CLI prints) or html (the ' + 'status page); overrides the Accept header',
+  );
 
 /** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */
 function someNames(keys: readonly string[], max = 5): string {
@@ -128,7 +163,12 @@ function someNames(keys: readonly string[], max = 5): string {
 /** A query string schema that refuses parameters it does not know, naming the ones it does. */
 export function strictQuery<Shape extends z.ZodRawShape>(shape: Shape) {
   const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}` : undefined) });
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown parameter ${someNames(issue.keys)}; allowed: ${allowed}`
+        : undefined,
+  });
 }
 
 /** Milliseconds in bodies: to the microsecond, not to the float's last digit. */
@@ -136,6 +176,10 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-
 /** The OpenAPI response of a 304. */
-export const notModifiedResponse = z.null().describe('not modified: If-None-Match names the current ETag, or (without If-None-Match) nothing changed since If-Modified-Since');
+export const notModifiedResponse = z
+  .null()
+  .describe(
+    'not modified: If-None-Match names the current ETag, or (without ' +
+      'If-None-Match) nothing changed since If-Modified-Since',
+  );

@@ -21,7 +21,14 @@ import { prepareNfdDirectory, writeNfdFeatures } from '../nfd.js';
 import { criuDisagreements, criuInfo } from '../service/criu.js';
 import { version } from '../version.js';
 import { LIMITS, buildApp } from './app.js';
-import { bindListener, confineHttpProcess, execUnprivileged, takeHandover, threadPrivileges, type Handover } from './privilege.js';
+import {
+  bindListener,
+  confineHttpProcess,
+  execUnprivileged,
+  takeHandover,
+  threadPrivileges,
+  type Handover,
+} from './privilege.js';
 import { nextSignal } from './signals.js';
 
 /**
@@ -62,7 +69,10 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Connections the open file limit leaves room for, besides what the process itself holds (cli.ts refuses to start with less than enough). */
+/**
+ * Connections the open file limit leaves room for, besides what the process itself holds (cli.ts refuses to start with
+ * less than enough).
+ */
 function connectionCap(): number {
   const openFiles = openFileLimit() ?? Infinity;
   return Math.max(1, Math.min(LIMITS.maxConnections, openFiles - SERVE_RESERVED_FILES));
@@ -80,7 +90,10 @@ export async function serve(args: string[]): Promise<number> {
 async function startPrivileged(settings: Settings, logger: Logger): Promise<number> {
   const { host, port } = settings.listen;
   // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
-  logger.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
+  logger.info(
+    { version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) },
+    'starting',
+  );
   let listener: Awaited<ReturnType<typeof bindListener>>;
   try {
     listener = await bindListener(settings.listen);
@@ -91,7 +104,11 @@ async function startPrivileged(settings: Settings, logger: Logger): Promise<numb
   }
   // From here to the exec nothing waits for the event loop: a connection
   // stays queued in the socket for the next image to accept.
-  const supervisor = spawnSupervisor({ keepWarm: settings.keepRunner, probeTimeoutMs: settings.probeTimeoutMs, runTimeoutMs: settings.runTimeoutMs });
+  const supervisor = spawnSupervisor({
+    keepWarm: settings.keepRunner,
+    probeTimeoutMs: settings.probeTimeoutMs,
+    runTimeoutMs: settings.runTimeoutMs,
+  });
   supervisor.once('error', () => undefined);
   const { failures, error } = execUnprivileged(listener.fd, supervisor);
   logger.error({ failures }, `cannot start the unprivileged HTTP process: ${error}`);
@@ -113,9 +130,17 @@ function reapSupervisor(pid: number): string | undefined {
 async function serveUnprivileged(settings: Settings, handover: Handover, logger: Logger): Promise<number> {
   const signal = nextSignal();
   const refused = confineHttpProcess();
-  // A kernel or runtime that refuses a filter (an older kernel, a filter of its own that forbids seccomp) still gets the service.
-  if (refused !== 0) logger.warn({ errno: refused }, 'the kernel refused the seccomp filter of the HTTP process: going on without it');
-  logger.info({ supervisorPid: handover.supervisorPid, privileges: threadPrivileges() }, 'serving HTTP without privilege; probes run in the supervisor');
+  // A kernel or runtime that refuses a filter (an older kernel, a filter of its own that forbids seccomp) still gets
+  // the service.
+  if (refused !== 0)
+    logger.warn(
+      { errno: refused },
+      'the kernel refused the seccomp filter of the HTTP process: going on ' + 'without it',
+    );
+  logger.info(
+    { supervisorPid: handover.supervisorPid, privileges: threadPrivileges() },
+    'serving HTTP without privilege; probes run in the supervisor',
+  );
 
   const nfdFile = settings.nfdFeaturesFile;
   if (nfdFile) {
@@ -123,12 +148,17 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
       await prepareNfdDirectory(nfdFile);
     } catch (err) {
       logger.error({ err }, errorMessage(err));
-      process.stderr.write(`Error: invalid --nfd-features-file (CRIU_READINESS_NFD_FEATURES_FILE): ${errorMessage(err)}\n`);
+      process.stderr.write(
+        `Error: invalid --nfd-features-file (CRIU_READINESS_NFD_FEATURES_FILE): ` + `${errorMessage(err)}\n`,
+      );
       return 2;
     }
   }
 
-  const engine = new SupervisedEngine(new Socket({ fd: handover.supervisorFd, readable: true, writable: true }), handover.supervisorPid);
+  const engine = new SupervisedEngine(
+    new Socket({ fd: handover.supervisorFd, readable: true, writable: true }),
+    handover.supervisorPid,
+  );
   const supervisorGone = new Promise<string>((resolve) => engine.once('gone', resolve));
   // The verdicts depend on the capabilities the runners get: the supervisor's, not ours.
   const keyFiles = { status: `/proc/${handover.supervisorPid}/status`, bootId: '/proc/sys/kernel/random/boot_id' };
@@ -140,8 +170,21 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
     readKey: (previous) => readCacheKey(previous, keyFiles),
   });
   cache.on('refreshed', (report, result) => {
-    logger.info({ result, ...statusCounts(report.verdicts), durationMs: Math.round(report.durationMs), kconfigSource: report.kconfigSource, criu: criuInfo(report.verdicts) }, 'probe run finished');
-    for (const d of criuDisagreements(report.verdicts)) logger.warn({ feature: d.feature, ours: d.ours, criu: d.criu, criuSays: d.message }, "criu's own verdict differs from ours");
+    logger.info(
+      {
+        result,
+        ...statusCounts(report.verdicts),
+        durationMs: Math.round(report.durationMs),
+        kconfigSource: report.kconfigSource,
+        criu: criuInfo(report.verdicts),
+      },
+      'probe run finished',
+    );
+    for (const d of criuDisagreements(report.verdicts))
+      logger.warn(
+        { feature: d.feature, ours: d.ours, criu: d.criu, criuSays: d.message },
+        "criu's own verdict differs from ours",
+      );
   });
   // Writes one after another, so an older report never lands after a newer one.
   let nfdWrites = Promise.resolve();
@@ -173,11 +216,17 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
   // The first run starts now; /readyz answers 503 until it has finished.
   void cache.start();
 
-  const ending = await Promise.race([signal.then((name) => ({ signal: name })), supervisorGone.then((why) => ({ why }))]);
+  const ending = await Promise.race([
+    signal.then((name) => ({ signal: name })),
+    supervisorGone.then((why) => ({ why })),
+  ]);
   let code = 0;
   if ('why' in ending) {
     // It cannot be restarted from here (this process holds no privilege): end, so that the pod is restarted.
-    logger.error({ supervisorPid: handover.supervisorPid, ended: reapSupervisor(handover.supervisorPid) }, `${ending.why}: shutting down`);
+    logger.error(
+      { supervisorPid: handover.supervisorPid, ended: reapSupervisor(handover.supervisorPid) },
+      `${ending.why}: shutting down`,
+    );
     code = 1;
   } else {
     logger.info({ signal: ending.signal }, 'shutting down');
@@ -189,7 +238,10 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
   // then is cut short, so that the request is answered before its connection
   // would be closed under it.
   const forceClose = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS + DRAIN_MS);
-  const probingStopped = cache.stop({ graceMs: SHUTDOWN_GRACE_MS, onKilled: (runnerPid) => logger.warn({ runnerPid }, 'killed a probe runner still busy at shutdown') });
+  const probingStopped = cache.stop({
+    graceMs: SHUTDOWN_GRACE_MS,
+    onKilled: (runnerPid) => logger.warn({ runnerPid }, 'killed a probe runner still busy at shutdown'),
+  });
   await app.close();
   clearTimeout(forceClose);
   await probingStopped;

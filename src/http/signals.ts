@@ -4,7 +4,7 @@
 // unlogged, dropping requests in flight; so it stops as for SIGTERM.
 
 /** The signals that start a graceful shutdown. */
-export const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 /**
  * The first shutdown signal. Handled once: a second one gets the default

@@ -14,8 +14,10 @@ const STYLE = `
 :root{color-scheme:light dark;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700;--muted:#666}
 @media (prefers-color-scheme:dark){:root{--ok:#4ac26b;--bad:#ff7b72;--warn:#d29922;--muted:#aaa}}
 body{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:72rem;padding:0 1rem 2rem}
-header,footer{border-bottom:1px solid;padding:.5rem 0}footer{border-top:1px solid;border-bottom:0;margin-top:2rem;color:var(--muted)}
-h1{font-size:1.5rem;margin:.5rem 0}nav ul{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.25rem 1rem}
+header,footer{border-bottom:1px solid;padding:.5rem 0}
+footer{border-top:1px solid;border-bottom:0;margin-top:2rem;color:var(--muted)}
+h1{font-size:1.5rem;margin:.5rem 0}
+nav ul{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:.25rem 1rem}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
 caption{text-align:left;font-weight:bold;font-size:1.15rem;padding:.25rem 0}
 th,td{border:1px solid #8888;padding:.3rem .5rem;text-align:left;vertical-align:top}
@@ -70,7 +72,14 @@ function html(strings: TemplateStringsArray, ...values: Part[]): Html {
 }
 
 /** Symbols beside the words, so the state never rests on colour alone; the word is what screen readers read. */
-const STATE_SYMBOL: Record<Status | LevelStatus, string> = { supported: '✔', ok: '✔', unsupported: '✘', failed: '✘', unknown: '?', degraded: '▲' };
+const STATE_SYMBOL: Record<Status | LevelStatus, string> = {
+  supported: '✔',
+  ok: '✔',
+  unsupported: '✘',
+  failed: '✘',
+  unknown: '?',
+  degraded: '▲',
+};
 
 function state(value: Status | LevelStatus): Html {
   return html`<span class="state ${value}"><span aria-hidden="true">${STATE_SYMBOL[value]} </span>${value}</span>`;
@@ -81,12 +90,38 @@ const CATEGORY_ROLE: Record<Category, string> = {
   extra: 'criu check --extra checks it: some process trees need it to be dumped or restored.',
   experimental: 'criu check --experimental checks it: features of CRIU still in development use it.',
   advisory: 'CRIU reports it, but it never decides a level: it tells what a dump may run into.',
-  runtime: 'the runtime chain beyond the kernel (criu, the OCI and CRI runtimes, the kubelet, disk): the checkpoint level needs it.',
+  runtime:
+    'the runtime chain beyond the kernel (criu, the OCI and CRI runtimes, ' +
+    'the kubelet, disk): the checkpoint level needs it.',
 };
+
+/** A verdict's category and state as table cells. */
+function stateCells(v: Verdict): Html {
+  return html`<td>${v.category}</td><td>${state(v.status)}</td>`;
+}
+
+/** A verdict's reason, message, hint and kernel config as table cells. */
+function detailCells(v: Verdict): Html {
+  const words = html`<td class="msg">${v.message}</td><td class="msg">${v.hint}</td>`;
+  return html`<td>${v.reason}</td>${words}<td>${kconfigList(v)}</td>`;
+}
+
+const SAME_AS_CRIU = 'It does not: it asks the kernel as criu check does.';
+
+function fixText(v: Verdict, feature: Feature): string {
+  return v.hint || (v.status === 'supported' ? 'Nothing to fix.' : feature.hint || 'No known fix.');
+}
 
 function featureLink(name: string): Html {
   return html`<a href="/features/${encodeURIComponent(name)}">${name}</a>`;
 }
+
+/** Feature names as links, comma-separated, or 'none'. */
+function featureList(names: readonly string[]): Html {
+  return names.length === 0 ? html`none` : html`${names.map((n, i) => html`${i > 0 ? ', ' : ''}${featureLink(n)}`)}`;
+}
+
+const allSupported = html`<p id="problems">Every feature is supported.</p>`;
 
 function kconfigList(v: Verdict): Html {
   if (v.kconfig.length === 0) return html`none`;
@@ -97,10 +132,16 @@ function kconfigList(v: Verdict): Html {
 function verdictTable(id: string, caption: string, verdicts: readonly Verdict[]): Html {
   return html`<div class="scroll" role="region" aria-labelledby="${id}" tabindex="0"><table>
 <caption id="${id}">${caption}</caption>
-<thead><tr><th scope="col">Feature</th><th scope="col">Category</th><th scope="col">State</th><th scope="col">Reason</th><th scope="col">Message</th><th scope="col">Hint</th><th scope="col">Kernel config</th></tr></thead>
+<thead><tr><th scope="col">Feature</th>
+<th scope="col">Category</th>
+<th scope="col">State</th>
+<th scope="col">Reason</th>
+<th scope="col">Message</th>
+<th scope="col">Hint</th>
+<th scope="col">Kernel config</th></tr></thead>
 <tbody>${verdicts.map(
     (v) =>
-      html`<tr><th scope="row">${featureLink(v.name)}</th><td>${v.category}</td><td>${state(v.status)}</td><td>${v.reason}</td><td class="msg">${v.message}</td><td class="msg">${v.hint}</td><td>${kconfigList(v)}</td></tr>
+      html`<tr><th scope="row">${featureLink(v.name)}</th>${stateCells(v)}${detailCells(v)}</tr>
 `,
   )}</tbody>
 </table></div>`;
@@ -109,10 +150,17 @@ function verdictTable(id: string, caption: string, verdicts: readonly Verdict[])
 function levelsTable(verdicts: readonly LevelVerdict[]): Html {
   return html`<div class="scroll" role="region" aria-labelledby="levels" tabindex="0"><table>
 <caption id="levels">Verdict of each level</caption>
-<thead><tr><th scope="col">Level</th><th scope="col">Verdict</th><th scope="col">Missing</th><th scope="col">Could not check</th></tr></thead>
+<thead><tr><th scope="col">Level</th>
+<th scope="col">Verdict</th>
+<th scope="col">Missing</th>
+<th scope="col">Could not check</th></tr></thead>
 <tbody>${verdicts.map(
     (lv) =>
-      html`<tr><th scope="row"><a href="/check?level=${lv.level}">${lv.level}</a></th><td>${state(lv.status)}: ${lv.sentence.replaceAll('\n', ' ')}</td><td>${lv.missing.length === 0 ? 'none' : lv.missing.map((n, i) => html`${i > 0 ? ', ' : ''}${featureLink(n)}`)}</td><td>${lv.unknown.length === 0 ? 'none' : lv.unknown.map((n, i) => html`${i > 0 ? ', ' : ''}${featureLink(n)}`)}</td></tr>
+      html`<tr><th scope="row"><a href="/check?level=${lv.level}">${lv.level}</a></th>
+        <td>${state(lv.status)}: ${lv.sentence.replaceAll('\n', ' ')}</td>
+        <td>${featureList(lv.missing)}</td>
+        <td>${featureList(lv.unknown)}</td>
+      </tr>
 `,
   )}</tbody>
 </table></div>`;
@@ -129,7 +177,8 @@ interface PageParts {
 
 function page({ title, json, main, report }: PageParts): string {
   const made = report
-    ? html`Verdicts made <time datetime="${report.finishedAt.toISOString()}">${report.finishedAt.toUTCString()}</time>. `
+    ? html`Verdicts made
+      <time datetime="${report.finishedAt.toISOString()}">${report.finishedAt.toUTCString()}</time>. `
     : '';
   return `<!doctype html>
 ${html`<html lang="en">
@@ -169,7 +218,7 @@ export function statusPage(report: Report): string {
     json: '/check?level=all&format=json',
     report,
     main: html`${levelsTable(levels)}
-${problems.length === 0 ? html`<p id="problems">Every feature is supported.</p>` : verdictTable('problems', 'Features that are not supported', problems)}`,
+${problems.length === 0 ? allSupported : verdictTable('problems', 'Features that are not supported', problems)}`,
   });
 }
 
@@ -180,7 +229,8 @@ export function levelPage(report: Report, level: Level): string {
     title: `Level ${level}`,
     json: `/check?level=${level}&format=json`,
     report,
-    main: html`<p>This level is decided by the ${DECIDING[level].join(', ')} features; the advisory ones are shown but never decide.</p>
+    main: html`<p>This level is decided by the ${DECIDING[level].join(', ')} features; the advisory
+      ones are shown but never decide.</p>
 <p id="verdict">${state(lv.status)}: ${lv.sentence.replaceAll('\n', ' ')}</p>
 ${verdictTable('features', `Every feature level ${level} reports`, lv.features)}`,
   });
@@ -208,8 +258,8 @@ export function featurePage(report: Report, feature: Feature, v: Verdict): strin
 <dt>What CRIU does with it</dt><dd>${feature.category}: ${CATEGORY_ROLE[feature.category]}</dd>
 ${feature.minKernel ? html`<dt>First kernel with it</dt><dd>${feature.minKernel}</dd>` : ''}
 ${feature.needs ? html`<dt>Privileges the check needs</dt><dd>${feature.needs}</dd>` : ''}
-<dt>Where this check differs from CRIU's</dt><dd>${feature.differsFromCriu ?? 'It does not: it asks the kernel as criu check does.'}</dd>
-<dt>How to fix it</dt><dd>${v.hint || (v.status === 'supported' ? 'Nothing to fix.' : feature.hint || 'No known fix.')}</dd>
+<dt>Where this check differs from CRIU's</dt><dd>${feature.differsFromCriu ?? SAME_AS_CRIU}</dd>
+<dt>How to fix it</dt><dd>${fixText(v, feature)}</dd>
 </dl>
 ${
   feature.kconfig.length === 0

@@ -20,7 +20,8 @@ export const INT_SIZE = 4;
 /** sizeof(void *): an address the kernel writes back to the caller. */
 export const POINTER_SIZE = 8;
 
-// ---------------------------------------------------------------- <asm/unistd_64.h> (arch/x86/entry/syscalls/syscall_64.tbl)
+// ---------------------------------------------------------------- <asm/unistd_64.h>
+// (arch/x86/entry/syscalls/syscall_64.tbl)
 
 /** x86-64 system call numbers: for syscall() here and for code run inside a tracee. */
 export const SYS = {
@@ -138,9 +139,7 @@ export const O_NONBLOCK = 0o4000;
 export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
-export const F_GETFD = 1;
 export const F_SETFD = 2;
-export const FD_CLOEXEC = 1;
 export const F_SETFL = 4;
 export const F_GETOWNER_UIDS = 17;
 /** F_GETOWNER_UIDS writes two uid_t: the owner's real and effective uid. */
@@ -153,7 +152,8 @@ export const AT_FDCWD = -100;
 /** posix_spawnattr_setflags: start the child in a session of its own. */
 export const POSIX_SPAWN_SETSID = 0x80;
 
-// ---------------------------------------------------------------- <asm-generic/mman-common.h>, <asm-generic/mman.h>, <linux/mman.h>
+// ---------------------------------------------------------------- <asm-generic/mman-common.h>, <asm-generic/mman.h>,
+// <linux/mman.h>
 
 export const PAGE_SIZE = 4096;
 export const PROT_NONE = 0;
@@ -175,7 +175,8 @@ export const MADV_GUARD_INSTALL = 102;
 /** memfd_create(2) flag asking for hugetlbfs backing. */
 export const MFD_HUGETLB = 4;
 
-// ---------------------------------------------------------------- <linux/socket.h>, <linux/net.h>, <asm-generic/socket.h>
+// ---------------------------------------------------------------- <linux/socket.h>, <linux/net.h>,
+// <asm-generic/socket.h>
 
 export const AF_UNSPEC = 0;
 export const AF_UNIX = 1;
@@ -277,7 +278,8 @@ export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 
-// ---------------------------------------------------------------- <linux/rtnetlink.h>, <linux/if_link.h>, <linux/veth.h>, <linux/net_namespace.h>
+// ---------------------------------------------------------------- <linux/rtnetlink.h>, <linux/if_link.h>,
+// <linux/veth.h>, <linux/net_namespace.h>
 
 export const RTM_NEWLINK = 16;
 export const RTM_GETLINK = 18;
@@ -301,7 +303,8 @@ export const VETH_INFO_PEER = 1;
 export const NETNSA_NSID = 1;
 export const NETNSA_PID = 2;
 
-// ---------------------------------------------------------------- <linux/sock_diag.h>, <linux/inet_diag.h>, <linux/unix_diag.h>, <linux/packet_diag.h>, <linux/netlink_diag.h>
+// ---------------------------------------------------------------- <linux/sock_diag.h>, <linux/inet_diag.h>,
+// <linux/unix_diag.h>, <linux/packet_diag.h>, <linux/netlink_diag.h>
 
 export const SOCK_DIAG_BY_FAMILY = 20;
 export const UNIX_DIAG_REQ_SIZE = 24;
@@ -332,7 +335,6 @@ export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_MM = 35;
 export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_SET_NO_NEW_PRIVS = 38;
-export const PR_GET_NO_NEW_PRIVS = 39;
 export const PR_CAPBSET_DROP = 24;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
@@ -468,18 +470,42 @@ export const PEEKSIGINFO_FLAGS_OFFSET = 8;
 export const PEEKSIGINFO_NR_OFFSET = 12;
 /** struct ptrace_rseq_configuration: u64 pointer, u32 size, u32 signature, u32 flags, u32 pad. */
 export const RSEQ_CONFIGURATION_SIZE = 24;
-export const RSEQ_CONF_POINTER_OFFSET = 0;
 export const RSEQ_CONF_SIZE_OFFSET = 8;
 export const RSEQ_CONF_SIGNATURE_OFFSET = 12;
 export const RSEQ_CONF_FLAGS_OFFSET = 16;
 
-// ---------------------------------------------------------------- <sys/user.h>, <asm/debugreg.h>, the x86-64 calling conventions
+// ---------------------------------------------------------------- <sys/user.h>, <asm/debugreg.h>, the x86-64 calling
+// conventions
 
 /** The 27 fields of struct user_regs_struct, in order, 8 bytes each. */
 export const REGISTER_NAMES = [
-  'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8',
-  'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss',
-  'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+  'r15',
+  'r14',
+  'r13',
+  'r12',
+  'rbp',
+  'rbx',
+  'r11',
+  'r10',
+  'r9',
+  'r8',
+  'rax',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'orig_rax',
+  'rip',
+  'cs',
+  'eflags',
+  'rsp',
+  'ss',
+  'fs_base',
+  'gs_base',
+  'ds',
+  'es',
+  'fs',
+  'gs',
 ] as const;
 export type RegisterName = (typeof REGISTER_NAMES)[number];
 export const USER_REGS_SIZE = REGISTER_NAMES.length * 8;
@@ -499,7 +525,8 @@ export const DR_CONTROL = 7;
 /** DR7: local enable of breakpoint 0; its R/W and LEN bits left 0 = break on instruction execution. */
 export const DR7_LOCAL_ENABLE_DR0 = 1;
 
-// ---------------------------------------------------------------- <linux/seccomp.h>, <linux/filter.h>, <linux/bpf_common.h>
+// ---------------------------------------------------------------- <linux/seccomp.h>, <linux/filter.h>,
+// <linux/bpf_common.h>
 
 export const SECCOMP_SET_MODE_FILTER = 1;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
@@ -557,7 +584,8 @@ export const CAP_DATA_INHERITABLE_OFFSET = 8;
 export const CAP_SYS_CHROOT = 18;
 export const CAP_SYS_ADMIN = 21;
 
-// ---------------------------------------------------------------- <linux/fs.h> PAGEMAP_SCAN, and /proc/PID/pagemap (admin-guide/mm/pagemap.rst)
+// ---------------------------------------------------------------- <linux/fs.h> PAGEMAP_SCAN, and /proc/PID/pagemap
+// (admin-guide/mm/pagemap.rst)
 
 /** ioctl(PAGEMAP_SCAN) = _IOWR('f', 16, struct pm_scan_arg). */
 export const PAGEMAP_SCAN = 0xc0606610;
@@ -603,12 +631,16 @@ const DEV_MAJOR_LOW_MASK = 0xfffn;
 const DEV_MAJOR_HIGH_SHIFT = 32n;
 const DEV_MINOR_LOW_MASK = 0xffn;
 const DEV_MINOR_HIGH_SHIFT = 12n;
-/** The minor's high bits: 32 bits of (dev >> 12) above the low byte, as glibc's gnu_dev_minor (not the major's bits above them). */
+/**
+ * The minor's high bits: 32 bits of (dev >> 12) above the low byte, as glibc's gnu_dev_minor (not the major's bits
+ * above them).
+ */
 const DEV_MINOR_HIGH_MASK = 0xffffff00n;
 
 /** Major and minor of a dev_t as stat() returns it. */
 export function splitDev(dev: bigint): { major: number; minor: number } {
-  const major = ((dev >> DEV_MAJOR_LOW_SHIFT) & DEV_MAJOR_LOW_MASK) | ((dev >> DEV_MAJOR_HIGH_SHIFT) & ~DEV_MAJOR_LOW_MASK);
+  const major =
+    ((dev >> DEV_MAJOR_LOW_SHIFT) & DEV_MAJOR_LOW_MASK) | ((dev >> DEV_MAJOR_HIGH_SHIFT) & ~DEV_MAJOR_LOW_MASK);
   const minor = (dev & DEV_MINOR_LOW_MASK) | ((dev >> DEV_MINOR_HIGH_SHIFT) & DEV_MINOR_HIGH_MASK);
   return { major: Number(major), minor: Number(minor) };
 }
@@ -617,12 +649,45 @@ export function splitDev(dev: bigint): { major: number; minor: number } {
 
 /** Every capability by name, for telling whether a privilege a check needs is held. */
 export const CAPABILITIES: Readonly<Record<string, number>> = {
-  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5,
-  CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9, CAP_NET_BIND_SERVICE: 10,
-  CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15,
-  CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18, CAP_SYS_PTRACE: 19, CAP_SYS_PACCT: 20,
-  CAP_SYS_ADMIN: 21, CAP_SYS_BOOT: 22, CAP_SYS_NICE: 23, CAP_SYS_RESOURCE: 24, CAP_SYS_TIME: 25,
-  CAP_SYS_TTY_CONFIG: 26, CAP_MKNOD: 27, CAP_LEASE: 28, CAP_AUDIT_WRITE: 29, CAP_AUDIT_CONTROL: 30,
-  CAP_SETFCAP: 31, CAP_MAC_OVERRIDE: 32, CAP_MAC_ADMIN: 33, CAP_SYSLOG: 34, CAP_WAKE_ALARM: 35,
-  CAP_BLOCK_SUSPEND: 36, CAP_AUDIT_READ: 37, CAP_PERFMON: 38, CAP_BPF: 39, CAP_CHECKPOINT_RESTORE: 40,
+  CAP_CHOWN: 0,
+  CAP_DAC_OVERRIDE: 1,
+  CAP_DAC_READ_SEARCH: 2,
+  CAP_FOWNER: 3,
+  CAP_FSETID: 4,
+  CAP_KILL: 5,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_SETPCAP: 8,
+  CAP_LINUX_IMMUTABLE: 9,
+  CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_BROADCAST: 11,
+  CAP_NET_ADMIN: 12,
+  CAP_NET_RAW: 13,
+  CAP_IPC_LOCK: 14,
+  CAP_IPC_OWNER: 15,
+  CAP_SYS_MODULE: 16,
+  CAP_SYS_RAWIO: 17,
+  CAP_SYS_CHROOT: 18,
+  CAP_SYS_PTRACE: 19,
+  CAP_SYS_PACCT: 20,
+  CAP_SYS_ADMIN: 21,
+  CAP_SYS_BOOT: 22,
+  CAP_SYS_NICE: 23,
+  CAP_SYS_RESOURCE: 24,
+  CAP_SYS_TIME: 25,
+  CAP_SYS_TTY_CONFIG: 26,
+  CAP_MKNOD: 27,
+  CAP_LEASE: 28,
+  CAP_AUDIT_WRITE: 29,
+  CAP_AUDIT_CONTROL: 30,
+  CAP_SETFCAP: 31,
+  CAP_MAC_OVERRIDE: 32,
+  CAP_MAC_ADMIN: 33,
+  CAP_SYSLOG: 34,
+  CAP_WAKE_ALARM: 35,
+  CAP_BLOCK_SUSPEND: 36,
+  CAP_AUDIT_READ: 37,
+  CAP_PERFMON: 38,
+  CAP_BPF: 39,
+  CAP_CHECKPOINT_RESTORE: 40,
 };

@@ -125,7 +125,9 @@ const syscall1 = libcFunction('long syscall(long nr, long a1)');
  * an RCU grace period): the probe need not wait for them.
  */
 export function syscallInBackground(nr: number, a1: number): Promise<number> {
-  return new Promise((resolve) => syscall1.async(nr, a1, (err: unknown, ret: number | bigint) => resolve(err ? -1 : Number(ret))));
+  return new Promise((resolve) =>
+    syscall1.async(nr, a1, (err: unknown, ret: number | bigint) => resolve(err ? -1 : Number(ret))),
+  );
 }
 
 export const open = bind('int open(const char *path, int flags, int mode)');
@@ -143,7 +145,9 @@ export const shutdown = bind('int shutdown(int fd, int how)');
 export const getsockname = bind('int getsockname(int fd, _Inout_ void *addr, _Inout_ unsigned int *len)');
 export const send = bind('long send(int fd, const void *buf, unsigned long len, int flags)');
 export const recv = bind('long recv(int fd, _Out_ void *buf, unsigned long len, int flags)');
-export const getsockopt = bind('int getsockopt(int fd, int level, int name, _Inout_ void *value, _Inout_ unsigned int *len)');
+export const getsockopt = bind(
+  'int getsockopt(int fd, int level, int name, _Inout_ void *value, ' + '_Inout_ unsigned int *len)',
+);
 export const setsockopt = bind('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)');
 /** ioctl with a pointer argument (a Buffer, or null for NULL). */
 export const ioctlPtr = bind('int ioctl(int fd, unsigned long request, _Inout_ void *arg)');
@@ -155,7 +159,9 @@ export const kill = bind('int kill(int pid, int sig)');
 export const getpid = bind('int getpid()');
 export const unshare = bind('int unshare(int flags)');
 export const setns = bind('int setns(int fd, int nstype)');
-export const mount = bind('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const mount = bind(
+  'int mount(const char *src, const char *target, const char *fstype, ' + 'unsigned long flags, const char *data)',
+);
 export const mmap = bind('long mmap(unsigned long addr, unsigned long len, int prot, int flags, int fd, long off)');
 export const munmap = bind('int munmap(unsigned long addr, unsigned long len)');
 export const fchdir = bind('int fchdir(int fd)');
@@ -298,7 +304,10 @@ function waitBlocking(pid: number, flags: number): WaitState | { kind: 'failed';
  * seccomp filter on this process) is waited for only `refusedTimeoutMs`, so
  * it cannot hang the caller. Gone also when it was reaped already (ECHILD).
  */
-export function killAndWait(pid: number, refusedTimeoutMs: number): { gone: true } | { gone: false; killErrno: number } {
+export function killAndWait(
+  pid: number,
+  refusedTimeoutMs: number,
+): { gone: true } | { gone: false; killErrno: number } {
   const killed = kill(pid, SIGKILL);
   for (;;) {
     const state = killed.ret === 0 ? waitBlocking(pid, __WALL) : waitWithDeadline(pid, __WALL, refusedTimeoutMs);
@@ -327,12 +336,18 @@ const ptraceRawPointer = libcFunction('long syscall(long nr, long request, long 
 const ptraceRawValue = libcFunction('long syscall(long nr, long request, long pid, uint64_t addr, uint64_t data)');
 
 /** ptrace(2) as the kernel has it (PEEK requests store the word at `data`, a buffer's address or a number). */
-export function ptrace(request: number, pid: number, addr: number | bigint, data: Buffer | number | bigint | null): SysResult {
+export function ptrace(
+  request: number,
+  pid: number,
+  addr: number | bigint,
+  data: Buffer | number | bigint | null,
+): SysResult {
   const address = BigInt.asUintN(64, BigInt(addr));
   clearErrno();
-  const raw = data === null || Buffer.isBuffer(data)
-    ? ptraceRawPointer(SYS.ptrace, request, pid, address, data)
-    : ptraceRawValue(SYS.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
+  const raw =
+    data === null || Buffer.isBuffer(data)
+      ? ptraceRawPointer(SYS.ptrace, request, pid, address, data)
+      : ptraceRawValue(SYS.ptrace, request, pid, address, BigInt.asUintN(64, BigInt(data)));
   const ret = Number(raw);
   return { ret, errno: ret < 0 ? lastErrno() : 0 };
 }

@@ -2,7 +2,15 @@
 // PAGEMAP_SCAN, for the memory probes.
 import * as libc from './libc.js';
 import {
-  SYS, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED, MREMAP_MAYMOVE, MREMAP_FIXED, PM_SCAN_ARG_SIZE,
+  SYS,
+  PROT_READ,
+  PROT_WRITE,
+  MAP_PRIVATE,
+  MAP_ANONYMOUS,
+  MAP_FAILED,
+  MREMAP_MAYMOVE,
+  MREMAP_FIXED,
+  PM_SCAN_ARG_SIZE,
   PAGE_REGION_SIZE,
 } from './constants.js';
 
@@ -18,7 +26,14 @@ export function madvise(addr: number, len: number, advice: number): libc.SysResu
 
 /** mremap(old, len, len, MREMAP_FIXED|MREMAP_MAYMOVE, target): move a mapping onto `target`. */
 export function moveMapping(from: number, len: number, target: number): libc.SysResult {
-  return libc.syscall(SYS.mremap, ['long', from], ['long', len], ['long', len], ['int', MREMAP_FIXED | MREMAP_MAYMOVE], ['long', target]);
+  return libc.syscall(
+    SYS.mremap,
+    ['long', from],
+    ['long', len],
+    ['long', len],
+    ['int', MREMAP_FIXED | MREMAP_MAYMOVE],
+    ['long', target],
+  );
 }
 
 /** A struct pm_scan_arg for the range [start, end); the kernel writes page_regions into `vec`. */

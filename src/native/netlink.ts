@@ -5,9 +5,30 @@
 // Layouts and numbers are in constants.ts (<linux/netlink.h> and friends).
 import * as libc from './libc.js';
 import {
-  AF_UNIX, AF_PACKET, AF_NETLINK, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, SO_RCVTIMEO, TIMEVAL_SIZE, MSG_TRUNC, errno as E,
-  NLMSG_HDRLEN, NL_ALIGNTO, RTA_HDRLEN, NLA_TYPE_MASK, NLMSG_ERROR, NLMSG_DONE, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP,
-  IFINFOMSG_SIZE, UNIX_DIAG_REQ_SIZE, INET_DIAG_REQ_V2_SIZE, PACKET_DIAG_REQ_SIZE, NETLINK_DIAG_REQ_SIZE,
+  AF_UNIX,
+  AF_PACKET,
+  AF_NETLINK,
+  SOCK_RAW,
+  SOCK_CLOEXEC,
+  SOL_SOCKET,
+  SO_RCVTIMEO,
+  TIMEVAL_SIZE,
+  MSG_TRUNC,
+  errno as E,
+  NLMSG_HDRLEN,
+  NL_ALIGNTO,
+  RTA_HDRLEN,
+  NLA_TYPE_MASK,
+  NLMSG_ERROR,
+  NLMSG_DONE,
+  NLM_F_MULTI,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  IFINFOMSG_SIZE,
+  UNIX_DIAG_REQ_SIZE,
+  INET_DIAG_REQ_V2_SIZE,
+  PACKET_DIAG_REQ_SIZE,
+  NETLINK_DIAG_REQ_SIZE,
 } from './constants.js';
 
 const MICROSECONDS_PER_MS = 1000;
@@ -68,7 +89,9 @@ export function unixDiagReq(states: number, show: number): Buffer {
   return req;
 }
 
-/** struct inet_diag_req_v2: family u8, protocol u8, ext u8, pad u8, states u32, then an all-zero sockid (any socket). */
+/**
+ * struct inet_diag_req_v2: family u8, protocol u8, ext u8, pad u8, states u32, then an all-zero sockid (any socket).
+ */
 export function inetDiagReq(family: number, protocol: number, states: number): Buffer {
   const req = Buffer.alloc(INET_DIAG_REQ_V2_SIZE);
   req.writeUInt8(family, 0);
@@ -228,16 +251,5 @@ export class NetlinkSocket {
         if (!expectsEnd && (msg.flags & NLM_F_MULTI) === 0) return { messages, error: 0 };
       }
     }
-  }
-}
-
-/** Open a socket, hand it to `use`, close it on every path; the errno when it cannot be opened. */
-export function withNetlink<T>(protocol: number, use: (sock: NetlinkSocket) => T, onOpenError: (errno: number) => T): T {
-  const sock = NetlinkSocket.open(protocol);
-  if (!(sock instanceof NetlinkSocket)) return onOpenError(sock.errno);
-  try {
-    return use(sock);
-  } finally {
-    sock.close();
   }
 }

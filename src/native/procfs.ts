@@ -47,7 +47,10 @@ export interface ProcStat {
 
 export function parseStat(text: string): ProcStat {
   // The command name is in parentheses and may itself hold spaces or ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 1).trim().split(/\s+/);
+  const fields = text
+    .slice(text.lastIndexOf(')') + 1)
+    .trim()
+    .split(/\s+/);
   return { fields, ppid: Number(fields[1]), pgrp: Number(fields[2]) };
 }
 
@@ -221,7 +224,7 @@ export function fdinfo(fd: number): string {
 }
 
 /** The soft limit on open files in a /proc/PID/limits text (undefined when unlimited or absent). */
-export function parseOpenFileLimit(text: string): number | undefined {
+function parseOpenFileLimit(text: string): number | undefined {
   const soft = /^Max open files\s+(\S+)/m.exec(text)?.[1];
   return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
 }

@@ -26,7 +26,11 @@ const MAX_OUTPUT_BYTES = 64 * 1024;
  * given (else /dev/null). The child is announced; the caller must reap it
  * and say so (childReaped). Returns the pid, or posix_spawn's error number.
  */
-export function spawnProgram(path: string, argv: string[], options: libc.SpawnOptions = {}): { pid: number; error: number } {
+export function spawnProgram(
+  path: string,
+  argv: string[],
+  options: libc.SpawnOptions = {},
+): { pid: number; error: number } {
   const spawned = libc.spawn(path, argv, { ...options, stdin: undefined });
   if (spawned.error === 0) childSpawned(spawned.pid);
   return spawned;
@@ -36,7 +40,12 @@ export function spawnProgram(path: string, argv: string[], options: libc.SpawnOp
  * Run `path` with `argv` (argv[0] included) until it ends or `timeoutMs`
  * passes, keeping what it prints on stdout and stderr.
  */
-export function runProgram(path: string, argv: string[], timeoutMs: number, options: ProgramOptions = {}): ProgramResult {
+export function runProgram(
+  path: string,
+  argv: string[],
+  timeoutMs: number,
+  options: ProgramOptions = {},
+): ProgramResult {
   const out = [-1, -1];
   const err = [-1, -1];
   const pipedOut = libc.pipe2(out, O_CLOEXEC);

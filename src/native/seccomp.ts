@@ -4,9 +4,25 @@
 // others to make the kernel refuse a call as an older kernel would.
 import * as libc from './libc.js';
 import {
-  AUDIT_ARCH_X86_64, BPF_JEQ_K, BPF_JGE_K, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K, PR_SET_NO_NEW_PRIVS,
-  SECCOMP_DATA_ARCH_OFFSET, SECCOMP_DATA_NR_OFFSET, SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
-  SECCOMP_RET_TRAP, SECCOMP_SET_MODE_FILTER, SOCK_FILTER_SIZE, SOCK_FPROG_SIZE, SYS, X32_SYSCALL_BIT, errno as E,
+  AUDIT_ARCH_X86_64,
+  BPF_JEQ_K,
+  BPF_JGE_K,
+  BPF_JSET_K,
+  BPF_LD_W_ABS,
+  BPF_RET_K,
+  PR_SET_NO_NEW_PRIVS,
+  SECCOMP_DATA_ARCH_OFFSET,
+  SECCOMP_DATA_NR_OFFSET,
+  SECCOMP_FILTER_FLAG_TSYNC,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_TRAP,
+  SECCOMP_SET_MODE_FILTER,
+  SOCK_FILTER_SIZE,
+  SOCK_FPROG_SIZE,
+  SYS,
+  X32_SYSCALL_BIT,
+  errno as E,
   seccompArgOffset,
 } from './constants.js';
 
@@ -57,7 +73,9 @@ export function program(refusals: readonly Refusal[], options: ProgramOptions = 
     args.forEach(({ index, equals, anyBit }, i) => {
       const skip = 2 * (args.length - 1 - i) + 1;
       insns.push(instruction(BPF_LD_W_ABS, 0, 0, seccompArgOffset(index)));
-      insns.push(anyBit !== undefined ? instruction(BPF_JSET_K, 0, skip, anyBit) : instruction(BPF_JEQ_K, 0, skip, equals ?? 0));
+      insns.push(
+        anyBit !== undefined ? instruction(BPF_JSET_K, 0, skip, anyBit) : instruction(BPF_JEQ_K, 0, skip, equals ?? 0),
+      );
     });
     insns.push(ret);
   }
@@ -77,7 +95,12 @@ export function installFilter(filter: Buffer): number {
   fprog.writeBigUInt64LE(libc.addressOf(filter), 8);
   const noNewPrivs = libc.prctl(PR_SET_NO_NEW_PRIVS, ['long', 1]);
   if (noNewPrivs.ret !== 0) return noNewPrivs.errno;
-  const installed = libc.syscall(SYS.seccomp, ['int', SECCOMP_SET_MODE_FILTER], ['int', SECCOMP_FILTER_FLAG_TSYNC], ['void *', fprog]);
+  const installed = libc.syscall(
+    SYS.seccomp,
+    ['int', SECCOMP_SET_MODE_FILTER],
+    ['int', SECCOMP_FILTER_FLAG_TSYNC],
+    ['void *', fprog],
+  );
   // TSYNC answers with the id of a thread it could not synchronise (a positive number).
   if (installed.ret > 0) return E.EBUSY;
   return installed.ret === 0 ? 0 : installed.errno;

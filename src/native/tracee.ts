@@ -6,10 +6,32 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import * as libc from './libc.js';
 import {
-  errno as E, O_CLOEXEC, PTRACE_CONT, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_O_EXITKILL, WNOHANG, __WALL, SIGTRAP, SYS,
-  REGISTER_NAMES, USER_REGS_SIZE, SYSCALL64_ARG_REGISTERS, PTRACE_PEEKDATA, PTRACE_POKEDATA, PTRACE_GETREGS,
-  PTRACE_SETREGS, PTRACE_EVENT_STOP, MAX_ERRNO, PAGE_SIZE, PROT_READ, PROT_WRITE, PROT_EXEC, MAP_PRIVATE,
-  MAP_ANONYMOUS, type RegisterName,
+  errno as E,
+  O_CLOEXEC,
+  PTRACE_CONT,
+  PTRACE_SEIZE,
+  PTRACE_INTERRUPT,
+  PTRACE_O_EXITKILL,
+  WNOHANG,
+  __WALL,
+  SIGTRAP,
+  SYS,
+  REGISTER_NAMES,
+  USER_REGS_SIZE,
+  SYSCALL64_ARG_REGISTERS,
+  PTRACE_PEEKDATA,
+  PTRACE_POKEDATA,
+  PTRACE_GETREGS,
+  PTRACE_SETREGS,
+  PTRACE_EVENT_STOP,
+  MAX_ERRNO,
+  PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
+  PROT_EXEC,
+  MAP_PRIVATE,
+  MAP_ANONYMOUS,
+  type RegisterName,
 } from './constants.js';
 import { childReaped, childSpawned } from './children.js';
 import { procMaps, procVmFlags, threadCount, type Mapping } from './procfs.js';
@@ -106,12 +128,22 @@ export const CODE = {
    *   syscall; test rax, rax; jnz +9; mov eax, SYS.exit; xor edi, edi; syscall; int3
    */
   CLONE_CHILD_EXITS: Buffer.from([
-    0x0f, 0x05,
-    0x48, 0x85, 0xc0,
-    0x75, 0x09,
-    0xb8, SYS.exit, 0x00, 0x00, 0x00,
-    0x31, 0xff,
-    0x0f, 0x05,
+    0x0f,
+    0x05,
+    0x48,
+    0x85,
+    0xc0,
+    0x75,
+    0x09,
+    0xb8,
+    SYS.exit,
+    0x00,
+    0x00,
+    0x00,
+    0x31,
+    0xff,
+    0x0f,
+    0x05,
     0xcc,
   ]),
 } as const;
@@ -175,7 +207,11 @@ export class Tracee {
       if (typeof made === 'number') return new Tracee(made);
       why = made.ranAway;
     }
-    throw new TraceeError('spawn', 0, `the child ran on before it could be stopped, ${SPAWN_ATTEMPTS} times (last: ${why})`);
+    throw new TraceeError(
+      'spawn',
+      0,
+      `the child ran on before it could be stopped, ` + `${SPAWN_ATTEMPTS} times (last: ${why})`,
+    );
   }
 
   get alive(): boolean {
@@ -284,7 +320,8 @@ export class Tracee {
   placeCode(bytes: Buffer): bigint {
     const scratch = this.scratch();
     const at = scratch.code + BigInt(scratch.codeUsed);
-    if (scratch.codeUsed + bytes.length > SCRATCH_CODE_PAGES * PAGE_SIZE) throw new TraceeError('placeCode', 0, 'scratch code page full');
+    if (scratch.codeUsed + bytes.length > SCRATCH_CODE_PAGES * PAGE_SIZE)
+      throw new TraceeError('placeCode', 0, 'scratch code page full');
     this.write(at, bytes);
     scratch.codeUsed += bytes.length;
     return at;
@@ -294,7 +331,8 @@ export class Tracee {
   placeData(bytes: Buffer): bigint {
     const scratch = this.scratch();
     const at = scratch.data + BigInt(scratch.dataUsed);
-    if (scratch.dataUsed + bytes.length > SCRATCH_DATA_PAGES * PAGE_SIZE) throw new TraceeError('placeData', 0, 'scratch data page full');
+    if (scratch.dataUsed + bytes.length > SCRATCH_DATA_PAGES * PAGE_SIZE)
+      throw new TraceeError('placeData', 0, 'scratch data page full');
     this.write(at, bytes);
     scratch.dataUsed += Math.ceil(bytes.length / 8) * 8;
     return at;
@@ -337,11 +375,19 @@ export class Tracee {
     const pages = SCRATCH_CODE_PAGES + SCRATCH_DATA_PAGES + SCRATCH_STACK_PAGES;
     let code: bigint;
     try {
-      const mapped = this.injectSyscall(SYS.mmap, [0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0]);
+      const mapped = this.injectSyscall(SYS.mmap, [
+        0,
+        pages * PAGE_SIZE,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        -1,
+        0,
+      ]);
       if (mapped.errno) throw new TraceeError('mmap in the tracee', mapped.errno, 'cannot map scratch memory');
       code = BigInt.asUintN(64, mapped.ret);
       const sealed = this.injectSyscall(SYS.mprotect, [code, SCRATCH_CODE_PAGES * PAGE_SIZE, PROT_READ | PROT_EXEC]);
-      if (sealed.errno) throw new TraceeError('mprotect in the tracee', sealed.errno, 'cannot make scratch code executable');
+      if (sealed.errno)
+        throw new TraceeError('mprotect in the tracee', sealed.errno, 'cannot make scratch code executable');
     } finally {
       this.bootstrapSite = undefined;
     }
@@ -444,7 +490,8 @@ function seizeSpawned(pid: number): number | { ranAway: string } {
       childReaped(pid);
       return { ranAway: describeState(state) };
     }
-    if (state.event !== PTRACE_EVENT_STOP) throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
+    if (state.event !== PTRACE_EVENT_STOP)
+      throw new TraceeError('PTRACE_INTERRUPT', 0, `the child ${describeState(state)} instead of stopping`);
     // Only the thread we seized is stopped: a thread started before the seize would run on.
     const threads = threadCount(pid);
     if (threads !== 1) return { ranAway: `it had started ${threads} threads` };
@@ -468,7 +515,8 @@ function reapIfGone(pid: number): TraceeState | undefined {
 function waitFor(pid: number, timeoutMs: number): TraceeState {
   const state = libc.waitWithDeadline(pid, __WALL, timeoutMs);
   if (state.kind === 'failed') throw new TraceeError('waitpid', state.errno, `cannot wait for ${pid}`);
-  if (state.kind === 'timeout') throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop within ${timeoutMs} ms`);
+  if (state.kind === 'timeout')
+    throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop ` + `within ${timeoutMs} ms`);
   return state;
 }
 
@@ -479,7 +527,12 @@ function waitFor(pid: number, timeoutMs: number): TraceeState {
  */
 function killAndReap(pid: number): void {
   const ended = libc.killAndWait(pid, DEFAULT_STOP_TIMEOUT_MS);
-  if (!ended.gone) throw new TraceeError('kill', ended.killErrno, `${pid} could not be killed (${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`);
+  if (!ended.gone)
+    throw new TraceeError(
+      'kill',
+      ended.killErrno,
+      `${pid} could not be killed ` + `(${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`,
+    );
   childReaped(pid);
 }
 

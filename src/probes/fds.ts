@@ -1,6 +1,15 @@
 // Makers of special file descriptors, shared by the fdinfo probes.
 import * as libc from '../native/libc.js';
-import { SYS, EPOLL_CTL_ADD, EPOLLIN, EPOLL_EVENT_SIZE, IN_ALL_EVENTS, SIGSET_SIZE, SIGUSR1, sigmask } from '../native/constants.js';
+import {
+  SYS,
+  EPOLL_CTL_ADD,
+  EPOLLIN,
+  EPOLL_EVENT_SIZE,
+  IN_ALL_EVENTS,
+  SIGSET_SIZE,
+  SIGUSR1,
+  sigmask,
+} from '../native/constants.js';
 import { stop } from '../model.js';
 import { fromErrno } from './outcome.js';
 import { closeInBackground } from './resources.js';
@@ -51,7 +60,12 @@ export const signalfd: FdMaker = () => {
 export const inotifyWatch: FdMaker = () => {
   const ino = libc.syscall(SYS.inotify_init1, ['int', 0]);
   if (ino.ret < 0) return { errno: ino.errno };
-  const wd = libc.syscall(SYS.inotify_add_watch, ['int', ino.ret], ['void *', Buffer.from('/\0')], ['int', IN_ALL_EVENTS]);
+  const wd = libc.syscall(
+    SYS.inotify_add_watch,
+    ['int', ino.ret],
+    ['void *', Buffer.from('/\0')],
+    ['int', IN_ALL_EVENTS],
+  );
   if (wd.ret < 0) {
     libc.close(ino.ret);
     return { errno: wd.errno };

@@ -20,7 +20,10 @@ function apparmorDomain(): ProbeOutcome {
   if (!existsSync(APPARMOR_FS)) {
     // AppArmor enabled but securityfs not visible (a container without it): stacking cannot be read.
     if (readOptional('/sys/module/apparmor/parameters/enabled') === 'Y') {
-      return unknown('MissingDependency', `AppArmor is enabled but ${APPARMOR_FS} is not there: mount securityfs to check stacking`);
+      return unknown(
+        'MissingDependency',
+        `AppArmor is enabled but ${APPARMOR_FS} is not there: ` + `mount securityfs to check stacking`,
+      );
     }
     // CRIU runs this check only where AppArmor is the LSM (cr-check.c:
     // `if (kdat.lsm == LSMTYPE__APPARMOR)`), and dumps or restores AppArmor
@@ -37,7 +40,9 @@ function apparmorDomain(): ProbeOutcome {
   if (major > STACKING_VERSION.major || (major === STACKING_VERSION.major && minor >= STACKING_VERSION.minor)) {
     return supported(`AppArmor domain stacking, version ${major}.${minor}`);
   }
-  return unsupported(`AppArmor domain version ${major}.${minor} is older than ${STACKING_VERSION.major}.${STACKING_VERSION.minor}`);
+  return unsupported(
+    `AppArmor domain version ${major}.${minor} is older than ` + `${STACKING_VERSION.major}.${STACKING_VERSION.minor}`,
+  );
 }
 
 /** A file's trimmed text, or undefined when it does not exist; other errors are thrown. */

@@ -4,10 +4,30 @@
 import { readSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  SYS, O_CLOEXEC, O_RDONLY, O_WRONLY, errno as E, PAGE_SIZE, PAGEMAP_ENTRY_SIZE, PM_SOFT_DIRTY, CLEAR_REFS_SOFT_DIRTY,
-  PAGEMAP_SCAN, PAGE_REGION_SIZE, PAGE_IS_PRESENT, PAGE_IS_GUARD, MADV_GUARD_INSTALL, UFFDIO_API, UFFD_API,
-  UFFDIO_API_SIZE, UFFDIO_API_API_OFFSET, UFFDIO_API_FEATURES_OFFSET, UFFD_FEATURE_EVENT_FORK,
-  UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP, AIO_CONTEXT_SIZE,
+  SYS,
+  O_CLOEXEC,
+  O_RDONLY,
+  O_WRONLY,
+  errno as E,
+  PAGE_SIZE,
+  PAGEMAP_ENTRY_SIZE,
+  PM_SOFT_DIRTY,
+  CLEAR_REFS_SOFT_DIRTY,
+  PAGEMAP_SCAN,
+  PAGE_REGION_SIZE,
+  PAGE_IS_PRESENT,
+  PAGE_IS_GUARD,
+  MADV_GUARD_INSTALL,
+  UFFDIO_API,
+  UFFD_API,
+  UFFDIO_API_SIZE,
+  UFFDIO_API_API_OFFSET,
+  UFFDIO_API_FEATURES_OFFSET,
+  UFFD_FEATURE_EVENT_FORK,
+  UFFD_FEATURE_EVENT_REMAP,
+  UFFD_FEATURE_EVENT_REMOVE,
+  UFFD_FEATURE_EVENT_UNMAP,
+  AIO_CONTEXT_SIZE,
 } from '../native/constants.js';
 import { mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion } from '../native/memory.js';
 import { mappingAt } from '../native/procfs.js';
@@ -35,9 +55,13 @@ export function memDirtyTrack(): ProbeOutcome {
     return withProcFile({ name: 'pagemap', flags: O_RDONLY }, (fd) => {
       const entry = Buffer.alloc(PAGEMAP_ENTRY_SIZE);
       const got = readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
-      if (got !== PAGEMAP_ENTRY_SIZE) return unknown('UnexpectedResult', `pagemap gave ${got} of the ${PAGEMAP_ENTRY_SIZE} bytes of an entry`);
+      if (got !== PAGEMAP_ENTRY_SIZE)
+        return unknown('UnexpectedResult', `pagemap gave ${got} of the ` + `${PAGEMAP_ENTRY_SIZE} bytes of an entry`);
       if (entry.readBigUInt64LE() & PM_SOFT_DIRTY) return supported();
-      return unsupported('Dirty tracking is OFF. Memory snapshot will not work. (no soft-dirty bit in pagemap on a page written after clear_refs)');
+      return unsupported(
+        'Dirty tracking is OFF. Memory snapshot will not work. (no soft-dirty ' +
+          'bit in pagemap on a page written after clear_refs)',
+      );
     });
   });
 }
@@ -66,7 +90,14 @@ export function aioRemap(): ProbeOutcome {
       return fromErrno(moved.errno, "Can't remap AIO ring");
     }
     ring = target.addr;
-    const events = libc.syscall(SYS.io_getevents, ['long', ring], ['long', 0], ['long', 1], ['void *', null], ['void *', null]);
+    const events = libc.syscall(
+      SYS.io_getevents,
+      ['long', ring],
+      ['long', 0],
+      ['long', 1],
+      ['void *', null],
+      ['void *', null],
+    );
     return events.ret < 0 ? fromErrno(events.errno, "AIO remap doesn't work properly") : supported();
   } finally {
     // io_destroy unmaps the ring, but waits out an RCU grace period:
@@ -91,7 +122,13 @@ function uffdFeatures(): bigint {
   if (uffd.ret < 0) {
     if (uffd.errno === E.EPERM) {
       // Without CAP_SYS_PTRACE while vm.unprivileged_userfaultfd is 0, or a container's seccomp profile.
-      stop(unknown('PermissionDenied', 'Lazy pages are not permitted: userfaultfd: EPERM (it needs CAP_SYS_PTRACE unless vm.unprivileged_userfaultfd=1)'));
+      stop(
+        unknown(
+          'PermissionDenied',
+          'Lazy pages are not permitted: userfaultfd: EPERM (it needs ' +
+            'CAP_SYS_PTRACE unless vm.unprivileged_userfaultfd=1)',
+        ),
+      );
     }
     stop(fromErrno(uffd.errno, 'UFFD is not supported: userfaultfd'));
   }
@@ -113,7 +150,8 @@ export function uffd(): ProbeOutcome {
 }
 
 /** What CRIU's lazy restore needs beyond the handshake (its NEED_UFFD_API_FEATURES). */
-const NONCOOPERATIVE_FEATURES = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP;
+const NONCOOPERATIVE_FEATURES =
+  UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP;
 
 export function uffdNoncoop(): ProbeOutcome {
   const missing = NONCOOPERATIVE_FEATURES & ~uffdFeatures();
@@ -150,12 +188,23 @@ export function pagemapScanGuardPages(): ProbeOutcome {
   return withMapping({ len: 2 * PAGE_SIZE }, (addr) => {
     const guard = madvise(addr, PAGE_SIZE, MADV_GUARD_INSTALL);
     // EINVAL: a kernel before 6.13, where no process can have guard pages.
-    if (guard.ret < 0 && guard.errno !== E.EINVAL) return fromErrno(guard.errno, 'madvise failed (has_madv_guard check)');
-    const regions = pagemapScanRange(addr, 2 * PAGE_SIZE, PAGE_IS_GUARD, "ioctl(PAGEMAP_SCAN) doesn't support PAGE_IS_GUARD flag");
+    if (guard.ret < 0 && guard.errno !== E.EINVAL)
+      return fromErrno(guard.errno, 'madvise failed (has_madv_guard check)');
+    const regions = pagemapScanRange(
+      addr,
+      2 * PAGE_SIZE,
+      PAGE_IS_GUARD,
+      "ioctl(PAGEMAP_SCAN) doesn't support PAGE_IS_GUARD flag",
+    );
     // CRIU's test: the kernel accepts PAGE_IS_GUARD. Without guard pages there is nothing more to see.
     if (guard.ret < 0) return supported('PAGE_IS_GUARD is accepted; this kernel has no MADV_GUARD_INSTALL');
     const [first] = regions;
-    if (regions.length === 1 && first.start === addr && first.end === addr + PAGE_SIZE && first.categories & PAGE_IS_GUARD) {
+    if (
+      regions.length === 1 &&
+      first.start === addr &&
+      first.end === addr + PAGE_SIZE &&
+      first.categories & PAGE_IS_GUARD
+    ) {
       return supported('PAGEMAP_SCAN reported the guard page');
     }
     return unsupported('ioctl(PAGEMAP_SCAN) accepts PAGE_IS_GUARD but did not report the guard page');

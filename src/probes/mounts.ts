@@ -7,8 +7,23 @@ import { closeSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import * as libc from '../native/libc.js';
 import {
-  O_CLOEXEC, O_RDONLY, SYS, errno as E, MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED, MOVE_MOUNT_SET_GROUP, PROT_READ,
-  PROT_WRITE, MAP_SHARED, PAGE_SIZE, CAP_SYS_ADMIN, CAP_SYS_CHROOT, splitDev, AT_FDCWD,
+  O_CLOEXEC,
+  O_RDONLY,
+  SYS,
+  errno as E,
+  MS_BIND,
+  MS_REC,
+  MS_PRIVATE,
+  MS_SHARED,
+  MOVE_MOUNT_SET_GROUP,
+  PROT_READ,
+  PROT_WRITE,
+  MAP_SHARED,
+  PAGE_SIZE,
+  CAP_SYS_ADMIN,
+  CAP_SYS_CHROOT,
+  splitDev,
+  AT_FDCWD,
 } from '../native/constants.js';
 import { hasCapability, mappingAt, mountInfo, procPath, type MountInfo } from '../native/procfs.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
@@ -17,7 +32,9 @@ import { closeInBackground, inPrivateNamespace } from './resources.js';
 
 /** The topmost mount at `path` in the calling thread's namespace. */
 function mountAt(path: string): MountInfo | undefined {
-  return mountInfo().filter((m) => m.mountPoint === path).pop();
+  return mountInfo()
+    .filter((m) => m.mountPoint === path)
+    .pop();
 }
 
 /** A mount(2) that failed: ENODEV means the kernel has no such filesystem type. */
@@ -42,7 +59,8 @@ function isDirectory(path: string): boolean {
  * at `base` to build in. Everything is made private first, so nothing
  * propagates out; the tmpfs covers an existing directory in this namespace
  * only, so nothing is made on the host's filesystems either. No mount is
- * taken down one by one: each umount waits for an RCU grace period, so the namespace is dropped whole, on a libuv pool thread, by
+ * taken down one by one: each umount waits for an RCU grace period, so the namespace is dropped whole, on a libuv pool
+ * thread, by
  * closing the last descriptor that holds it. If the runner dies first, its
  * exit closes that descriptor just the same.
  */
@@ -50,10 +68,14 @@ function inPrivateMountNs(work: (base: string) => ProbeOutcome): ProbeOutcome {
   // unshare needs CAP_SYS_ADMIN, and the way back (setns) CAP_SYS_CHROOT too:
   // never leave without being able to return.
   if (!hasCapability(CAP_SYS_ADMIN) || !hasCapability(CAP_SYS_CHROOT)) {
-    return unknown('PermissionDenied', 'Unable to create a new mount namespace: needs CAP_SYS_ADMIN and CAP_SYS_CHROOT');
+    return unknown(
+      'PermissionDenied',
+      'Unable to create a new mount namespace: needs CAP_SYS_ADMIN and ' + 'CAP_SYS_CHROOT',
+    );
   }
   const base = SCRATCH_MOUNT_POINTS.find(isDirectory);
-  if (!base) return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a directory to mount on`);
+  if (!base)
+    return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a ` + `directory to mount on`);
   const onError = (errno: number): ProbeOutcome =>
     errno === E.EPERM
       ? unknown('PermissionDenied', 'Unable to create a new mount namespace: EPERM')
@@ -89,7 +111,12 @@ export function moveMountSetGroup(): ProbeOutcome {
     const shared = libc.mount(null, source, null, MS_SHARED, null);
     if (shared.ret !== 0) return fromErrno(shared.errno, `Fail to make ${source} shared`);
     const moved = libc.syscall(
-      SYS.move_mount, ['int', AT_FDCWD], ['void *', cString(source)], ['int', AT_FDCWD], ['void *', cString(target)], ['int', MOVE_MOUNT_SET_GROUP],
+      SYS.move_mount,
+      ['int', AT_FDCWD],
+      ['void *', cString(source)],
+      ['int', AT_FDCWD],
+      ['void *', cString(target)],
+      ['int', MOVE_MOUNT_SET_GROUP],
     );
     if (moved.ret !== 0) {
       if (moved.errno === E.EINVAL) return unsupported('No MOVE_MOUNT_SET_GROUP kernel feature (EINVAL)');
@@ -100,7 +127,10 @@ export function moveMountSetGroup(): ProbeOutcome {
     const group = mountAt(source)?.tags.find((tag) => tag.startsWith('shared:'));
     const joined = mountAt(target)?.tags.find((tag) => tag.startsWith('shared:'));
     if (!group || group !== joined) {
-      return unknown('UnexpectedResult', `MOVE_MOUNT_SET_GROUP succeeded but the target is in ${joined ?? 'no'} peer group, not ${group ?? 'none'}`);
+      return unknown(
+        'UnexpectedResult',
+        `MOVE_MOUNT_SET_GROUP succeeded but the target is in ` + `${joined ?? 'no'} peer group, not ${group ?? 'none'}`,
+      );
     }
     return supported("the bind mount joined the tmpfs's peer group");
   });
@@ -121,7 +151,13 @@ export function overlayfsMaps(): ProbeOutcome {
     } catch (err) {
       return fromFsError(err, 'Unable to make the overlay directories');
     }
-    const overlay = libc.mount('criu-readiness', merged, 'overlay', 0, `lowerdir=${lower},upperdir=${upper},workdir=${work}`);
+    const overlay = libc.mount(
+      'criu-readiness',
+      merged,
+      'overlay',
+      0,
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+    );
     if (overlay.ret !== 0) return mountFailed(overlay.errno, 'Unable to mount overlayfs', 'overlay');
     let fd: number;
     try {

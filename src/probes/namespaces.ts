@@ -43,13 +43,21 @@ export function externalNetNs(): ProbeOutcome {
  */
 export function cloneParentVsPid(): ProbeOutcome {
   // A new pid namespace needs CAP_SYS_ADMIN: without it, no tracee is worth starting.
-  if (!hasCapability(CAP_SYS_ADMIN)) return unknown('PermissionDenied', 'clone(CLONE_NEWPID|CLONE_PARENT): needs CAP_SYS_ADMIN');
+  if (!hasCapability(CAP_SYS_ADMIN))
+    return unknown('PermissionDenied', 'clone(CLONE_NEWPID|CLONE_PARENT): needs CAP_SYS_ADMIN');
   return traced(cloneSibling);
 }
 
 function cloneSibling(tracee: Tracee): ProbeOutcome {
   const site = tracee.placeCode(CODE.CLONE_CHILD_EXITS);
-  const state = tracee.run(site, { rax: BigInt(SYS.clone), rdi: BigInt(CLONE_NEWPID | CLONE_PARENT), rsi: 0n, rdx: 0n, r10: 0n, r8: 0n });
+  const state = tracee.run(site, {
+    rax: BigInt(SYS.clone),
+    rdi: BigInt(CLONE_NEWPID | CLONE_PARENT),
+    rsi: 0n,
+    rdx: 0n,
+    r10: 0n,
+    r8: 0n,
+  });
   const rax = BigInt.asIntN(64, tracee.expectTrap(state, 'clone(CLONE_NEWPID|CLONE_PARENT)').rax);
   if (rax < 0n) {
     const errno = Number(-rax);
@@ -64,7 +72,10 @@ function cloneSibling(tracee: Tracee): ProbeOutcome {
   // Reaped, or not ours to reap: either way the engine must not touch that pid again.
   childReaped(sibling);
   if (waited.ret !== sibling) {
-    return unknown('UnexpectedResult', `the new process ${sibling} is not a sibling of the caller (waitpid: ${errnoName(waited.errno)})`);
+    return unknown(
+      'UnexpectedResult',
+      `the new process ${sibling} is not a sibling of the caller ` + `(waitpid: ${errnoName(waited.errno)})`,
+    );
   }
   // No pid in the message: it would change the body at every run.
   return supported('the new process is a sibling of the caller, in a new pid namespace');

@@ -16,7 +16,10 @@ export function nftables(): ProbeOutcome {
   if ('error' in nft) {
     // The library is userspace, not kernel: where it is missing (an image
     // without it) the node may still have it, so this is no verdict.
-    return unknown('MissingDependency', `${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`);
+    return unknown(
+      'MissingDependency',
+      `${LIBNFTABLES} is not installed - nftables rules will not ` + `be preserved during C/R (${nft.error})`,
+    );
   }
   return supported(`${LIBNFTABLES} loads`);
 }
@@ -32,9 +35,21 @@ const ADD_CONCAT_SET = 'add set inet CRIU conn { type ipv4_addr . inet_service ;
  * other failure (a refused sendmsg, a libnftables error of its own) says
  * nothing of the kernel.
  */
+/** libnftables' words for a kernel without what was asked. */
+const KERNEL_LACKS = new RegExp(
+  [
+    'Operation not supported',
+    'not supported by protocol',
+    'Protocol not supported',
+    'Invalid argument',
+    'No such file or directory',
+  ].join('|'),
+  'i',
+);
+
 export function classifyNftError(error: string, message: string): ProbeOutcome {
   if (/Operation not permitted|Permission denied/i.test(error)) return unknown('PermissionDenied', message);
-  if (/Operation not supported|not supported by protocol|Protocol not supported|Invalid argument|No such file or directory/i.test(error)) {
+  if (KERNEL_LACKS.test(error)) {
     return unsupported(message);
   }
   return unknown('UnexpectedResult', message);
@@ -50,7 +65,10 @@ function nfnetlinkProblem(): ProbeOutcome | undefined {
     libc.close(sock.ret);
     return undefined;
   }
-  if (sock.errno === E.EPROTONOSUPPORT) return unsupported('Nftables based locking needs nfnetlink: EPROTONOSUPPORT (CONFIG_NETFILTER_NETLINK is off)');
+  if (sock.errno === E.EPROTONOSUPPORT)
+    return unsupported(
+      'Nftables based locking needs nfnetlink: EPROTONOSUPPORT ' + '(CONFIG_NETFILTER_NETLINK is off)',
+    );
   return fromErrno(sock.errno, "Can't open a NETLINK_NETFILTER socket");
 }
 
@@ -75,7 +93,10 @@ export function networkLockNftables(): ProbeOutcome {
       if (both.status === 0) return supported();
       const table = ctx.run(CREATE_TABLE);
       if (table.status !== 0) return classifyNftError(table.error, `Can't create nftables table: ${table.error}`);
-      return classifyNftError(both.error, `Nftables based locking requires libnftables and set concatenations support: ${both.error}`);
+      return classifyNftError(
+        both.error,
+        `Nftables based locking requires libnftables and set ` + `concatenations support: ${both.error}`,
+      );
     } finally {
       ctx.free();
     }
@@ -99,7 +120,8 @@ function findProgram(name: string): string | undefined {
     } catch (err) {
       // Not here, or not executable; any other error (a refused access()) is no answer.
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'ENOTDIR') stop(fromFsError(err, `Can't look for ${name} in ${dir}`));
+      if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'ENOTDIR')
+        stop(fromFsError(err, `Can't look for ${name} in ${dir}`));
     }
   }
   return undefined;
@@ -133,7 +155,10 @@ function usesLegacyApi(path: string): boolean | 'timeout' | { failed: string } {
   if (run.kind === 'timeout') return 'timeout';
   const answered = run.kind === 'exited' && run.code === 0;
   // A program that is there but does not answer (it cannot run here) says nothing of its API.
-  if (!answered) return { failed: run.kind === 'exited' ? `exit ${run.code}` : run.kind === 'failed' ? errnoName(run.errno) : run.kind };
+  if (!answered)
+    return {
+      failed: run.kind === 'exited' ? `exit ${run.code}` : run.kind === 'failed' ? errnoName(run.errno) : run.kind,
+    };
   const legacy = !run.stdout.includes('nf_tables');
   // A failure to run may be passing: only answers are kept.
   if (identity !== undefined && answered) versionAnswers.set(identity, legacy);

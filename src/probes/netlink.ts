@@ -2,19 +2,86 @@
 import { close, existsSync, fstatSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  errno as E, AF_INET, AF_INET6, AF_PACKET, SOCK_RAW, SOCK_DGRAM, SOCK_CLOEXEC, IPPROTO_ICMP, IPPROTO_ICMPV6,
-  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, IPPROTO_RAW, NETLINK_ROUTE, NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY,
-  O_RDONLY, CLONE_NEWNET, INT_SIZE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP,
-  NLM_F_CREATE, NLM_F_EXCL, RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK, RTM_NEWNSID, RTM_GETNSID, IFINFOMSG_SIZE,
-  RTGENMSG_SIZE, IFLA_IFNAME, IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_INFO_KIND,
-  IFLA_INFO_DATA, VETH_INFO_PEER, NETNSA_NSID, NETNSA_PID, AF_UNSPEC, ALL_STATES, INET_DIAG_MSG_SIZE,
-  INET_DIAG_MSG_INODE_OFFSET, UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS, UDIAG_SHOW_RQLEN,
-  PACKET_SHOW_INFO, PACKET_SHOW_MCLIST, PACKET_SHOW_RING_CFG, PACKET_SHOW_FANOUT, NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS,
-  TCP_ESTABLISHED, TCP_SYN_SENT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_LISTEN, TCP_CLOSING,
+  errno as E,
+  AF_INET,
+  AF_INET6,
+  AF_PACKET,
+  SOCK_RAW,
+  SOCK_DGRAM,
+  SOCK_CLOEXEC,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+  IPPROTO_RAW,
+  NETLINK_ROUTE,
+  NETLINK_SOCK_DIAG,
+  SOCK_DIAG_BY_FAMILY,
+  O_RDONLY,
+  CLONE_NEWNET,
+  INT_SIZE,
+  NLM_F_REQUEST,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  RTM_NEWLINK,
+  RTM_GETLINK,
+  RTM_SETLINK,
+  RTM_NEWNSID,
+  RTM_GETNSID,
+  IFINFOMSG_SIZE,
+  RTGENMSG_SIZE,
+  IFLA_IFNAME,
+  IFLA_LINKINFO,
+  IFLA_NET_NS_FD,
+  IFLA_LINK_NETNSID,
+  IFLA_NEW_IFINDEX,
+  IFLA_INFO_KIND,
+  IFLA_INFO_DATA,
+  VETH_INFO_PEER,
+  NETNSA_NSID,
+  NETNSA_PID,
+  AF_UNSPEC,
+  ALL_STATES,
+  INET_DIAG_MSG_SIZE,
+  INET_DIAG_MSG_INODE_OFFSET,
+  UDIAG_SHOW_NAME,
+  UDIAG_SHOW_VFS,
+  UDIAG_SHOW_PEER,
+  UDIAG_SHOW_ICONS,
+  UDIAG_SHOW_RQLEN,
+  PACKET_SHOW_INFO,
+  PACKET_SHOW_MCLIST,
+  PACKET_SHOW_RING_CFG,
+  PACKET_SHOW_FANOUT,
+  NDIAG_PROTO_ALL,
+  NDIAG_SHOW_GROUPS,
+  TCP_ESTABLISHED,
+  TCP_SYN_SENT,
+  TCP_FIN_WAIT1,
+  TCP_FIN_WAIT2,
+  TCP_CLOSE_WAIT,
+  TCP_LAST_ACK,
+  TCP_LISTEN,
+  TCP_CLOSING,
 } from '../native/constants.js';
 import {
-  NetlinkSocket, attr, s32Attr, stringAttr, nestedAttr, ifinfomsg, rtgenmsg, parseAttrs, nlAlign,
-  unixDiagReq, inetDiagReq, packetDiagReq, netlinkDiagReq, type NetlinkReply,
+  NetlinkSocket,
+  attr,
+  s32Attr,
+  stringAttr,
+  nestedAttr,
+  ifinfomsg,
+  rtgenmsg,
+  parseAttrs,
+  nlAlign,
+  unixDiagReq,
+  inetDiagReq,
+  packetDiagReq,
+  netlinkDiagReq,
+  type NetlinkReply,
 } from '../native/netlink.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { ipv6Enabled, procPath } from '../native/procfs.js';
@@ -23,13 +90,23 @@ import { fromErrno, errnoName } from './outcome.js';
 
 /** The TCP states CRIU dumps (listening and connected ones). */
 const CRIU_TCP_STATES = [
-  TCP_LISTEN, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING, TCP_SYN_SENT,
+  TCP_LISTEN,
+  TCP_ESTABLISHED,
+  TCP_FIN_WAIT1,
+  TCP_FIN_WAIT2,
+  TCP_CLOSE_WAIT,
+  TCP_LAST_ACK,
+  TCP_CLOSING,
+  TCP_SYN_SENT,
 ].reduce((mask, state) => mask | (1 << state), 0);
 
 /** A netlink answer that failed in transport (timeout, truncation) is no verdict on the feature. */
 function transportFailure(reply: NetlinkReply, what: string): ProbeOutcome | undefined {
   if (reply.transportError === undefined) return undefined;
-  return unknown(reply.transportError === E.ETIMEDOUT ? 'Timeout' : 'UnexpectedResult', `${what}: ${errnoName(reply.transportError)}`);
+  return unknown(
+    reply.transportError === E.ETIMEDOUT ? 'Timeout' : 'UnexpectedResult',
+    `${what}: ${errnoName(reply.transportError)}`,
+  );
 }
 
 // ---------------------------------------------------------------- sock_diag
@@ -86,15 +163,51 @@ function diagDumps(): DiagDump[] {
   const inet = (family: number, familyName: string): DiagDump[] => [
     { family: familyName, proto: 'TCP', fix: TCP_FIX, header: inetDiagReq(family, IPPROTO_TCP, CRIU_TCP_STATES) },
     { family: familyName, proto: 'UDP', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDP, ALL_STATES) },
-    { family: familyName, proto: 'UDPLITE', fix: UDP_FIX, header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES), socket: { domain: family, type: SOCK_DGRAM, protocol: IPPROTO_UDPLITE, procNet: family === AF_INET ? 'udplite' : 'udplite6' } },
-    { family: familyName, proto: 'RAW', fix: RAW_FIX, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES), optional: true },
+    {
+      family: familyName,
+      proto: 'UDPLITE',
+      fix: UDP_FIX,
+      header: inetDiagReq(family, IPPROTO_UDPLITE, ALL_STATES),
+      socket: {
+        domain: family,
+        type: SOCK_DGRAM,
+        protocol: IPPROTO_UDPLITE,
+        procNet: family === AF_INET ? 'udplite' : 'udplite6',
+      },
+    },
+    {
+      family: familyName,
+      proto: 'RAW',
+      fix: RAW_FIX,
+      header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES),
+      optional: true,
+    },
   ];
   return [
-    { family: 'UNIX', proto: '0', fix: 'load unix_diag (CONFIG_UNIX_DIAG)', header: unixDiagReq(ALL_STATES, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN) },
+    {
+      family: 'UNIX',
+      proto: '0',
+      fix: 'load unix_diag (CONFIG_UNIX_DIAG)',
+      header: unixDiagReq(
+        ALL_STATES,
+        UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN,
+      ),
+    },
     ...inet(AF_INET, 'INET'),
     ...inet(AF_INET6, 'INET6'),
-    { family: 'PACKET', proto: '0', fix: 'load packet_diag (CONFIG_PACKET_DIAG)', header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG), socket: { domain: AF_PACKET, type: SOCK_RAW, protocol: 0, procNet: 'packet' } },
-    { family: 'NETLINK', proto: 'ALL', fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)', header: netlinkDiagReq(NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS) },
+    {
+      family: 'PACKET',
+      proto: '0',
+      fix: 'load packet_diag (CONFIG_PACKET_DIAG)',
+      header: packetDiagReq(PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_FANOUT | PACKET_SHOW_RING_CFG),
+      socket: { domain: AF_PACKET, type: SOCK_RAW, protocol: 0, procNet: 'packet' },
+    },
+    {
+      family: 'NETLINK',
+      proto: 'ALL',
+      fix: 'load netlink_diag (CONFIG_NETLINK_DIAG)',
+      header: netlinkDiagReq(NDIAG_PROTO_ALL, NDIAG_SHOW_GROUPS),
+    },
   ];
 }
 
@@ -131,7 +244,10 @@ export function sockDiag(): ProbeOutcome {
     if (failures.length === 0) return supported();
     // A family the kernel lacks decides; otherwise we could not tell.
     const worst = failures.find((f) => f.status === 'unsupported') ?? failures[0];
-    return { ...worst, message: `The sock diag infrastructure is incomplete. ${failures.map((f) => f.message).join('; ')}` };
+    return {
+      ...worst,
+      message: `The sock diag infrastructure is incomplete. ` + `${failures.map((f) => f.message).join('; ')}`,
+    };
   });
 }
 
@@ -139,7 +255,11 @@ export function sockDiag(): ProbeOutcome {
 
 /** Inodes of the sockets a RAW sock_diag dump of `family` lists; a failed dump ends the probe. */
 function dumpRawInodes(sock: NetlinkSocket, family: number, familyName: string): Set<number> {
-  const reply = sock.request({ type: SOCK_DIAG_BY_FAMILY, flags: NLM_F_REQUEST | NLM_F_DUMP, header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES) });
+  const reply = sock.request({
+    type: SOCK_DIAG_BY_FAMILY,
+    flags: NLM_F_REQUEST | NLM_F_DUMP,
+    header: inetDiagReq(family, IPPROTO_RAW, ALL_STATES),
+  });
   const what = `Sockets collect procedure family ${familyName} proto RAW`;
   const broken = transportFailure(reply, what);
   if (broken) stop(broken);
@@ -162,7 +282,10 @@ function rawSocketListed(sock: NetlinkSocket, family: number, familyName: string
     const inodes = dumpRawInodes(sock, family, familyName);
     if (raw.ret < 0) {
       if (raw.errno === E.EPERM || raw.errno === E.EACCES) {
-        return unknown('PermissionDenied', `Can't create a ${familyName} RAW socket to look for (needs CAP_NET_RAW): ${errnoName(raw.errno)}`);
+        return unknown(
+          'PermissionDenied',
+          `Can't create a ${familyName} RAW socket to look for ` + `(needs CAP_NET_RAW): ${errnoName(raw.errno)}`,
+        );
       }
       return fromErrno(raw.errno, `Can't create a ${familyName} RAW socket`);
     }
@@ -203,7 +326,8 @@ export function newifindex(): ProbeOutcome {
     if (reply.error === E.ERANGE) return supported();
     if (reply.error === E.ENODEV) return unsupported("IFLA_NEW_IFINDEX isn't supported");
     if (reply.error === E.EPERM) return unknown('PermissionDenied', 'RTM_SETLINK needs CAP_NET_ADMIN: EPERM');
-    if (reply.error === 0) return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ${ABSENT_LINK} exists`);
+    if (reply.error === 0)
+      return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ` + `${ABSENT_LINK} exists`);
     return unknown('UnexpectedResult', `Unexpected error: ${errnoName(reply.error)}`);
   });
 }
@@ -262,17 +386,25 @@ export function linkNsid(): ProbeOutcome {
         const made = createVethPair(sock, peerNs);
         const broken = transportFailure(made, 'RTM_NEWLINK');
         if (broken) return broken;
-        if (made.error === E.EOPNOTSUPP) return unsupported('Unable to create a veth pair: EOPNOTSUPP (no veth driver)');
+        if (made.error === E.EOPNOTSUPP)
+          return unsupported('Unable to create a veth pair: EOPNOTSUPP (no veth driver)');
         if (made.error !== 0) return fromErrno(made.error, 'Unable to create a veth pair');
 
-        const links = sock.request({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_DUMP, header: ifinfomsg(AF_UNSPEC) });
+        const links = sock.request({
+          type: RTM_GETLINK,
+          flags: NLM_F_REQUEST | NLM_F_DUMP,
+          header: ifinfomsg(AF_UNSPEC),
+        });
         const dumpBroken = transportFailure(links, 'RTM_GETLINK');
         if (dumpBroken) return dumpBroken;
         if (links.error !== 0) return fromErrno(links.error, 'check_link_nsid failed');
         const reported = links.messages.some((m) => {
           if (m.type !== RTM_NEWLINK) return false;
           const attrs = parseAttrs(m.payload.subarray(IFINFOMSG_SIZE));
-          return attrs.get(IFLA_IFNAME)?.toString('latin1').replace(/\0.*$/s, '') === VETH_NAME && attrs.has(IFLA_LINK_NETNSID);
+          return (
+            attrs.get(IFLA_IFNAME)?.toString('latin1').replace(/\0.*$/s, '') === VETH_NAME &&
+            attrs.has(IFLA_LINK_NETNSID)
+          );
         });
         return reported ? supported() : unsupported("NSID isn't reported for network links");
       });

@@ -13,7 +13,15 @@ export function errnoName(code: number): string {
 }
 
 /** Errors that say the kernel does not have the thing asked for. */
-const LACKING = new Set<number>([E.ENOSYS, E.EINVAL, E.ENOTTY, E.EOPNOTSUPP, E.ENOPROTOOPT, E.EAFNOSUPPORT, E.EPROTONOSUPPORT]);
+const LACKING = new Set<number>([
+  E.ENOSYS,
+  E.EINVAL,
+  E.ENOTTY,
+  E.EOPNOTSUPP,
+  E.ENOPROTOOPT,
+  E.EAFNOSUPPORT,
+  E.EPROTONOSUPPORT,
+]);
 
 let filtered: boolean | undefined;
 
@@ -30,7 +38,11 @@ function underSeccompFilter(): boolean {
  */
 export function missingSyscall(message: string): ProbeOutcome {
   if (!underSeccompFilter()) return unsupported(message);
-  return unknown('PermissionDenied', `${message}; but a seccomp filter guards this process and may have answered for the kernel (run with seccomp unconfined to check)`);
+  return unknown(
+    'PermissionDenied',
+    `${message}; but a seccomp filter guards this process and may ` +
+      `have answered for the kernel (run with seccomp unconfined to check)`,
+  );
 }
 
 /**

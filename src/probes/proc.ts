@@ -56,7 +56,10 @@ export function ipc(): ProbeOutcome {
   // sem_next_id's default, -1, is below the minimum a write may set (0):
   // the kernel checks the privilege first and then refuses -1 with EINVAL,
   // which proves the write was allowed without changing anything.
-  return writeBack('/proc/sys/kernel/sem_next_id', '/proc/sys/kernel/sem_next_id is inaccessible', { value: '-1', errno: E.EINVAL });
+  return writeBack('/proc/sys/kernel/sem_next_id', '/proc/sys/kernel/sem_next_id is inaccessible', {
+    value: '-1',
+    errno: E.EINVAL,
+  });
 }
 
 export function fcntl(): ProbeOutcome {
@@ -115,7 +118,8 @@ export function fdinfoLock(): ProbeOutcome {
   }
   try {
     const res = libc.flock(fd, LOCK_SH | LOCK_NB);
-    if (res.ret !== 0 && res.errno === E.EWOULDBLOCK) return unknown('UnexpectedResult', "Can't take a file lock: another process holds /proc/locks exclusively");
+    if (res.ret !== 0 && res.errno === E.EWOULDBLOCK)
+      return unknown('UnexpectedResult', "Can't take a file lock: another process holds /proc/locks exclusively");
     if (res.ret !== 0) return fromErrno(res.errno, "Can't take a file lock");
     return /^lock:/m.test(procfs.fdinfo(fd)) ? supported() : unsupported('fdinfo has no lock: line');
   } finally {

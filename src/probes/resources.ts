@@ -47,7 +47,10 @@ export function withProcFile<T>(args: { name: string; flags: number }, use: (fd:
 }
 
 /** A socket. */
-export function withSocket<T>(args: { domain: number; type: number; protocol: number; onError?: OnError }, use: (fd: number) => T): T {
+export function withSocket<T>(
+  args: { domain: number; type: number; protocol: number; onError?: OnError },
+  use: (fd: number) => T,
+): T {
   const fd = acquired(libc.socket(args.domain, args.type, args.protocol), "Can't create socket", args.onError);
   try {
     return use(fd);
@@ -115,11 +118,16 @@ export function inPrivateNamespace<T>(args: { kind: keyof typeof NAMESPACES; onE
 function returnHome(name: string, flag: number, [ns, root, cwd]: number[]): void {
   const steps: [string, () => libc.SysResult][] = [['setns', () => libc.setns(ns, flag)]];
   if (root !== undefined) {
-    steps.push(['fchdir /', () => libc.fchdir(root)], ['chroot', () => libc.chroot('.')], ['fchdir cwd', () => libc.fchdir(cwd)]);
+    steps.push(
+      ['fchdir /', () => libc.fchdir(root)],
+      ['chroot', () => libc.chroot('.')],
+      ['fchdir cwd', () => libc.fchdir(cwd)],
+    );
   }
   for (const [what, step] of steps) {
     const res = step();
-    if (res.ret !== 0) abandonRunner(`cannot return to the original ${name} namespace (${what}: ${errnoName(res.errno)})`);
+    if (res.ret !== 0)
+      abandonRunner(`cannot return to the original ${name} namespace (${what}: ` + `${errnoName(res.errno)})`);
   }
 }
 
@@ -130,7 +138,9 @@ function abandonRunner(why: string): never {
   throw new Error(why);
 }
 
-/** Close a descriptor on a libuv worker thread: some closes wait out an RCU grace period the probe need not wait for. */
+/**
+ * Close a descriptor on a libuv worker thread: some closes wait out an RCU grace period the probe need not wait for.
+ */
 export function closeInBackground(fd: number): void {
   close(fd, () => undefined);
 }

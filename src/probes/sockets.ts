@@ -2,11 +2,41 @@
 import { fstatSync, statSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  AF_UNIX, AF_INET, AF_INET6, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SOL_IPV6, SO_PEEK_OFF, SO_GET_FILTER,
-  SO_BINDTODEVICE, SO_BUF_LOCK, TCP_REPAIR, TCP_TIMESTAMP, TCP_REPAIR_WINDOW, IPV6_FREEBIND, IPPROTO_TCP, IPPROTO_UDP,
-  IFNAMSIZ, SHUT_WR, O_RDONLY, O_RDWR, errno as E, EBADFD, INT_SIZE, SIOCGSKNS, SIOCUNIXFILE, TUNSETIFINDEX,
-  TCP_REPAIR_WINDOW_SIZE, IFREQ_SIZE, SO_LINGER, LINGER_SIZE,
-  SOCKADDR_IN_SIZE, SOCKADDR_IN6_SIZE, INADDR_LOOPBACK,
+  AF_UNIX,
+  AF_INET,
+  AF_INET6,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SOL_TCP,
+  SOL_IPV6,
+  SO_PEEK_OFF,
+  SO_GET_FILTER,
+  SO_BINDTODEVICE,
+  SO_BUF_LOCK,
+  TCP_REPAIR,
+  TCP_TIMESTAMP,
+  TCP_REPAIR_WINDOW,
+  IPV6_FREEBIND,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IFNAMSIZ,
+  SHUT_WR,
+  O_RDONLY,
+  O_RDWR,
+  errno as E,
+  EBADFD,
+  INT_SIZE,
+  SIOCGSKNS,
+  SIOCUNIXFILE,
+  TUNSETIFINDEX,
+  TCP_REPAIR_WINDOW_SIZE,
+  IFREQ_SIZE,
+  SO_LINGER,
+  LINGER_SIZE,
+  SOCKADDR_IN_SIZE,
+  SOCKADDR_IN6_SIZE,
+  INADDR_LOOPBACK,
 } from '../native/constants.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno } from './outcome.js';
@@ -49,9 +79,12 @@ export function sockPeekOff(): ProbeOutcome {
   return withSocket({ domain: AF_UNIX, type: SOCK_DGRAM, protocol: 0 }, (fd) => {
     const { res, value } = getOpt(fd, SOL_SOCKET, SO_PEEK_OFF, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, "SO_PEEK_OFF sockoption doesn't work");
-    if (value.length !== INT_SIZE) return unknown('UnexpectedResult', `SO_PEEK_OFF gave ${value.length} bytes, not an int`);
+    if (value.length !== INT_SIZE)
+      return unknown('UnexpectedResult', `SO_PEEK_OFF gave ` + `${value.length} bytes, not an int`);
     // Peeking with an offset is off (-1) on a new socket.
-    return value.readInt32LE() === -1 ? supported() : unsupported("SO_PEEK_OFF sockoption doesn't work: unexpected initial value");
+    return value.readInt32LE() === -1
+      ? supported()
+      : unsupported("SO_PEEK_OFF sockoption doesn't work: unexpected initial value");
   });
 }
 
@@ -253,10 +286,15 @@ export function tunCr(): ProbeOutcome {
 }
 
 export function tun(): ProbeOutcome {
-  return withFd({ path: TUN_DEV_PATH, flags: O_RDWR, onError: tunOpenFailed("Can't check tun support") }, setTunIfindex);
+  return withFd(
+    { path: TUN_DEV_PATH, flags: O_RDWR, onError: tunOpenFailed("Can't check tun support") },
+    setTunIfindex,
+  );
 }
 
 export function tunNs(): ProbeOutcome {
   // No probe attaches a device (no TUNSETIFF), so closing leaves nothing behind.
-  return withFd({ path: TUN_DEV_PATH, flags: O_RDONLY, onError: tunOpenFailed('Unable to create tun') }, (fd) => netnsOf(fd, 'tun', tunIoctlFailed));
+  return withFd({ path: TUN_DEV_PATH, flags: O_RDONLY, onError: tunOpenFailed('Unable to create tun') }, (fd) =>
+    netnsOf(fd, 'tun', tunIoctlFailed),
+  );
 }

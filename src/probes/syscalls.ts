@@ -2,12 +2,45 @@
 import { accessSync, readFileSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import {
-  SYS, errno as E, O_RDWR, O_NOCTTY, PR_GET_TID_ADDRESS, PR_SET_MM, PR_SET_MM_MAP_SIZE, PR_SET_MM_BRK,
-  PR_SET_MM_EXE_FILE, PR_SET_MM_AUXV, SPLICE_F_GIFT, SPLICE_F_NONBLOCK, TIOCSPTLCK, TIOCGPTN, SIGURG, SIGINFO_SIZE,
-  SIGINFO_CODE_OFFSET, IOVEC_SIZE, IOVEC_BASE_OFFSET, IOVEC_LEN_OFFSET, KCMP_EPOLL_TFD, AF_UNIX, SOCK_DGRAM, SIGKILL,
-  __WALL, INT_SIZE, POINTER_SIZE, CLOCK_MONOTONIC, TFD_IOC_SET_TICKS, MFD_HUGETLB, PR_TIMER_CREATE_RESTORE_IDS,
-  PR_TIMER_CREATE_RESTORE_IDS_GET, AT_FDCWD, CLONE_ARGS_SIZE_VER1, CLONE_ARGS_SET_TID_OFFSET,
-  CLONE_ARGS_SET_TID_SIZE_OFFSET, KCMP_EPOLL_SLOT_SIZE, KCMP_EPOLL_SLOT_EFD_OFFSET, KCMP_EPOLL_SLOT_TFD_OFFSET,
+  SYS,
+  errno as E,
+  O_RDWR,
+  O_NOCTTY,
+  PR_GET_TID_ADDRESS,
+  PR_SET_MM,
+  PR_SET_MM_MAP_SIZE,
+  PR_SET_MM_BRK,
+  PR_SET_MM_EXE_FILE,
+  PR_SET_MM_AUXV,
+  SPLICE_F_GIFT,
+  SPLICE_F_NONBLOCK,
+  TIOCSPTLCK,
+  TIOCGPTN,
+  SIGURG,
+  SIGINFO_SIZE,
+  SIGINFO_CODE_OFFSET,
+  IOVEC_SIZE,
+  IOVEC_BASE_OFFSET,
+  IOVEC_LEN_OFFSET,
+  KCMP_EPOLL_TFD,
+  AF_UNIX,
+  SOCK_DGRAM,
+  SIGKILL,
+  __WALL,
+  INT_SIZE,
+  POINTER_SIZE,
+  CLOCK_MONOTONIC,
+  TFD_IOC_SET_TICKS,
+  MFD_HUGETLB,
+  PR_TIMER_CREATE_RESTORE_IDS,
+  PR_TIMER_CREATE_RESTORE_IDS_GET,
+  AT_FDCWD,
+  CLONE_ARGS_SIZE_VER1,
+  CLONE_ARGS_SET_TID_OFFSET,
+  CLONE_ARGS_SET_TID_SIZE_OFFSET,
+  KCMP_EPOLL_SLOT_SIZE,
+  KCMP_EPOLL_SLOT_EFD_OFFSET,
+  KCMP_EPOLL_SLOT_TFD_OFFSET,
 } from '../native/constants.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { fromErrno, fromExistenceTest, fromFsError, missingSyscall, errnoName } from './outcome.js';
@@ -34,7 +67,8 @@ export function prctl(): ProbeOutcome {
   const brk = libc.syscall(SYS.brk, ['long', 0]);
   const setBrk = libc.prctl(PR_SET_MM, ['long', PR_SET_MM_BRK], ['long', brk.ret]);
   if (setBrk.ret !== 0) {
-    if (setBrk.errno === E.EPERM) return unknown('PermissionDenied', 'prctl: One needs CAP_SYS_RESOURCE capability to perform testing');
+    if (setBrk.errno === E.EPERM)
+      return unknown('PermissionDenied', 'prctl: One needs CAP_SYS_RESOURCE capability to perform testing');
     return fromErrno(setBrk.errno, 'prctl: PR_SET_MM is not supported');
   }
   const exe = libc.prctl(PR_SET_MM, ['long', PR_SET_MM_EXE_FILE], ['long', -1]);
@@ -55,7 +89,13 @@ export function unalignedVmsplice(): ProbeOutcome {
     const iov = Buffer.alloc(IOVEC_SIZE);
     iov.writeBigUInt64LE(libc.addressOf(data) + 1n, IOVEC_BASE_OFFSET); // one byte, off its alignment
     iov.writeBigUInt64LE(1n, IOVEC_LEN_OFFSET);
-    const res = libc.syscall(SYS.vmsplice, ['int', fds[1]], ['void *', iov], ['long', 1], ['int', SPLICE_F_GIFT | SPLICE_F_NONBLOCK]);
+    const res = libc.syscall(
+      SYS.vmsplice,
+      ['int', fds[1]],
+      ['void *', iov],
+      ['long', 1],
+      ['int', SPLICE_F_GIFT | SPLICE_F_NONBLOCK],
+    );
     return res.ret < 0 ? fromErrno(res.errno, "Unaligned vmsplice doesn't work") : supported();
   } finally {
     fds.forEach((fd) => libc.close(fd));
@@ -99,7 +139,9 @@ export function sigqueueinfo(): ProbeOutcome {
 
 export function prctlSetMmMap(): ProbeOutcome {
   const res = prctlMapSize();
-  return res.ret === 0 ? supported('PR_SET_MM_MAP') : fromErrno(res.errno, 'prctl: PR_SET_MM_MAP_SIZE is not supported');
+  return res.ret === 0
+    ? supported('PR_SET_MM_MAP')
+    : fromErrno(res.errno, 'prctl: PR_SET_MM_MAP_SIZE is not supported');
 }
 
 export function userns(): ProbeOutcome {
@@ -132,7 +174,14 @@ export function kcmpEpoll(): ProbeOutcome {
     const slot = Buffer.alloc(KCMP_EPOLL_SLOT_SIZE);
     slot.writeUInt32LE(epollFd, KCMP_EPOLL_SLOT_EFD_OFFSET);
     slot.writeUInt32LE(targetFd, KCMP_EPOLL_SLOT_TFD_OFFSET); // toff 0: the first registration of that fd
-    const res = libc.syscall(SYS.kcmp, ['int', process.pid], ['int', process.pid], ['int', KCMP_EPOLL_TFD], ['long', targetFd], ['void *', slot]);
+    const res = libc.syscall(
+      SYS.kcmp,
+      ['int', process.pid],
+      ['int', process.pid],
+      ['int', KCMP_EPOLL_TFD],
+      ['long', targetFd],
+      ['void *', slot],
+    );
     if (res.ret === 0) return supported();
     if (res.ret < 0) return fromErrno(res.errno, 'kcmp: KCMP_EPOLL_TFD is not supported');
     return unknown('UnexpectedResult', `kcmp: KCMP_EPOLL_TFD says the epoll target differs from itself (${res.ret})`);
@@ -168,7 +217,11 @@ const PIDFD_PROBE_VALUE = 1984;
 
 export function pidfdStore(): ProbeOutcome {
   // Node learns its pid from getpid(); a refused getpid leaves -1, which pidfd_open would call invalid.
-  if (process.pid <= 0) return unknown('UnexpectedResult', `this process could not learn its own pid (${process.pid}): getpid was refused`);
+  if (process.pid <= 0)
+    return unknown(
+      'UnexpectedResult',
+      `this process could not learn its own pid ` + `(${process.pid}): getpid was refused`,
+    );
   const pair = [0, 0];
   const made = libc.socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
   if (made.ret !== 0) return fromErrno(made.errno, "Can't open unix socket pair");
@@ -178,12 +231,14 @@ export function pidfdStore(): ProbeOutcome {
     if (pidfd.ret < 0) return fromErrno(pidfd.errno, 'Pidfd store requires pidfd_open syscall which is not supported');
     opened.push(pidfd.ret);
     const stolen = libc.syscall(SYS.pidfd_getfd, ['int', pidfd.ret], ['int', pair[1]], ['int', 0]);
-    if (stolen.ret < 0) return fromErrno(stolen.errno, 'Pidfd store requires pidfd_getfd syscall which is not supported');
+    if (stolen.ret < 0)
+      return fromErrno(stolen.errno, 'Pidfd store requires pidfd_getfd syscall which is not supported');
     opened.push(stolen.ret);
     // The stolen descriptor must be the same socket: what one end sends, it receives.
     const sent = Buffer.alloc(INT_SIZE);
     sent.writeInt32LE(PIDFD_PROBE_VALUE);
-    if (libc.write(pair[0], sent, sent.length).ret !== sent.length) return unknown('UnexpectedResult', "Can't write to socket");
+    if (libc.write(pair[0], sent, sent.length).ret !== sent.length)
+      return unknown('UnexpectedResult', "Can't write to socket");
     const received = Buffer.alloc(INT_SIZE);
     const got = libc.read(stolen.ret, received, received.length);
     if (got.ret !== received.length || received.readInt32LE() !== PIDFD_PROBE_VALUE) {
@@ -209,7 +264,13 @@ export function memfdHugetlb(): ProbeOutcome {
 
 export function openat2(): ProbeOutcome {
   // No open_how at all: a kernel with openat2 refuses it (EFAULT/EINVAL), one without says ENOSYS.
-  const res = libc.syscall(SYS.openat2, ['int', AT_FDCWD], ['void *', Buffer.from('.\0')], ['void *', null], ['long', 0]);
+  const res = libc.syscall(
+    SYS.openat2,
+    ['int', AT_FDCWD],
+    ['void *', Buffer.from('.\0')],
+    ['void *', null],
+    ['long', 0],
+  );
   if (res.ret >= 0) {
     libc.close(res.ret);
     return unknown('UnexpectedResult', 'openat2 should fail');
@@ -221,6 +282,7 @@ export function timerCrIds(): ProbeOutcome {
   const res = libc.prctl(PR_TIMER_CREATE_RESTORE_IDS, ['long', PR_TIMER_CREATE_RESTORE_IDS_GET]);
   if (res.ret >= 0) return supported();
   if (res.errno === E.EINVAL) return unsupported("PR_TIMER_CREATE_RESTORE_IDS isn't supported");
-  if (res.errno === E.EPERM || res.errno === E.EACCES) return fromErrno(res.errno, 'prctl(PR_TIMER_CREATE_RESTORE_IDS)');
+  if (res.errno === E.EPERM || res.errno === E.EACCES)
+    return fromErrno(res.errno, 'prctl(PR_TIMER_CREATE_RESTORE_IDS)');
   return unknown('UnexpectedResult', `prctl returned unexpected error code: ${errnoName(res.errno)}`);
 }

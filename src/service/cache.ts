@@ -171,7 +171,10 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     clearTimeout(this.timer);
     const key = this.readKey(this.key);
     if (this.key && !sameKey(this.key, key)) {
-      this.logger?.info({ previous: this.key, key }, 'boot, kernel or capabilities changed: dropping the cached verdicts');
+      this.logger?.info(
+        { previous: this.key, key },
+        'boot, kernel or capabilities changed: dropping the cached verdicts',
+      );
       this.current = undefined;
     }
     this.key = key;
@@ -218,7 +221,10 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
   private schedule(result: RunResult): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    const delay = result === 'failed' ? Math.min(this.intervalMs, Math.max(this.minRefreshIntervalMs, this.intervalMs / FAILED_RUN_RETRY_DIVISOR)) : this.intervalMs;
+    const delay =
+      result === 'failed'
+        ? Math.min(this.intervalMs, Math.max(this.minRefreshIntervalMs, this.intervalMs / FAILED_RUN_RETRY_DIVISOR))
+        : this.intervalMs;
     this.timer = setTimeout(() => void this.refresh().catch(() => undefined), delay);
     // The timer alone never keeps the process alive.
     this.timer.unref();

@@ -5,7 +5,15 @@ import { cachedKernelConfig, kconfigHint, kconfigValues } from './kconfig.js';
 import type { Engine, ProbeResult } from '../engine/engine.js';
 import { effectiveCapabilities, seccompMode } from '../native/procfs.js';
 import { CAPABILITIES } from '../native/constants.js';
-import { FAILED_RUN_REASONS, STATUSES, unknown, type KconfigValue, type RunResult, type Status, type Verdict } from '../model.js';
+import {
+  FAILED_RUN_REASONS,
+  STATUSES,
+  unknown,
+  type KconfigValue,
+  type RunResult,
+  type Status,
+  type Verdict,
+} from '../model.js';
 
 export interface Report {
   verdicts: Verdict[];
@@ -25,16 +33,22 @@ export interface Confinement {
 }
 
 /** This process's confinement; the runner inherits both its filter and its capabilities. */
-export function currentConfinement(): Confinement {
+function currentConfinement(): Confinement {
   return { seccompFiltered: seccompMode() === '2', capabilities: effectiveCapabilities('self') };
 }
 
-export const SECCOMP_HINT = 'a seccomp filter guards this process and may have refused the call: run it seccomp unconfined (or with a profile that allows the call) to check';
+export const SECCOMP_HINT =
+  'a seccomp filter guards this process and may have refused the call: ' +
+  'run it seccomp unconfined (or with a profile that allows the call) to ' +
+  'check';
 
 /** Capabilities a `needs` text names, all of them held? False when it names none. */
 function holdsAll(needs: string, capabilities: bigint): boolean {
   const named = needs.match(/CAP_[A-Z_]+/g) ?? [];
-  return named.length > 0 && named.every((name) => CAPABILITIES[name] !== undefined && (capabilities >> BigInt(CAPABILITIES[name])) & 1n);
+  return (
+    named.length > 0 &&
+    named.every((name) => CAPABILITIES[name] !== undefined && (capabilities >> BigInt(CAPABILITIES[name])) & 1n)
+  );
 }
 
 /** Is the option built in or a module (so advice to enable it is wrong)? */
@@ -60,14 +74,21 @@ function withoutFollowedAdvice(hint: string, kconfig: readonly KconfigValue[]): 
 const OTHER_CAUSES: readonly Verdict['reason'][] = ['NotApplicable', 'DeviceUnavailable', 'ReadOnlyFilesystem'];
 
 /** The hint of a verdict, from its true cause: the filter, a missing privilege, the config, then the catalogue. */
-export function hintFor(feature: Feature, status: Status, reason: Verdict['reason'], kconfig: readonly KconfigValue[], confinement: Confinement): string {
+export function hintFor(
+  feature: Feature,
+  status: Status,
+  reason: Verdict['reason'],
+  kconfig: readonly KconfigValue[],
+  confinement: Confinement,
+): string {
   if (status === 'supported') return '';
   if (status === 'unsupported') return kconfigHint(kconfig) ?? withoutFollowedAdvice(feature.hint, kconfig);
   // Under a filter, any refusal may be the filter's: it refuses root as anyone else.
   if (confinement.seccompFiltered && !OTHER_CAUSES.includes(reason)) return SECCOMP_HINT;
   if (reason === 'PermissionDenied' && feature.needs) {
     return holdsAll(feature.needs, confinement.capabilities)
-      ? 'refused although the capabilities the check needs are held: an LSM (AppArmor, SELinux) or the container runtime may refuse it'
+      ? 'refused although the capabilities the check needs are held: an LSM ' +
+          '(AppArmor, SELinux) or the container runtime may refuse it'
       : `needs ${feature.needs}`;
   }
   return withoutFollowedAdvice(feature.hint, kconfig);
@@ -75,10 +96,18 @@ export function hintFor(feature: Feature, status: Status, reason: Verdict['reaso
 
 /** One line: messages quote other programs (libnftables), whose text may span lines. */
 export function oneLine(text: string): string {
-  return text.split(/\s*[\r\n]+\s*/).filter(Boolean).join('; ');
+  return text
+    .split(/\s*[\r\n]+\s*/)
+    .filter(Boolean)
+    .join('; ');
 }
 
-export function toVerdict(feature: Feature, result: ProbeResult, config = cachedKernelConfig(), confinement = currentConfinement()): Verdict {
+export function toVerdict(
+  feature: Feature,
+  result: ProbeResult,
+  config = cachedKernelConfig(),
+  confinement = currentConfinement(),
+): Verdict {
   const { outcome } = result;
   const kconfig = kconfigValues(config, feature.kconfig);
   const hint = hintFor(feature, outcome.status, outcome.reason, kconfig, confinement);
@@ -110,7 +139,12 @@ export function refusedCheck(features: readonly Feature[], why: string): Report 
   const config = cachedKernelConfig();
   const confinement = currentConfinement();
   const verdicts = features.map((feature) =>
-    toVerdict(feature, { name: feature.name, outcome: unknown('RunnerUnavailable', why), durationMs: 0 }, config, confinement),
+    toVerdict(
+      feature,
+      { name: feature.name, outcome: unknown('RunnerUnavailable', why), durationMs: 0 },
+      config,
+      confinement,
+    ),
   );
   return { verdicts, finishedAt: new Date(), durationMs: 0, kconfigSource: config?.source };
 }

@@ -17,7 +17,7 @@ export function criuInfo(verdicts: readonly Verdict[]): CriuInfo | null {
 }
 
 /** An answer, as opposed to unknown. */
-export type Answer = 'supported' | 'unsupported';
+type Answer = 'supported' | 'unsupported';
 
 /** A feature both of us answered, differently. */
 export interface Disagreement {

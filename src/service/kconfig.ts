@@ -9,7 +9,7 @@ import type { KconfigValue } from '../model.js';
 /** Value of an option that is absent from the config or marked "is not set". */
 const NOT_SET = 'not set';
 /** Value of every option when no config could be read. */
-export const UNKNOWN = 'unknown';
+const UNKNOWN = 'unknown';
 
 /** Environment variable naming where the host's / is mounted (a container with the host's / at /host). */
 export const HOST_ROOT_ENV = 'CRIU_READINESS_HOST_ROOT';
@@ -107,9 +107,12 @@ function readConfigText(path: string): string | undefined {
  * files, and files without CONFIG_ lines, are skipped; undefined when none is
  * left. Pure: reads the files every call (see cachedKernelConfig).
  */
-export function readKernelConfig(opts: { release?: string; candidates?: string[]; hostRoot?: string } = {}): KernelConfig | undefined {
-  const candidates = opts.candidates
-    ?? configCandidates(opts.release ?? osRelease(), opts.hostRoot ?? (process.env[HOST_ROOT_ENV] || undefined));
+export function readKernelConfig(
+  opts: { release?: string; candidates?: string[]; hostRoot?: string } = {},
+): KernelConfig | undefined {
+  const candidates =
+    opts.candidates ??
+    configCandidates(opts.release ?? osRelease(), opts.hostRoot ?? (process.env[HOST_ROOT_ENV] || undefined));
   for (const source of candidates) {
     const text = readConfigText(source);
     if (text === undefined) continue;

@@ -39,7 +39,9 @@ export type LevelStatus = 'ok' | 'degraded' | 'unknown' | 'failed';
 
 export const SENTENCE = {
   ok: 'Looks good.',
-  missing: 'Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure.',
+  missing:
+    'Looks good but some kernel features are missing\nwhich, depending on ' +
+    'your process tree, may cause\ndump or restore failure.',
   uncheckedOptional: 'Looks good, but some kernel features could not be checked.',
   uncheckedRequired: 'Cannot tell: some required features could not be checked.',
   failed: 'Does not look good.',
@@ -96,7 +98,12 @@ interface Found {
  * fine, 1 a problem, 2 could not determine) come from the same row, so the
  * sentence printed and the exit code never tell different stories.
  */
-export const OUTCOMES: readonly { when: (f: Found) => boolean; status: LevelStatus; sentence: keyof typeof SENTENCE; exit: 0 | 1 | 2 }[] = [
+export const OUTCOMES: readonly {
+  when: (f: Found) => boolean;
+  status: LevelStatus;
+  sentence: keyof typeof SENTENCE;
+  exit: 0 | 1 | 2;
+}[] = [
   { when: (f) => f.requiredMissing, status: 'failed', sentence: 'failed', exit: 1 },
   { when: (f) => f.requiredUnknown, status: 'unknown', sentence: 'uncheckedRequired', exit: 2 },
   { when: (f) => f.missing, status: 'degraded', sentence: 'missing', exit: 1 },
@@ -117,7 +124,10 @@ function rank(deciding: readonly Verdict[], must: readonly Category[]): (typeof 
 
 /** The exit code of the row the verdict's status and sentence came from. */
 export function exitCode(verdict: LevelVerdict): 0 | 1 | 2 {
-  return rank(verdict.features.filter((v) => v.category !== 'advisory'), MUST[verdict.level]).exit;
+  return rank(
+    verdict.features.filter((v) => v.category !== 'advisory'),
+    MUST[verdict.level],
+  ).exit;
 }
 
 /** `check --feature NAME`: 0 supported (or not applicable here), 1 unsupported, 2 unknown. */

@@ -20,15 +20,18 @@ export interface TextOutput {
 }
 
 /** A feature that does not apply here: supported with reason NotApplicable, never a problem, said as such. */
-export function notApplicableLine(v: Verdict): string {
+function notApplicableLine(v: Verdict): string {
   return `Info  (${v.name}): not applicable: ${v.message}`;
 }
 
 /** The criu status line of levels with the runtime chain. */
-export function criuLine(verdict: LevelVerdict): string | null {
+function criuLine(verdict: LevelVerdict): string | null {
   if (verdict.criu === undefined) return null;
   const disagreements = verdict.criuDisagreements?.length ?? 0;
-  const differs = disagreements > 0 ? `; criu's own verdict differs from ours on ${disagreements} feature${disagreements === 1 ? '' : 's'}` : '';
+  const differs =
+    disagreements > 0
+      ? `; criu's own verdict differs from ours on ${disagreements} ` + `feature${disagreements === 1 ? '' : 's'}`
+      : '';
   if (verdict.criu) return `criu ${verdict.criu.version} at ${verdict.criu.path}${differs}`;
   const binary = verdict.features.find((v) => v.name === 'criu_binary');
   return binary?.status === 'unsupported' ? 'criu: not installed' : 'criu: no version read (see criu_version)';
@@ -40,15 +43,25 @@ export function levelText(verdict: LevelVerdict): TextOutput {
     if (v.status !== 'supported') return [problemLine(v, must)];
     return v.reason === 'NotApplicable' ? [notApplicableLine(v)] : [];
   });
-  const disagreements = (verdict.criuDisagreements ?? []).map((d) => `Warn  (${d.feature}): criu says ${d.criu}, we say ${d.ours}: ${d.message}`);
+  const disagreements = (verdict.criuDisagreements ?? []).map(
+    (d) => `Warn  (${d.feature}): criu ` + `says ${d.criu}, we say ${d.ours}: ${d.message}`,
+  );
   const criu = criuLine(verdict);
-  return { problems: [...problems, ...disagreements], verdict: [...verdict.sentence.split('\n'), ...(criu ? [criu] : [])] };
+  return {
+    problems: [...problems, ...disagreements],
+    verdict: [...verdict.sentence.split('\n'), ...(criu ? [criu] : [])],
+  };
 }
 
 /** `criu check --feature NAME`: "NAME is supported", or the warning. */
 export function featureText(v: Verdict): TextOutput {
   if (v.status !== 'supported') return { problems: [problemLine(v)], verdict: [] };
-  return { problems: [], verdict: [v.reason === 'NotApplicable' ? `${v.name} is not applicable: ${v.message}` : `${v.name} is supported`] };
+  return {
+    problems: [],
+    verdict: [
+      v.reason === 'NotApplicable' ? `${v.name} is not applicable: ` + `${v.message}` : `${v.name} is supported`,
+    ],
+  };
 }
 
 /** What node-problem-detector keeps of a plugin's output: the first 80 bytes. */

@@ -14,12 +14,12 @@ import type { Status } from '../../src/model.js';
 import { ROOT, getField, isObject, type Json, type JsonObject } from './deploy.js';
 
 /** Kept across runs: the base image's root file system and the containers.conf. */
-export const CACHE_DIR = process.env.CRIU_READINESS_CACHE ?? '/var/cache/criu-readiness-test';
+const CACHE_DIR = process.env.CRIU_READINESS_CACHE ?? '/var/cache/criu-readiness-test';
 /** The image the test builds from the Dockerfile. */
 export const IMAGE = 'localhost/criu-readiness:test';
 
 /** What the Dockerfile's FROM names (its NODE_IMAGE argument's default). */
-export function baseImageTag(): string {
+function baseImageTag(): string {
   const found = /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
   if (!found) throw new Error('the Dockerfile has no ARG NODE_IMAGE=');
   return found[1];
@@ -54,10 +54,20 @@ export async function unavailable(): Promise<string | false> {
  * a hard limit of 20000 allows). Without systemd podman itself picks the
  * cgroupfs cgroup manager and the file events logger.
  */
-export function containersConf(): string {
+function containersConf(): string {
   mkdirSync(CACHE_DIR, { recursive: true });
   const path = join(CACHE_DIR, 'containers.conf');
-  writeFileSync(path, ['[containers]', 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]', '', '[engine]', 'runtime = "runc"', ''].join('\n'));
+  writeFileSync(
+    path,
+    [
+      '[containers]',
+      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+      '',
+      '[engine]',
+      'runtime = "runc"',
+      '',
+    ].join('\n'),
+  );
   return path;
 }
 
@@ -124,7 +134,7 @@ export class Podman {
  * NODE_EXTRA_CA_CERTS), for the build's npm steps: given as a build secret,
  * so it is in no layer.
  */
-export function npmCa(): string | undefined {
+function npmCa(): string | undefined {
   const configured = spawnSync('npm', ['config', 'get', 'cafile'], { encoding: 'utf8' }).stdout.trim();
   for (const file of [configured, process.env.NODE_EXTRA_CA_CERTS ?? '']) {
     if (file && file !== 'null' && file !== 'undefined' && existsSync(file)) return file;
@@ -134,7 +144,9 @@ export function npmCa(): string | undefined {
 
 /** Makes the base image if podman does not have it (from the cache, or from scratch). */
 export function ensureBaseImage(podman: Podman): string {
-  return podman.exec(join(ROOT, 'scripts', 'container-base-image.sh'), [baseImageTag()], { timeoutMs: 15 * 60_000 }).stdout.trim();
+  return podman
+    .exec(join(ROOT, 'scripts', 'container-base-image.sh'), [baseImageTag()], { timeoutMs: 15 * 60_000 })
+    .stdout.trim();
 }
 
 /**
@@ -146,7 +158,18 @@ export function ensureBaseImage(podman: Podman): string {
 export function buildImage(podman: Podman): void {
   const ca = npmCa();
   podman.podman(
-    ['build', '--format', 'docker', '--pull=never', '--network', 'host', ...(ca ? ['--secret', `id=npmca,src=${ca}`] : []), '--tag', IMAGE, ROOT],
+    [
+      'build',
+      '--format',
+      'docker',
+      '--pull=never',
+      '--network',
+      'host',
+      ...(ca ? ['--secret', `id=npmca,src=${ca}`] : []),
+      '--tag',
+      IMAGE,
+      ROOT,
+    ],
     { timeoutMs: 20 * 60_000 },
   );
 }
@@ -166,16 +189,25 @@ function strings(value: Json | undefined): string[] {
  */
 export function podmanSecurityOptions(container: JsonObject, podVolumes: Json | undefined): string[] {
   const known = new Set([
-    'runAsUser', 'runAsGroup', 'runAsNonRoot', 'readOnlyRootFilesystem', 'allowPrivilegeEscalation',
-    'capabilities', 'privileged', 'seccompProfile', 'appArmorProfile',
+    'runAsUser',
+    'runAsGroup',
+    'runAsNonRoot',
+    'readOnlyRootFilesystem',
+    'allowPrivilegeEscalation',
+    'capabilities',
+    'privileged',
+    'seccompProfile',
+    'appArmorProfile',
   ]);
   const context = getField(container, 'securityContext');
   if (!isObject(context)) throw new Error('the container has no securityContext');
   const unknown = Object.keys(context).filter((key) => !known.has(key));
-  if (unknown.length > 0) throw new Error(`securityContext fields this test does not map to podman: ${unknown.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`securityContext fields this test does not map to podman: ${unknown.join(', ')}`);
 
   const options: string[] = [];
-  if (context.runAsUser !== undefined) options.push('--user', `${String(context.runAsUser)}:${String(context.runAsGroup ?? 0)}`);
+  if (context.runAsUser !== undefined)
+    options.push('--user', `${String(context.runAsUser)}:${String(context.runAsGroup ?? 0)}`);
   if (context.privileged === true) options.push('--privileged');
   const drop = strings(getField(context, 'capabilities.drop'));
   const add = strings(getField(context, 'capabilities.add'));
@@ -183,7 +215,11 @@ export function podmanSecurityOptions(container: JsonObject, podVolumes: Json | 
   if (add.length > 0) options.push(`--cap-add=${add.join(',')}`);
   if (context.allowPrivilegeEscalation === false) options.push('--security-opt', 'no-new-privileges');
   if (getField(context, 'seccompProfile.type') === 'Unconfined') options.push('--security-opt', 'seccomp=unconfined');
-  else if (getField(context, 'seccompProfile.type') !== undefined && getField(context, 'seccompProfile.type') !== 'RuntimeDefault') throw new Error('only Unconfined and RuntimeDefault seccomp profiles are mapped');
+  else if (
+    getField(context, 'seccompProfile.type') !== undefined &&
+    getField(context, 'seccompProfile.type') !== 'RuntimeDefault'
+  )
+    throw new Error('only Unconfined and RuntimeDefault seccomp profiles are mapped');
   if (getField(context, 'appArmorProfile.type') === 'Unconfined') options.push('--security-opt', 'apparmor=unconfined');
   // Kubernetes gives a read-only root nothing writable but its volumes; podman would add tmpfs on /run, /tmp and /var/tmp.
   if (context.readOnlyRootFilesystem === true) options.push('--read-only', '--read-only-tmpfs=false');
@@ -191,7 +227,8 @@ export function podmanSecurityOptions(container: JsonObject, podVolumes: Json | 
   const volumes = Array.isArray(podVolumes) ? podVolumes.filter(isObject) : [];
   for (const mount of Array.isArray(container.volumeMounts) ? container.volumeMounts.filter(isObject) : []) {
     const volume = volumes.find((v) => v.name === mount.name);
-    if (!volume || getField(volume, 'emptyDir.medium') !== 'Memory') throw new Error(`volume ${String(mount.name)}: only emptyDir in memory is mapped`);
+    if (!volume || getField(volume, 'emptyDir.medium') !== 'Memory')
+      throw new Error(`volume ${String(mount.name)}: only emptyDir in memory is mapped`);
     const size = getField(volume, 'emptyDir.sizeLimit');
     const mebibytes = typeof size === 'string' ? /^(\d+)Mi$/.exec(size)?.[1] : undefined;
     options.push('--tmpfs', `${String(mount.mountPath)}:rw${mebibytes ? `,size=${mebibytes}m` : ''}`);
@@ -249,5 +286,7 @@ export function differences(host: Map<string, FeatureVerdict>, container: Map<st
 
 export function describe(d: Difference): string {
   const c = d.container;
-  return c ? `${d.name}: host ${d.host}, container ${c.status} (${c.reason}): ${c.message.replace(/\s+/g, ' ')}${c.hint ? ` [hint: ${c.hint}]` : ''}` : `${d.name}: host ${d.host}, missing in the container's answer`;
+  return c
+    ? `${d.name}: host ${d.host}, container ${c.status} (${c.reason}): ${c.message.replace(/\s+/g, ' ')}${c.hint ? ` [hint: ${c.hint}]` : ''}`
+    : `${d.name}: host ${d.host}, missing in the container's answer`;
 }

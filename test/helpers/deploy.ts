@@ -36,7 +36,7 @@ export function loadYaml(path: string): Json[] {
   return parseYaml(readFileSync(path, 'utf8'), path);
 }
 
-export function parseYaml(text: string, where: string): Json[] {
+function parseYaml(text: string, where: string): Json[] {
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
   const out: Json[] = [];
   for (const doc of docs) {
@@ -58,7 +58,13 @@ export function filesUnder(dir: string, extensions: readonly string[]): string[]
 }
 
 function asK8sObject(value: Json, where: string): K8sObject {
-  if (!isObject(value) || typeof value.apiVersion !== 'string' || typeof value.kind !== 'string' || !isObject(value.metadata) || typeof value.metadata.name !== 'string') {
+  if (
+    !isObject(value) ||
+    typeof value.apiVersion !== 'string' ||
+    typeof value.kind !== 'string' ||
+    !isObject(value.metadata) ||
+    typeof value.metadata.name !== 'string'
+  ) {
     throw new Error(`${where}: not a Kubernetes object (apiVersion, kind, metadata.name)`);
   }
   return value as K8sObject;
@@ -108,7 +114,11 @@ function strategicMerge(target: Json, patch: Json, field?: string): Json {
 function strip(value: Json): Json {
   if (Array.isArray(value)) return value.map(strip);
   if (!isObject(value)) return value;
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, strip(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, strip(v)]),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -120,7 +130,8 @@ function pathSegments(fieldPath: string): string[] {
 
 function step(node: Json | undefined, segment: string): Json | undefined {
   const selector = /^\[(\w+)=(.+)\]$/.exec(segment);
-  if (selector) return Array.isArray(node) ? node.find((item) => isObject(item) && item[selector[1]] === selector[2]) : undefined;
+  if (selector)
+    return Array.isArray(node) ? node.find((item) => isObject(item) && item[selector[1]] === selector[2]) : undefined;
   if (Array.isArray(node) && /^\d+$/.test(segment)) return node[Number(segment)];
   return isObject(node) ? node[segment] : undefined;
 }
@@ -136,7 +147,8 @@ function setField(object: Json, fieldPath: string, value: Json, create: boolean)
   let node: Json | undefined = object;
   for (const segment of segments.slice(0, -1)) node = step(node, segment);
   const last = segments.at(-1)!;
-  if (!isObject(node) || (!(last in node) && !create)) throw new Error(`replacement target ${fieldPath} does not exist`);
+  if (!isObject(node) || (!(last in node) && !create))
+    throw new Error(`replacement target ${fieldPath} does not exist`);
   node[last] = clone(value);
 }
 
@@ -149,28 +161,49 @@ interface Selector {
 }
 
 function selects(selector: Selector, object: K8sObject): boolean {
-  return (!selector.kind || selector.kind === object.kind) && (!selector.name || selector.name === object.metadata.name);
+  return (
+    (!selector.kind || selector.kind === object.kind) && (!selector.name || selector.name === object.metadata.name)
+  );
 }
 
-const KNOWN_KEYS = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'components', 'patches', 'configMapGenerator', 'images', 'replacements']);
+const KNOWN_KEYS = new Set([
+  'apiVersion',
+  'kind',
+  'namespace',
+  'resources',
+  'components',
+  'patches',
+  'configMapGenerator',
+  'images',
+  'replacements',
+]);
 
 /** Kinds the namespace transformer leaves alone (kustomize's built-in cluster-scoped list, for the kinds used here). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'PriorityClass']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'PriorityClass',
+]);
 
-export interface Kustomization extends JsonObject {
+interface Kustomization extends JsonObject {
   kind: string;
 }
 
-export function readKustomization(dir: string): Kustomization {
+function readKustomization(dir: string): Kustomization {
   const [doc, ...rest] = loadYaml(join(dir, 'kustomization.yaml'));
   if (!isObject(doc) || rest.length) throw new Error(`${dir}: kustomization.yaml must hold one object`);
-  for (const key of Object.keys(doc)) if (!KNOWN_KEYS.has(key)) throw new Error(`${dir}: kustomization field ${key} is not understood by the test resolver`);
+  for (const key of Object.keys(doc))
+    if (!KNOWN_KEYS.has(key))
+      throw new Error(`${dir}: kustomization field ${key} is not understood by the test resolver`);
   return { kind: 'Kustomization', ...doc } as Kustomization;
 }
 
 function strings(value: Json | undefined, where: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new Error(`${where} must be a list of strings`);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw new Error(`${where} must be a list of strings`);
   return value as string[];
 }
 
@@ -217,7 +250,8 @@ function generateConfigMaps(dir: string, k: Kustomization): K8sObject[] {
   return objects(k.configMapGenerator, `${dir} configMapGenerator`).map((generator) => {
     const options = isObject(generator.options) ? generator.options : {};
     // With a hash suffix, kustomize renames the ConfigMap and every reference to it; not resolved here.
-    if (options.disableNameSuffixHash !== true) throw new Error(`${dir}: configMapGenerator ${String(generator.name)} needs disableNameSuffixHash: true`);
+    if (options.disableNameSuffixHash !== true)
+      throw new Error(`${dir}: configMapGenerator ${String(generator.name)} needs disableNameSuffixHash: true`);
     const data: { [key: string]: string } = {};
     for (const file of strings(generator.files, `${dir} configMapGenerator files`)) {
       const [key, path] = file.includes('=') ? file.split('=') : [basename(file), file];
@@ -233,8 +267,12 @@ function generateConfigMaps(dir: string, k: Kustomization): K8sObject[] {
 function applyPatch(dir: string, patch: JsonObject, resources: K8sObject[]): K8sObject[] {
   if (!isObject(patch.target)) throw new Error(`${dir}: every patch needs a target (kind and name)`);
   const target = patch.target as Selector;
-  if (typeof patch.path !== 'string' && typeof patch.patch !== 'string') throw new Error(`${dir}: a patch needs path or patch`);
-  const docs = typeof patch.path === 'string' ? loadYaml(resolve(dir, patch.path)) : parseYaml(String(patch.patch), `${dir} inline patch`);
+  if (typeof patch.path !== 'string' && typeof patch.patch !== 'string')
+    throw new Error(`${dir}: a patch needs path or patch`);
+  const docs =
+    typeof patch.path === 'string'
+      ? loadYaml(resolve(dir, patch.path))
+      : parseYaml(String(patch.patch), `${dir} inline patch`);
   if (docs.length !== 1 || !isObject(docs[0])) throw new Error(`${dir}: a patch must be one object`);
   const body = docs[0];
   const matched = resources.filter((o) => selects(target, o));
@@ -263,13 +301,15 @@ function setImages(image: JsonObject, resources: K8sObject[]): void {
 function replace(replacement: JsonObject, resources: K8sObject[]): void {
   const source = replacement.source as JsonObject & Selector & { fieldPath: string };
   const sources = resources.filter((o) => selects(source, o));
-  if (sources.length !== 1) throw new Error(`replacement source ${source.kind}/${source.name} matches ${sources.length} objects`);
+  if (sources.length !== 1)
+    throw new Error(`replacement source ${source.kind}/${source.name} matches ${sources.length} objects`);
   const value = getField(sources[0], source.fieldPath);
   if (value === undefined) throw new Error(`replacement source ${source.fieldPath} does not exist`);
   for (const target of objects(replacement.targets, 'replacement targets')) {
     const options = isObject(target.options) ? target.options : {};
     for (const object of resources.filter((o) => selects(target.select as Selector, o))) {
-      for (const fieldPath of strings(target.fieldPaths, 'fieldPaths')) setField(object, fieldPath, value, options.create === true);
+      for (const fieldPath of strings(target.fieldPaths, 'fieldPaths'))
+        setField(object, fieldPath, value, options.create === true);
     }
   }
 }
@@ -291,7 +331,9 @@ export function canonical(built: readonly K8sObject[]): Json[] {
     if (Array.isArray(value)) {
       const items = value.map((v) => sortLists(v));
       if (field && field in MERGE_KEYS && items.every(isObject)) {
-        return [...(items as JsonObject[])].sort((a, b) => String(a[MERGE_KEYS[field](a)]).localeCompare(String(b[MERGE_KEYS[field](b)])));
+        return [...(items as JsonObject[])].sort((a, b) =>
+          String(a[MERGE_KEYS[field](a)]).localeCompare(String(b[MERGE_KEYS[field](b)])),
+        );
       }
       return items;
     }
@@ -314,7 +356,11 @@ export function kustomizations(): { overlays: string[]; components: string[]; ba
 }
 
 /** The DaemonSet of a build, and its containers by name. */
-export function daemonSet(built: readonly K8sObject[]): { ds: K8sObject; pod: JsonObject; containers: Map<string, JsonObject> } {
+export function daemonSet(built: readonly K8sObject[]): {
+  ds: K8sObject;
+  pod: JsonObject;
+  containers: Map<string, JsonObject>;
+} {
   const found = built.filter((o) => o.kind === 'DaemonSet');
   if (found.length !== 1) throw new Error(`expected one DaemonSet, found ${found.length}`);
   const pod = getField(found[0], 'spec.template.spec') as JsonObject;

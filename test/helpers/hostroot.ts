@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { RuntimeEnv } from '../../src/probes/runtime/host.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const FIXTURES = join(here, '..', 'fixtures', 'hostroots');
+const FIXTURES = join(here, '..', 'fixtures', 'hostroots');
 const REPO = join(here, '..', '..');
 
 interface Teardown {
@@ -55,13 +55,21 @@ export function envFor(root: string, extra: Partial<RuntimeEnv> = {}): RuntimeEn
 
 /** Unpack Debian's package (scripts/debian-criu.sh): its directory, or why not (to skip with). */
 export function debianPackage(pkg: string): { dir: string } | { skip: string } {
-  if (process.geteuid?.() !== 0) return { skip: `needs root to fetch Debian's ${pkg} with apt-get (scripts/debian-criu.sh)` };
+  if (process.geteuid?.() !== 0)
+    return { skip: `needs root to fetch Debian's ${pkg} with apt-get (scripts/debian-criu.sh)` };
   try {
-    const out = execFileSync(join(REPO, 'scripts', 'debian-criu.sh'), [pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    const out = execFileSync(join(REPO, 'scripts', 'debian-criu.sh'), [pkg], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
     const dir = out.trim().split('\n').at(-1)?.split(' ')[1];
     return dir ? { dir } : { skip: `scripts/debian-criu.sh ${pkg} printed no directory` };
   } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? err).trim().split('\n').slice(-1)[0];
+    const stderr = String((err as { stderr?: string }).stderr ?? err)
+      .trim()
+      .split('\n')
+      .slice(-1)[0];
     return { skip: `Debian's ${pkg} could not be fetched (apt unreachable?): ${stderr}` };
   }
 }

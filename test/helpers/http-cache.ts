@@ -51,7 +51,13 @@ export { UNKNOWN, UNSUPPORTED } from './memory-source.js';
 /** A cache over a warm engine running the steered probes; stopped at teardown. */
 export function steeredCache(t: Teardown, options: Partial<Omit<VerdictCacheOptions, 'engine'>> = {}): VerdictCache {
   const engine = new ProbeEngine({ probeModule, keepWarm: true, probeTimeoutMs: 60_000, runTimeoutMs: 120_000 });
-  const cache = new VerdictCache({ engine, features: TEST_FEATURES, intervalMs: 3_600_000, minRefreshIntervalMs: 0, ...options });
+  const cache = new VerdictCache({
+    engine,
+    features: TEST_FEATURES,
+    intervalMs: 3_600_000,
+    minRefreshIntervalMs: 0,
+    ...options,
+  });
   t.teardown(() => cache.stop());
   return cache;
 }

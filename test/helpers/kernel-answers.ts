@@ -7,7 +7,7 @@ import type { ProbeOutcome } from '../../src/model.js';
 import { readKernelConfig } from '../../src/service/kconfig.js';
 import { findFeature } from '../../src/catalogue.js';
 
-export const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
+const ERRNO_IN_MESSAGE = /\bE[A-Z0-9]+\b/;
 
 export function byName(results: ProbeResult[]): Map<string, ProbeOutcome> {
   return new Map(results.map((r) => [r.name, r.outcome]));
@@ -17,7 +17,12 @@ export function byName(results: ProbeResult[]): Map<string, ProbeOutcome> {
  * As root each probe gets a kernel answer: supported, or unsupported with a
  * message saying what the kernel did (an errno, or what `saidOtherwise` matches).
  */
-export function assertKernelAnswers(t: Test, outcomes: Map<string, ProbeOutcome>, names: string[], saidOtherwise?: RegExp): void {
+export function assertKernelAnswers(
+  t: Test,
+  outcomes: Map<string, ProbeOutcome>,
+  names: string[],
+  saidOtherwise?: RegExp,
+): void {
   for (const name of names) {
     const outcome = outcomes.get(name);
     t.ok(outcome, `${name} ran`);
@@ -86,12 +91,21 @@ export function assertFoundMissing(t: Test, refused: Map<string, ProbeOutcome>, 
 export function assertFilterSuspected(t: Test, refused: Map<string, ProbeOutcome>, names: string[]): void {
   for (const name of names) {
     const outcome = refused.get(name);
-    t.match(outcome, { status: 'unknown', reason: 'PermissionDenied', message: /ENOSYS.*seccomp filter/ }, `${name}: ${outcome?.message}`);
+    t.match(
+      outcome,
+      { status: 'unknown', reason: 'PermissionDenied', message: /ENOSYS.*seccomp filter/ },
+      `${name}: ${outcome?.message}`,
+    );
   }
 }
 
 /** Probes that need no privilege: as nobody each gives the status it gives as root. */
-export function assertSameAsRoot(t: Test, asNobody: Map<string, ProbeOutcome>, asRoot: Map<string, ProbeOutcome>, names: readonly string[]): void {
+export function assertSameAsRoot(
+  t: Test,
+  asNobody: Map<string, ProbeOutcome>,
+  asRoot: Map<string, ProbeOutcome>,
+  names: readonly string[],
+): void {
   for (const name of names) {
     t.equal(asNobody.get(name)?.status, asRoot.get(name)?.status, `${name}: ${asNobody.get(name)?.message}`);
   }

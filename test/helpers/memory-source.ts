@@ -10,8 +10,16 @@ import { CATALOGUE as TEST_FEATURES } from '../fixtures/http-probes.js';
 
 export { TEST_FEATURES };
 
-export const UNSUPPORTED = (name: string): ProbeOutcome => ({ status: 'unsupported', reason: 'NotInKernel', message: `${name} is missing` });
-export const UNKNOWN = (name: string): ProbeOutcome => ({ status: 'unknown', reason: 'PermissionDenied', message: `${name} needs a capability` });
+export const UNSUPPORTED = (name: string): ProbeOutcome => ({
+  status: 'unsupported',
+  reason: 'NotInKernel',
+  message: `${name} is missing`,
+});
+export const UNKNOWN = (name: string): ProbeOutcome => ({
+  status: 'unknown',
+  reason: 'PermissionDenied',
+  message: `${name} needs a capability`,
+});
 
 export interface MemorySourceOptions {
   features?: readonly Feature[];
@@ -22,7 +30,11 @@ export interface MemorySourceOptions {
 /** A report of `features`, each supported unless `outcomes` names it. */
 export function reportOf(features: readonly Feature[], outcomes: Readonly<Record<string, ProbeOutcome>> = {}): Report {
   const verdicts = features.map((feature, i) => {
-    const outcome = outcomes[feature.name] ?? { status: 'supported', reason: 'Supported', message: `${feature.name} works` };
+    const outcome = outcomes[feature.name] ?? {
+      status: 'supported',
+      reason: 'Supported',
+      message: `${feature.name} works`,
+    };
     return toVerdict(feature, { name: feature.name, outcome, durationMs: 0.5 + i }, undefined);
   });
   return { verdicts, finishedAt: new Date(), durationMs: 12.5 };

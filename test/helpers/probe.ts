@@ -7,7 +7,14 @@ import { TS_LOADER } from './node.js';
 const probeOnce = fileURLToPath(new URL('../fixtures/probe-once.ts', import.meta.url));
 
 /** setpriv arguments that drop to nobody with no capabilities at all. */
-export const UNPRIVILEGED = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+export const UNPRIVILEGED = [
+  'setpriv',
+  '--reuid=65534',
+  '--regid=65534',
+  '--clear-groups',
+  '--inh-caps=-all',
+  '--bounding-set=-all',
+];
 
 export function runProbes(names: string[], opts: { unprivileged?: boolean } = {}): ProbeResult[] {
   const command = [...(opts.unprivileged ? UNPRIVILEGED : []), process.execPath, ...TS_LOADER, probeOnce, ...names];

@@ -12,8 +12,8 @@ import type { Report } from '../../src/service/check.js';
 import { STATUSES, type Verdict } from '../../src/model.js';
 import type { ExpositionFormat, Metrics } from '../../src/metrics.js';
 
-export const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
-export const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
+const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
+const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
 
 /** Run promtool; its exit status and output. */
 export function promtool(args: string[], input?: string): { status: number | null; output: string } {
@@ -53,7 +53,7 @@ export interface Sample {
   value: [number, string];
 }
 
-export interface ScrapeTarget {
+interface ScrapeTarget {
   health: 'up' | 'down' | 'unknown';
   lastError: string;
   scrapeUrl: string;
@@ -128,22 +128,34 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     const url = `http://127.0.0.1:${port}`;
     child = spawn(
       PROMETHEUS,
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const started = child;
-    for (const stream of [started.stdout, started.stderr]) stream?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    for (const stream of [started.stdout, started.stderr])
+      stream?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const spawnFailed = new Promise<never>((_, reject) => {
       started.once('error', reject);
-      started.once('exit', (code, signal) => reject(new Error(`prometheus exited (${code ?? signal}) before it was ready:\n${output}`)));
+      started.once('exit', (code, signal) =>
+        reject(new Error(`prometheus exited (${code ?? signal}) before it was ready:\n${output}`)),
+      );
     });
     spawnFailed.catch(() => undefined);
-    await Promise.race([spawnFailed, waitFor('Prometheus to be ready', async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined))]);
+    await Promise.race([
+      spawnFailed,
+      waitFor('Prometheus to be ready', async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined)),
+    ]);
 
     return {
       url,
       log: () => output,
-      query: async (expr) => (await api<{ result: Sample[] }>(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
+      query: async (expr) =>
+        (await api<{ result: Sample[] }>(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
       targets: async () => (await api<{ activeTargets: ScrapeTarget[] }>(`${url}/api/v1/targets`)).activeTargets,
       rules: async () => (await api<{ groups: RuleGroup[] }>(`${url}/api/v1/rules`)).groups,
       stop,
@@ -159,7 +171,16 @@ export function cannedReport(options: { omit?: string[]; finishedAt?: Date } = {
   const verdicts = CATALOGUE.filter((f) => !options.omit?.includes(f.name)).map((f, i): Verdict => {
     const status = STATUSES[i % STATUSES.length];
     const reason = status === 'supported' ? 'Supported' : status === 'unsupported' ? 'NotInKernel' : 'PermissionDenied';
-    return { name: f.name, category: f.category, status, reason, message: `${f.name} is ${status}`, hint: status === 'supported' ? '' : f.hint, kconfig: [], durationMs: 0.25 + i / 10 };
+    return {
+      name: f.name,
+      category: f.category,
+      status,
+      reason,
+      message: `${f.name} is ${status}`,
+      hint: status === 'supported' ? '' : f.hint,
+      kconfig: [],
+      durationMs: 0.25 + i / 10,
+    };
   });
   return { verdicts, finishedAt: options.finishedAt ?? new Date('2025-01-02T03:04:05.678Z'), durationMs: 87.5 };
 }

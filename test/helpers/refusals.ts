@@ -11,6 +11,9 @@ const refusingKernel = fileURLToPath(new URL('../fixtures/seccomp-probe-once.ts'
 
 /** Each named probe meets its refusal; a name given as '+name' runs unrefused, as a control. */
 export function underRefusals(args: string[]): Map<string, ProbeOutcome> {
-  const out = execFileSync(process.execPath, [...TS_LOADER, refusingKernel, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const out = execFileSync(process.execPath, [...TS_LOADER, refusingKernel, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return new Map((JSON.parse(out) as ProbeResult[]).map((r) => [r.name, r.outcome]));
 }

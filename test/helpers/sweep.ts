@@ -25,7 +25,8 @@ export function runOnce(label: string, command: string, args: readonly string[])
     // it back in NODE_OPTIONS of whatever is spawned, so env takes it out.
     const options = { timeout: RUN_BOUND_MS, killSignal: 'SIGKILL' as const, maxBuffer: 16 << 20 };
     execFile('env', ['-u', 'NODE_OPTIONS', command, ...args], options, (err, stdout, stderr) => {
-      const failure = err as (NodeJS.ErrnoException & { code?: number | string; signal?: string; killed?: boolean }) | null;
+      const failure = err as
+        (NodeJS.ErrnoException & { code?: number | string; signal?: string; killed?: boolean }) | null;
       const code = failure ? (typeof failure.code === 'number' ? failure.code : null) : 0;
       let verdict: LevelVerdict | undefined;
       try {
@@ -33,7 +34,15 @@ export function runOnce(label: string, command: string, args: readonly string[])
       } catch {
         verdict = undefined;
       }
-      resolve({ label, code, signal: failure?.signal ?? null, stdout, stderr, timedOut: Boolean(failure?.killed), verdict });
+      resolve({
+        label,
+        code,
+        signal: failure?.signal ?? null,
+        stdout,
+        stderr,
+        timedOut: Boolean(failure?.killed),
+        verdict,
+      });
     });
   });
 }

@@ -33,7 +33,9 @@ export function grantSearch(): void {
   if (granted.length === 0) return;
   mkdirSync(dirname(record), { recursive: true });
   writeFileSync(record, JSON.stringify(granted));
-  process.stderr.write(`test setup: others may pass through ${granted.map((g) => g.dir).join(', ')} for this run (the unprivileged tests run as nobody)\n`);
+  process.stderr.write(
+    `test setup: others may pass through ${granted.map((g) => g.dir).join(', ')} for this run (the unprivileged tests run as nobody)\n`,
+  );
 }
 
 export function restoreSearch(): void {

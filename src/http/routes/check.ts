@@ -12,7 +12,16 @@ import { levelText } from '../../service/text.js';
 import { checkBody } from '../bodies.js';
 import { HTML_TYPE, JSON_TYPE, TEXT_TYPE, chooseFormat, entityTag, notModified } from '../negotiate.js';
 import { notReady } from '../problem.js';
-import { PROBLEM_CONTENT_TYPE, checkSchema, formatParam, notModifiedResponse, problemResponse, problemSchema, strictQuery, type Format } from '../schemas.js';
+import {
+  PROBLEM_CONTENT_TYPE,
+  checkSchema,
+  formatParam,
+  notModifiedResponse,
+  problemResponse,
+  problemSchema,
+  strictQuery,
+  type Format,
+} from '../schemas.js';
 import { PAGE_HEADERS, levelPage, notReadyPage } from '../status-page.js';
 
 const BOOLEANS = ['true', 'false'] as const;
@@ -21,7 +30,12 @@ const query = strictQuery({
   level: z
     .enum(LEVELS, { error: () => `level must be one of ${LEVELS.join(', ')}` })
     .default('required')
-    .describe('required; extra = required + extra; experimental = required + experimental; checkpoint = required + runtime (can this node checkpoint a container); all = required + extra + experimental + runtime'),
+    .describe(
+      'required; extra = required + extra; experimental = required + ' +
+        'experimental; checkpoint = required + runtime (can this node ' +
+        'checkpoint a container); all = required + extra + experimental + ' +
+        'runtime',
+    ),
   strict: z
     .enum(BOOLEANS, { error: () => 'strict must be true or false' })
     .default('false')
@@ -39,9 +53,19 @@ interface Representation {
   headers: Record<string, string>;
 }
 
-function representation(body: string, contentType: string, lastModified: string, extra: Readonly<Record<string, string>> = {}): Representation {
+function representation(
+  body: string,
+  contentType: string,
+  lastModified: string,
+  extra: Readonly<Record<string, string>> = {},
+): Representation {
   const etag = entityTag(body);
-  return { body: Buffer.from(body), contentType, etag, headers: { etag, 'last-modified': lastModified, vary: 'Accept', 'cache-control': 'no-cache', ...extra } };
+  return {
+    body: Buffer.from(body),
+    contentType,
+    etag,
+    headers: { etag, 'last-modified': lastModified, vary: 'Accept', 'cache-control': 'no-cache', ...extra },
+  };
 }
 
 interface CheckRendering {
@@ -95,7 +119,14 @@ export const checkRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = asyn
         operationId: 'getCheck',
         summary: "A level's verdict",
         description:
-          'As `criu check` at the given level, from the cached verdicts (never runs a probe). 200 unless a required feature is unsupported or unknown; with strict=true, a missing or unknown extra/experimental feature gives 503 too. The JSON and text bodies depend on the verdicts only; ETag is the hash of the body and Last-Modified the end of the probe run; If-None-Match, or else If-Modified-Since, gives 304 when the answer would be 200. A browser (Accept: text/html) gets the status page of the level.',
+          'As `criu check` at the given level, from the cached verdicts (never ' +
+          'runs a probe). 200 unless a required feature is unsupported or ' +
+          'unknown; with strict=true, a missing or unknown extra/experimental ' +
+          'feature gives 503 too. The JSON and text bodies depend on the verdicts ' +
+          'only; ETag is the hash of the body and Last-Modified the end of the ' +
+          'probe run; If-None-Match, or else If-Modified-Since, gives 304 when ' +
+          'the answer would be 200. A browser (Accept: text/html) gets the status ' +
+          'page of the level.',
         tags: ['verdicts'],
         querystring: query,
         response: {
@@ -115,7 +146,14 @@ export const checkRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = asyn
       const wanted = chooseFormat(format, request.headers.accept);
       const report = source.current;
       if (!report) {
-        if (wanted === 'html') (reply as FastifyReply).code(503).headers(PAGE_HEADERS).header('retry-after', '1').header('cache-control', 'no-store').type(HTML_TYPE).send(notReadyPage());
+        if (wanted === 'html')
+          (reply as FastifyReply)
+            .code(503)
+            .headers(PAGE_HEADERS)
+            .header('retry-after', '1')
+            .header('cache-control', 'no-store')
+            .type(HTML_TYPE)
+            .send(notReadyPage());
         else notReady(request, reply);
         return;
       }

@@ -17,7 +17,8 @@ function withoutUnusedSchemas(document: OpenapiDocument): OpenapiDocument {
   const components = (document as { components?: { schemas?: Record<string, unknown> } }).components;
   const schemas = components?.schemas;
   if (!schemas) return document;
-  const referenced = (value: unknown) => [...JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+  const referenced = (value: unknown) =>
+    [...JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
   const keep = new Set<string>();
   const pending = referenced({ ...document, components: { ...components, schemas: {} } });
   while (pending.length > 0) {
@@ -38,12 +39,17 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
       title: 'criu-readiness',
       version,
       description:
-        'Can this kernel checkpoint and restore processes with CRIU? The verdicts of every `criu check` test, cached and refreshed in the background. Each feature is supported, unsupported (the kernel lacks it) or unknown (could not tell), with a stable reason and a hint. Errors are RFC 9457 problem details.',
+        'Can this kernel checkpoint and restore processes with CRIU? The ' +
+        'verdicts of every `criu check` test, cached and refreshed in the ' +
+        'background. Each feature is supported, unsupported (the kernel lacks ' +
+        'it) or unknown (could not tell), with a stable reason and a hint. ' +
+        'Errors are RFC 9457 problem details.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     // Relative: the document describes whichever instance serves it (each node runs its own, on :9870 by default).
     servers: [{ url: '/', description: 'the service that serves this document' }],
-    // No authentication: the service is read-only but for POST /refresh, which is rate-limited; reach is limited by the NetworkPolicy.
+    // No authentication: the service is read-only but for POST /refresh, which is rate-limited; reach is limited by the
+    // NetworkPolicy.
     security: [],
     tags: [
       { name: 'verdicts', description: "the kernel's CRIU features, from the cache" },

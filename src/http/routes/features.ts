@@ -12,7 +12,18 @@ import { closestName } from '../../service/names.js';
 import { featureBody, type FeatureBody, type FeaturesBody } from '../bodies.js';
 import { HTML_TYPE, JSON_TYPE, TEXT_TYPE, chooseFormat, entityTag, notModified } from '../negotiate.js';
 import { PROBLEM_TYPES, notReady, sendProblem } from '../problem.js';
-import { PROBLEM_CONTENT_TYPE, echo, featureSchema, featuresSchema, formatParam, notModifiedResponse, problemResponse, problemSchema, strictQuery, type Format } from '../schemas.js';
+import {
+  PROBLEM_CONTENT_TYPE,
+  echo,
+  featureSchema,
+  featuresSchema,
+  formatParam,
+  notModifiedResponse,
+  problemResponse,
+  problemSchema,
+  strictQuery,
+  type Format,
+} from '../schemas.js';
 import { PAGE_HEADERS, featurePage, featuresPage, notReadyPage } from '../status-page.js';
 
 interface Body {
@@ -53,7 +64,12 @@ function render(report: Report, features: readonly Feature[]): FeaturesRendering
     const own = [...text.problems, ...text.verdict];
     bodies.push(one);
     lines.push(...own);
-    byName.set(v.name, { json: body(JSON.stringify(one)), text: body(own.join('\n') + '\n'), feature, supported: v.status === 'supported' });
+    byName.set(v.name, {
+      json: body(JSON.stringify(one)),
+      text: body(own.join('\n') + '\n'),
+      feature,
+      supported: v.status === 'supported',
+    });
   }
   const all: FeaturesBody = { kconfigSource: report.kconfigSource, features: bodies };
   rendering = { json: body(JSON.stringify(all)), text: body(lines.join('\n') + '\n'), byName };
@@ -64,8 +80,19 @@ function render(report: Report, features: readonly Feature[]): FeaturesRendering
 const TYPES: Record<Format, string> = { json: JSON_TYPE, text: TEXT_TYPE, html: HTML_TYPE };
 
 /** Send one representation with its caching headers, or 304 when the request's preconditions say the client has it. */
-function send(request: FastifyRequest, reply: FastifyReply, report: Report, status: 200 | 503, format: Format, chosen: Body): FastifyReply {
-  reply.header('etag', chosen.etag).header('last-modified', report.finishedAt.toUTCString()).header('vary', 'Accept').header('cache-control', 'no-cache');
+function send(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  report: Report,
+  status: 200 | 503,
+  format: Format,
+  chosen: Body,
+): FastifyReply {
+  reply
+    .header('etag', chosen.etag)
+    .header('last-modified', report.finishedAt.toUTCString())
+    .header('vary', 'Accept')
+    .header('cache-control', 'no-cache');
   if (format === 'html') reply.headers(PAGE_HEADERS);
   // Preconditions apply only to what would be a 2xx (RFC 9110 13.2.1).
   if (status === 200 && notModified(request.headers, chosen.etag, report.finishedAt)) return reply.code(304).send();
@@ -74,12 +101,20 @@ function send(request: FastifyRequest, reply: FastifyReply, report: Report, stat
 
 function notReadyAnswer(request: FastifyRequest, reply: FastifyReply, format: Format): FastifyReply {
   if (format !== 'html') return notReady(request, reply);
-  return reply.code(503).headers(PAGE_HEADERS).header('retry-after', '1').header('cache-control', 'no-store').type(HTML_TYPE).send(notReadyPage());
+  return reply
+    .code(503)
+    .headers(PAGE_HEADERS)
+    .header('retry-after', '1')
+    .header('cache-control', 'no-store')
+    .type(HTML_TYPE)
+    .send(notReadyPage());
 }
 
 const query = strictQuery({ format: formatParam });
 
-const page = (what: string) => ({ schema: z.string().describe(`the status page of ${what} (Accept: text/html or format=html)`) });
+const page = (what: string) => ({
+  schema: z.string().describe(`the status page of ${what} (Accept: ` + `text/html or format=html)`),
+});
 
 export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {
   const names = source.features.map((f) => f.name);
@@ -91,11 +126,22 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
         operationId: 'listFeatures',
         summary: 'Every feature with its latest verdict',
         description:
-          'The catalogue (summary, needs, differences from CRIU) with the verdict of the last probe run, in catalogue order. Never runs a probe. The JSON and text bodies depend on the verdicts only; ETag is the hash of the body and Last-Modified the end of the probe run; If-None-Match, or else If-Modified-Since, gives 304.',
+          'The catalogue (summary, needs, differences from CRIU) with the verdict ' +
+          'of the last probe run, in catalogue order. Never runs a probe. The ' +
+          'JSON and text bodies depend on the verdicts only; ETag is the hash of ' +
+          'the body and Last-Modified the end of the probe run; If-None-Match, or ' +
+          'else If-Modified-Since, gives 304.',
         tags: ['verdicts'],
         querystring: query,
         response: {
-          200: { description: 'every feature', content: { 'application/json': { schema: featuresSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('every feature') } },
+          200: {
+            description: 'every feature',
+            content: {
+              'application/json': { schema: featuresSchema },
+              'text/plain': { schema: z.string() },
+              'text/html': page('every feature'),
+            },
+          },
           304: notModifiedResponse,
           400: problemResponse('a bad parameter'),
           503: problemResponse('the first probe run has not finished yet'),
@@ -119,21 +165,39 @@ export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = 
         operationId: 'getFeature',
         summary: 'One feature with its latest verdict',
         description:
-          'As `criu check --feature NAME`: 200 when supported, 503 when unsupported or unknown, 404 for a name that is not a feature (with the valid names and the closest one). Never runs a probe. ETag, Last-Modified and 304 as for /features.',
+          'As `criu check --feature NAME`: 200 when supported, 503 when ' +
+          'unsupported or unknown, 404 for a name that is not a feature (with the ' +
+          'valid names and the closest one). Never runs a probe. ETag, ' +
+          'Last-Modified and 304 as for /features.',
         tags: ['verdicts'],
         params: z.object({
           // Any string is accepted so that an unknown name gets a 404 with suggestions, not a 400.
-          name: z.string().meta({ enum: [...FEATURE_NAMES] }).describe('a feature name, as `criu-readiness check --feature list` prints them'),
+          name: z
+            .string()
+            .meta({ enum: [...FEATURE_NAMES] })
+            .describe('a feature name, as `criu-readiness check --feature list` prints them'),
         }),
         querystring: query,
         response: {
-          200: { description: 'the feature is supported', content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('the feature') } },
+          200: {
+            description: 'the feature is supported',
+            content: {
+              'application/json': { schema: featureSchema },
+              'text/plain': { schema: z.string() },
+              'text/html': page('the feature'),
+            },
+          },
           304: notModifiedResponse,
           400: problemResponse('a bad parameter'),
           404: problemResponse('no feature has that name'),
           503: {
             description: 'the feature is unsupported or unknown, or the first probe run has not finished yet (problem)',
-            content: { 'application/json': { schema: featureSchema }, 'text/plain': { schema: z.string() }, 'text/html': page('the feature'), [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+            content: {
+              'application/json': { schema: featureSchema },
+              'text/plain': { schema: z.string() },
+              'text/html': page('the feature'),
+              [PROBLEM_CONTENT_TYPE]: { schema: problemSchema },
+            },
           },
         },
       },

@@ -9,7 +9,10 @@ import { MALFORMED_REQUEST, problemResponse } from '../schemas.js';
 
 const statusSchema = (value: string) => z.object({ status: z.literal(value) });
 
-export const healthRoutes: FastifyPluginAsyncZod<{ source: VerdictSource; lifecycle: Lifecycle }> = async (app, { source, lifecycle }) => {
+export const healthRoutes: FastifyPluginAsyncZod<{ source: VerdictSource; lifecycle: Lifecycle }> = async (
+  app,
+  { source, lifecycle },
+) => {
   app.get(
     '/healthz',
     {
@@ -18,7 +21,10 @@ export const healthRoutes: FastifyPluginAsyncZod<{ source: VerdictSource; lifecy
         summary: 'Liveness',
         description: 'Always 200 while the process serves requests; never depends on the kernel verdict.',
         tags: ['health'],
-        response: { 200: { description: 'alive', content: { 'application/json': { schema: statusSchema('ok') } } }, 400: problemResponse(MALFORMED_REQUEST) },
+        response: {
+          200: { description: 'alive', content: { 'application/json': { schema: statusSchema('ok') } } },
+          400: problemResponse(MALFORMED_REQUEST),
+        },
       },
     },
     async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }),
@@ -30,17 +36,29 @@ export const healthRoutes: FastifyPluginAsyncZod<{ source: VerdictSource; lifecy
       schema: {
         operationId: 'getReadiness',
         summary: 'Readiness of the service',
-        description: '200 once the first probe run has finished (503 before, and while shutting down). Says the service can answer, not that the kernel passes: use /check?level=required for that.',
+        description:
+          '200 once the first probe run has finished (503 before, and while ' +
+          'shutting down). Says the service can answer, not that the kernel ' +
+          'passes: use /check?level=required for that.',
         tags: ['health'],
         response: {
-          200: { description: 'verdicts are cached', content: { 'application/json': { schema: statusSchema('ready') } } },
+          200: {
+            description: 'verdicts are cached',
+            content: { 'application/json': { schema: statusSchema('ready') } },
+          },
           400: problemResponse(MALFORMED_REQUEST),
           503: problemResponse('the first probe run has not finished yet, or the service is shutting down'),
         },
       },
     },
     async (request, reply) => {
-      if (lifecycle.shuttingDown) return sendProblem(request, reply, { status: 503, type: PROBLEM_TYPES.notReady, title: 'Not ready', detail: 'the service is shutting down' });
+      if (lifecycle.shuttingDown)
+        return sendProblem(request, reply, {
+          status: 503,
+          type: PROBLEM_TYPES.notReady,
+          title: 'Not ready',
+          detail: 'the service is shutting down',
+        });
       if (!source.ready) return notReady(request, reply);
       return reply.header('cache-control', 'no-store').send({ status: 'ready' });
     },

@@ -25,7 +25,12 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
         operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         description:
-          'Every feature as criu_readiness_feature_status{feature,category,status}, the level verdicts as criu_readiness_ready{level}, check timings and run counts, and the process defaults. Values come from the cached verdicts; a scrape never runs a probe. OpenMetrics 1.0.0 when the Accept header prefers application/openmetrics-text, else the Prometheus text format 0.0.4; gzipped when Accept-Encoding takes gzip.',
+          'Every feature as criu_readiness_feature_status{feature,category,status}, ' +
+          'the level verdicts as criu_readiness_ready{level}, check timings and ' +
+          'run counts, and the process defaults. Values come from the cached ' +
+          'verdicts; a scrape never runs a probe. OpenMetrics 1.0.0 when the ' +
+          'Accept header prefers application/openmetrics-text, else the ' +
+          'Prometheus text format 0.0.4; gzipped when Accept-Encoding takes gzip.',
         tags: ['metrics'],
         response: {
           200: {
@@ -43,7 +48,11 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
       });
       if (contentEncoding) reply.header('content-encoding', contentEncoding);
       // A Buffer body is sent as it is, never through the serializer.
-      return reply.header('content-type', contentType).header('vary', 'Accept, Accept-Encoding').header('cache-control', 'no-store').send(body);
+      return reply
+        .header('content-type', contentType)
+        .header('vary', 'Accept, Accept-Encoding')
+        .header('cache-control', 'no-store')
+        .send(body);
     },
   );
 };

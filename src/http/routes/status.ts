@@ -16,7 +16,11 @@ export const statusRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = asy
         operationId: 'getStatusPage',
         summary: 'The status page',
         description:
-          'HTML for people: the verdict of each level, every feature that is not supported with its reason, message, hint and kernel config values, when the verdicts were made and the kernel release, with links to the JSON, /metrics and /docs. No script and no external asset. Programs read /check.',
+          'HTML for people: the verdict of each level, every feature that is not ' +
+          'supported with its reason, message, hint and kernel config values, ' +
+          'when the verdicts were made and the kernel release, with links to the ' +
+          'JSON, /metrics and /docs. No script and no external asset. Programs ' +
+          'read /check.',
         tags: ['verdicts'],
         response: {
           200: { description: 'the page', content: pageContent },

@@ -18,9 +18,9 @@ const PR_GET_CHILD_SUBREAPER = 37;
 /** CAP_SYS_ADMIN's bit in /proc/self/status CapEff. */
 const CAP_SYS_ADMIN = 21;
 /** Each criu call gets this long at most. */
-export const CANARY_CRIU_TIMEOUT_MS = 10_000;
+const CANARY_CRIU_TIMEOUT_MS = 10_000;
 /** The canary: a shell with a child that comes and goes. */
-export const CANARY_ARGV = ['sh', '-c', 'while :; do sleep 0.1; done'];
+const CANARY_ARGV = ['sh', '-c', 'while :; do sleep 0.1; done'];
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms: number): void {
@@ -28,7 +28,10 @@ function sleepMs(ms: number): void {
 }
 
 /** May this process checkpoint others: root, or CAP_SYS_ADMIN in its effective set. */
-export function mayCheckpoint(status = readFileSync('/proc/self/status', 'latin1'), euid = process.geteuid?.() ?? -1): boolean {
+export function mayCheckpoint(
+  status = readFileSync('/proc/self/status', 'latin1'),
+  euid = process.geteuid?.() ?? -1,
+): boolean {
   const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
   return euid === 0 || (eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n);
 }
@@ -63,7 +66,10 @@ function readCmdline(pid: number): string {
   }
 }
 
-/** Reap every child of ours not in `keep`, within `timeoutMs`: the canary's, dumped or restored. Returns those still there. */
+/**
+ * Reap every child of ours not in `keep`, within `timeoutMs`: the canary's, dumped or restored. Returns those still
+ * there.
+ */
 function reapNew(keep: Set<number>, timeoutMs: number): number[] {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -97,7 +103,10 @@ function criuStep(criu: string, args: string[], dir: string, log: string, what: 
   const said = logged(join(dir, log), result.stderr);
   const failed = startFailure(result.stdout, said);
   if (failed) return failed;
-  const first = (said.find((l) => l.level === 'error') ?? said.find((l) => l.level === 'warn'))?.text ?? lines(result.stdout)[0] ?? 'no error logged';
+  const first =
+    (said.find((l) => l.level === 'error') ?? said.find((l) => l.level === 'warn'))?.text ??
+    lines(result.stdout)[0] ??
+    'no error logged';
   return unsupported(`${what} failed (exit ${result.code}): ${first}`, 'UnexpectedResult');
 }
 
@@ -129,18 +138,25 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     if (dumped) return dumped;
     // criu dump killed the tree: reap it, so that its pids are free again.
     const left = reapNew(keep, 2000);
-    if (left.length > 0) return unknown('UnexpectedResult', `the dumped canary did not end: pids ${left.join(', ')} remain`);
+    if (left.length > 0)
+      return unknown('UnexpectedResult', `the dumped canary did not end: pids ` + `${left.join(', ')} remain`);
     const restored = criuStep(found.localPath, ['restore', '-d'], dir, 'restore.log', `${found.hostPath} restore`);
     if (restored) return restored;
     childSpawned(leader);
     const seen = processState(leader);
     if (seen === null || seen.state === 'Z') {
-      return unsupported(`criu restore exited 0 but the canary (pid ${leader}) is ${seen ? 'a zombie' : 'not running'}`, 'UnexpectedResult');
+      return unsupported(
+        `criu restore exited 0 but the canary (pid ${leader}) is ` + `${seen ? 'a zombie' : 'not running'}`,
+        'UnexpectedResult',
+      );
     }
     if (readCmdline(leader) !== `${CANARY_ARGV.join('\0')}\0`) {
       return unsupported(`criu restore exited 0 but pid ${leader} is not the canary`, 'UnexpectedResult');
     }
-    return supported(`${found.hostPath} dumped a canary process tree and restored it: pid ${leader} runs again (state ${seen.state})`);
+    return supported(
+      `${found.hostPath} dumped a canary process tree and restored it: pid ${leader} ` +
+        `runs again (state ${seen.state})`,
+    );
   } finally {
     if (leader > 0) {
       libc.kill(-leader, SIGKILL); // the whole session's group: the canary and its sleep

@@ -5,7 +5,10 @@ import { posix } from 'node:path';
 import { hostPath, type RuntimeEnv } from './host.js';
 import { parseToml, TomlError, tomlGet, type TomlTable, type TomlValue } from './toml.js';
 
-export type ConfigRead = { kind: 'absent' } | { kind: 'ok'; file: string; table: TomlTable } | { kind: 'error'; file: string; message: string };
+export type ConfigRead =
+  | { kind: 'absent' }
+  | { kind: 'ok'; file: string; table: TomlTable }
+  | { kind: 'error'; file: string; message: string };
 
 /** Read a host TOML file: absent, parsed, or an error naming the file (and line). */
 export function readTomlFile(file: string, env: RuntimeEnv): ConfigRead {
@@ -25,8 +28,15 @@ export function readTomlFile(file: string, env: RuntimeEnv): ConfigRead {
   }
 }
 
-/** Regular files in a host directory (recursively with `recursive`), in lexical order of their paths; [] when it is absent. */
-export function filesIn(dir: string, env: RuntimeEnv, options: { recursive?: boolean; suffix?: string } = {}): string[] {
+/**
+ * Regular files in a host directory (recursively with `recursive`), in lexical order of their paths; [] when it is
+ * absent.
+ */
+export function filesIn(
+  dir: string,
+  env: RuntimeEnv,
+  options: { recursive?: boolean; suffix?: string } = {},
+): string[] {
   let names: string[];
   try {
     names = readdirSync(hostPath(dir, env.root)).sort();
@@ -50,12 +60,20 @@ export function filesIn(dir: string, env: RuntimeEnv, options: { recursive?: boo
 export function globLast(pattern: string, env: RuntimeEnv): string[] {
   const base = posix.basename(pattern);
   if (!/[*?]/.test(base)) return [pattern];
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
+  const re = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')}$`,
+  );
   return filesIn(posix.dirname(pattern), env).filter((f) => re.test(posix.basename(f)));
 }
 
 /** The last value found for `keys` across parsed files read in order (later wins), with the file it came from. */
-export function lastValue(tables: { file: string; table: TomlTable }[], ...paths: (readonly string[])[]): { value: TomlValue; file: string } | undefined {
+export function lastValue(
+  tables: { file: string; table: TomlTable }[],
+  ...paths: (readonly string[])[]
+): { value: TomlValue; file: string } | undefined {
   let found: { value: TomlValue; file: string } | undefined;
   for (const { file, table } of tables) {
     for (const keys of paths) {

@@ -10,9 +10,9 @@ import { describeFailure, findExecutable, lines, run, runtimeEnv, type Found, ty
 import type { TomlTable } from './toml.js';
 import { atLeast, versionIn, type Version } from './version.js';
 
-export const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
-export const CRIO_CONFIG = '/etc/crio/crio.conf';
-export const CRIO_CONFIG_DIR = '/etc/crio/crio.conf.d';
+const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+const CRIO_CONFIG = '/etc/crio/crio.conf';
+const CRIO_CONFIG_DIR = '/etc/crio/crio.conf.d';
 
 /** Configuration files read in order (later wins), or the first that could not be read. */
 export interface LoadedConfig {
@@ -39,13 +39,18 @@ export function loadContainerdConfig(env: RuntimeEnv): LoadedConfig {
     tables.push({ file, table: read.table });
     const imports = read.table.imports;
     if (imports === undefined) continue;
-    if (!Array.isArray(imports) || imports.some((i) => typeof i !== 'string')) return { tables, error: `${file}: imports is not a list of paths` };
-    for (const i of imports as string[]) pending.push(...globLast(posix.isAbsolute(i) ? i : posix.join(posix.dirname(file), i), env));
+    if (!Array.isArray(imports) || imports.some((i) => typeof i !== 'string'))
+      return { tables, error: `${file}: imports is not a list of paths` };
+    for (const i of imports as string[])
+      pending.push(...globLast(posix.isAbsolute(i) ? i : posix.join(posix.dirname(file), i), env));
   }
   return { tables };
 }
 
-/** CRI-O's crio.conf, then every regular file below crio.conf.d in lexical order, later wins (cri-o pkg/config UpdateFromPath). */
+/**
+ * CRI-O's crio.conf, then every regular file below crio.conf.d in lexical order, later wins (cri-o pkg/config
+ * UpdateFromPath).
+ */
 export function loadCrioConfig(env: RuntimeEnv): LoadedConfig {
   const tables: LoadedConfig['tables'] = [];
   for (const file of [CRIO_CONFIG, ...filesIn(CRIO_CONFIG_DIR, env, { recursive: true })]) {
@@ -62,16 +67,22 @@ export type VersionReading = { version: Version } | { version: null; why: string
 
 export function programVersion(found: Found, args: string[], pattern: RegExp): VersionReading {
   const result = run(found.localPath, args);
-  if (result.kind !== 'exited') return { version: null, why: describeFailure(result, `${found.hostPath} ${args.join(' ')}`) };
+  if (result.kind !== 'exited')
+    return { version: null, why: describeFailure(result, `${found.hostPath} ` + `${args.join(' ')}`) };
   const version = versionIn(result.stdout, pattern) ?? versionIn(result.stderr, pattern);
   if (version) return { version };
-  return { version: null, why: `${found.hostPath} ${args.join(' ')} printed no version: ${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}` };
+  return {
+    version: null,
+    why:
+      `${found.hostPath} ${args.join(' ')} printed no version: ` +
+      `${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
+  };
 }
 
 /** "containerd github.com/containerd/containerd 1.6.20~ds1 ..." or "... /v2 v2.2.0 ...": the third field. */
-export const CONTAINERD_VERSION = /^containerd\s+\S+\s+(v?\d+\.\d+\S*)/m;
+const CONTAINERD_VERSION = /^containerd\s+\S+\s+(v?\d+\.\d+\S*)/m;
 /** "crio version 1.36.0" (--version) or "Version:        1.36.0" (crio version). */
-export const CRIO_VERSION = /^(?:crio version|Version:)\s+(v?\d+\.\d+\S*)/m;
+const CRIO_VERSION = /^(?:crio version|Version:)\s+(v?\d+\.\d+\S*)/m;
 
 /** One CRI runtime's verdict, and what it was made of. */
 export interface CriRuntimeReport {
@@ -89,16 +100,23 @@ export interface CriRuntimeReport {
 function criuForCri(env: RuntimeEnv, who: string): ProbeOutcome | null {
   const reading = readCriuVersion(env);
   if (reading.version === null) {
-    if (reading.found === null) return unsupported(`${who} needs criu on its PATH, and none is installed`, 'MissingDependency');
+    if (reading.found === null)
+      return unsupported(`${who} needs criu on its PATH, and none is ` + `installed`, 'MissingDependency');
     return unknown(reading.outcome.reason, `${who} needs criu 3.16 or later; ${reading.outcome.message}`);
   }
   if (!atLeast(reading.version, CRI_MIN_CRIU.major, CRI_MIN_CRIU.minor)) {
-    return unsupported(`${who} needs criu 3.16 or later (31600), and criu is ${reading.version.text}`, 'MissingDependency');
+    return unsupported(
+      `${who} needs criu 3.16 or later (31600), and criu is ` + `${reading.version.text}`,
+      'MissingDependency',
+    );
   }
   return null;
 }
 
-function asBoolean(v: { value: unknown; file: string } | undefined, key: string): { value: boolean; file: string } | { error: string } | undefined {
+function asBoolean(
+  v: { value: unknown; file: string } | undefined,
+  key: string,
+): { value: boolean; file: string } | { error: string } | undefined {
   if (v === undefined) return undefined;
   if (typeof v.value !== 'boolean') return { error: `${v.file}: ${key} is not true or false` };
   return { value: v.value, file: v.file };
@@ -106,42 +124,75 @@ function asBoolean(v: { value: unknown; file: string } | undefined, key: string)
 
 export function inspectContainerd(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
   const found = findExecutable('containerd', env);
-  if (!found) return { name: 'containerd', installed: false, outcome: supported('containerd is not installed: nothing to configure') };
+  if (!found)
+    return {
+      name: 'containerd',
+      installed: false,
+      outcome: supported('containerd is not installed: nothing to configure'),
+    };
   const base = { name: 'containerd' as const, installed: true, binary: found.hostPath };
   const reading = programVersion(found, ['--version'], CONTAINERD_VERSION);
   if (reading.version === null) return { ...base, outcome: unknown('UnexpectedResult', reading.why) };
   const v = reading.version;
   const withVersion = { ...base, version: v.text };
-  // CRI CheckpointContainer is an Unimplemented stub before 2.0.0 (containerd internal/cri/server/container_checkpoint_linux.go, v2.0.0).
+  // CRI CheckpointContainer is an Unimplemented stub before 2.0.0 (containerd
+  // internal/cri/server/container_checkpoint_linux.go, v2.0.0).
   if (!atLeast(v, 2, 0)) {
-    return { ...withVersion, outcome: unsupported(`containerd ${v.text} cannot checkpoint containers for the kubelet: CRI CheckpointContainer exists from containerd 2.0`, 'MissingDependency') };
+    return {
+      ...withVersion,
+      outcome: unsupported(
+        `containerd ${v.text} cannot checkpoint containers ` +
+          `for the kubelet: CRI CheckpointContainer exists from containerd 2.0`,
+        'MissingDependency',
+      ),
+    };
   }
   let enabled: boolean | undefined;
   let enabledBy: string | undefined;
   // enable_criu exists from 2.4 (containerd internal/cri/config/config.go, default true on Linux in config_unix.go).
   if (atLeast(v, 2, 4)) {
     const config = loadContainerdConfig(env);
-    if (config.error) return { ...withVersion, outcome: unknown('UnexpectedResult', `containerd's configuration cannot be read: ${config.error}`) };
+    if (config.error)
+      return {
+        ...withVersion,
+        outcome: unknown('UnexpectedResult', `containerd's configuration cannot be read: ${config.error}`),
+      };
     const set = asBoolean(
-      lastValue(config.tables, ['plugins', 'io.containerd.cri.v1.runtime', 'enable_criu'], ['plugins', 'io.containerd.grpc.v1.cri', 'enable_criu']),
+      lastValue(
+        config.tables,
+        ['plugins', 'io.containerd.cri.v1.runtime', 'enable_criu'],
+        ['plugins', 'io.containerd.grpc.v1.cri', 'enable_criu'],
+      ),
       'enable_criu',
     );
     if (set && 'error' in set) return { ...withVersion, outcome: unknown('UnexpectedResult', set.error) };
     enabled = set ? set.value : true;
     enabledBy = set ? set.file : `the default of containerd ${v.text}`;
     if (!enabled) {
-      return { ...withVersion, criuEnabled: false, enabledBy, outcome: unsupported(`containerd ${v.text}: enable_criu = false in ${enabledBy}`, 'Disabled') };
+      return {
+        ...withVersion,
+        criuEnabled: false,
+        enabledBy,
+        outcome: unsupported(`containerd ${v.text}: enable_criu = false in ${enabledBy}`, 'Disabled'),
+      };
     }
   }
   const criu = criuForCri(env, `containerd ${v.text}`);
   const report = { ...withVersion, ...(enabled !== undefined ? { criuEnabled: enabled, enabledBy } : {}) };
   if (criu) return { ...report, outcome: criu };
-  return { ...report, outcome: supported(`containerd ${v.text} can checkpoint containers (CRI CheckpointContainer${enabledBy ? `, enable_criu from ${enabledBy}` : ''})`) };
+  return {
+    ...report,
+    outcome: supported(
+      `containerd ${v.text} can checkpoint containers (CRI ` +
+        `CheckpointContainer${enabledBy ? `, enable_criu from ${enabledBy}` : ''})`,
+    ),
+  };
 }
 
 export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
   const found = findExecutable('crio', env);
-  if (!found) return { name: 'CRI-O', installed: false, outcome: supported('CRI-O is not installed: nothing to configure') };
+  if (!found)
+    return { name: 'CRI-O', installed: false, outcome: supported('CRI-O is not installed: nothing to configure') };
   const base = { name: 'CRI-O' as const, installed: true, binary: found.hostPath };
   const reading = programVersion(found, ['--version'], CRIO_VERSION);
   if (reading.version === null) return { ...base, outcome: unknown('UnexpectedResult', reading.why) };
@@ -149,10 +200,20 @@ export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
   const withVersion = { ...base, version: v.text };
   // enable_criu_support since v1.25.0, default false up to 1.29, true from 1.30 (cri-o pkg/config/config.go).
   if (!atLeast(v, 1, 25)) {
-    return { ...withVersion, outcome: unsupported(`CRI-O ${v.text} cannot checkpoint containers: checkpoint support exists from CRI-O 1.25`, 'MissingDependency') };
+    return {
+      ...withVersion,
+      outcome: unsupported(
+        `CRI-O ${v.text} cannot checkpoint containers: ` + `checkpoint support exists from CRI-O 1.25`,
+        'MissingDependency',
+      ),
+    };
   }
   const config = loadCrioConfig(env);
-  if (config.error) return { ...withVersion, outcome: unknown('UnexpectedResult', `CRI-O's configuration cannot be read: ${config.error}`) };
+  if (config.error)
+    return {
+      ...withVersion,
+      outcome: unknown('UnexpectedResult', `CRI-O's configuration cannot be read: ${config.error}`),
+    };
   const set = asBoolean(lastValue(config.tables, ['crio', 'runtime', 'enable_criu_support']), 'enable_criu_support');
   if (set && 'error' in set) return { ...withVersion, outcome: unknown('UnexpectedResult', set.error) };
   const byDefault = atLeast(v, 1, 30);
@@ -160,19 +221,38 @@ export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
   const enabledBy = set ? set.file : `the default of CRI-O ${v.text}`;
   const report = { ...withVersion, criuEnabled: enabled, enabledBy };
   if (!enabled) {
-    return { ...report, outcome: unsupported(`CRI-O ${v.text}: enable_criu_support is false (${enabledBy}); set enable_criu_support = true in [crio.runtime]`, 'Disabled') };
+    return {
+      ...report,
+      outcome: unsupported(
+        `CRI-O ${v.text}: enable_criu_support is false ` +
+          `(${enabledBy}); set enable_criu_support = true in [crio.runtime]`,
+        'Disabled',
+      ),
+    };
   }
   const criu = criuForCri(env, `CRI-O ${v.text}`);
   if (criu) {
-    // 1.25-1.29 refuse to start; 1.30+ turn the support off at startup ("Checkpoint/restore support disabled: CRIU binary not found").
-    const effect = byDefault ? 'CRI-O turns checkpointing off at startup' : 'CRI-O refuses to start with enable_criu_support = true';
-    return { ...report, outcome: { ...criu, message: `${criu.message} (${effect}; restart crio after installing criu)` } };
+    // 1.25-1.29 refuse to start; 1.30+ turn the support off at startup ("Checkpoint/restore support disabled: CRIU
+    // binary not found").
+    const effect = byDefault
+      ? 'CRI-O turns checkpointing off at startup'
+      : 'CRI-O refuses to start with enable_criu_support = true';
+    return {
+      ...report,
+      outcome: { ...criu, message: `${criu.message} (${effect}; restart crio after ` + `installing criu)` },
+    };
   }
-  return { ...report, outcome: supported(`CRI-O ${v.text} can checkpoint containers (enable_criu_support from ${enabledBy}; CRI-O looks for criu once, at startup)`) };
+  return {
+    ...report,
+    outcome: supported(
+      `CRI-O ${v.text} can checkpoint containers ` +
+        `(enable_criu_support from ${enabledBy}; CRI-O looks for criu once, at startup)`,
+    ),
+  };
 }
 
 /** Both CRI runtimes, for JSON. */
-export function inspectCriRuntimes(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport[] {
+function inspectCriRuntimes(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport[] {
   return [inspectContainerd(env), inspectCrio(env)];
 }
 
@@ -182,7 +262,12 @@ export function inspectCriRuntimes(env: RuntimeEnv = runtimeEnv()): CriRuntimeRe
  */
 export function criCheckpoint(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const installed = inspectCriRuntimes(env).filter((r) => r.installed);
-  if (installed.length === 0) return { status: 'supported', reason: 'NotApplicable', message: 'neither containerd nor CRI-O is installed: no CRI runtime to checkpoint for the kubelet' };
+  if (installed.length === 0)
+    return {
+      status: 'supported',
+      reason: 'NotApplicable',
+      message: 'neither containerd nor CRI-O is installed: no CRI runtime to ' + 'checkpoint for the kubelet',
+    };
   const good = installed.filter((r) => r.outcome.status === 'supported');
   if (good.length > 0) return supported(good.map((r) => r.outcome.message).join('; '));
   const first = installed.find((r) => r.outcome.status === 'unknown') ?? installed[0];

@@ -2,16 +2,30 @@
 // this kernel, and what does it say of each of its features.
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
-import { describeFailure, findExecutable, isExecutableFile, lines, run, runtimeEnv, type Found, type RuntimeEnv } from './host.js';
+import {
+  describeFailure,
+  findExecutable,
+  isExecutableFile,
+  lines,
+  run,
+  runtimeEnv,
+  type Found,
+  type RuntimeEnv,
+} from './host.js';
 import { atLeast, criuVersionNumber, parseVersion, type Version } from './version.js';
 import type { ProgramResult } from '../../native/program.js';
 
 /** Minimum criu for checkpointing: runc's checkCriuVersion(30000) (runc libcontainer/criu_linux.go). */
-export const OCI_MIN_CRIU = { major: 3, minor: 0, patch: 0 } as const;
-/** containerd 2.0-2.3 CRI checkpoint: podCriuVersion = 31600 (containerd internal/cri/server/container_checkpoint_linux.go). */
+const OCI_MIN_CRIU = { major: 3, minor: 0, patch: 0 } as const;
+/**
+ * containerd 2.0-2.3 CRI checkpoint: podCriuVersion = 31600 (containerd
+ * internal/cri/server/container_checkpoint_linux.go).
+ */
 export const CRI_MIN_CRIU = { major: 3, minor: 16, patch: 0 } as const;
 
-export const CRIU_PACKAGE_HINT = 'install criu (package "criu" on Debian, Ubuntu and Fedora) into /usr/sbin or another directory on the runtime\'s PATH';
+export const CRIU_PACKAGE_HINT =
+  'install criu (package "criu" on Debian, Ubuntu and Fedora) into ' +
+  "/usr/sbin or another directory on the runtime's PATH";
 
 /** The criu to use: $CRIU when set (not under the host root), else the first on PATH and the system directories. */
 export function locateCriu(env: RuntimeEnv = runtimeEnv()): Found | null {
@@ -19,11 +33,16 @@ export function locateCriu(env: RuntimeEnv = runtimeEnv()): Found | null {
   return findExecutable('criu', env);
 }
 
-/** No criu: said in full by criu_binary; the checks that need one say so briefly (the verdict's hint has the package). */
+/**
+ * No criu: said in full by criu_binary; the checks that need one say so briefly (the verdict's hint has the package).
+ */
 export function notFound(env: RuntimeEnv, full = false): ProbeOutcome {
   if (env.criu) return unsupported(`CRIU=${env.criu} is not an executable file`, 'MissingDependency');
   if (!full) return unsupported('needs criu, which is not installed (see criu_binary)', 'MissingDependency');
-  return unsupported('criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin', 'MissingDependency');
+  return unsupported(
+    'criu is not installed: not found on PATH nor in /usr/local/sbin, ' + '/usr/sbin, /usr/bin, /sbin, /bin',
+    'MissingDependency',
+  );
 }
 
 /** criu_binary: criu where runc, crun (libcriu), go-criu and CRI-O look for it. */
@@ -40,7 +59,10 @@ export interface CriuVersion extends Version {
   gitId?: string;
 }
 
-/** Parse `criu --version` output: "Version: 3.17.1", "Version: 4.2", optional "GitID: v3.17.1-12-gabcdef". Null when unreadable. */
+/**
+ * Parse `criu --version` output: "Version: 3.17.1", "Version: 4.2", optional "GitID: v3.17.1-12-gabcdef". Null when
+ * unreadable.
+ */
 export function parseCriuVersion(output: string): CriuVersion | null {
   const m = /^Version:\s*(\d+\.\d+(?:\.\d+)*\S*)\s*$/m.exec(output);
   const version = m ? parseVersion(m[1]) : null;
@@ -50,18 +72,27 @@ export function parseCriuVersion(output: string): CriuVersion | null {
 }
 
 /** What asking criu its version gave: the version, or the outcome saying why there is none. */
-export type CriuVersionReading = { found: Found; version: CriuVersion } | { found: Found | null; version: null; outcome: ProbeOutcome };
+export type CriuVersionReading =
+  { found: Found; version: CriuVersion } | { found: Found | null; version: null; outcome: ProbeOutcome };
 
 /** Find criu and ask its version. Callers wanting the number (metrics, JSON) use this. */
 export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionReading {
   const found = locateCriu(env);
   if (!found) return { found: null, version: null, outcome: notFound(env) };
   const result = run(found.localPath, ['--version']);
-  if (result.kind !== 'exited') return { found, version: null, outcome: failedRun(result, `${found.hostPath} --version`) };
+  if (result.kind !== 'exited')
+    return { found, version: null, outcome: failedRun(result, `${found.hostPath} ` + `--version`) };
   const version = parseCriuVersion(result.stdout);
   if (version && result.code === 0) return { found, version };
   const said = lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)';
-  return { found, version: null, outcome: unknown('UnexpectedResult', `${found.hostPath} --version exited ${result.code} and printed no version: ${said}`) };
+  return {
+    found,
+    version: null,
+    outcome: unknown(
+      'UnexpectedResult',
+      `${found.hostPath} --version ` + `exited ${result.code} and printed no version: ${said}`,
+    ),
+  };
 }
 
 export function failedRun(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string): ProbeOutcome {
@@ -82,10 +113,16 @@ export function criuVersion(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   if (!atLeast(v, OCI_MIN_CRIU.major, OCI_MIN_CRIU.minor)) {
     return {
       criu: { version: v.text, path: reading.found.hostPath },
-      ...unsupported(`criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU version ${v.number} must be 30000 or higher)`, 'MissingDependency'),
+      ...unsupported(
+        `criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU ` +
+          `version ${v.number} must be 30000 or higher)`,
+        'MissingDependency',
+      ),
     };
   }
-  const note = atLeast(v, CRI_MIN_CRIU.major, CRI_MIN_CRIU.minor) ? '' : '; containerd\'s CRI checkpoint needs 3.16 or later';
+  const note = atLeast(v, CRI_MIN_CRIU.major, CRI_MIN_CRIU.minor)
+    ? ''
+    : "; containerd's CRI checkpoint needs 3.16 or later";
   return { ...supported(`criu ${versionText(v)}${note}`), criu: { version: v.text, path: reading.found.hostPath } };
 }
 
@@ -125,12 +162,18 @@ const NEEDS_PRIVILEGE = /CRIU needs to have the CAP_SYS_ADMIN|Running as non-roo
 export function startFailure(stdout: string, stderr: CriuLine[]): ProbeOutcome | null {
   const all = [...lines(stdout), ...stderr.map((l) => l.text)].join('\n');
   if (NEEDS_PRIVILEGE.test(all)) {
-    const line = lines(stdout).find((l) => NEEDS_PRIVILEGE.test(l)) ?? stderr.find((l) => NEEDS_PRIVILEGE.test(l.text))?.text ?? '';
+    const line =
+      lines(stdout).find((l) => NEEDS_PRIVILEGE.test(l)) ??
+      stderr.find((l) => NEEDS_PRIVILEGE.test(l.text))?.text ??
+      '';
     return unknown('PermissionDenied', `criu refuses to run without privileges: ${line}`);
   }
   if (stderr.some((l) => CANNOT_START.test(l.text))) {
     const first = stderr.find((l) => l.level === 'error') as CriuLine;
-    return unsupported(`the installed criu cannot start on this kernel: ${first.text}; install a newer criu`, 'MissingDependency');
+    return unsupported(
+      `the installed criu cannot start on this kernel: ${first.text}; install a ` + `newer criu`,
+      'MissingDependency',
+    );
   }
   return null;
 }
@@ -140,16 +183,23 @@ export function runCriuCheck(env: RuntimeEnv = runtimeEnv()): CriuCheckResult {
   const found = locateCriu(env);
   if (!found) return { exitCode: null, stdout: [], stderr: [], outcome: notFound(env) };
   const result = run(found.localPath, ['check']);
-  if (result.kind !== 'exited') return { exitCode: null, stdout: [], stderr: [], outcome: failedRun(result, `${found.hostPath} check`) };
+  if (result.kind !== 'exited')
+    return { exitCode: null, stdout: [], stderr: [], outcome: failedRun(result, `${found.hostPath} ` + `check`) };
   const stdout = lines(result.stdout);
   const stderr = parseCriuLines(result.stderr);
   const base = { exitCode: result.code, stdout, stderr };
   const failed = startFailure(result.stdout, stderr);
   if (failed) return { ...base, outcome: failed };
-  if (result.code === 0 && stdout.includes('Looks good.')) return { ...base, outcome: supported(`${found.hostPath} check: Looks good.`) };
-  const firstProblem = stderr.find((l) => l.level === 'error') ?? stderr.find((l) => l.level === 'warn' && l.text !== 'Does not look good.');
+  if (result.code === 0 && stdout.includes('Looks good.'))
+    return { ...base, outcome: supported(`${found.hostPath} ` + `check: Looks good.`) };
+  const firstProblem =
+    stderr.find((l) => l.level === 'error') ??
+    stderr.find((l) => l.level === 'warn' && l.text !== 'Does not look good.');
   if (result.code !== 0 && (stderr.some((l) => l.text === 'Does not look good.') || firstProblem)) {
-    return { ...base, outcome: unsupported(`criu check: Does not look good: ${firstProblem?.text ?? 'no reason given'}`) };
+    return {
+      ...base,
+      outcome: unsupported(`criu check: Does not look good: ` + `${firstProblem?.text ?? 'no reason given'}`),
+    };
   }
   const said = [...stdout, ...stderr.map((l) => l.text)][0] ?? '(nothing)';
   return { ...base, outcome: unknown('UnexpectedResult', `${found.hostPath} check exited ${result.code}: ${said}`) };
@@ -167,14 +217,18 @@ export function outOfReach(env: RuntimeEnv): ProbeOutcome | null {
   if (!env.foreignRoot || env.criu) return null;
   return unknown(
     'PermissionDenied',
-    `cannot run the host's criu from a container: under CRIU_READINESS_HOST_ROOT=${env.root} it would run in this container's mount namespace with this container's libraries; run criu-readiness check --checkpoint on the host`,
+    `cannot run the host's criu from a container: under CRIU_READINESS_HOST_ROOT=${env.root} it ` +
+      `would run in this container's mount namespace with this container's libraries; ` +
+      'run criu-readiness check --checkpoint on the host',
   );
 }
 
-/** The whole of criu_runs, CRIU's own feature verdicts included, stays within this (the engine's probe limit is 10 s). */
-export const CRIU_RUNS_BUDGET_MS = 8_000;
+/**
+ * The whole of criu_runs, CRIU's own feature verdicts included, stays within this (the engine's probe limit is 10 s).
+ */
+const CRIU_RUNS_BUDGET_MS = 8_000;
 /** CRIU's feature verdicts get at most this much of it. */
-export const CRIU_FEATURES_BUDGET_MS = 6_000;
+const CRIU_FEATURES_BUDGET_MS = 6_000;
 
 /**
  * criu_runs: `criu check` says "Looks good.". When criu did start, it is
@@ -191,14 +245,16 @@ export function criuRuns(env: RuntimeEnv = runtimeEnv(), askFeatures: readonly s
   const totalMs = Math.min(CRIU_FEATURES_BUDGET_MS, CRIU_RUNS_BUDGET_MS - (performance.now() - started));
   if (!criuStarted || askFeatures.length === 0 || totalMs <= 0) return outcome;
   const report = criuFeatureVerdicts(askFeatures, { totalMs, env });
-  const features = report.features.filter((f) => f.status !== 'unknown').map(({ feature, status, message }) => ({ feature, status, message }));
+  const features = report.features
+    .filter((f) => f.status !== 'unknown')
+    .map(({ feature, status, message }) => ({ feature, status, message }));
   return { ...outcome, criu: { features } };
 }
 
 // --- criu check --feature NAME ---------------------------------------------
 
 /** CRIU's own verdict on one feature, to put beside ours. */
-export interface CriuFeatureVerdict {
+interface CriuFeatureVerdict {
   feature: string;
   /** supported (exit 0, "NAME is supported"), unsupported (exit 1 with its reason), unknown (criu could not answer). */
   status: 'supported' | 'unsupported' | 'unknown';
@@ -221,41 +277,77 @@ export interface CriuFeatureReport {
  * call within the rest of it, at most 10 s). Names not reached in time are
  * unknown. A criu that cannot start is asked once, not once per name.
  */
-export function criuFeatureVerdicts(names: readonly string[], options: { totalMs?: number; env?: RuntimeEnv } = {}): CriuFeatureReport {
+export function criuFeatureVerdicts(
+  names: readonly string[],
+  options: { totalMs?: number; env?: RuntimeEnv } = {},
+): CriuFeatureReport {
   const env = options.env ?? runtimeEnv();
   const totalMs = options.totalMs ?? 30_000;
   const deadline = performance.now() + totalMs;
   const found = locateCriu(env);
   if (!found) {
     const failure = notFound(env);
-    return { criu: null, failure, features: names.map((feature) => ({ feature, status: 'unknown', message: failure.message, exitCode: null })) };
+    return {
+      criu: null,
+      failure,
+      features: names.map((feature) => ({ feature, status: 'unknown', message: failure.message, exitCode: null })),
+    };
   }
   const features: CriuFeatureVerdict[] = [];
   for (const feature of names) {
     const left = deadline - performance.now();
     if (left <= 0) {
-      features.push({ feature, status: 'unknown', message: `not asked: the ${totalMs / 1000} s for all features had passed`, exitCode: null });
+      features.push({
+        feature,
+        status: 'unknown',
+        message: `not asked: the ${totalMs / 1000} s for ` + `all features had passed`,
+        exitCode: null,
+      });
       continue;
     }
     const timeoutMs = Math.min(left, 10_000);
     const result = run(found.localPath, ['check', '--feature', feature], timeoutMs);
     if (result.kind !== 'exited') {
-      features.push({ feature, status: 'unknown', message: describeFailure(result, `criu check --feature ${feature}`, timeoutMs), exitCode: null });
+      features.push({
+        feature,
+        status: 'unknown',
+        message: describeFailure(result, `criu check --feature ${feature}`, timeoutMs),
+        exitCode: null,
+      });
       continue;
     }
     const stderr = parseCriuLines(result.stderr);
     const failed = startFailure(result.stdout, stderr);
     if (failed) {
       // The same for every feature: say it once, and stop asking.
-      return { criu: found.hostPath, failure: failed, features: names.map((f) => ({ feature: f, status: 'unknown', message: failed.message, exitCode: result.code })) };
+      return {
+        criu: found.hostPath,
+        failure: failed,
+        features: names.map((f) => ({ feature: f, status: 'unknown', message: failed.message, exitCode: result.code })),
+      };
     }
     const said = [...lines(result.stdout), ...stderr.map((l) => l.text)];
     if (result.code === 0) {
-      features.push({ feature, status: 'supported', message: said.join('; ') || `${feature} is supported`, exitCode: 0 });
+      features.push({
+        feature,
+        status: 'supported',
+        message: said.join('; ') || `${feature} is supported`,
+        exitCode: 0,
+      });
     } else if (stderr.some((l) => /^Unknown feature /.test(l.text))) {
-      features.push({ feature, status: 'unknown', message: `this criu does not know the feature: ${said.join('; ')}`, exitCode: result.code });
+      features.push({
+        feature,
+        status: 'unknown',
+        message: `this criu does not know the feature: ` + `${said.join('; ')}`,
+        exitCode: result.code,
+      });
     } else {
-      features.push({ feature, status: 'unsupported', message: said.join('; ') || `criu check --feature ${feature} exited ${result.code}`, exitCode: result.code });
+      features.push({
+        feature,
+        status: 'unsupported',
+        message: said.join('; ') || `criu check --feature ${feature} exited ${result.code}`,
+        exitCode: result.code,
+      });
     }
   }
   return { criu: found.hostPath, features };

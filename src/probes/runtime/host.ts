@@ -44,7 +44,7 @@ export function hostPath(p: string, root = runtimeEnv().root): string {
  * libcriu all exec "criu" through $PATH), then the usual system directories,
  * because a service's PATH is usually wider than ours (/usr/sbin).
  */
-export const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 /** Resolve symlinks of a host path as the host would: absolute targets are under root. Null if it does not exist. */
 export function resolveUnderRoot(p: string, root: string): string | null {
@@ -108,7 +108,7 @@ export function findExecutable(name: string, env: RuntimeEnv): Found | null {
 }
 
 /** Each external program gets this long at most. */
-export const PROGRAM_TIMEOUT_MS = 10_000;
+const PROGRAM_TIMEOUT_MS = 10_000;
 /** The environment given to helper programs: a plain PATH and C messages. */
 export const PROGRAM_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
 
@@ -118,7 +118,11 @@ export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEO
 }
 
 /** One line for a run that did not exit: killed, timed out, not started. */
-export function describeFailure(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string, timeoutMs = PROGRAM_TIMEOUT_MS): string {
+export function describeFailure(
+  result: Exclude<ProgramResult, { kind: 'exited' }>,
+  what: string,
+  timeoutMs = PROGRAM_TIMEOUT_MS,
+): string {
   switch (result.kind) {
     case 'killed':
       return `${what} was killed by signal ${result.signal}`;
@@ -131,5 +135,8 @@ export function describeFailure(result: Exclude<ProgramResult, { kind: 'exited' 
 
 /** Lines of a program's output, trimmed, without empty ones. */
 export function lines(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }

@@ -9,19 +9,19 @@ import { programVersion } from './cri.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
 import { atLeast, type Version } from './version.js';
 
-export const GATE = 'ContainerCheckpoint';
+const GATE = 'ContainerCheckpoint';
 /** kubeadm's default --config. */
-export const DEFAULT_KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
-export const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
+const DEFAULT_KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
+const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
 
 /** A running kubelet, from the host's /proc. */
-export interface KubeletProcess {
+interface KubeletProcess {
   pid: number;
   args: string[];
 }
 
 /** Running kubelets: argv[0]'s basename is "kubelet" ($ROOT/proc must be the host's /proc). */
-export function findKubeletProcesses(env: RuntimeEnv): KubeletProcess[] {
+function findKubeletProcesses(env: RuntimeEnv): KubeletProcess[] {
   const proc = hostPath('/proc', env.root);
   let entries: string[];
   try {
@@ -33,7 +33,9 @@ export function findKubeletProcesses(env: RuntimeEnv): KubeletProcess[] {
     try {
       const args = readFileSync(`${proc}/${pid}/cmdline`, 'latin1').split('\0');
       if (args.at(-1) === '') args.pop();
-      return args.length > 0 && posix.basename(args[0]) === 'kubelet' ? [{ pid: Number(pid), args: args.slice(1) }] : [];
+      return args.length > 0 && posix.basename(args[0]) === 'kubelet'
+        ? [{ pid: Number(pid), args: args.slice(1) }]
+        : [];
     } catch {
       return [];
     }
@@ -54,7 +56,10 @@ export function flagValue(args: readonly string[], name: string): string | undef
 /** "A=true,B=false" → map; an error for a malformed entry. */
 export function parseFeatureGatesFlag(text: string): Map<string, boolean> | { error: string } {
   const gates = new Map<string, boolean>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z0-9]+)=(true|false)$/i.exec(part);
     if (!m) return { error: `--feature-gates: cannot read ${JSON.stringify(part)}` };
     gates.set(m[1], m[2].toLowerCase() === 'true');
@@ -93,13 +98,21 @@ export function readFeatureGates(text: string): Map<string, boolean> | { error: 
   const gates = new Map<string, boolean>();
   const start = all.findIndex((l) => /^["']?featureGates["']?\s*:/.test(l));
   if (start < 0) return gates;
-  const rest = all[start].replace(/^["']?featureGates["']?\s*:/, '').replace(/\s+#.*$/, '').trim();
+  const rest = all[start]
+    .replace(/^["']?featureGates["']?\s*:/, '')
+    .replace(/\s+#.*$/, '')
+    .trim();
   if (rest.startsWith('{')) {
     if (!rest.endsWith('}')) return { error: `line ${start + 1}: a featureGates {...} that does not end on its line` };
-    for (const part of rest.slice(1, -1).split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const part of rest
+      .slice(1, -1)
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const m = /^["']?([A-Za-z0-9]+)["']?\s*:\s*(\S+)$/.exec(part);
       const v = m ? yamlBool(m[2]) : undefined;
-      if (!m || v === undefined) return { error: `line ${start + 1}: cannot read ${JSON.stringify(part)} as Name: true|false` };
+      if (!m || v === undefined)
+        return { error: `line ${start + 1}: cannot read ` + `${JSON.stringify(part)} as Name: true|false` };
       gates.set(m[1], v);
     }
     return gates;
@@ -116,13 +129,17 @@ export function readFeatureGates(text: string): Map<string, boolean> | { error: 
     if (lead !== indent) return { error: `line ${i + 1}: unexpected indentation under featureGates` };
     const m = /^\s*["']?([A-Za-z0-9]+)["']?\s*:\s*(.*)$/.exec(line);
     const v = m ? yamlBool(m[2]) : undefined;
-    if (!m || v === undefined) return { error: `line ${i + 1}: cannot read ${JSON.stringify(line.trim())} as Name: true|false` };
+    if (!m || v === undefined)
+      return { error: `line ${i + 1}: cannot read ` + `${JSON.stringify(line.trim())} as Name: true|false` };
     gates.set(m[1], v);
   }
   return gates;
 }
 
-/** The ContainerCheckpoint default of a kubelet version: alpha 1.25 off, beta 1.30 on (kubernetes pkg/features/kube_features.go). */
+/**
+ * The ContainerCheckpoint default of a kubelet version: alpha 1.25 off, beta 1.30 on (kubernetes
+ * pkg/features/kube_features.go).
+ */
 export function gateDefault(v: Version): boolean | 'absent' {
   if (!atLeast(v, 1, 25)) return 'absent';
   return atLeast(v, 1, 30);
@@ -153,9 +170,23 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
   } catch {
     // no config file: the flags and the version decide
   }
-  const base = { node: true, checkpointsDir, ...(proc ? { pid: proc.pid } : {}), ...(found ? { binary: found.hostPath } : {}), ...(configText !== undefined ? { configFile } : {}) };
+  const base = {
+    node: true,
+    checkpointsDir,
+    ...(proc ? { pid: proc.pid } : {}),
+    ...(found ? { binary: found.hostPath } : {}),
+    ...(configText !== undefined ? { configFile } : {}),
+  };
   if (!proc && !found && configText === undefined) {
-    return { node: false, checkpointsDir, outcome: { status: 'supported', reason: 'NotApplicable', message: `not a Kubernetes node: no kubelet running, installed or configured (${DEFAULT_KUBELET_CONFIG})` } };
+    return {
+      node: false,
+      checkpointsDir,
+      outcome: {
+        status: 'supported',
+        reason: 'NotApplicable',
+        message: `not a Kubernetes node: no kubelet running, installed or configured (${DEFAULT_KUBELET_CONFIG})`,
+      },
+    };
   }
   let version: Version | undefined;
   let versionWhy = 'no kubelet binary found';
@@ -171,21 +202,41 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
   const flag = proc && flagValue(proc.args, 'feature-gates');
   if (flag !== undefined) {
     const gates = parseFeatureGatesFlag(flag);
-    if ('error' in gates) return { ...withVersion, outcome: unknown('UnexpectedResult', `kubelet (pid ${proc.pid}) ${gates.error}`) };
+    if ('error' in gates)
+      return { ...withVersion, outcome: unknown('UnexpectedResult', `kubelet (pid ${proc.pid}) ${gates.error}`) };
     if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), `--feature-gates of kubelet pid ${proc.pid}`];
   }
   if (gate === undefined && configText !== undefined) {
     const gates = readFeatureGates(configText);
-    if ('error' in gates) return { ...withVersion, outcome: unknown('UnexpectedResult', `${configFile}: ${gates.error}`) };
+    if ('error' in gates)
+      return { ...withVersion, outcome: unknown('UnexpectedResult', `${configFile}: ${gates.error}`) };
     if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), configFile];
   }
   if (version && gateDefault(version) === 'absent') {
-    return { ...withVersion, outcome: unsupported(`kubelet ${version.text} has no ${GATE} feature gate (it exists from 1.25): upgrade the kubelet`, 'MissingDependency') };
+    return {
+      ...withVersion,
+      outcome: unsupported(
+        `kubelet ${version.text} has no ${GATE} feature ` + `gate (it exists from 1.25): upgrade the kubelet`,
+        'MissingDependency',
+      ),
+    };
   }
-  if (gate === undefined && version) [gate, gateFrom] = [gateDefault(version) as boolean, `the default of kubelet ${version.text}`];
+  if (gate === undefined && version)
+    [gate, gateFrom] = [gateDefault(version) as boolean, `the default of kubelet ${version.text}`];
   const report = { ...withVersion, ...(gate !== undefined ? { gate, gateFrom } : {}) };
-  if (gate === undefined) return { ...report, outcome: unknown('UnexpectedResult', `${GATE} is not set and the kubelet's version is unknown (${versionWhy})`) };
-  if (!gate) return { ...report, outcome: unsupported(`${GATE} is off (${gateFrom}): set featureGates: {${GATE}: true} in the kubelet configuration`, 'Disabled') };
+  if (gate === undefined)
+    return {
+      ...report,
+      outcome: unknown('UnexpectedResult', `${GATE} is not set and the kubelet's version is unknown (${versionWhy})`),
+    };
+  if (!gate)
+    return {
+      ...report,
+      outcome: unsupported(
+        `${GATE} is off (${gateFrom}): set ` + `featureGates: {${GATE}: true} in the kubelet configuration`,
+        'Disabled',
+      ),
+    };
   return { ...report, outcome: supported(`${GATE} is on (${gateFrom}); checkpoints go to ${checkpointsDir}`) };
 }
 

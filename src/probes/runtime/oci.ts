@@ -9,8 +9,7 @@ import { loadContainerdConfig, loadCrioConfig, programVersion } from './cri.js';
 import { describeFailure, findExecutable, hostPath, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
 import { tomlGet, type TomlTable } from './toml.js';
 
-export type OciRuntimeName = 'runc' | 'crun';
-export const OCI_RUNTIMES: readonly OciRuntimeName[] = ['runc', 'crun'];
+type OciRuntimeName = 'runc' | 'crun';
 
 /** What one OCI runtime binary says of itself. */
 export interface OciRuntimeReport {
@@ -26,47 +25,93 @@ export interface OciRuntimeReport {
 }
 
 /** Where crun's libcriu (dlopen("libcriu.so.2"), crun src/libcrun/criu.c) is looked for. */
-const LIBCRIU_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64', '/lib', '/usr/local/lib', '/usr/local/lib64'];
+const LIBCRIU_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/lib/x86_64-linux-gnu',
+  '/lib64',
+  '/lib',
+  '/usr/local/lib',
+  '/usr/local/lib64',
+];
 
 function libcriuPresent(env: RuntimeEnv): boolean {
   return LIBCRIU_DIRS.some((dir) => existsSync(hostPath(`${dir}/libcriu.so.2`, env.root)));
 }
 
-/** runc: every runc has `checkpoint` (runc checkpoint.go, since v0.0.1); it needs criu >= 3.0 on its PATH (criu_version says). */
+/**
+ * runc: every runc has `checkpoint` (runc checkpoint.go, since v0.0.1); it needs criu >= 3.0 on its PATH (criu_version
+ * says).
+ */
 export function inspectRunc(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
   const found = findExecutable('runc', env);
   if (!found) return { name: 'runc', installed: false, canCheckpoint: false, why: 'runc is not installed' };
   const reading = programVersion(found, ['--version'], /^runc version (\S+)/m);
-  if (reading.version === null) return { name: 'runc', installed: true, binary: found.hostPath, canCheckpoint: false, why: reading.why };
-  return { name: 'runc', installed: true, binary: found.hostPath, version: reading.version.text, canCheckpoint: true, why: `runc ${reading.version.text} has checkpoint and restore` };
+  if (reading.version === null)
+    return { name: 'runc', installed: true, binary: found.hostPath, canCheckpoint: false, why: reading.why };
+  return {
+    name: 'runc',
+    installed: true,
+    binary: found.hostPath,
+    version: reading.version.text,
+    canCheckpoint: true,
+    why: `runc ${reading.version.text} has checkpoint and restore`,
+  };
 }
 
-/** crun: only a crun built with CRIU says +CRIU in --version (crun src/crun.c print_version), and it dlopens libcriu.so.2. */
+/**
+ * crun: only a crun built with CRIU says +CRIU in --version (crun src/crun.c print_version), and it dlopens
+ * libcriu.so.2.
+ */
 export function inspectCrun(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
   const found = findExecutable('crun', env);
   if (!found) return { name: 'crun', installed: false, canCheckpoint: false, why: 'crun is not installed' };
   const base = { name: 'crun' as const, installed: true, binary: found.hostPath };
   const result = run(found.localPath, ['--version']);
-  if (result.kind !== 'exited') return { ...base, canCheckpoint: false, why: describeFailure(result, `${found.hostPath} --version`) };
+  if (result.kind !== 'exited')
+    return { ...base, canCheckpoint: false, why: describeFailure(result, `${found.hostPath} ` + `--version`) };
   const version = /^crun version (\S+)/m.exec(result.stdout)?.[1];
-  if (!version) return { ...base, canCheckpoint: false, why: `${found.hostPath} --version printed no version: ${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}` };
-  const features = lines(result.stdout).filter((l) => l.startsWith('+')).flatMap((l) => l.split(/\s+/));
+  if (!version)
+    return {
+      ...base,
+      canCheckpoint: false,
+      why:
+        `${found.hostPath} --version printed no ` +
+        `version: ${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
+    };
+  const features = lines(result.stdout)
+    .filter((l) => l.startsWith('+'))
+    .flatMap((l) => l.split(/\s+/));
   const withVersion = { ...base, version, features };
-  if (!features.includes('+CRIU')) return { ...withVersion, canCheckpoint: false, why: `crun ${version} is built without CRIU (no +CRIU in crun --version)` };
-  if (!libcriuPresent(env)) return { ...withVersion, canCheckpoint: false, why: `crun ${version} has +CRIU but libcriu.so.2 is not installed (package libcriu2 or criu)` };
+  if (!features.includes('+CRIU'))
+    return {
+      ...withVersion,
+      canCheckpoint: false,
+      why: `crun ${version} is built without CRIU (no +CRIU in crun --version)`,
+    };
+  if (!libcriuPresent(env))
+    return {
+      ...withVersion,
+      canCheckpoint: false,
+      why: `crun ${version} has ` + `+CRIU but libcriu.so.2 is not installed (package libcriu2 or criu)`,
+    };
   return { ...withVersion, canCheckpoint: true, why: `crun ${version} is built with CRIU (+CRIU)` };
 }
 
 /** Who is configured to use which runtime, and where that was read. */
-export interface RuntimeChoice {
+interface RuntimeChoice {
   engine: 'podman' | 'containerd' | 'CRI-O';
   runtime: string;
   from: string;
 }
 
-/** Podman's containers.conf (containers/common pkg/config): /usr/share, /etc, /etc/containers.conf.d/*.conf, later wins; [engine] runtime. */
-export const CONTAINERS_CONF = ['/usr/share/containers/containers.conf', '/etc/containers/containers.conf'];
-export const CONTAINERS_CONF_DIR = '/etc/containers/containers.conf.d';
+/**
+ * Podman's containers.conf (containers/common pkg/config): /usr/share, /etc, /etc/containers.conf.d/*.conf, later wins;
+ * [engine] runtime.
+ */
+const CONTAINERS_CONF = ['/usr/share/containers/containers.conf', '/etc/containers/containers.conf'];
+const CONTAINERS_CONF_DIR = '/etc/containers/containers.conf.d';
 
 type Choice = RuntimeChoice | { error: string } | null;
 
@@ -83,7 +128,9 @@ function podmanChoice(env: RuntimeEnv): Choice {
   if (set) return { engine: 'podman', runtime: set.value as string, from: set.file };
   // Unset: containers/common findRuntime() takes crun first, then runc.
   const first = (['crun', 'runc'] as const).find((name) => findExecutable(name, env));
-  return first ? { engine: 'podman', runtime: first, from: `podman's default (the first installed of crun, runc)` } : null;
+  return first
+    ? { engine: 'podman', runtime: first, from: `podman's default (the first installed of crun, runc)` }
+    : null;
 }
 
 function containerdChoice(env: RuntimeEnv): Choice {
@@ -97,8 +144,17 @@ function containerdChoice(env: RuntimeEnv): Choice {
   ] as const) {
     const name = lastValue(config.tables, ['plugins', cri, ...containerdKeys, 'default_runtime_name']);
     const runtimeName = typeof name?.value === 'string' ? name.value : 'runc';
-    const binary = lastValue(config.tables, ['plugins', cri, ...containerdKeys, 'runtimes', runtimeName, 'options', 'BinaryName']);
-    if (typeof binary?.value === 'string' && binary.value !== '') return { engine: 'containerd', runtime: binary.value, from: binary.file };
+    const binary = lastValue(config.tables, [
+      'plugins',
+      cri,
+      ...containerdKeys,
+      'runtimes',
+      runtimeName,
+      'options',
+      'BinaryName',
+    ]);
+    if (typeof binary?.value === 'string' && binary.value !== '')
+      return { engine: 'containerd', runtime: binary.value, from: binary.file };
     if (name) return { engine: 'containerd', runtime: runtimeName, from: name.file };
   }
   return { engine: 'containerd', runtime: 'runc', from: `containerd's default (the runc shim)` };
@@ -110,7 +166,10 @@ function crioChoice(env: RuntimeEnv): Choice {
   if (config.error) return { error: config.error };
   const name = lastValue(config.tables, ['crio', 'runtime', 'default_runtime']);
   if (!name || typeof name.value !== 'string') return null; // CRI-O's default differs by version: not guessed
-  const path = config.tables.map((t) => tomlGet(t.table, ['crio', 'runtime', 'runtimes', name.value as string, 'runtime_path'])).filter((p) => typeof p === 'string').pop();
+  const path = config.tables
+    .map((t) => tomlGet(t.table, ['crio', 'runtime', 'runtimes', name.value as string, 'runtime_path']))
+    .filter((p) => typeof p === 'string')
+    .pop();
   return { engine: 'CRI-O', runtime: typeof path === 'string' && path !== '' ? path : name.value, from: name.file };
 }
 
@@ -148,10 +207,19 @@ export const CRUN_HINT = 'use runc, or a crun built with CRIU';
  */
 export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const report = inspectOci(env);
-  if (report.errors.length > 0) return unknown('UnexpectedResult', `a container engine's configuration cannot be read: ${report.errors.join('; ')}`);
+  if (report.errors.length > 0)
+    return unknown(
+      'UnexpectedResult',
+      `a container engine's ` + `configuration cannot be read: ${report.errors.join('; ')}`,
+    );
   const installed = report.runtimes.filter((r) => r.installed);
   if (report.choices.length === 0) {
-    if (installed.length === 0) return { status: 'supported', reason: 'NotApplicable', message: 'no OCI runtime (runc, crun) is installed: nothing to checkpoint containers with' };
+    if (installed.length === 0)
+      return {
+        status: 'supported',
+        reason: 'NotApplicable',
+        message: 'no OCI runtime (runc, crun) is installed: nothing to checkpoint ' + 'containers with',
+      };
     const able = installed.filter((r) => r.canCheckpoint);
     if (able.length > 0) return supported(able.map((r) => r.why).join('; '));
     return unsupported(`${installed.map((r) => r.why).join('; ')}; ${CRUN_HINT}`, 'MissingDependency');
@@ -165,10 +233,10 @@ export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     else if (!runtime.installed) problems.push(`${who}, which is not installed`);
     else if (!runtime.canCheckpoint) {
       // Podman's own words for it (podman libpod/container_internal_common.go).
-      const podman = choice.engine === 'podman' ? ' (podman: "configured runtime does not support checkpoint/restore")' : '';
+      const podman =
+        choice.engine === 'podman' ? ' (podman: "configured runtime does not support checkpoint/restore")' : '';
       problems.push(`${who}: ${runtime.why}${podman}`);
-    }
-    else fine.push(`${who}: ${runtime.why}`);
+    } else fine.push(`${who}: ${runtime.why}`);
   }
   if (problems.length === 0) return supported(fine.join('; '));
   const crunProblem = problems.some((p) => p.includes('crun'));

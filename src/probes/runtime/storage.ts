@@ -57,8 +57,12 @@ function nearestExisting(dir: string, env: RuntimeEnv): string {
 }
 
 /** The mount containing a local path (this process's mountinfo): its mount point and filesystem type. */
-export function mountOf(localPath: string, mountinfo = readFileSync('/proc/self/mountinfo', 'latin1')): { mountPoint: string; fsType: string } | null {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+export function mountOf(
+  localPath: string,
+  mountinfo = readFileSync('/proc/self/mountinfo', 'latin1'),
+): { mountPoint: string; fsType: string } | null {
+  const unescape = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
   let best: { mountPoint: string; fsType: string } | null = null;
   for (const line of mountinfo.split('\n')) {
     const fields = line.split(' ');
@@ -67,15 +71,23 @@ export function mountOf(localPath: string, mountinfo = readFileSync('/proc/self/
     const mountPoint = unescape(fields[4]);
     const inside = mountPoint === '/' || localPath === mountPoint || localPath.startsWith(`${mountPoint}/`);
     // Later lines are mounted over earlier ones at the same place: >= keeps the last.
-    if (inside && (!best || mountPoint.length >= best.mountPoint.length)) best = { mountPoint, fsType: fields[dash + 1] };
+    if (inside && (!best || mountPoint.length >= best.mountPoint.length))
+      best = { mountPoint, fsType: fields[dash + 1] };
   }
   return best;
 }
 
-/** checkpoint_storage: the checkpoint directory (or its nearest existing ancestor) is writable with at least the threshold free. */
+/**
+ * checkpoint_storage: the checkpoint directory (or its nearest existing ancestor) is writable with at least the
+ * threshold free.
+ */
 export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const minFree = env.checkpointMinFree === undefined ? DEFAULT_MIN_FREE : parseSize(env.checkpointMinFree);
-  if (minFree === null) return unknown('UnexpectedResult', `CRIU_READINESS_CHECKPOINT_MIN_FREE=${env.checkpointMinFree} is not a size (e.g. 10G)`);
+  if (minFree === null)
+    return unknown(
+      'UnexpectedResult',
+      `CRIU_READINESS_CHECKPOINT_MIN_FREE=${env.checkpointMinFree} ` + `is not a size (e.g. 10G)`,
+    );
   const { dir, why } = checkpointDirectory(env);
   const existing = nearestExisting(dir, env);
   const local = hostPath(existing, env.root);
@@ -93,14 +105,31 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     // A read-only view of the host's root (a container's /host) says nothing of the host's own mount.
-    if (code === 'EROFS' && env.foreignRoot) return unknown('ReadOnlyFilesystem', `${where} is read-only as mounted here (under ${env.root}); mount the host's directory writable to check it`);
-    if (code === 'EROFS') return unsupported(`${where} is on a read-only ${fsType} filesystem: checkpoints (${why}) cannot be written`, 'ReadOnlyFilesystem');
-    if (code === 'EACCES' || code === 'EPERM') return unknown('PermissionDenied', `${where} (${fsType}): this process may not write there (${code}); the runtime, as root, may`);
-    if (code === 'ENOSPC' || code === 'EDQUOT') return unsupported(`${where} (${fsType}) is full (${code})`, 'InsufficientSpace');
+    if (code === 'EROFS' && env.foreignRoot)
+      return unknown(
+        'ReadOnlyFilesystem',
+        `${where} is read-only as mounted here (under ${env.root}); mount the host's directory writable to check it`,
+      );
+    if (code === 'EROFS')
+      return unsupported(
+        `${where} is on a read-only ${fsType} filesystem: ` + `checkpoints (${why}) cannot be written`,
+        'ReadOnlyFilesystem',
+      );
+    if (code === 'EACCES' || code === 'EPERM')
+      return unknown(
+        'PermissionDenied',
+        `${where} (${fsType}): this process may not write there (${code}); the runtime, as root, may`,
+      );
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return unsupported(`${where} (${fsType}) is full ` + `(${code})`, 'InsufficientSpace');
     return unknown('UnexpectedResult', `${where} (${fsType}): a test file could not be created: ${code}`);
   }
   const st = statfsSync(local);
   const free = Number(st.bavail) * Number(st.bsize);
-  if (free < minFree) return unsupported(`${where} (${fsType}) has ${gib(free)} free, less than ${gib(minFree)} (CRIU_READINESS_CHECKPOINT_MIN_FREE)`, 'InsufficientSpace');
+  if (free < minFree)
+    return unsupported(
+      `${where} (${fsType}) has ${gib(free)} free, less than ` + `${gib(minFree)} (CRIU_READINESS_CHECKPOINT_MIN_FREE)`,
+      'InsufficientSpace',
+    );
   return supported(`${where} (${fsType}) is writable with ${gib(free)} free (${why})`);
 }

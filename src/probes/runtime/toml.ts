@@ -72,7 +72,8 @@ class Reader {
     this.skip();
     if (this.peek() === '#') this.skipComment();
     if (this.peek() === '\r') this.next();
-    if (this.pos < this.text.length && this.next() !== '\n') this.fail(`unexpected ${JSON.stringify(this.text[this.pos - 1])} after a value`);
+    if (this.pos < this.text.length && this.next() !== '\n')
+      this.fail(`unexpected ${JSON.stringify(this.text[this.pos - 1])} after a value`);
   }
 
   read(): TomlTable {
@@ -121,7 +122,8 @@ class Reader {
     if (c === "'") return this.literalString();
     const start = this.pos;
     while (BARE_KEY.test(this.peek())) this.next();
-    if (this.pos === start) this.fail(c === '' || c === '\n' ? 'expected a key' : `unexpected ${JSON.stringify(c)} where a key should be`);
+    if (this.pos === start)
+      this.fail(c === '' || c === '\n' ? 'expected a key' : `unexpected ${JSON.stringify(c)} where a key should be`);
     return this.text.slice(start, this.pos);
   }
 
@@ -147,7 +149,8 @@ class Reader {
     const parent = this.descend(this.root, keys.slice(0, -1), false);
     const last = keys[keys.length - 1];
     const existing = parent[last];
-    if (existing !== undefined && (!isTable(existing) || this.defined.has(existing))) this.fail(`table [${keys.join('.')}] is defined twice`);
+    if (existing !== undefined && (!isTable(existing) || this.defined.has(existing)))
+      this.fail(`table [${keys.join('.')}] is defined twice`);
     const table = isTable(existing) ? existing : (parent[last] = {});
     this.defined.add(table);
     return table;
@@ -184,14 +187,18 @@ class Reader {
     if (c === '{') return this.inlineTable();
     const m = /^[^\s,\]}#]+/.exec(this.text.slice(this.pos, this.pos + 200));
     const word = m?.[0] ?? '';
-    if (word === '') this.fail(c === '' || c === '\n' ? 'a key without a value' : `unexpected ${JSON.stringify(c)} where a value should be`);
+    if (word === '')
+      this.fail(
+        c === '' || c === '\n' ? 'a key without a value' : `unexpected ${JSON.stringify(c)} where a value should be`,
+      );
     this.pos += word.length;
     if (word === 'true') return true;
     if (word === 'false') return false;
     if (/^[+-]?(0|[1-9](_?\d)*)$/.test(word)) return Number(word.replaceAll('_', ''));
     if (/^0x[0-9A-Fa-f](_?[0-9A-Fa-f])*$/.test(word)) return Number.parseInt(word.slice(2).replaceAll('_', ''), 16);
     if (/^0o[0-7](_?[0-7])*$/.test(word)) return Number.parseInt(word.slice(2).replaceAll('_', ''), 8);
-    if (/^[+-]?(0|[1-9](_?\d)*)(\.\d(_?\d)*)?([eE][+-]?\d(_?\d)*)?$/.test(word)) return Number(word.replaceAll('_', ''));
+    if (/^[+-]?(0|[1-9](_?\d)*)(\.\d(_?\d)*)?([eE][+-]?\d(_?\d)*)?$/.test(word))
+      return Number(word.replaceAll('_', ''));
     if (/^[+-]?(inf|nan)$/.test(word)) return Number(word.replace('inf', 'Infinity').replace('nan', 'NaN'));
     if (/^\d{4}-\d{2}-\d{2}|^\d{2}:\d{2}/.test(word)) this.fail(`dates and times are not read by this reader: ${word}`);
     return this.fail(`cannot read the value ${JSON.stringify(word)} (a string needs quotes)`);
@@ -213,7 +220,8 @@ class Reader {
     if (c in ESCAPES) return ESCAPES[c];
     if (c === 'u' || c === 'U') {
       const hex = this.text.slice(this.pos, this.pos + (c === 'u' ? 4 : 8));
-      if (!/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== (c === 'u' ? 4 : 8)) this.fail(`bad unicode escape \\${c}${hex}`);
+      if (!/^[0-9A-Fa-f]+$/.test(hex) || hex.length !== (c === 'u' ? 4 : 8))
+        this.fail(`bad unicode escape \\${c}${hex}`);
       this.pos += hex.length;
       return String.fromCodePoint(Number.parseInt(hex, 16));
     }
@@ -275,7 +283,8 @@ class Reader {
       this.skip(true);
       const c = this.next();
       if (c === ']') return items;
-      if (c !== ',') this.fail(c === '' ? 'an array is never closed' : `expected , or ] in an array, not ${JSON.stringify(c)}`);
+      if (c !== ',')
+        this.fail(c === '' ? 'an array is never closed' : `expected , or ] in an array, ` + `not ${JSON.stringify(c)}`);
     }
   }
 

@@ -19,7 +19,10 @@ export function parseVersion(text: string): Version | null {
 }
 
 /** <0, 0, >0 as a is older, the same, newer than b. */
-export function compareVersions(a: Pick<Version, 'major' | 'minor' | 'patch'>, b: Pick<Version, 'major' | 'minor' | 'patch'>): number {
+export function compareVersions(
+  a: Pick<Version, 'major' | 'minor' | 'patch'>,
+  b: Pick<Version, 'major' | 'minor' | 'patch'>,
+): number {
   return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
 }
 
