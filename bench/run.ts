@@ -401,11 +401,15 @@ function machine(): string {
 function writeReports(): void {
   const command = `npm run bench${quick ? ' -- --quick' : ''}`;
   const section = `Measured on ${new Date().toISOString().slice(0, 10)} with \`${command}\` on ${machine()}; server pinned to one core, load from the other.\n\n${table()}\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
-  writeFileSync(join(root, 'BENCHMARKS.md'), `# Benchmarks\n\n${section}`);
-  const readmePath = join(root, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const replaced = readme.replace(/<!-- bench -->[\s\S]*<!-- \/bench -->/, `<!-- bench -->\n${section}<!-- /bench -->`);
-  writeFileSync(readmePath, replaced);
+  // Both keep their text around the figures: only what lies between the markers is the run's.
+  for (const file of ['BENCHMARKS.md', 'README.md']) {
+    const path = join(root, file);
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(
+      path,
+      text.replace(/<!-- bench -->[\s\S]*<!-- \/bench -->/, `<!-- bench -->\n${section}<!-- /bench -->`),
+    );
+  }
 }
 
 await benchCli();

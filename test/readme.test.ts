@@ -24,7 +24,9 @@ t.test('the table of checks names every check of the catalogue once', async (t) 
 t.test('a cell never breaks its table: pipes are escaped and lines joined', async (t) => {
   const [first] = CATALOGUE;
   const odd = { ...first, differsFromCriu: 'one | two\nthree' };
-  const block = withGeneratedTables('<!-- generated:differs-from-criu -->\n<!-- /generated:differs-from-criu -->', [odd]);
+  const block = withGeneratedTables('<!-- generated:differs-from-criu -->\n<!-- /generated:differs-from-criu -->', [
+    odd,
+  ]);
   t.match(block, /\| one \\\| two three \|/);
 });
 
