@@ -254,6 +254,7 @@ export function withSeccomp(options: readonly string[], profile: 'default' | 'un
 
 export interface FeatureVerdict {
   name: string;
+  category: string;
   status: Status;
   reason: string;
   message: string;
@@ -277,10 +278,15 @@ export interface Difference {
   container: FeatureVerdict | undefined;
 }
 
-/** Features whose status differs between the host and the container, by the container's status. */
+/**
+ * Kernel features whose status differs between the host and the container,
+ * by the container's status. The runtime chain's checks are left out: from a
+ * container without the host's root (the runtime-chain component) they
+ * describe the container's own userspace and disk, not the node's.
+ */
 export function differences(host: Map<string, FeatureVerdict>, container: Map<string, FeatureVerdict>): Difference[] {
   return [...host.values()]
-    .filter((h) => container.get(h.name)?.status !== h.status)
+    .filter((h) => h.category !== 'runtime' && container.get(h.name)?.status !== h.status)
     .map((h) => ({ name: h.name, host: h.status, container: container.get(h.name) }));
 }
 

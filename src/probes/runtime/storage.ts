@@ -110,10 +110,12 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
         'ReadOnlyFilesystem',
         `${where} is read-only as mounted here (under ${env.root}); mount the host's directory writable to check it`,
       );
+    // A read-only mount here (a container's own read-only root) may not be what the runtime writes to: unknown.
     if (code === 'EROFS')
-      return unsupported(
-        `${where} is on a read-only ${fsType} filesystem: ` + `checkpoints (${why}) cannot be written`,
+      return unknown(
         'ReadOnlyFilesystem',
+        `${where} is on a read-only ${fsType} filesystem as mounted here: ` +
+          `checkpoints (${why}) cannot be written from this process; check it where the runtime runs`,
       );
     if (code === 'EACCES' || code === 'EPERM')
       return unknown(
