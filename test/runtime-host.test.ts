@@ -21,9 +21,9 @@ t.test('runtimeEnv reads CRIU_READINESS_HOST_ROOT, PATH, CRIU and the free-space
       CRIU: '/opt/criu',
       CRIU_READINESS_CHECKPOINT_MIN_FREE: '5G',
     }),
-    { root: '/host', path: '/bin', criu: '/opt/criu', checkpointMinFree: '5G' },
+    { root: '/host', path: '/bin', criu: '/opt/criu', checkpointMinFree: '5G', foreignRoot: true },
   );
-  t.same(runtimeEnv({}), { root: '/', path: '', criu: undefined, checkpointMinFree: undefined });
+  t.same(runtimeEnv({}), { root: '/', path: '', criu: undefined, checkpointMinFree: undefined, foreignRoot: false });
 });
 
 t.test('hostPath puts a path under the root, and leaves it alone for /', async (t) => {

@@ -61,17 +61,24 @@ t.test('crun with +CRIU needs libcriu.so.2 too', async (t) => {
   });
 });
 
-t.test('crun that prints no version, or cannot run, cannot checkpoint and says why', async (t) => {
-  const root = makeRoot(t, { 'usr/bin/crun': fake('oops\n', 1), 'usr/sbin/runc': fake('what\n') });
-  t.match(inspectCrun(envFor(root)), { canCheckpoint: false, why: '/usr/bin/crun --version printed no version: oops' });
-  t.match(inspectRunc(envFor(root)), {
-    canCheckpoint: false,
-    why: '/usr/sbin/runc --version printed no version: what',
-  });
-  t.match(ociRuntime(envFor(root)), { status: 'unsupported' });
-  const killed = makeRoot(t, { 'usr/bin/crun': { script: 'kill -9 $$' } });
-  t.match(inspectCrun(envFor(killed)), { canCheckpoint: false, why: /killed by signal 9/ });
-});
+t.test(
+  'a runtime that prints no version, or cannot run, is not known to checkpoint: unknown, not unsupported',
+  async (t) => {
+    const root = makeRoot(t, { 'usr/bin/crun': fake('oops\n', 1), 'usr/sbin/runc': fake('what\n') });
+    t.match(inspectCrun(envFor(root)), {
+      canCheckpoint: false,
+      why: '/usr/bin/crun --version printed no version: oops',
+    });
+    t.match(inspectRunc(envFor(root)), {
+      canCheckpoint: false,
+      why: '/usr/sbin/runc --version printed no version: what',
+    });
+    // A seccomp filter or a crash can stop a runtime's --version: that tells nothing of its checkpointing.
+    t.match(ociRuntime(envFor(root)), { status: 'unknown', reason: 'UnexpectedResult' });
+    const killed = makeRoot(t, { 'usr/bin/crun': { script: 'kill -9 $$' } });
+    t.match(inspectCrun(envFor(killed)), { canCheckpoint: false, why: /killed by signal 9/ });
+  },
+);
 
 t.test("podman configured to use crun (containers.conf.d) without +CRIU: unsupported in podman's words", async (t) => {
   const root = makeRoot(
@@ -199,5 +206,19 @@ t.test(
       why: 'crun 1.8.1 is built without CRIU (no +CRIU in crun --version)',
     });
     t.ok(crun.features?.includes('+SECCOMP'), 'its feature line was read');
+  },
+);
+
+t.test(
+  "podman configured to use a runc that crashes on --version: unknown, without podman's words for a runtime that cannot",
+  async (t) => {
+    const root = makeRoot(t, {
+      'usr/bin/podman': fake(''),
+      'usr/sbin/runc': { script: 'kill -11 $$' },
+      'etc/containers/containers.conf': '[engine]\nruntime = "runc"\n',
+    });
+    const outcome = ociRuntime(envFor(root));
+    t.match(outcome, { status: 'unknown', reason: 'UnexpectedResult', message: /killed by signal 11/ });
+    t.notMatch(outcome.message, /does not support checkpoint/);
   },
 );

@@ -22,6 +22,8 @@ export interface OciRuntimeReport {
   canCheckpoint: boolean;
   /** Why it can, or cannot. */
   why: string;
+  /** Its --version could not be read (it crashed, hung, or printed no version): nothing is known of it. */
+  unreadable?: boolean;
 }
 
 /** Where crun's libcriu (dlopen("libcriu.so.2"), crun src/libcrun/criu.c) is looked for. */
@@ -49,7 +51,14 @@ export function inspectRunc(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
   if (!found) return { name: 'runc', installed: false, canCheckpoint: false, why: 'runc is not installed' };
   const reading = programVersion(found, ['--version'], /^runc version (\S+)/m);
   if (reading.version === null)
-    return { name: 'runc', installed: true, binary: found.hostPath, canCheckpoint: false, why: reading.why };
+    return {
+      name: 'runc',
+      installed: true,
+      binary: found.hostPath,
+      canCheckpoint: false,
+      why: reading.why,
+      unreadable: true,
+    };
   return {
     name: 'runc',
     installed: true,
@@ -70,12 +79,18 @@ export function inspectCrun(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
   const base = { name: 'crun' as const, installed: true, binary: found.hostPath };
   const result = run(found.localPath, ['--version']);
   if (result.kind !== 'exited')
-    return { ...base, canCheckpoint: false, why: describeFailure(result, `${found.hostPath} ` + `--version`) };
+    return {
+      ...base,
+      canCheckpoint: false,
+      why: describeFailure(result, `${found.hostPath} ` + `--version`),
+      unreadable: true,
+    };
   const version = /^crun version (\S+)/m.exec(result.stdout)?.[1];
   if (!version)
     return {
       ...base,
       canCheckpoint: false,
+      unreadable: true,
       why:
         `${found.hostPath} --version printed no ` +
         `version: ${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
@@ -222,25 +237,31 @@ export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
       };
     const able = installed.filter((r) => r.canCheckpoint);
     if (able.length > 0) return supported(able.map((r) => r.why).join('; '));
+    // A runtime that could not say what it is (a filter or a crash stopped it) is no proof it cannot checkpoint.
+    if (installed.some((r) => r.unreadable)) return unknown('UnexpectedResult', installed.map((r) => r.why).join('; '));
     return unsupported(`${installed.map((r) => r.why).join('; ')}; ${CRUN_HINT}`, 'MissingDependency');
   }
   const problems: string[] = [];
   const fine: string[] = [];
+  let unreadable = false;
   for (const choice of report.choices) {
     const runtime = byChoice(report, choice.runtime);
     const who = `${choice.engine} uses ${choice.runtime} (${choice.from})`;
     if (runtime === null) problems.push(`${who}, which this check does not know (only runc and crun)`);
     else if (!runtime.installed) problems.push(`${who}, which is not installed`);
     else if (!runtime.canCheckpoint) {
+      unreadable ||= runtime.unreadable === true;
       // Podman's own words for it (podman libpod/container_internal_common.go).
       const podman =
-        choice.engine === 'podman' ? ' (podman: "configured runtime does not support checkpoint/restore")' : '';
+        choice.engine === 'podman' && !runtime.unreadable
+          ? ' (podman: "configured runtime does not support checkpoint/restore")'
+          : '';
       problems.push(`${who}: ${runtime.why}${podman}`);
     } else fine.push(`${who}: ${runtime.why}`);
   }
   if (problems.length === 0) return supported(fine.join('; '));
   const crunProblem = problems.some((p) => p.includes('crun'));
   const message = `${problems.join('; ')}${crunProblem ? `; ${CRUN_HINT}` : ''}`;
-  if (problems.every((p) => p.includes('does not know'))) return unknown('UnexpectedResult', message);
+  if (unreadable || problems.every((p) => p.includes('does not know'))) return unknown('UnexpectedResult', message);
   return unsupported(message, 'MissingDependency');
 }
