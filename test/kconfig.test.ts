@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { HOST_ROOT_ENV } from '../src/native/procfs.js';
 import {
   CONFIG_PATHS,
-  HOST_ROOT_ENV,
   MODULE_OF,
   cachedKernelConfig,
   configCandidates,

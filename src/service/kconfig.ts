@@ -5,14 +5,12 @@ import { readFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import type { KconfigValue } from '../model.js';
+import { hostPath, hostRoot } from '../native/procfs.js';
 
 /** Value of an option that is absent from the config or marked "is not set". */
 const NOT_SET = 'not set';
 /** Value of every option when no config could be read. */
 const UNKNOWN = 'unknown';
-
-/** Environment variable naming where the host's / is mounted (a container with the host's / at /host). */
-export const HOST_ROOT_ENV = 'CRIU_READINESS_HOST_ROOT';
 
 /**
  * Where distributions keep the running kernel's config, most trusted first;
@@ -34,12 +32,10 @@ export const CONFIG_PATHS: readonly string[] = [
  * first: in a container, the host's /boot describes the kernel that runs,
  * the image's own /boot does not.
  */
-export function configCandidates(release: string, hostRoot?: string): string[] {
-  const root = hostRoot?.replace(/\/+$/, '');
-  return CONFIG_PATHS.flatMap((pattern) => {
-    const path = pattern.replaceAll('RELEASE', release);
-    return root ? [root + path, path] : [path];
-  });
+export function configCandidates(release: string, root?: string): string[] {
+  // '' rather than undefined: no root given means none, not hostPath's default from the environment.
+  const trimmed = root?.replace(/\/+$/, '') ?? '';
+  return CONFIG_PATHS.flatMap((pattern) => hostPath(pattern.replaceAll('RELEASE', release), trimmed));
 }
 
 export interface KernelConfig {
@@ -110,9 +106,7 @@ function readConfigText(path: string): string | undefined {
 export function readKernelConfig(
   opts: { release?: string; candidates?: string[]; hostRoot?: string } = {},
 ): KernelConfig | undefined {
-  const candidates =
-    opts.candidates ??
-    configCandidates(opts.release ?? osRelease(), opts.hostRoot ?? (process.env[HOST_ROOT_ENV] || undefined));
+  const candidates = opts.candidates ?? configCandidates(opts.release ?? osRelease(), opts.hostRoot ?? hostRoot());
   for (const source of candidates) {
     const text = readConfigText(source);
     if (text === undefined) continue;
