@@ -3,6 +3,7 @@
 // for their helpers, and the programs run to ask them their version.
 import { lstatSync, readlinkSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
+import { HOST_ROOT_ENV } from '../../native/procfs.js';
 import { runProgram, type ProgramResult } from '../../native/program.js';
 import { errnoName } from '../outcome.js';
 
@@ -25,16 +26,20 @@ export interface RuntimeEnv {
 }
 
 export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
+  const root = env[HOST_ROOT_ENV] || '/';
   return {
-    root: env.CRIU_READINESS_HOST_ROOT || '/',
+    root,
     path: env.PATH ?? '',
     criu: env.CRIU || undefined,
     checkpointMinFree: env.CRIU_READINESS_CHECKPOINT_MIN_FREE || undefined,
-    foreignRoot: (env.CRIU_READINESS_HOST_ROOT || '/') !== '/',
+    foreignRoot: root !== '/',
   };
 }
 
-/** A host path under the root prefix. (To be merged with the project's procfs module.) */
+/**
+ * A host path under the root prefix. One path, unlike procfs's hostPath: the
+ * runtime chain is the host's, so the image's own files never stand in for it.
+ */
 export function hostPath(p: string, root = runtimeEnv().root): string {
   return root === '/' ? p : posix.join(root, p);
 }
