@@ -2,7 +2,7 @@
 // probe and the whole run in time, replaces a runner that dies or overruns,
 // and leaves no process behind.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { ownChildren, procStat } from '../native/procfs.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
@@ -206,17 +206,6 @@ class Runner {
   }
 }
 
-/** Our children, from every thread's view (a subreaper adopts them on any thread). */
-function ownChildren(): number[] {
-  try {
-    return readdirSync('/proc/self/task').flatMap((tid) =>
-      readFileSync(`/proc/self/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
-
 /** The line of a dead runner's stderr that says why: an error line, not Node's closing version banner. */
 function lastErrorLine(stderr: string): string | undefined {
   const lines = stderr
@@ -224,16 +213,6 @@ function lastErrorLine(stderr: string): string | undefined {
     .map((l) => l.trim())
     .filter((l) => l && !/^Node\.js v\d/.test(l));
   return lines.findLast((l) => /Error\b/.test(l)) ?? lines.at(-1);
-}
-
-function procStat(pid: number): { ppid: number; pgrp: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(fields[1]), pgrp: Number(fields[2]) };
-  } catch {
-    return undefined;
-  }
 }
 
 let subreaper = false;
