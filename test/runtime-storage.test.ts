@@ -13,6 +13,7 @@ import {
   parseSize,
 } from '../src/probes/runtime/storage.js';
 import { envFor, fake, makeRoot } from './helpers/hostroot.js';
+import { TS_LOADER } from './helpers/node.js';
 
 t.test('sizes: plain bytes, K/M/G/T with or without i and B', async (t) => {
   t.equal(parseSize('1073741824'), 1024 ** 3);
@@ -117,7 +118,7 @@ console.log(JSON.stringify([checkpointStorage({ ...env, foreignRoot: true }), ch
         `mount --make-rprivate / && mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"`,
         root,
         process.execPath,
-        '--import=tsx',
+        ...TS_LOADER,
         '--input-type=module',
         '-e',
         script,
