@@ -94,14 +94,18 @@ t.test('a run whose probes are killed part-way by their timeout leaves nothing b
   const before = snapshot();
   // A 2 ms limit kills every slower probe wherever it happens to be; these
   // are the probes that start processes or make namespaces, mounts and devices.
-  const engine = new ProbeEngine({ probeTimeoutMs: 2 });
-  const results = await engine.run(MAKERS);
-  await engine.close();
-  t.equal(results.length, MAKERS.length);
-  t.ok(
-    results.some((r) => r.outcome.reason === 'Timeout'),
-    'some probes were cut short',
-  );
+  // The same limit bounds the runner's silence between probes, so on a busy
+  // machine a run can end with its runner replaced before any probe started:
+  // such a run cut nothing short, and another is made (a bounded number).
+  let cutShort = 0;
+  for (let attempt = 0; attempt < 5 && cutShort === 0; attempt++) {
+    const engine = new ProbeEngine({ probeTimeoutMs: 2 });
+    const results = await engine.run(MAKERS);
+    await engine.close();
+    t.equal(results.length, MAKERS.length);
+    cutShort = results.filter((r) => r.outcome.reason === 'Timeout').length;
+  }
+  t.ok(cutShort > 0, 'some probes were cut short');
   t.same(snapshot(), before);
   t.same(strayProcesses(pidsBefore), []);
 });
