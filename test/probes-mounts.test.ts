@@ -124,6 +124,16 @@ t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDeni
 });
 
 t.test(
+  'without CAP_SYS_CHROOT the mount probes answer as root does: as in CRIU, CAP_SYS_ADMIN is what they need',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const names = ['move_mount_set_group', 'overlayfs_maps', 'autofs'];
+    const withoutChroot = byName(runProbes(names, { without: ['sys_chroot'] }));
+    for (const name of names) t.same(withoutChroot.get(name), asRoot.get(name), name);
+  },
+);
+
+t.test(
   'the runner is back in its mount namespace, root and cwd after each mount probe, and no mount is left',
   { skip: !IS_ROOT && 'needs root' },
   async (t) => {
