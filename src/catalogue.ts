@@ -401,7 +401,7 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '5.15',
     needs: 'CAP_SYS_ADMIN',
     differsFromCriu:
-      "CRIU mounts on the host's /tmp; we work in a private mount namespace of a traced child, " +
+      "CRIU mounts on the host's /tmp; we work in a private mount namespace, " +
       "and also require mountinfo to show the target in the source's peer " +
       'group',
   }),
@@ -478,7 +478,7 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_AUTOFS_FS'],
     fix: 'enable CONFIG_AUTOFS_FS or load autofs4',
     needs: 'CAP_SYS_ADMIN (unless an autofs mount is already there)',
-    differsFromCriu: "CRIU mounts on the host's /tmp; we work in a private mount namespace of a traced child",
+    differsFromCriu: "CRIU mounts on the host's /tmp; we work in a private mount namespace",
   }),
   row('compat_cr', 'experimental', ptrace.compatCr, {
     summary: '32-bit syscalls and a 32-bit vdso',

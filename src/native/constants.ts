@@ -141,7 +141,9 @@ export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_NOCTTY = 0o400;
 export const O_NONBLOCK = 0o4000;
+export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
 export const F_SETFD = 2;
 export const F_SETFL = 4;
 export const F_GETOWNER_UIDS = 17;
@@ -590,6 +592,8 @@ export const CAP_HEADER_SIZE = 8;
 export const CAP_DATA_SIZE = 24;
 export const CAP_DATA_WORD_SIZE = 12;
 export const CAP_DATA_INHERITABLE_OFFSET = 8;
+/** setns() back into a mount namespace needs it, beside CAP_SYS_ADMIN. */
+export const CAP_SYS_CHROOT = 18;
 export const CAP_SYS_ADMIN = 21;
 
 // ---------------------------------------------------------------- <linux/fs.h> PAGEMAP_SCAN, and /proc/PID/pagemap

@@ -8,7 +8,15 @@ import * as libc from '../native/libc.js';
 import { mapAnonymous } from '../native/memory.js';
 import { NetlinkSocket } from '../native/netlink.js';
 import { Tracee, TraceeError, withTracee } from '../native/tracee.js';
-import { CLONE_NEWNET, O_CLOEXEC, O_RDONLY, errno as E } from '../native/constants.js';
+import {
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+  O_RDONLY,
+  errno as E,
+} from '../native/constants.js';
 import { procPath } from '../native/procfs.js';
 import { stop, unknown, type ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, fromFsError } from './outcome.js';
@@ -84,33 +92,51 @@ export function withMapping<T>(args: { len: number }, use: (addr: number) => T):
 
 /** The namespaces a probe may make private to the runner's main thread. */
 const NAMESPACES = {
+  mnt: { flag: CLONE_NEWNS, name: 'mount' },
   net: { flag: CLONE_NEWNET, name: 'network' },
 } as const;
 
 /**
  * Run `use` with the calling (main) thread in a new namespace of `kind`, and
- * put the thread back into its own afterwards, whatever happens. (A mount
- * namespace is not among the kinds: setns() into one also moves root and
- * cwd, and restoring them needs CAP_SYS_CHROOT; mounts are made in a tracee.)
- * A runner that cannot get back must not run another probe in the wrong
- * namespace: it dies, and the engine reports the probe as crashed and starts
- * a fresh runner.
+ * put the thread back into its own afterwards, whatever happens. A mount
+ * namespace also takes root and cwd: setns() moves both to the namespace's
+ * root, so they are restored from descriptors taken before leaving. A runner
+ * that cannot get back must not run another probe in the wrong namespace: it
+ * dies, and the engine reports the probe as crashed and starts a fresh runner.
  */
 export function inPrivateNamespace<T>(args: { kind: keyof typeof NAMESPACES; onError?: OnError }, use: () => T): T {
   const { flag, name } = NAMESPACES[args.kind];
-  const path = procPath('thread-self', `ns/${args.kind}`);
-  const home = acquired(libc.open(path, O_RDONLY | O_CLOEXEC, 0), `Can't open ${path}`);
+  const homePaths = [procPath('thread-self', `ns/${args.kind}`), ...(args.kind === 'mnt' ? ['/', '.'] : [])];
+  const home: number[] = [];
   try {
+    for (const path of homePaths) {
+      const flags = path.startsWith('/proc') ? O_RDONLY : O_PATH | O_DIRECTORY;
+      home.push(acquired(libc.open(path, flags | O_CLOEXEC, 0), `Can't open ${path}`));
+    }
     acquired(libc.unshare(flag), `Unable to create a new ${name} namespace`, args.onError);
     try {
       return use();
     } finally {
-      const back = libc.setns(home, flag);
-      if (back.ret !== 0)
-        abandonRunner(`cannot return to the original ${name} namespace (setns: ${errnoName(back.errno)})`);
+      returnHome(name, flag, home);
     }
   } finally {
-    libc.close(home);
+    home.forEach((fd) => libc.close(fd));
+  }
+}
+
+function returnHome(name: string, flag: number, [ns, root, cwd]: number[]): void {
+  const steps: [string, () => libc.SysResult][] = [['setns', () => libc.setns(ns, flag)]];
+  if (root !== undefined) {
+    steps.push(
+      ['fchdir /', () => libc.fchdir(root)],
+      ['chroot', () => libc.chroot('.')],
+      ['fchdir cwd', () => libc.fchdir(cwd)],
+    );
+  }
+  for (const [what, step] of steps) {
+    const res = step();
+    if (res.ret !== 0)
+      abandonRunner(`cannot return to the original ${name} namespace (${what}: ` + `${errnoName(res.errno)})`);
   }
 }
 

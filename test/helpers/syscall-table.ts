@@ -193,6 +193,8 @@ export const LIBC_SYSCALLS: Readonly<Record<string, readonly string[]>> = {
   mount: ['mount'],
   mmap: ['mmap'],
   munmap: ['munmap'],
+  fchdir: ['fchdir'],
+  chroot: ['chroot'],
   // posix_spawn: clone (clone3 first on newer glibc), then execve in the child, which the sweep cannot refuse.
   posix_spawn: ['clone', 'clone3'],
   posix_spawn_file_actions_init: [],
