@@ -83,6 +83,7 @@ type CallResult = { ret: bigint; errno: number };
 interface MountSandbox {
   /** The directory the private tmpfs covers. */
   readonly base: string;
+  /** The process, for its /proc files. */
   readonly pid: number;
   call(nr: number, ...args: Argument[]): CallResult;
   /** `length` bytes for a call to fill, by address. */
@@ -194,7 +195,7 @@ function mount(
   type: string | null,
   flags: number,
   data: string | null,
-) {
+): CallResult {
   return box.call(SYS.mount, source, target, type, flags, data);
 }
 

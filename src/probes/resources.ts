@@ -7,7 +7,7 @@ import { close, closeSync, openSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { mapAnonymous } from '../native/memory.js';
 import { NetlinkSocket } from '../native/netlink.js';
-import { Tracee, TraceeError, withTracee } from '../native/tracee.js';
+import { TraceeError, withTracee, type Tracee } from '../native/tracee.js';
 import {
   CLONE_NEWNET,
   CLONE_NEWNS,
