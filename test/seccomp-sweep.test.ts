@@ -100,6 +100,9 @@ t.test(
             problems.push(`${v.name}: unknown without naming the filter: ${v.message} | ${v.hint}`);
           if (/[\r\n]/.test(v.message) || /[\r\n]/.test(v.hint))
             problems.push(`${v.name}: message or hint spans lines`);
+          // A runner ends with 0 only when told to: before its work, that is a runner that never heard its commands.
+          if (v.reason === 'RunnerUnavailable' && /\(code 0\)/.test(v.message))
+            problems.push(`${v.name}: the runner exited 0 unasked: ${v.message}`);
         }
       }
       t.same(problems, [], `${run.label}: ended, and answered without a false verdict`);
