@@ -399,7 +399,7 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'move_mount with MOVE_MOUNT_SET_GROUP',
     kconfig: [],
     minKernel: '5.15',
-    needs: 'CAP_SYS_ADMIN and CAP_SYS_CHROOT (to return from a private mount namespace)',
+    needs: 'CAP_SYS_ADMIN',
     differsFromCriu:
       "CRIU mounts on the host's /tmp; we work in a private mount namespace, " +
       "and also require mountinfo to show the target in the source's peer " +
@@ -441,7 +441,7 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_OVERLAY_FS'],
     minKernel: '4.2',
     fix: 'enable CONFIG_OVERLAY_FS',
-    needs: 'CAP_SYS_ADMIN, CAP_SYS_CHROOT and CAP_DAC_OVERRIDE',
+    needs: 'CAP_SYS_ADMIN and CAP_DAC_OVERRIDE',
     differsFromCriu:
       'CRIU passes when it cannot create a mount namespace; we answer ' +
       'unknown. CRIU mounts with fsopen (kernel 5.2 or later) and fails ' +
@@ -477,7 +477,8 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'autofs mounts show pipe_ino in mountinfo',
     kconfig: ['CONFIG_AUTOFS_FS'],
     fix: 'enable CONFIG_AUTOFS_FS or load autofs4',
-    needs: 'CAP_SYS_ADMIN and CAP_SYS_CHROOT (to return from a private mount namespace)',
+    needs: 'CAP_SYS_ADMIN (unless an autofs mount is already there)',
+    differsFromCriu: "CRIU mounts on the host's /tmp; we work in a private mount namespace",
   }),
   row('compat_cr', 'experimental', ptrace.compatCr, {
     summary: '32-bit syscalls and a 32-bit vdso',

@@ -61,6 +61,24 @@ t.test(
 );
 
 t.test(
+  "Node cannot tell what the runner's stdin is (getsockname refused): the runner reads its commands all the same",
+  { skip: notBuilt },
+  async (t) => {
+    for (const errno of ['ENOSYS', 'EPERM'] as const) {
+      const run = await underFilter('getsockname', errno, ['check', '--json']);
+      const features = run.verdict?.features ?? [];
+      t.ok(features.length > 0, `${errno}: the verdicts are printed`);
+      t.same(
+        features.filter((v) => v.reason === 'RunnerUnavailable').map((v) => `${v.name}: ${v.message}`),
+        [],
+        `${errno}: every probe ran`,
+      );
+      t.ok([0, 1, 2].includes(run.code ?? -1), `${errno}: exit ${run.code}`);
+    }
+  },
+);
+
+t.test(
   'check --feature on a feature that does not apply here: "NAME is not applicable: why", exit 0',
   { skip: notBuilt },
   async (t) => {

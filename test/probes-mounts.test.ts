@@ -10,6 +10,15 @@ import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { MOUNT_PROBES, type RunnerPlace } from './fixtures/mountns-probes.js';
 import { callProbe } from './helpers/direct.js';
+import * as libc from '../src/native/libc.js';
+import {
+  CAP_DATA_SIZE,
+  CAP_DATA_WORD_SIZE,
+  CAP_HEADER_SIZE,
+  CAP_SYS_CHROOT,
+  LINUX_CAPABILITY_VERSION_3,
+  SYS,
+} from '../src/native/constants.js';
 
 /** Need CAP_SYS_ADMIN: without it the answer is "could not tell", never "the kernel lacks it". */
 const SYS_ADMIN_PROBES = ['clone_parent_vs_pid', 'move_mount_set_group', 'overlayfs_maps', 'autofs'];
@@ -72,6 +81,11 @@ function hostEntries(): Set<string> {
   return entries;
 }
 
+/** What of the probes' entries is on the host's filesystems now and was not `before`. */
+function addedEntries(before: Set<string>): string[] {
+  return [...hostEntries()].filter((entry) => !before.has(entry));
+}
+
 const asRoot = byName(runProbes(MOUNT_PROBES));
 const asNobody = byName(runProbes(MOUNT_PROBES, { unprivileged: true }));
 
@@ -124,6 +138,16 @@ t.test('without CAP_SYS_ADMIN the namespace probes answer unknown/PermissionDeni
 });
 
 t.test(
+  'without CAP_SYS_CHROOT the mount probes answer as root does: as in CRIU, CAP_SYS_ADMIN is what they need',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const names = ['move_mount_set_group', 'overlayfs_maps', 'autofs'];
+    const withoutChroot = byName(runProbes(names, { without: ['sys_chroot'] }));
+    for (const name of names) t.same(withoutChroot.get(name), asRoot.get(name), name);
+  },
+);
+
+t.test(
   'the runner is back in its mount namespace, root and cwd after each mount probe, and no mount is left',
   { skip: !IS_ROOT && 'needs root' },
   async (t) => {
@@ -158,11 +182,7 @@ t.test(
     }
     for (const name of ['move_mount_set_group', 'overlayfs_maps', 'autofs'])
       t.equal(results.get(name)?.status, asRoot.get(name)?.status, name);
-    t.same(
-      [...hostEntries()].filter((entry) => !hostBefore.has(entry)),
-      [],
-      'nothing of the probes on the host filesystem',
-    );
+    t.same(addedEntries(hostBefore), [], 'nothing of the probes on the host filesystem');
   },
 );
 
@@ -174,10 +194,7 @@ t.test(
     const entriesBefore = hostEntries();
     runProbes(MOUNT_PROBES);
     t.same(traces(before, readFileSync('/proc/self/mountinfo', 'utf8')), []);
-    t.same(
-      [...hostEntries()].filter((entry) => !entriesBefore.has(entry)),
-      [],
-    );
+    t.same(addedEntries(entriesBefore), []);
   },
 );
 
@@ -224,6 +241,51 @@ t.test(
         `${probe.name}: no child left (the clone's sibling is reaped, never handed to our parent)`,
       );
     }
+    t.same(await settled(() => readdirSync('/proc/self/fd').sort(), fds), fds, 'every descriptor closed');
+  },
+);
+
+/** This thread's capability sets (struct __user_cap_data_struct[2]), or set them. */
+function capabilities(set?: Buffer): Buffer {
+  const header = Buffer.alloc(CAP_HEADER_SIZE);
+  header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
+  const data = set ?? Buffer.alloc(CAP_DATA_SIZE);
+  const res = libc.syscall(set ? SYS.capset : SYS.capget, ['void *', header], ['void *', data]);
+  if (res.ret !== 0) throw new Error(`capget/capset: errno ${res.errno}`);
+  return data;
+}
+
+/** Run `use` with `cap` out of this thread's effective set; it stays permitted, and comes back after. */
+function withoutEffective<T>(cap: number, use: () => T): T {
+  const saved = capabilities();
+  const lowered = Buffer.from(saved);
+  // Each 32-bit word of the sets starts with its effective part.
+  const at = Math.floor(cap / 32) * CAP_DATA_WORD_SIZE;
+  lowered.writeUInt32LE((lowered.readUInt32LE(at) & ~(1 << (cap % 32))) >>> 0, at);
+  capabilities(lowered);
+  try {
+    return use();
+  } finally {
+    capabilities(saved);
+  }
+}
+
+t.test(
+  'without CAP_SYS_CHROOT, called directly, the mount probes answer as with it and leave no child, descriptor or mount',
+  { skip: !IS_ROOT && 'needs root' },
+  async (t) => {
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    const entries = hostEntries();
+    const fds = readdirSync('/proc/self/fd').sort();
+    const kids = children();
+    for (const probe of [mounts.moveMountSetGroup, mounts.overlayfsMaps, mounts.autofs]) {
+      const withIt = callProbe(probe);
+      const without = withoutEffective(CAP_SYS_CHROOT, () => callProbe(probe));
+      t.same(without, withIt, `${probe.name}: ${without.message}`);
+      t.same(children(), kids, `${probe.name}: no child left`);
+    }
+    t.same(traces(mountinfo, readFileSync('/proc/self/mountinfo', 'utf8')), [], 'no mount of the probes');
+    t.same(addedEntries(entries), [], 'nothing of the probes on the host filesystem');
     t.same(await settled(() => readdirSync('/proc/self/fd').sort(), fds), fds, 'every descriptor closed');
   },
 );

@@ -10,6 +10,7 @@ import type { ProbeOutcome } from '../src/model.js';
 import { Tracee, TraceeError, withTracee, TRACEE_ARGV0, CODE } from '../src/native/tracee.js';
 import { SYS, PAGE_SIZE, errno as E } from '../src/native/constants.js';
 import * as ptrace from '../src/probes/ptrace.js';
+import { traced } from '../src/probes/resources.js';
 import { assertSameAsRoot, kernelAtLeast, minKernelOf } from './helpers/kernel-answers.js';
 import { callProbe } from './helpers/direct.js';
 
@@ -250,7 +251,7 @@ t.test('no tracee outlives a runner that dies or hangs holding one', async (t) =
 
 t.test('a failure of the tracing itself is unknown, never unsupported', async (t) => {
   const failing = (errno: number) =>
-    ptrace.traced(() => {
+    traced(() => {
       throw new TraceeError('PTRACE_SEIZE', errno, 'Unable to ptrace the child');
     });
   t.match(failing(E.EPERM), { status: 'unknown', reason: 'PermissionDenied', message: /PTRACE_SEIZE.*EPERM/ });
@@ -259,7 +260,7 @@ t.test('a failure of the tracing itself is unknown, never unsupported', async (t
   t.match(failing(0), { status: 'unknown', reason: 'UnexpectedResult' });
   t.throws(
     () =>
-      ptrace.traced(() => {
+      traced(() => {
         throw new RangeError('a bug in the probe');
       }),
     RangeError,

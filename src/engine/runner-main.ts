@@ -4,7 +4,9 @@
 // CommonJS (scripts/bundle.mjs), so no top-level await: Node 20 starts a
 // CommonJS entry sooner than an ES module, and every `check` waits for a
 // runner to start.
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
@@ -39,6 +41,25 @@ async function runOne(probes: Probes, name: string): Promise<void> {
   tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
 }
 
+/**
+ * The engine's commands, on stdin. To make process.stdin, Node asks what the
+ * descriptor is (getsockname, for the socket the engine hands over); where a
+ * seccomp filter refuses the call, it hands out a stand-in already at its end
+ * (a bare Readable), or throws, and the runner would exit before its first
+ * command. The descriptor is then read as a file, with blocking reads on
+ * libuv's pool: no stream of Node's has made it non-blocking, and libuv
+ * leaves a child's stdio blocking.
+ */
+function commands(): NodeJS.ReadableStream {
+  try {
+    const stdin = process.stdin;
+    if (Object.getPrototypeOf(stdin) !== Readable.prototype) return stdin;
+  } catch {
+    // read as a file, below
+  }
+  return createReadStream('', { fd: 0 });
+}
+
 async function main(): Promise<never> {
   // Die with the engine: a runner must never outlive the process that started it.
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
@@ -50,7 +71,7 @@ async function main(): Promise<never> {
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
 
   tell({ type: 'ready' });
-  for await (const line of createInterface({ input: process.stdin })) {
+  for await (const line of createInterface({ input: commands() })) {
     const command = JSON.parse(line) as RunCommand;
     for (const name of command.run) await runOne(probes, name);
     tell({ type: 'done' });

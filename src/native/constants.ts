@@ -25,6 +25,7 @@ export const POINTER_SIZE = 8;
 
 /** x86-64 system call numbers: for syscall() here and for code run inside a tracee. */
 export const SYS = {
+  fstat: 5,
   mmap: 9,
   mprotect: 10,
   munmap: 11,
@@ -80,12 +81,15 @@ export const SYS = {
   request_key: 249,
   keyctl: 250,
   inotify_add_watch: 254,
+  openat: 257,
+  mkdirat: 258,
   unshare: 272,
   vmsplice: 278,
   timerfd_create: 283,
   signalfd4: 289,
   eventfd2: 290,
   epoll_create1: 291,
+  pipe2: 293,
   inotify_init1: 294,
   perf_event_open: 298,
   name_to_handle_at: 303,
@@ -134,6 +138,7 @@ export const I386_MINUS_ONE = 0xffffffffn;
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 export const O_RDWR = 2;
+export const O_CREAT = 0o100;
 export const O_NOCTTY = 0o400;
 export const O_NONBLOCK = 0o4000;
 export const O_DIRECTORY = 0o200000;
@@ -146,6 +151,13 @@ export const F_GETOWNER_UIDS = 17;
 export const F_OWNER_UIDS_SIZE = 8;
 /** openat2(2) and move_mount(2) take a directory fd; AT_FDCWD is the current directory. */
 export const AT_FDCWD = -100;
+
+// ---------------------------------------------------------------- <asm/stat.h> (x86-64)
+
+/** struct stat as fstat(2) fills it: its size, and where st_dev and st_ino sit (both 64-bit). */
+export const STAT_SIZE = 144;
+export const STAT_DEV_OFFSET = 0;
+export const STAT_INO_OFFSET = 8;
 
 // ---------------------------------------------------------------- <spawn.h> (glibc)
 
@@ -571,7 +583,6 @@ export const MOVE_MOUNT_SET_GROUP = 0x100;
 
 // ---------------------------------------------------------------- <linux/capability.h>
 
-/** unshare and setns of a mount namespace need both. */
 export const CAP_SETPCAP = 8;
 /** <linux/capability.h>: capget/capset with two 32-bit words per set. */
 export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
@@ -581,6 +592,7 @@ export const CAP_HEADER_SIZE = 8;
 export const CAP_DATA_SIZE = 24;
 export const CAP_DATA_WORD_SIZE = 12;
 export const CAP_DATA_INHERITABLE_OFFSET = 8;
+/** setns() back into a mount namespace needs it, beside CAP_SYS_ADMIN. */
 export const CAP_SYS_CHROOT = 18;
 export const CAP_SYS_ADMIN = 21;
 

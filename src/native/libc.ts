@@ -166,7 +166,6 @@ export const mmap = bind('long mmap(unsigned long addr, unsigned long len, int p
 export const munmap = bind('int munmap(unsigned long addr, unsigned long len)');
 export const fchdir = bind('int fchdir(int fd)');
 export const chroot = bind('int chroot(const char *path)');
-export const getpgrp = bind('int getpgrp()');
 
 const rawSpawn = libcFunction(
   'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',

@@ -7,7 +7,7 @@ import { hasCapability, procStatus } from '../native/procfs.js';
 import { CODE, type Tracee } from '../native/tracee.js';
 import { supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, fromFsError } from './outcome.js';
-import { traced } from './ptrace.js';
+import { traced } from './resources.js';
 
 /** The file is there (ENOENT: the kernel lacks it); any other failure (EACCES) tells nothing. */
 function present(path: string): ProbeOutcome {

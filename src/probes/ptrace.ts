@@ -80,33 +80,14 @@ import {
   COUNTING_HANDLER_SIZE,
   COUNTER_SIZE,
   Tracee,
-  TraceeError,
   asResult,
-  withTracee,
   describeState,
   type Registers,
 } from '../native/tracee.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { fromErrno, errnoName } from './outcome.js';
 import { kernelCommandLine, seccompMode } from '../native/procfs.js';
-
-/** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
-function fromTraceeError(err: TraceeError): ProbeOutcome {
-  const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
-  if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
-  if (err.errno === E.ETIMEDOUT) return unknown('Timeout', detail);
-  return unknown('UnexpectedResult', detail);
-}
-
-/** Run `test` on a fresh tracee (killed and reaped however it ends); tracing failures become unknown. */
-export function traced(test: (tracee: Tracee) => ProbeOutcome): ProbeOutcome {
-  try {
-    return withTracee(test);
-  } catch (err) {
-    if (err instanceof TraceeError) return fromTraceeError(err);
-    throw err;
-  }
-}
+import { traced } from './resources.js';
 
 /** A failed ptrace request: EIO is what the kernel answers to a request it does not know. */
 function requestFailed(errno: number, what: string): ProbeOutcome {

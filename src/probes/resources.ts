@@ -7,9 +7,18 @@ import { close, closeSync, openSync, writeSync } from 'node:fs';
 import * as libc from '../native/libc.js';
 import { mapAnonymous } from '../native/memory.js';
 import { NetlinkSocket } from '../native/netlink.js';
-import { CLONE_NEWNET, CLONE_NEWNS, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY } from '../native/constants.js';
+import { TraceeError, withTracee, type Tracee } from '../native/tracee.js';
+import {
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+  O_RDONLY,
+  errno as E,
+} from '../native/constants.js';
 import { procPath } from '../native/procfs.js';
-import { stop, type ProbeOutcome } from '../model.js';
+import { stop, unknown, type ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, fromFsError } from './outcome.js';
 
 /** How a probe classifies a failure to acquire, where the default (fromErrno) is not its word. */
@@ -136,6 +145,24 @@ function abandonRunner(why: string): never {
   writeSync(2, `criu-readiness: ${why}\n`);
   process.kill(process.pid, 'SIGKILL');
   throw new Error(why);
+}
+
+/** A failure of the tracing itself (spawn, seize, an unexpected stop) says nothing about a feature: unknown. */
+function fromTraceeError(err: TraceeError): ProbeOutcome {
+  const detail = err.errno ? `${err.message}: ${errnoName(err.errno)}` : err.message;
+  if (err.errno === E.EPERM || err.errno === E.EACCES) return unknown('PermissionDenied', detail);
+  if (err.errno === E.ETIMEDOUT) return unknown('Timeout', detail);
+  return unknown('UnexpectedResult', detail);
+}
+
+/** Run `test` on a fresh tracee (killed and reaped however it ends); tracing failures become unknown. */
+export function traced(test: (tracee: Tracee) => ProbeOutcome): ProbeOutcome {
+  try {
+    return withTracee(test);
+  } catch (err) {
+    if (err instanceof TraceeError) return fromTraceeError(err);
+    throw err;
+  }
 }
 
 /**

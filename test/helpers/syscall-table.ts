@@ -195,7 +195,6 @@ export const LIBC_SYSCALLS: Readonly<Record<string, readonly string[]>> = {
   munmap: ['munmap'],
   fchdir: ['fchdir'],
   chroot: ['chroot'],
-  getpgrp: ['getpgid'],
   // posix_spawn: clone (clone3 first on newer glibc), then execve in the child, which the sweep cannot refuse.
   posix_spawn: ['clone', 'clone3'],
   posix_spawn_file_actions_init: [],
