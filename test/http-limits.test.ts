@@ -2,6 +2,7 @@
 // connection cap that makes way for new clients by closing the oldest idle
 // connection, the bound on pipelined requests, the whole-request timeout,
 // the Host allow-list, cross-site POSTs, and unknown transfer codings.
+import { IncomingMessage } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { LIMITS, buildApp, connectionGuard, type AppOptions } from '../src/http/app.js';
@@ -121,6 +122,32 @@ t.test('a connection with more pipelined requests waiting than the bound is clos
     requests,
     LIMITS.maxPipelined + 1,
     'the requests read after the bound are dropped as they are parsed, never made into requests',
+  );
+});
+
+t.test('the parse of a connection closed for pipelining too many stops at the next request head', async (t) => {
+  const { port, app } = await listening(t);
+  // Every request head Node parses gets its header lines added to a message (an undocumented, long-standing method).
+  const message = IncomingMessage.prototype as IncomingMessage & {
+    _addHeaderLines: (this: IncomingMessage, headers: string[], n: number) => void;
+  };
+  const addHeaderLines = message._addHeaderLines;
+  let parsed = 0;
+  message._addHeaderLines = function (headers, n) {
+    parsed++;
+    addHeaderLines.call(this, headers, n);
+  };
+  t.teardown(() => {
+    message._addHeaderLines = addHeaderLines;
+  });
+  const c = await open(port);
+  c.socket.write(request('/check?level=all').repeat(LIMITS.maxPipelined * 20));
+  await c.closed;
+  t.equal(connectionGuard(app.server)?.snapshot().overPipelined, 1);
+  t.equal(
+    parsed,
+    LIMITS.maxPipelined + 2,
+    'the bound, the request past it and the next head; not the rest of the read',
   );
 });
 

@@ -51,13 +51,19 @@ interface ConnectionState {
 /** The HTTP parser Node attaches to a server connection (an undocumented but long-standing property). */
 type ParsedSocket = Socket & { parser?: { onIncoming?: unknown } | null };
 
-const ignoreRequest = () => 0;
+/**
+ * In place of Node's handler of a parsed request head: -1 is llhttp's "stop
+ * with an error", which ends the parse of what was read (Node reports it as a
+ * client error on a connection already closed, which problem.ts ignores).
+ */
+const ignoreRequest = () => -1;
 
 /**
  * Node parses the whole of what it read from a connection, even once the
  * connection is closed: one read of pipelined requests is about 1,400 of
- * them, each of which would get a response object, held until the close.
- * From here on, each is dropped as it is parsed.
+ * them, each of which would cost a message object and its events, enough to
+ * keep the event loop from every other client while pipelining attackers
+ * reconnect. From here on, the parse stops at the next request head.
  */
 function stopRouting(socket: ParsedSocket): void {
   if (socket.parser) socket.parser.onIncoming = ignoreRequest;
