@@ -21,6 +21,8 @@ const attackersScript = `${root}bench/attackers.mjs`;
 interface Service {
   child: ChildProcessWithoutNullStreams;
   port: number;
+  /** Connections made to it to wait for /readyz. */
+  readinessPolls: number;
   logs: Record<string, unknown>[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
@@ -48,8 +50,12 @@ async function service(t: Test, args: string[] = []): Promise<Service> {
     });
     child.on('close', () => reject(new Error(`serve exited before listening: ${stderr}`)));
   });
-  while ((await healthz(port, '/readyz')).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-  return { child, port, logs, exited };
+  let readinessPolls = 1;
+  while ((await healthz(port, '/readyz')).status !== 200) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    readinessPolls++;
+  }
+  return { child, port, readinessPolls, logs, exited };
 }
 
 /** One GET on its own connection: its status (undefined when none came within `timeoutMs`) and how long it took. */
@@ -83,6 +89,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ATTACK_MS = 3000;
 /** How long /healthz may take while the service is attacked. */
 const HEALTHZ_WITHIN_MS = 1000;
+/** The pause between one /healthz and the next: asked throughout, without adding a flood of its own. */
+const HEALTHZ_EVERY_MS = 20;
 
 interface UnderAttack {
   /** Every /healthz asked from the start of the attack to its end, one after another. */
@@ -95,7 +103,7 @@ interface UnderAttack {
  * bench/attackers.mjs against the service, in a process of its own: the
  * attack's writes do not share this event loop, so a /healthz time measured
  * here is the service's, not this process's delay in reading the answer.
- * Meanwhile: /healthz asked again as soon as answered, and the service's
+ * Meanwhile: /healthz asked again shortly after each answer, and the service's
  * resident memory and open descriptors sampled.
  */
 async function attack(t: Test, service: Service, pipelines: number, idle: number): Promise<UnderAttack> {
@@ -119,7 +127,10 @@ async function attack(t: Test, service: Service, pipelines: number, idle: number
   });
   let attacking = true;
   const asking = (async () => {
-    while (attacking) result.health.push(await healthz(service.port, '/healthz', 2 * HEALTHZ_WITHIN_MS));
+    while (attacking) {
+      result.health.push(await healthz(service.port, '/healthz', 2 * HEALTHZ_WITHIN_MS));
+      await sleep(HEALTHZ_EVERY_MS);
+    }
   })();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -178,17 +189,19 @@ t.test(
 );
 
 interface KeepAliveClient {
+  /** Connections that were established (the kernel completed them, whether or not the service took them). */
+  connections: number;
   sent: number;
   answered: number;
   /** Requests written on a connection that had already carried one, whose connection closed before their answer. */
   lost: number;
-  /** First requests of a connection that closed before their answer: a connection the kernel had queued when the listener closed (the service never accepted it). */
+  /** First requests of a connection that closed before their answer. */
   lostFirst: number;
 }
 
 /** A client that sends its next request on the same connection as soon as an answer is in, and opens a new one after Connection: close. */
 async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepAliveClient> {
-  const client: KeepAliveClient = { sent: 0, answered: 0, lost: 0, lostFirst: 0 };
+  const client: KeepAliveClient = { connections: 0, sent: 0, answered: 0, lost: 0, lostFirst: 0 };
   const paths = ['/check?level=all', '/features', '/metrics', '/healthz'];
   while (!stop()) {
     const finished = await new Promise<'refused' | 'closed'>((resolve) => {
@@ -204,7 +217,10 @@ async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepA
         client.sent++;
         socket.write(`GET ${paths[client.sent % paths.length]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       };
-      socket.on('connect', next);
+      socket.on('connect', () => {
+        client.connections++;
+        next();
+      });
       socket.on('data', (chunk: Buffer) => {
         buffer += chunk.toString('latin1');
         const head = buffer.indexOf('\r\n\r\n');
@@ -233,7 +249,7 @@ async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepA
 }
 
 t.test('SIGTERM under keep-alive load: every request the service received is answered, then it exits 0', async (t) => {
-  const { child, port, exited } = await service(t, ['--min-refresh-interval', '0']);
+  const { child, port, readinessPolls, logs, exited } = await service(t, ['--min-refresh-interval', '0']);
   let exitedYet = false;
   void exited.then(() => (exitedYet = true));
   const clients = Array.from({ length: 20 }, () => keepAliveClient(port, () => exitedYet));
@@ -249,8 +265,15 @@ t.test('SIGTERM under keep-alive load: every request the service received is ans
     0,
     'no request on a kept-alive connection lost its answer to a closed connection',
   );
-  t.comment(
-    `first requests of connections the kernel queued as the listener closed, unanswered: ${results.reduce((sum, c) => sum + c.lostFirst, 0)}`,
+  const stopped = logs.find((l) => l.msg === 'stopped');
+  t.equal(stopped?.unanswered, 0, 'the service closed no connection under a request it had read (its own count)');
+  // Connections the kernel completed but the service had not taken when the listener closed are reset unread
+  // (README, signals): each first request lost is on one of those, never on a connection the service took.
+  const lostFirst = results.reduce((sum, c) => sum + c.lostFirst, 0);
+  const neverTaken = results.reduce((sum, c) => sum + c.connections, readinessPolls) - Number(stopped?.accepted);
+  t.ok(
+    lostFirst <= neverTaken,
+    `${lostFirst} first requests lost, on the ${neverTaken} connections the service never took from its listener`,
   );
 });
 

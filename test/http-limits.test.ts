@@ -151,6 +151,24 @@ t.test('the parse of a connection closed for pipelining too many stops at the ne
   );
 });
 
+t.test(
+  'a request whose connection is closed before its answer is counted unanswered; one answered is not',
+  async (t) => {
+    const { port, app } = await listening(t);
+    await ask(port, request('/healthz', 'Host: 127.0.0.1\r\nConnection: close'));
+    const c = await open(port);
+    // Its head is read, its body never finishes arriving: a request in progress.
+    c.socket.write(
+      'POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{',
+    );
+    await until(() => connectionGuard(app.server)?.snapshot().inFlight === 1);
+    t.equal(connectionGuard(app.server)?.snapshot().unanswered, 0);
+    app.server.closeAllConnections();
+    t.ok(await until(() => connectionGuard(app.server)?.snapshot().connections === 0), 'its connection closed');
+    t.equal(connectionGuard(app.server)?.snapshot().unanswered, 1);
+  },
+);
+
 t.test('a few pipelined requests are all answered in order', async (t) => {
   const { port } = await listening(t);
   const c = await open(port);
