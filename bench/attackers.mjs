@@ -23,11 +23,15 @@ function pipeline() {
   socket.on('drain', pump);
 }
 
+const opened = [];
 for (let i = 0; i < idle; i++) {
   const socket = connect(port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
   socket.on('error', () => {});
+  // Open once answered, or closed by the service to admit another.
+  opened.push(new Promise((resolve) => socket.once('data', resolve).once('close', resolve)));
   socket.on('data', () => {});
   if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 10));
 }
+await Promise.all(opened);
 for (let i = 0; i < pipelines; i++) pipeline();
 process.stdout.write('ready\n');

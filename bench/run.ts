@@ -11,6 +11,7 @@ import autocannon, { type Result } from 'autocannon';
 import { CATALOGUE } from '../src/catalogue.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { runCheck } from '../src/service/check.js';
+import { RSS_LIMIT_MIB } from './limits.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
@@ -314,10 +315,10 @@ async function benchLoad(base: string, pid: number): Promise<void> {
   rows.push({
     figure: 'resident memory under load (MiB: before / peak / after)',
     value: `${fmt(before, 1)} / ${fmt(peak, 1)} / ${fmt(after, 1)}`,
-    baseline: '120 MiB limit',
-    ratio: fmt(peak / 120, 2),
+    baseline: `${RSS_LIMIT_MIB} MiB limit`,
+    ratio: fmt(peak / RSS_LIMIT_MIB, 2),
     target: '< 1',
-    pass: peak < 120,
+    pass: peak < RSS_LIMIT_MIB,
   });
   rows.push({
     figure: 'peak memory, second load round against first',

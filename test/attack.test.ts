@@ -4,32 +4,34 @@
 // within its memory, and stop gracefully on signals.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
+import { RSS_LIMIT_MIB } from '../bench/limits.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = `${root}dist/cli.js`;
 const SERVICE_NODE_OPTIONS = (
   JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { config: { serviceNodeOptions: string } }
 ).config.serviceNodeOptions.split(' ');
-/**
- * Resident memory the service must stay under while attacked: its V8 heap
- * limit (76 MiB with the service's options) and Node's own share. Without
- * the bounds the pipelined attack reaches the heap limit and aborts.
- */
-const RSS_LIMIT_MIB = 128;
+/** bench/attackers.mjs: the two patterns that used to crash the service, as the bench's attack round runs them. */
+const attackersScript = `${root}bench/attackers.mjs`;
 
 interface Service {
   child: ChildProcessWithoutNullStreams;
   port: number;
+  /** Connections made to it to wait for /readyz. */
+  readinessPolls: number;
   logs: Record<string, unknown>[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
 async function service(t: Test, args: string[] = []): Promise<Service> {
-  const child = spawn(process.execPath, [...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0', ...args]);
+  // As the image starts it: without tap's hooks (coverage, process tracking), which tap puts back in the NODE_OPTIONS
+  // of whatever is spawned, so env takes them out (exec keeps the pid). They would add to the memory measured.
+  const command = [process.execPath, ...SERVICE_NODE_OPTIONS, cli, 'serve', '--listen', '127.0.0.1:0', ...args];
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', ...command]);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
@@ -48,8 +50,12 @@ async function service(t: Test, args: string[] = []): Promise<Service> {
     });
     child.on('close', () => reject(new Error(`serve exited before listening: ${stderr}`)));
   });
-  while ((await healthz(port, '/readyz')).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-  return { child, port, logs, exited };
+  let readinessPolls = 1;
+  while ((await healthz(port, '/readyz')).status !== 200) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    readinessPolls++;
+  }
+  return { child, port, readinessPolls, logs, exited };
 }
 
 /** One GET on its own connection: its status (undefined when none came within `timeoutMs`) and how long it took. */
@@ -77,106 +83,135 @@ function rssMiB(pid: number): number {
   return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? 0) / 1024;
 }
 
-/** Sample the service's resident memory while `during` runs; the peak. */
-async function peakRss(pid: number, during: () => Promise<void>): Promise<number> {
-  let peak = rssMiB(pid);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long each attack lasts once its connections are open. */
+const ATTACK_MS = 3000;
+/** How long /healthz may take while the service is attacked. */
+const HEALTHZ_WITHIN_MS = 1000;
+/** The pause between one /healthz and the next: asked throughout, without adding a flood of its own. */
+const HEALTHZ_EVERY_MS = 20;
+
+interface UnderAttack {
+  /** Every /healthz asked while the attack's connections were opening (reported, not bounded: an accept storm). */
+  opening: { status?: number; ms: number }[];
+  /** Every /healthz asked from then to the end of the attack, one after another. */
+  health: { status?: number; ms: number }[];
+  peakRssMiB: number;
+  mostFds: number;
+}
+
+/**
+ * bench/attackers.mjs against the service, in a process of its own: the
+ * attack's writes do not share this event loop, so a /healthz time measured
+ * here is the service's, not this process's delay in reading the answer.
+ * Meanwhile: /healthz asked again shortly after each answer, and the service's
+ * resident memory and open descriptors sampled. The attack lasts ATTACK_MS
+ * from the moment all its connections are open (the bound is reached).
+ */
+async function attack(t: Test, service: Service, pipelines: number, idle: number): Promise<UnderAttack> {
+  const pid = service.child.pid ?? 0;
+  const result: UnderAttack = { opening: [], health: [], peakRssMiB: rssMiB(pid), mostFds: 0 };
   const sampler = setInterval(() => {
     try {
-      peak = Math.max(peak, rssMiB(pid));
+      result.peakRssMiB = Math.max(result.peakRssMiB, rssMiB(pid));
+      result.mostFds = Math.max(result.mostFds, readdirSync(`/proc/${pid}/fd`).length);
     } catch {
       // gone: the exit is what the test reports
     }
-  }, 100);
+  }, 50);
+  const attackersArgs = [attackersScript, String(service.port), String(pipelines), String(idle)];
+  const attackers = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...attackersArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stopped = new Promise((resolve) => attackers.once('close', resolve));
+  t.teardown(() => {
+    attackers.kill('SIGKILL');
+  });
+  const now: { phase: 'opening' | 'open' | 'over' } = { phase: 'opening' };
+  const asking = (async () => {
+    while (now.phase !== 'over') {
+      const asked = now.phase === 'opening' ? result.opening : result.health;
+      asked.push(await healthz(service.port, '/healthz', 2 * HEALTHZ_WITHIN_MS));
+      await sleep(HEALTHZ_EVERY_MS);
+    }
+  })();
   try {
-    await during();
+    await new Promise<void>((resolve, reject) => {
+      attackers.stdout.once('data', () => resolve());
+      attackers.once('close', () => reject(new Error('the attackers exited before they were ready')));
+    });
+    now.phase = 'open';
+    await sleep(ATTACK_MS);
   } finally {
+    now.phase = 'over';
+    await asking;
     clearInterval(sampler);
+    attackers.kill('SIGKILL');
+    await stopped;
   }
-  return peak;
+  return result;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+function slowest(health: readonly { ms: number }[]): number {
+  return Math.round(Math.max(...health.map((h) => h.ms)));
+}
+
+function answeredWithinASecond(t: Test, { opening, health }: UnderAttack): void {
+  if (opening.length > 0)
+    t.comment(
+      `while the attack's connections opened: /healthz asked ${opening.length} times, slowest ${slowest(opening)} ms`,
+    );
+  t.ok(health.length > 1, `/healthz asked ${health.length} times during the attack`);
+  t.same(
+    health.filter((h) => h.status !== 200 || h.ms >= HEALTHZ_WITHIN_MS),
+    [],
+    `every /healthz answered 200 within ${HEALTHZ_WITHIN_MS} ms (slowest ${slowest(health)} ms)`,
+  );
+}
 
 t.test(
-  '50 connections pipelining GET /check?level=all and never reading: the service lives, answers /healthz, stays within its memory',
+  '50 connections pipelining GET /check?level=all and never reading: the service lives, answers /healthz within a second, stays within its memory',
   async (t) => {
-    const { child, port } = await service(t);
-    const pid = child.pid ?? 0;
-    const attackers: Socket[] = [];
-    const burst = 'GET /check?level=all HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200);
-    let health: { status?: number; ms: number }[] = [];
-    const peak = await peakRss(pid, async () => {
-      for (let i = 0; i < 50; i++) {
-        const socket = connect(port, '127.0.0.1');
-        socket.on('error', () => {});
-        socket.pause();
-        // Writes until the kernel takes no more, again whenever it does: the pipeline is always full.
-        const pump = () => {
-          while (!socket.destroyed && socket.write(burst));
-        };
-        socket.on('connect', pump);
-        socket.on('drain', pump);
-        attackers.push(socket);
-      }
-      await sleep(3000);
-      health = await Promise.all([healthz(port), sleep(500).then(() => healthz(port))]);
-    });
-    for (const socket of attackers) socket.destroy();
-    t.equal(child.exitCode, null, 'still running');
-    t.same(
-      health.map((h) => h.status),
-      [200, 200],
-      `/healthz answered during the attack (${health.map((h) => Math.round(h.ms)).join(', ')} ms)`,
-    );
-    t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+    const target = await service(t);
+    const under = await attack(t, target, 50, 0);
+    const { peakRssMiB } = under;
+    t.equal(target.child.exitCode, null, 'still running');
+    answeredWithinASecond(t, under);
+    t.ok(peakRssMiB < RSS_LIMIT_MIB, `peak resident memory ${peakRssMiB.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
   },
 );
 
 t.test(
-  '2,000 idle keep-alive connections: the service holds at most its connection limit, answers /healthz, stays within its memory',
+  '2,000 idle keep-alive connections: the service holds at most its connection limit, answers /healthz within a second, stays within its memory',
   async (t) => {
-    const { child, port } = await service(t);
-    const pid = child.pid ?? 0;
-    const idle: Socket[] = [];
-    let health: { status?: number; ms: number } = { ms: 0 };
-    let mostFds = 0;
-    const peak = await peakRss(pid, async () => {
-      for (let i = 0; i < 2000; i++) {
-        const socket = connect(port, '127.0.0.1', () =>
-          socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
-        );
-        socket.on('error', () => {});
-        socket.on('data', () => {});
-        idle.push(socket);
-        if (i % 100 === 99) {
-          await sleep(20);
-          mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
-        }
-      }
-      await sleep(1000);
-      mostFds = Math.max(mostFds, readdirSync(`/proc/${pid}/fd`).length);
-      health = await healthz(port);
-    });
-    for (const socket of idle) socket.destroy();
-    t.equal(child.exitCode, null, 'still running');
-    t.equal(health.status, 200, `/healthz answered among them (${Math.round(health.ms)} ms)`);
-    t.ok(mostFds < 1000 + 100, `at most ${mostFds} descriptors open in the service (connection limit 1000)`);
-    t.ok(peak < RSS_LIMIT_MIB, `peak resident memory ${peak.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
+    const target = await service(t);
+    const under = await attack(t, target, 0, 2000);
+    const { peakRssMiB, mostFds } = under;
+    t.equal(target.child.exitCode, null, 'still running');
+    answeredWithinASecond(t, under);
+    t.ok(
+      mostFds >= 1000 && mostFds < 1000 + 100,
+      `${mostFds} descriptors at most open in the service: its connection limit (1000) reached, not passed`,
+    );
+    t.ok(peakRssMiB < RSS_LIMIT_MIB, `peak resident memory ${peakRssMiB.toFixed(1)} MiB < ${RSS_LIMIT_MIB} MiB`);
   },
 );
 
 interface KeepAliveClient {
+  /** Connections that were established (the kernel completed them, whether or not the service took them). */
+  connections: number;
   sent: number;
   answered: number;
   /** Requests written on a connection that had already carried one, whose connection closed before their answer. */
   lost: number;
-  /** First requests of a connection that closed before their answer: a connection the kernel had queued when the listener closed (the service never accepted it). */
+  /** First requests of a connection that closed before their answer. */
   lostFirst: number;
 }
 
 /** A client that sends its next request on the same connection as soon as an answer is in, and opens a new one after Connection: close. */
 async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepAliveClient> {
-  const client: KeepAliveClient = { sent: 0, answered: 0, lost: 0, lostFirst: 0 };
+  const client: KeepAliveClient = { connections: 0, sent: 0, answered: 0, lost: 0, lostFirst: 0 };
   const paths = ['/check?level=all', '/features', '/metrics', '/healthz'];
   while (!stop()) {
     const finished = await new Promise<'refused' | 'closed'>((resolve) => {
@@ -192,7 +227,10 @@ async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepA
         client.sent++;
         socket.write(`GET ${paths[client.sent % paths.length]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       };
-      socket.on('connect', next);
+      socket.on('connect', () => {
+        client.connections++;
+        next();
+      });
       socket.on('data', (chunk: Buffer) => {
         buffer += chunk.toString('latin1');
         const head = buffer.indexOf('\r\n\r\n');
@@ -221,7 +259,7 @@ async function keepAliveClient(port: number, stop: () => boolean): Promise<KeepA
 }
 
 t.test('SIGTERM under keep-alive load: every request the service received is answered, then it exits 0', async (t) => {
-  const { child, port, exited } = await service(t, ['--min-refresh-interval', '0']);
+  const { child, port, readinessPolls, logs, exited } = await service(t, ['--min-refresh-interval', '0']);
   let exitedYet = false;
   void exited.then(() => (exitedYet = true));
   const clients = Array.from({ length: 20 }, () => keepAliveClient(port, () => exitedYet));
@@ -237,8 +275,15 @@ t.test('SIGTERM under keep-alive load: every request the service received is ans
     0,
     'no request on a kept-alive connection lost its answer to a closed connection',
   );
-  t.comment(
-    `first requests of connections the kernel queued as the listener closed, unanswered: ${results.reduce((sum, c) => sum + c.lostFirst, 0)}`,
+  const stopped = logs.find((l) => l.msg === 'stopped');
+  t.equal(stopped?.unanswered, 0, 'the service closed no connection under a request it had read (its own count)');
+  // Connections the kernel completed but the service had not taken when the listener closed are reset unread
+  // (README, signals): each first request lost is on one of those, never on a connection the service took.
+  const lostFirst = results.reduce((sum, c) => sum + c.lostFirst, 0);
+  const neverTaken = results.reduce((sum, c) => sum + c.connections, readinessPolls) - Number(stopped?.accepted);
+  t.ok(
+    lostFirst <= neverTaken,
+    `${lostFirst} first requests lost, on the ${neverTaken} connections the service never took from its listener`,
   );
 });
 

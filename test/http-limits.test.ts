@@ -2,6 +2,7 @@
 // connection cap that makes way for new clients by closing the oldest idle
 // connection, the bound on pipelined requests, the whole-request timeout,
 // the Host allow-list, cross-site POSTs, and unknown transfer codings.
+import { IncomingMessage } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { LIMITS, buildApp, connectionGuard, type AppOptions } from '../src/http/app.js';
@@ -123,6 +124,50 @@ t.test('a connection with more pipelined requests waiting than the bound is clos
     'the requests read after the bound are dropped as they are parsed, never made into requests',
   );
 });
+
+t.test('the parse of a connection closed for pipelining too many stops at the next request head', async (t) => {
+  const { port, app } = await listening(t);
+  // Every request head Node parses gets its header lines added to a message (an undocumented, long-standing method).
+  const message = IncomingMessage.prototype as IncomingMessage & {
+    _addHeaderLines: (this: IncomingMessage, headers: string[], n: number) => void;
+  };
+  const addHeaderLines = message._addHeaderLines;
+  let parsed = 0;
+  message._addHeaderLines = function (headers, n) {
+    parsed++;
+    addHeaderLines.call(this, headers, n);
+  };
+  t.teardown(() => {
+    message._addHeaderLines = addHeaderLines;
+  });
+  const c = await open(port);
+  c.socket.write(request('/check?level=all').repeat(LIMITS.maxPipelined * 20));
+  await c.closed;
+  t.equal(connectionGuard(app.server)?.snapshot().overPipelined, 1);
+  t.equal(
+    parsed,
+    LIMITS.maxPipelined + 2,
+    'the bound, the request past it and the next head; not the rest of the read',
+  );
+});
+
+t.test(
+  'a request whose connection is closed before its answer is counted unanswered; one answered is not',
+  async (t) => {
+    const { port, app } = await listening(t);
+    await ask(port, request('/healthz', 'Host: 127.0.0.1\r\nConnection: close'));
+    const c = await open(port);
+    // Its head is read, its body never finishes arriving: a request in progress.
+    c.socket.write(
+      'POST /refresh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{',
+    );
+    await until(() => connectionGuard(app.server)?.snapshot().inFlight === 1);
+    t.equal(connectionGuard(app.server)?.snapshot().unanswered, 0);
+    app.server.closeAllConnections();
+    t.ok(await until(() => connectionGuard(app.server)?.snapshot().connections === 0), 'its connection closed');
+    t.equal(connectionGuard(app.server)?.snapshot().unanswered, 1);
+  },
+);
 
 t.test('a few pipelined requests are all answered in order', async (t) => {
   const { port } = await listening(t);

@@ -27,6 +27,8 @@ export interface ConnectionBounds {
 /** What the guard saw, for tests and the bench. */
 export interface GuardCounts {
   connections: number;
+  /** Connections taken from the listener since the start, refused ones included. */
+  accepted: number;
   idle: number;
   inFlight: number;
   evicted: number;
@@ -34,6 +36,8 @@ export interface GuardCounts {
   overPipelined: number;
   shed: number;
   stalled: number;
+  /** Requests read whose connection closed before their answer was written in full. */
+  unanswered: number;
 }
 
 interface ConnectionState {
@@ -51,13 +55,19 @@ interface ConnectionState {
 /** The HTTP parser Node attaches to a server connection (an undocumented but long-standing property). */
 type ParsedSocket = Socket & { parser?: { onIncoming?: unknown } | null };
 
-const ignoreRequest = () => 0;
+/**
+ * In place of Node's handler of a parsed request head: -1 is llhttp's "stop
+ * with an error", which ends the parse of what was read (Node reports it as a
+ * client error on a connection already closed, which problem.ts ignores).
+ */
+const ignoreRequest = () => -1;
 
 /**
  * Node parses the whole of what it read from a connection, even once the
  * connection is closed: one read of pipelined requests is about 1,400 of
- * them, each of which would get a response object, held until the close.
- * From here on, each is dropped as it is parsed.
+ * them, each of which would cost a message object and its events, enough to
+ * keep the event loop from every other client while pipelining attackers
+ * reconnect. From here on, the parse stops at the next request head.
  */
 function stopRouting(socket: ParsedSocket): void {
   if (socket.parser) socket.parser.onIncoming = ignoreRequest;
@@ -74,7 +84,17 @@ export class ConnectionGuard {
   /** Connections with no request in progress, oldest first (a Set keeps insertion order). */
   private readonly idle = new Set<Socket>();
   private inFlight = 0;
-  private readonly counts = { evicted: 0, refused: 0, overPipelined: 0, shed: 0, stalled: 0 };
+  /** Connections answered with the refusal: what they send next is not a request left unanswered. */
+  private readonly refusedSockets = new WeakSet<Socket>();
+  private readonly counts = {
+    accepted: 0,
+    evicted: 0,
+    refused: 0,
+    overPipelined: 0,
+    shed: 0,
+    stalled: 0,
+    unanswered: 0,
+  };
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -92,10 +112,12 @@ export class ConnectionGuard {
   }
 
   private connected(socket: Socket): void {
+    this.counts.accepted++;
     if (this.states.size >= this.bounds.maxConnections) {
       const oldest = this.idle.values().next();
       if (oldest.done) {
         this.counts.refused++;
+        this.refusedSockets.add(socket);
         this.refuse(socket);
         return;
       }
@@ -118,6 +140,7 @@ export class ConnectionGuard {
     if (state) {
       state.closed = true;
       this.inFlight -= state.waiting;
+      this.counts.unanswered += state.waiting;
     }
     this.states.delete(socket);
     this.idle.delete(socket);
@@ -134,8 +157,9 @@ export class ConnectionGuard {
   admit(request: IncomingMessage, response: ServerResponse): Admission {
     const socket = request.socket;
     const state = this.states.get(socket);
-    // A connection the guard refused or dropped: nothing more is read from it.
+    // A connection the guard refused or closed: nothing more is read from it.
     if (!state) {
+      if (!this.refusedSockets.has(socket)) this.counts.unanswered++;
       socket.destroy();
       stopRouting(socket);
       return 'closed';
@@ -143,7 +167,7 @@ export class ConnectionGuard {
     state.waiting++;
     this.inFlight++;
     this.idle.delete(socket);
-    response.once('close', () => this.answered(socket, state));
+    response.once('close', () => this.answered(socket, state, response));
     if (state.waiting > this.bounds.maxPipelined) {
       this.counts.overPipelined++;
       this.drop(socket);
@@ -165,8 +189,10 @@ export class ConnectionGuard {
     return 'route';
   }
 
-  private answered(socket: Socket, state: ConnectionState): void {
+  private answered(socket: Socket, state: ConnectionState, response: ServerResponse): void {
     if (state.closed) return;
+    // Closed before the whole answer was handed to the connection: the connection was closed under it.
+    if (!response.writableFinished) this.counts.unanswered++;
     state.waiting--;
     this.inFlight--;
     if (state.waiting === 0 && !socket.destroyed) {

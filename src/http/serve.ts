@@ -20,7 +20,7 @@ import { SERVE_RESERVED_FILES, openFileLimit } from '../native/procfs.js';
 import { prepareNfdDirectory, writeNfdFeatures } from '../nfd.js';
 import { criuDisagreements, criuInfo } from '../service/criu.js';
 import { version } from '../version.js';
-import { LIMITS, buildApp } from './app.js';
+import { LIMITS, buildApp, connectionGuard } from './app.js';
 import {
   bindListener,
   confineHttpProcess,
@@ -232,6 +232,8 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
     logger.info({ signal: ending.signal }, 'shutting down');
   }
   lifecycle.shuttingDown = true;
+  const guard = connectionGuard(app.server);
+  const unansweredBefore = guard?.snapshot().unanswered ?? 0;
   await sleep(DRAIN_MS);
   // No new connections from here; idle ones close, requests in flight finish.
   // A POST /refresh in flight waits for the run: the run gets the same grace,
@@ -247,6 +249,9 @@ async function serveUnprivileged(settings: Settings, handover: Handover, logger:
   await probingStopped;
   if (code === 0) reapSupervisor(handover.supervisorPid);
   await nfdWrites;
-  logger.info('stopped');
+  const counts = guard?.snapshot();
+  // Requests read but not answered in full during the shutdown (0 unless one outlasted the grace), and connections
+  // taken since the start: what a client saw reset unanswered was never read if it is not counted here.
+  logger.info({ unanswered: (counts?.unanswered ?? 0) - unansweredBefore, accepted: counts?.accepted }, 'stopped');
   return code;
 }
