@@ -600,7 +600,7 @@ function command(): string {
 
 function writeReports(): void {
   const section =
-    `Node ${process.versions.node}, measured on ${new Date().toISOString().slice(0, 10)} with \`${command()}\` ` +
+    `Measured on ${new Date().toISOString().slice(0, 10)} with \`${command()}\` ` +
     `on ${machine()}; server pinned to one core, load from the other.\n\n${table()}\n` +
     `${notes.map((n) => `- ${n}`).join('\n')}\n`;
   for (const file of ['BENCHMARKS.md', 'README.md']) {
