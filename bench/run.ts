@@ -197,7 +197,7 @@ function criuBaseline():
   // crash) did not check the kernel.
   if (check.error || check.signal !== null || !/^Looks good/m.test(output))
     return `not measured: \`${path} check --all\` failed (exit ${check.status}, signal ${check.signal}): ${
-      output.trim().split('\n')[0] ?? check.error?.message
+      output.trim().split('\n')[0] || check.error?.message || 'it printed nothing'
     }`;
   const status = check.status;
   return {
