@@ -445,7 +445,7 @@ async function benchHttp(): Promise<void> {
     await benchAttack(base, port, serverPid, cgroup);
     if (typeof cgroup !== 'string') {
       await sleep(SETTLE_MS);
-      notes.push(`Charge after the load and the attack, settled: ${describeCharge(cgroup).text} MiB.`);
+      notes.push(`Charge after the load and the attack, settled (MiB): ${describeCharge(cgroup).text}.`);
     }
   } finally {
     await stop(server);

@@ -65,21 +65,21 @@ t.test('a process put in the cgroup is charged there, and removing it leaves not
     t.pass('nothing to check without a memory cgroup');
     return;
   }
-  // A shell that joins the cgroup, then touches 16 MiB of anonymous memory and waits.
+  // A shell that joins the cgroup, then a Node that touches 32 MiB of anonymous memory, says so and waits.
   const child = spawn(
     'sh',
     [
       '-c',
-      'echo $$ > "$0" && exec node -e "globalThis.b = Buffer.alloc(16 << 20, 1); setInterval(() => {}, 1000)"',
+      'echo $$ > "$0" && exec node -e "globalThis.b = Buffer.alloc(32 << 20, 1); console.log(1); setInterval(() => {}, 1000)"',
       join(cgroup.path, 'cgroup.procs'),
     ],
-    { stdio: 'ignore' },
+    { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   try {
-    for (let i = 0; i < 600 && cgroup.current() < 16 << 20; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((resolve) => child.stdout.once('data', resolve));
     t.same(cgroup.pids(), [child.pid], 'the process is in it');
-    t.ok(cgroup.current() >= 16 << 20, 'its memory is charged to it');
-    t.ok(cgroup.breakdown().anon >= 16 << 20, 'as anonymous memory');
+    t.ok(cgroup.current() >= 32 << 20, 'its memory is charged to it');
+    t.ok(cgroup.breakdown().anon >= 32 << 20, 'as anonymous memory');
   } finally {
     await cgroup.remove();
   }
