@@ -445,7 +445,16 @@ async function benchHttp(): Promise<void> {
     await benchAttack(base, port, serverPid, cgroup);
     if (typeof cgroup !== 'string') {
       await sleep(SETTLE_MS);
-      notes.push(`Charge after the load and the attack, settled (MiB): ${describeCharge(cgroup).text}.`);
+      // Reported beside the idle figure: V8 keeps the heap it grew, so a loaded service does not return to it.
+      const after = describeCharge(cgroup);
+      rows.push({
+        figure: "after the load and the attack, settled: memory charged to the service's cgroup (MiB)",
+        value: after.text,
+        baseline: idle ? `${fmt(idle.total / MiB, 1)} (idle, above)` : '-',
+        ratio: idle ? fmt(after.total / idle.total, 2) : '-',
+        target: '(report)',
+        pass: undefined,
+      });
     }
   } finally {
     await stop(server);
