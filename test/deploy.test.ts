@@ -183,6 +183,37 @@ t.test('the selector matches the pod, and the Service and PodMonitor select the 
   );
 });
 
+/** A Kubernetes memory quantity in bytes: the binary suffixes the manifests use, or plain bytes. */
+function bytes(quantity: Json | undefined): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(String(quantity));
+  if (!match) throw new Error(`not a memory quantity this test reads: ${String(quantity)}`);
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[match[2] as 'Ki' | 'Mi' | 'Gi'] ?? 1;
+  return Number(match[1]) * unit;
+}
+
+// A memory-backed emptyDir is charged to the pod's memory: the limit must
+// hold the service at its request and /tmp filled, or a full /tmp gets the
+// service OOM-killed at rest.
+t.test("the service's memory limit holds its request and its memory-backed volumes filled", async (t) => {
+  for (const [name, dir] of combinations(t)) {
+    const { pod, containers } = daemonSet(build(dir));
+    const service = containers.get('criu-readiness') as JsonObject;
+    const mounted = new Set(
+      (Array.isArray(service.volumeMounts) ? (service.volumeMounts as JsonObject[]) : []).map((m) => m.name),
+    );
+    const inMemory = (Array.isArray(pod.volumes) ? (pod.volumes as JsonObject[]) : [])
+      .filter((v) => mounted.has(v.name) && getField(v, 'emptyDir.medium') === 'Memory')
+      .map((v) => bytes(getField(v, 'emptyDir.sizeLimit')));
+    const request = bytes(getField(service, 'resources.requests.memory'));
+    const limit = bytes(getField(service, 'resources.limits.memory'));
+    t.ok(inMemory.length > 0, `${name}: /tmp is memory-backed (what this test is about)`);
+    t.ok(
+      limit >= request + inMemory.reduce((a, b) => a + b, 0),
+      `${name}: limit ${limit} >= request ${request} + ${inMemory.join(' + ')}`,
+    );
+  }
+});
+
 t.test('every container has requests, a memory limit, a read-only root and valid, unique named ports', async (t) => {
   for (const [name, dir] of combinations(t)) {
     const { pod } = daemonSet(build(dir));
