@@ -37,7 +37,6 @@ const NEEDS: Record<string, readonly string[]> = {
     'link_nsid',
     'network_lock_nftables',
   ],
-  SYS_CHROOT: ['move_mount_set_group', 'overlayfs_maps', 'autofs'],
   SYS_PTRACE: ['uffd', 'uffd-noncoop'],
   DAC_OVERRIDE: ['overlayfs_maps'],
 };
