@@ -24,10 +24,10 @@ const LAYERS: readonly { name: string; paths: RegExp }[] = [
   { name: 'catalogue', paths: /^catalogue$/ },
   { name: 'service', paths: /^service\// },
   { name: 'metrics, nfd, config', paths: /^(metrics|nfd|config)$/ },
-  { name: 'http support', paths: /^http\/(?!(app|serve)$)[^/]+$/ },
+  { name: 'http support', paths: /^http\/(?!(app|serve|serve-http)$)[^/]+$/ },
   { name: 'http routes', paths: /^http\/routes\// },
   { name: 'http app', paths: /^http\/app$/ },
-  { name: 'http serve', paths: /^http\/serve$/ },
+  { name: 'http serve', paths: /^http\/serve(-http)?$/ },
   { name: 'cli', paths: /^cli$/ },
 ];
 
