@@ -72,10 +72,10 @@ RUN test "$(criu-readiness check --feature proc_stat)" = "proc_stat is supported
 # of the CLI, its runner and the service loads our code already compiled,
 # also where the root filesystem is read-only. The smoke step above made it
 # for the CLI and the runner; this adds the service's modules, loaded with
-# the service's Node options (their code does nothing when loaded).
+# the service's Node options (their code does nothing when loaded). A Node
+# without a compile cache (Node 20) ignores the variable: nothing is made.
 RUN NODE_COMPILE_CACHE=/app/.compile-cache node --max-semi-space-size=4 --max-old-space-size=64 --input-type=module \
-      -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('/app/dist/http')) if (/^(serve|serve-http|chunk-\w+)\.js$/.test(f)) await import('/app/dist/http/' + f);" \
- && test -n "$(ls /app/.compile-cache/*/)"
+      -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('/app/dist/http')) if (/^(serve|serve-http|chunk-\w+)\.js$/.test(f)) await import('/app/dist/http/' + f);"
 
 # No USER: the probes need root (and the capabilities the deployment grants)
 # to ask the kernel what CRIU would ask. Kubernetes decides the privileges;
