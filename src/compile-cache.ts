@@ -31,7 +31,8 @@ const nodeEnable = (nodeModule as { enableCompileCache?: EnableCompileCache }).e
 export function useCompileCache(
   directory = COMPILE_CACHE_DIR,
   env: NodeJS.ProcessEnv = process.env,
-  enable: EnableCompileCache | undefined = nodeEnable,
+  /** null: this Node has none. */
+  enable: EnableCompileCache | null = nodeEnable ?? null,
 ): string | undefined {
   if (!enable || env.NODE_COMPILE_CACHE !== undefined) return undefined;
   try {
