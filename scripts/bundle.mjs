@@ -9,7 +9,9 @@
 // CommonJS entry about 8 ms sooner than an ES module. tsc's ES module of it
 // is removed, so that dist holds one runner; likewise the supervisor.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
@@ -46,4 +48,43 @@ await build({
   outfile: `${dist}/catalogue.js`,
   allowOverwrite: true,
   format: 'esm',
+});
+
+// The service's two images (http/serve.js, which the first image runs, and
+// http/serve-http.js, which the second loads) become a few files holding
+// their modules and their packages' (fastify, zod, pino, prom-client): the
+// second image loads some three hundred modules otherwise, each a resolution
+// and a file read. Split: the first image loads what it needs only, and the
+// modules the second loads later (the app) stay apart, as their chunks.
+// koffi (a native library) and the swagger packages (they read files beside
+// their own code) stay packages.
+const http = `${dist}/http`;
+/** Each module's import.meta.url stays its own file's, so that what it finds beside itself is still found. */
+const ownUrls = {
+  name: 'own-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\/dist\/.*\.js$/ }, async ({ path }) => {
+      const from = relative(http, path);
+      const url = `new URL(${JSON.stringify(from.startsWith('.') ? from : `./${from}`)}, import.meta.url).href`;
+      const contents = (await readFile(path, 'utf8')).replaceAll('import.meta.url', url);
+      return { contents, loader: 'js', resolveDir: dirname(path) };
+    });
+  },
+};
+// The chunks of an earlier build go: their names change with their content.
+for (const file of readdirSync(http)) if (file.startsWith('chunk-')) rmSync(`${http}/${file}`);
+await build({
+  ...common,
+  entryPoints: [`${http}/serve.js`, `${http}/serve-http.js`],
+  chunkNames: 'chunk-[hash]',
+  outdir: http,
+  allowOverwrite: true,
+  splitting: true,
+  format: 'esm',
+  external: ['koffi', '@fastify/swagger', '@fastify/swagger-ui'],
+  plugins: [ownUrls],
+  // The packages written as CommonJS require Node's modules.
+  banner: {
+    js: "import { createRequire as bundleRequire } from 'node:module';\nconst require = bundleRequire(import.meta.url);",
+  },
 });

@@ -11,6 +11,10 @@ import type { TextOutput } from './service/text.js';
 import type { ProbeEngine } from './engine/engine.js';
 
 import { writeSync } from 'node:fs';
+import { useCompileCache } from './compile-cache.js';
+
+// Before anything else loads, and before any Node process is started: they inherit it.
+useCompileCache();
 
 type Catalogue = typeof import('./catalogue.js');
 

@@ -3,7 +3,8 @@
 // its own copy; a second copy turns every stop into unknown/ProbeError.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { ROOT, filesUnder } from './helpers/deploy.js';
 
@@ -24,3 +25,23 @@ t.test('the built runner defines ProbeStop once: the class its probes throw is t
 t.test('the built catalogue defines ProbeStop once', async (t) => {
   t.equal([...built('catalogue.js').matchAll(/this\.name = "ProbeStop"/g)].length, 1);
 });
+
+t.test(
+  'the built service imports no package but the swagger ones (koffi is required where used): the rest is bundled',
+  async (t) => {
+    built('http/serve.js');
+    const dir = join(ROOT, 'dist', 'http');
+    const files = ['serve.js', 'serve-http.js', ...readdirSync(dir).filter((f) => /^chunk-.*\.js$/.test(f))];
+    const imported = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      const specifiers = [
+        ...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"/gm),
+        ...text.matchAll(/\bimport\("([^"]+)"\)/g),
+        ...text.matchAll(/\b__require\("([^"]+)"\)/g),
+      ].map((m) => m[1]);
+      for (const name of specifiers) if (!name.startsWith('.') && !isBuiltin(name)) imported.add(name);
+    }
+    t.same([...imported].sort(), ['@fastify/swagger', '@fastify/swagger-ui']);
+  },
+);

@@ -183,6 +183,19 @@ t.test("the build's smoke step runs one real probe through the CLI on PATH and r
   );
 });
 
+t.test(
+  "the image's compile cache is made at build, beside dist/, for the service's modules and with its Node options",
+  async (t) => {
+    const runs = all(runtime, 'RUN');
+    const step = runs.find((r) => r.includes('NODE_COMPILE_CACHE='));
+    t.ok(step, 'a RUN fills the compile cache');
+    t.match(step, 'NODE_COMPILE_CACHE=/app/.compile-cache ', 'where the CLI looks for it (src/compile-cache.ts)');
+    t.match(step, `node ${pkg.config.serviceNodeOptions} `, "with the service's Node options");
+    t.match(step, '/app/dist/http', "the service's modules");
+    t.ok(runs.indexOf(step!) > runs.indexOf(smokeStep!), 'after the smoke step, whose CLI and runner it keeps');
+  },
+);
+
 t.test('the service port is exposed', async (t) => {
   t.equal(one(runtime, 'EXPOSE'), String(SERVICE_PORT));
 });

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine, type EngineOptions } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
-import { DRAIN_MS } from '../src/http/serve.js';
+import { DRAIN_MS } from '../src/http/serve-http.js';
 import { SteeredProbes, TEST_FEATURES } from './helpers/http-cache.js';
 import { TS_LOADER } from './helpers/node.js';
 

@@ -17,17 +17,17 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
  * mounts the routes, and serve.ts runs the app.
  */
 const LAYERS: readonly { name: string; paths: RegExp }[] = [
-  { name: 'model', paths: /^(model|version)$/ },
+  { name: 'model', paths: /^(model|version|compile-cache)$/ },
   { name: 'native', paths: /^native\// },
   { name: 'engine', paths: /^engine\// },
   { name: 'probes', paths: /^probes\// },
   { name: 'catalogue', paths: /^catalogue$/ },
   { name: 'service', paths: /^service\// },
   { name: 'metrics, nfd, config', paths: /^(metrics|nfd|config)$/ },
-  { name: 'http support', paths: /^http\/(?!(app|serve)$)[^/]+$/ },
+  { name: 'http support', paths: /^http\/(?!(app|serve|serve-http)$)[^/]+$/ },
   { name: 'http routes', paths: /^http\/routes\// },
   { name: 'http app', paths: /^http\/app$/ },
-  { name: 'http serve', paths: /^http\/serve$/ },
+  { name: 'http serve', paths: /^http\/serve(-http)?$/ },
   { name: 'cli', paths: /^cli$/ },
 ];
 

@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProbeResult } from '../src/engine/engine.js';
 import { classifyNftError, hasIptLegacy } from '../src/probes/netfilter.js';
+import { ipv6Enabled } from '../src/native/procfs.js';
 import { runProbes } from './helpers/probe.js';
 import { underRefusals } from './helpers/refusals.js';
 import { callProbe } from './helpers/direct.js';
@@ -69,6 +70,26 @@ t.test('has_ipt_legacy: finds an iptables-save that says legacy', async (t) => {
   const path = /iptables cmd: (\S+?),?(\s|$)/.exec(outcome?.message ?? '')?.[1] ?? '';
   t.match(execFileSync(path, ['-V'], { encoding: 'utf8' }), /legacy/);
 });
+
+t.test(
+  "has_ipt_legacy: iptables' multi-call binary is started once for both its names",
+  { skip: !ipv6Enabled() && 'IPv6 is off here: only the iptables name is asked' },
+  async (t) => {
+    const dir = t.testdir({
+      'xtables-legacy-multi':
+        '#!/bin/sh\necho run >> "$(dirname "$0")/runs"\necho "$(basename "$0") v1.8.9 (legacy)"\n',
+      'iptables-legacy-save': t.fixture('symlink', 'xtables-legacy-multi'),
+      'ip6tables-legacy-save': t.fixture('symlink', 'xtables-legacy-multi'),
+    });
+    chmodSync(join(dir, 'xtables-legacy-multi'), 0o755);
+    searchOnly(t, dir);
+    t.match(callProbe(hasIptLegacy), {
+      status: 'supported',
+      message: `iptables cmd: ${dir}/iptables-legacy-save, ip6tables cmd: ${dir}/ip6tables-legacy-save`,
+    });
+    t.equal(readFileSync(join(dir, 'runs'), 'utf8'), 'run\n');
+  },
+);
 
 t.test(
   'has_ipt_legacy: an iptables-save that does not answer -V in time is unknown/Timeout, not "no legacy iptables"',

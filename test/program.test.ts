@@ -1,8 +1,10 @@
 // Running an external program from a probe: output, exit, deadline, nothing left behind.
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { constants } from 'node:os';
-import { runProgram } from '../src/native/program.js';
+import { runProgram, runPrograms } from '../src/native/program.js';
 
 /** Our children, alive or zombie, from every thread's view. */
 function ownChildren(): number[] {
@@ -72,4 +74,51 @@ t.test('what a program prints on stderr is kept apart from its stdout', async (t
     stdout: 'out\n',
     stderr: 'err\n',
   });
+});
+
+const sh = (script: string, timeoutMs = 5000) => ({ path: '/bin/sh', argv: ['sh', '-c', script], timeoutMs });
+const PATH_ONLY = { env: ['PATH=/usr/bin:/bin'] };
+
+t.test('several programs: each result in the order given, whatever order they end in', async (t) => {
+  t.same(runPrograms([sh('sleep 0.3; echo first'), sh('echo second; exit 4'), sh('kill -9 $$')], 3, PATH_ONLY), [
+    { kind: 'exited', code: 0, stdout: 'first\n', stderr: '' },
+    { kind: 'exited', code: 4, stdout: 'second\n', stderr: '' },
+    { kind: 'killed', signal: constants.signals.SIGKILL },
+  ]);
+});
+
+t.test('several programs run side by side, as many as allowed: each sees the others running', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-programs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Each says it is there, then waits (at most 20 s) until three are: only three at once get there.
+  const meet = sh(
+    `touch "${dir}/$$"; i=0; while [ "$(ls "${dir}" | wc -l)" -lt 3 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; ls "${dir}" | wc -l`,
+    60_000,
+  );
+  const results = runPrograms([meet, meet, meet], 3, PATH_ONLY);
+  t.same(
+    results.map((r) => (r?.kind === 'exited' ? r.stdout.trim() : r?.kind)),
+    ['3', '3', '3'],
+  );
+});
+
+t.test(
+  'one program that outlives its limit is killed and reaped; the others still answer; no child left',
+  async (t) => {
+    const before = new Set(ownChildren());
+    const results = runPrograms([sh('exec sleep 30', 200), sh('echo fine')], 2, PATH_ONLY);
+    t.same(results, [{ kind: 'timeout' }, { kind: 'exited', code: 0, stdout: 'fine\n', stderr: '' }]);
+    t.same(
+      ownChildren().filter((pid) => !before.has(pid)),
+      [],
+    );
+  },
+);
+
+t.test('no program is started once the time given for all has passed: those have no result', async (t) => {
+  const results = runPrograms([sh('exec sleep 30', 30_000), sh('echo late')], 1, {
+    ...PATH_ONLY,
+    until: performance.now() + 300,
+  });
+  t.same(results, [{ kind: 'timeout' }, undefined]);
 });

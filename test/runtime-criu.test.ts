@@ -2,6 +2,7 @@
 // fake criu scripts for odd outputs, Debian's real criu 3.17.1 for "installed
 // but cannot start on this kernel".
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   criuBinary,
@@ -283,6 +284,27 @@ t.test(
         ],
       },
     });
+  },
+);
+
+t.test(
+  "CRIU's per-feature verdicts: a criu that cannot start is asked once, and every feature is unknown with its words",
+  async (t) => {
+    const root = makeRoot(t, {
+      'usr/sbin/criu': {
+        script:
+          'echo "$3" >> "$(dirname "$0")/asked"\n' +
+          'echo "Error (criu/crtools.c:260): Could not initialize kernel features detection." >&2\nexit 1',
+      },
+    });
+    const report = criuFeatureVerdicts(['timens', 'uffd', 'tun'], { env: envFor(root) });
+    t.equal(readFileSync(join(root, 'usr/sbin/asked'), 'utf8'), 'timens\n');
+    t.ok(report.failure);
+    t.match(report.features, [
+      { feature: 'timens', status: 'unknown', message: /Could not initialize kernel features detection/ },
+      { feature: 'uffd', status: 'unknown', message: /Could not initialize kernel features detection/ },
+      { feature: 'tun', status: 'unknown', message: /Could not initialize kernel features detection/ },
+    ]);
   },
 );
 

@@ -330,6 +330,26 @@ t.test(
 );
 
 t.test(
+  'as built (the HTTP side bundled): /openapi.json names the package version, /docs and /metrics answer',
+  { skip: NOT_ROOT || (!existsSync(builtCli) && 'needs npm run build') },
+  async (t) => {
+    const { child, port, result } = await serving(t, [], true);
+    const base = `http://127.0.0.1:${port}`;
+    const document = (await (await fetch(`${base}/openapi.json`)).json()) as { info: { version: string } };
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    t.equal(document.info.version, pkg.version);
+    const docs = await fetch(`${base}/docs/`);
+    t.equal(docs.status, 200);
+    t.match(await docs.text(), /Swagger UI/);
+    const metrics = await fetch(`${base}/metrics`);
+    t.equal(metrics.status, 200);
+    t.match(await metrics.text(), /^criu_readiness_feature_status\{feature="map_files"/m);
+    child.kill('SIGTERM');
+    t.equal((await result).code, 0);
+  },
+);
+
+t.test(
   'the supervisor dying ends serve with exit 1 and a log line that says so, so that it is restarted',
   { skip: NOT_ROOT },
   async (t) => {

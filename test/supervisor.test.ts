@@ -1,5 +1,6 @@
 // The supervisor process and its engine seen from the HTTP side: runs,
 // kills and close over its channel, and what a run answers once it is gone.
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
@@ -28,6 +29,34 @@ t.test('a run through the supervisor gets every result, from a runner the superv
   t.not(runner, pid);
   await engine.close();
 });
+
+/** The children of `pid`, from /proc/PID/task/TID/children. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+t.test(
+  'the supervisor starts its first runner before it is asked for a run, and the first run is served by it',
+  async (t) => {
+    const { engine, pid } = supervised(t);
+    const deadline = Date.now() + 30_000;
+    let started: number[] = [];
+    while (started.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      started = childrenOf(pid);
+    }
+    t.equal(started.length, 1, 'one runner, unasked');
+    const [result] = await engine.run(['describes_itself']);
+    t.equal(runnerPid(result.outcome.message), started[0]);
+    await engine.close();
+  },
+);
 
 t.test('without keep-warm each run has a runner of its own; with it, one serves both', async (t) => {
   const cold = supervised(t).engine;

@@ -26,6 +26,8 @@ function main(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
 
   const engine = new ProbeEngine(options);
+  // The first runner boots now, while the HTTP process re-executes and loads: the first run finds it ready.
+  engine.prestart();
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
   const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
   channel.on('error', () => undefined);

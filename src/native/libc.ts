@@ -238,7 +238,7 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Sleep synchronously, this thread only: a probe polling a child must not let the event loop run. */
-function sleepMs(ms: number): void {
+export function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 

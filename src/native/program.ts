@@ -5,7 +5,7 @@
 // outlives the call.
 import { readSync } from 'node:fs';
 import { childReaped, childSpawned } from './children.js';
-import { F_SETFL, O_CLOEXEC, O_NONBLOCK } from './constants.js';
+import { F_SETFL, O_CLOEXEC, O_NONBLOCK, WNOHANG, errno } from './constants.js';
 import * as libc from './libc.js';
 
 export type ProgramResult =
@@ -36,16 +36,17 @@ export function spawnProgram(
   return spawned;
 }
 
-/**
- * Run `path` with `argv` (argv[0] included) until it ends or `timeoutMs`
- * passes, keeping what it prints on stdout and stderr.
- */
-export function runProgram(
-  path: string,
-  argv: string[],
-  timeoutMs: number,
-  options: ProgramOptions = {},
-): ProgramResult {
+/** A program started with its stdout and stderr piped to us: what it printed so far, bounded. */
+interface Started {
+  pid: number;
+  /** Our (non-blocking) read ends of its stdout and stderr. */
+  readEnds: number[];
+  chunks: Buffer[][];
+  kept: number[];
+}
+
+/** Start `path` with stdout and stderr on pipes of ours, or posix_spawn's (or pipe2's) error number. */
+function start(path: string, argv: string[], options: ProgramOptions): Started | { kind: 'failed'; errno: number } {
   const out = [-1, -1];
   const err = [-1, -1];
   const pipedOut = libc.pipe2(out, O_CLOEXEC);
@@ -66,44 +67,140 @@ export function runProgram(
     libc.close(out[1]);
     libc.close(err[1]);
   }
-  try {
-    if (spawned.error !== 0) return { kind: 'failed', errno: spawned.error };
-    return collect(spawned.pid, readEnds, timeoutMs);
-  } finally {
+  if (spawned.error !== 0) {
     for (const fd of readEnds) libc.close(fd);
+    return { kind: 'failed', errno: spawned.error };
+  }
+  return { pid: spawned.pid, readEnds, chunks: [[], []], kept: [0, 0] };
+}
+
+const readBuffer = Buffer.alloc(4096);
+
+/** Read what the program printed so far (non-blocking), keeping at most MAX_OUTPUT_BYTES of each. */
+function drain(program: Started): void {
+  program.readEnds.forEach((fd, i) => {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, readBuffer);
+      } catch {
+        return; // EAGAIN: nothing more for now
+      }
+      if (n === 0) return;
+      if (program.kept[i] < MAX_OUTPUT_BYTES) program.chunks[i].push(Buffer.from(readBuffer.subarray(0, n)));
+      program.kept[i] += n;
+    }
+  });
+}
+
+/** The result of a program that ended (and was reaped): the rest of its output read. */
+function ended(program: Started, state: libc.WaitState & { kind: 'exited' | 'killed' }): ProgramResult {
+  childReaped(program.pid);
+  drain(program);
+  if (state.kind === 'killed') return state;
+  const [stdout, stderr] = program.chunks.map((c) => Buffer.concat(c).toString('latin1'));
+  return { kind: 'exited', code: state.code, stdout, stderr };
+}
+
+/**
+ * Out of time, or no answer from waitpid: the program ends here (if it
+ * cannot be killed, the engine, told of it, kills it with the runner).
+ */
+function cutShort(program: Started, refusedTimeoutMs: number): ProgramResult {
+  if (libc.killAndWait(program.pid, refusedTimeoutMs).gone) childReaped(program.pid);
+  return { kind: 'timeout' };
+}
+
+function closeEnds(program: Started): void {
+  for (const fd of program.readEnds) libc.close(fd);
+}
+
+/**
+ * Run `path` with `argv` (argv[0] included) until it ends or `timeoutMs`
+ * passes, keeping what it prints on stdout and stderr.
+ */
+export function runProgram(
+  path: string,
+  argv: string[],
+  timeoutMs: number,
+  options: ProgramOptions = {},
+): ProgramResult {
+  const program = start(path, argv, options);
+  if (!('pid' in program)) return program;
+  try {
+    const state = libc.waitWithDeadline(program.pid, 0, timeoutMs, () => drain(program));
+    if (state.kind === 'exited' || state.kind === 'killed') return ended(program, state);
+    return cutShort(program, timeoutMs);
+  } finally {
+    closeEnds(program);
   }
 }
 
-/** Wait for `pid` under the deadline, reading stdout and stderr (non-blocking) as it goes; each bounded. */
-function collect(pid: number, readEnds: number[], timeoutMs: number): ProgramResult {
-  const chunks: Buffer[][] = readEnds.map(() => []);
-  const kept = readEnds.map(() => 0);
-  const buffer = Buffer.alloc(4096);
-  const drain = () => {
-    readEnds.forEach((fd, i) => {
-      for (;;) {
-        let n: number;
-        try {
-          n = readSync(fd, buffer);
-        } catch {
-          return; // EAGAIN: nothing more for now
+/** One program for runPrograms: its path, argv (argv[0] included) and time limit from its start. */
+export interface ProgramJob {
+  path: string;
+  argv: string[];
+  timeoutMs: number;
+}
+
+/** How long runPrograms sleeps between looks when none of its programs has ended. */
+const POOL_STEP_MS = 0.25;
+
+/**
+ * Run `jobs`, up to `parallel` at a time: programs that mostly wait (criu
+ * asking the kernel, one feature each) overlap rather than queue. Each is
+ * bounded by its own time limit, as runProgram bounds one, and by `until`
+ * (a performance.now() time), after which none is started: its result is
+ * undefined. Results are in the order of `jobs`; none outlives the call.
+ */
+export function runPrograms(
+  jobs: readonly ProgramJob[],
+  parallel: number,
+  { until = Infinity, ...options }: ProgramOptions & { until?: number } = {},
+): (ProgramResult | undefined)[] {
+  const results: (ProgramResult | undefined)[] = jobs.map(() => undefined);
+  const running = new Map<number, { program: Started; deadline: number; timeoutMs: number }>();
+  const status = [0];
+  let next = 0;
+  try {
+    while (next < jobs.length || running.size > 0) {
+      while (running.size < Math.max(1, parallel) && next < jobs.length) {
+        const now = performance.now();
+        if (now >= until) {
+          next = jobs.length;
+          break;
         }
-        if (n === 0) return;
-        if (kept[i] < MAX_OUTPUT_BYTES) chunks[i].push(Buffer.from(buffer.subarray(0, n)));
-        kept[i] += n;
+        const index = next++;
+        const { path, argv, timeoutMs } = jobs[index];
+        const program = start(path, argv, options);
+        const deadline = Math.min(now + timeoutMs, until);
+        if ('pid' in program) running.set(index, { program, deadline, timeoutMs });
+        else results[index] = program;
       }
-    });
-  };
-  const state = libc.waitWithDeadline(pid, 0, timeoutMs, drain);
-  if (state.kind === 'exited' || state.kind === 'killed') {
-    childReaped(pid);
-    drain();
-    if (state.kind === 'killed') return state;
-    const [stdout, stderr] = chunks.map((c) => Buffer.concat(c).toString('latin1'));
-    return { kind: 'exited', code: state.code, stdout, stderr };
+      let finished = false;
+      for (const [index, { program, deadline, timeoutMs }] of running) {
+        drain(program);
+        const waited = libc.waitpid(program.pid, status, WNOHANG);
+        let result: ProgramResult | undefined;
+        if (waited.ret === program.pid) {
+          const state = libc.decodeWaitStatus(status[0]);
+          if (state.kind === 'exited' || state.kind === 'killed') result = ended(program, state);
+        } else if ((waited.ret < 0 && waited.errno !== errno.EINTR) || performance.now() > deadline)
+          result = cutShort(program, timeoutMs);
+        if (result === undefined) continue;
+        results[index] = result;
+        closeEnds(program);
+        running.delete(index);
+        finished = true;
+      }
+      if (!finished && running.size > 0) libc.sleepMs(POOL_STEP_MS);
+    }
+  } finally {
+    // Left only by a throw: nothing started here outlives the call.
+    for (const { program } of running.values()) {
+      cutShort(program, 0);
+      closeEnds(program);
+    }
   }
-  // Out of time, or no answer from waitpid: the program ends here (if it
-  // cannot be killed, the engine, told of it, kills it with the runner).
-  if (libc.killAndWait(pid, timeoutMs).gone) childReaped(pid);
-  return { kind: 'timeout' };
+  return results;
 }

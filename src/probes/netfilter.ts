@@ -134,10 +134,19 @@ function findProgram(name: string): string | undefined {
  */
 const versionAnswers = new Map<string, boolean>();
 
+/**
+ * iptables' multi-call binaries: every name of one (iptables-legacy-save,
+ * ip6tables-legacy-save) uses the API the binary was built for, so one
+ * answer serves them all, and has_ipt_legacy starts it once.
+ */
+const MULTI_CALL = /^xtables-(legacy|nft)-multi$/;
+
 function programIdentity(path: string): string | undefined {
   try {
+    const real = realpathSync(path);
     const target = statSync(path);
-    return [path, realpathSync(path), target.ino, target.mtimeMs, target.size].join('\0');
+    const name = MULTI_CALL.test(real.slice(real.lastIndexOf('/') + 1)) ? '' : path;
+    return [name, real, target.ino, target.mtimeMs, target.size].join('\0');
   } catch {
     return undefined;
   }

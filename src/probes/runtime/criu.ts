@@ -4,6 +4,7 @@ import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import {
   describeFailure,
+  runEach,
   findExecutable,
   isExecutableFile,
   lines,
@@ -271,11 +272,54 @@ export interface CriuFeatureReport {
   features: CriuFeatureVerdict[];
 }
 
+/** Each `criu check --feature` gets at most this long. */
+const FEATURE_TIMEOUT_MS = 10_000;
 /**
- * `criu check --feature NAME` for each name, one after the other (each takes
- * a few ms; runProgram is synchronous), within `totalMs` overall (each
- * call within the rest of it, at most 10 s). Names not reached in time are
- * unknown. A criu that cannot start is asked once, not once per name.
+ * How many `criu check --feature` run at once: each mostly waits (for the
+ * kernel, for the children it starts), so a few side by side take little
+ * longer than one.
+ */
+const CRIU_FEATURE_PARALLEL = 4;
+
+/** criu's answer on one feature; `failure` when criu could not start at all (the same for every feature). */
+function featureVerdict(
+  feature: string,
+  result: ProgramResult,
+  timeoutMs: number,
+): CriuFeatureVerdict & { failure?: ProbeOutcome } {
+  if (result.kind !== 'exited')
+    return {
+      feature,
+      status: 'unknown',
+      message: describeFailure(result, `criu check --feature ${feature}`, timeoutMs),
+      exitCode: null,
+    };
+  const stderr = parseCriuLines(result.stderr);
+  const failure = startFailure(result.stdout, stderr);
+  if (failure) return { feature, status: 'unknown', message: failure.message, exitCode: result.code, failure };
+  const said = [...lines(result.stdout), ...stderr.map((l) => l.text)];
+  if (result.code === 0)
+    return { feature, status: 'supported', message: said.join('; ') || `${feature} is supported`, exitCode: 0 };
+  if (stderr.some((l) => /^Unknown feature /.test(l.text)))
+    return {
+      feature,
+      status: 'unknown',
+      message: `this criu does not know the feature: ` + `${said.join('; ')}`,
+      exitCode: result.code,
+    };
+  return {
+    feature,
+    status: 'unsupported',
+    message: said.join('; ') || `criu check --feature ${feature} exited ${result.code}`,
+    exitCode: result.code,
+  };
+}
+
+/**
+ * `criu check --feature NAME` for each name, a few at a time, within
+ * `totalMs` overall (each call within the rest of it, at most 10 s). Names
+ * not reached in time are unknown. A criu that cannot start is asked once,
+ * not once per name.
  */
 export function criuFeatureVerdicts(
   names: readonly string[],
@@ -293,62 +337,52 @@ export function criuFeatureVerdicts(
       features: names.map((feature) => ({ feature, status: 'unknown', message: failure.message, exitCode: null })),
     };
   }
-  const features: CriuFeatureVerdict[] = [];
-  for (const feature of names) {
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      features.push({
-        feature,
+  const notAsked = (feature: string): CriuFeatureVerdict => ({
+    feature,
+    status: 'unknown',
+    message: `not asked: the ${totalMs / 1000} s for ` + `all features had passed`,
+    exitCode: null,
+  });
+  const verdict = (feature: string, result: ProgramResult | undefined, timeoutMs: number) =>
+    result === undefined ? notAsked(feature) : featureVerdict(feature, result, timeoutMs);
+  /** A criu that could not start: the same for every feature, said once. */
+  const cannotStart = (failed: CriuFeatureVerdict & { failure?: ProbeOutcome }): CriuFeatureReport | undefined =>
+    failed.failure && {
+      criu: found.hostPath,
+      failure: failed.failure,
+      features: names.map((f) => ({
+        feature: f,
         status: 'unknown',
-        message: `not asked: the ${totalMs / 1000} s for ` + `all features had passed`,
-        exitCode: null,
-      });
-      continue;
-    }
-    const timeoutMs = Math.min(left, 10_000);
-    const result = run(found.localPath, ['check', '--feature', feature], timeoutMs);
-    if (result.kind !== 'exited') {
-      features.push({
-        feature,
-        status: 'unknown',
-        message: describeFailure(result, `criu check --feature ${feature}`, timeoutMs),
-        exitCode: null,
-      });
-      continue;
-    }
-    const stderr = parseCriuLines(result.stderr);
-    const failed = startFailure(result.stdout, stderr);
-    if (failed) {
-      // The same for every feature: say it once, and stop asking.
-      return {
-        criu: found.hostPath,
-        failure: failed,
-        features: names.map((f) => ({ feature: f, status: 'unknown', message: failed.message, exitCode: result.code })),
-      };
-    }
-    const said = [...lines(result.stdout), ...stderr.map((l) => l.text)];
-    if (result.code === 0) {
-      features.push({
-        feature,
-        status: 'supported',
-        message: said.join('; ') || `${feature} is supported`,
-        exitCode: 0,
-      });
-    } else if (stderr.some((l) => /^Unknown feature /.test(l.text))) {
-      features.push({
-        feature,
-        status: 'unknown',
-        message: `this criu does not know the feature: ` + `${said.join('; ')}`,
-        exitCode: result.code,
-      });
-    } else {
-      features.push({
-        feature,
-        status: 'unsupported',
-        message: said.join('; ') || `criu check --feature ${feature} exited ${result.code}`,
-        exitCode: result.code,
-      });
-    }
+        message: failed.failure?.message ?? '',
+        exitCode: failed.exitCode,
+      })),
+    };
+  const [first, ...rest] = names;
+  if (first === undefined) return { criu: found.hostPath, features: [] };
+  // The first alone: a criu that cannot start is asked once, not once per name.
+  const firstTimeoutMs = Math.min(totalMs, FEATURE_TIMEOUT_MS);
+  const firstVerdict = verdict(
+    first,
+    run(found.localPath, ['check', '--feature', first], firstTimeoutMs),
+    firstTimeoutMs,
+  );
+  const firstFailed = cannotStart(firstVerdict);
+  if (firstFailed) return firstFailed;
+  const timeoutMs = Math.max(0, Math.min(deadline - performance.now(), FEATURE_TIMEOUT_MS));
+  const results = runEach(
+    found.localPath,
+    rest.map((feature) => ['check', '--feature', feature]),
+    timeoutMs,
+    deadline,
+    CRIU_FEATURE_PARALLEL,
+  );
+  const features = [firstVerdict, ...rest.map((feature, i) => verdict(feature, results[i], timeoutMs))];
+  for (const f of features) {
+    const failed = cannotStart(f);
+    if (failed) return failed;
   }
-  return { criu: found.hostPath, features };
+  return {
+    criu: found.hostPath,
+    features: features.map(({ feature, status, message, exitCode }) => ({ feature, status, message, exitCode })),
+  };
 }

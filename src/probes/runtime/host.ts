@@ -4,7 +4,7 @@
 import { lstatSync, readlinkSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
 import { HOST_ROOT_ENV } from '../../native/procfs.js';
-import { runProgram, type ProgramResult } from '../../native/program.js';
+import { runProgram, runPrograms, type ProgramResult } from '../../native/program.js';
 import { errnoName } from '../outcome.js';
 
 /** What the checks read from the environment; tests pass their own. */
@@ -120,6 +120,22 @@ export const PROGRAM_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 /** Run a found program, bounded in time, with stdout and stderr kept. */
 export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEOUT_MS, cwd?: string): ProgramResult {
   return runProgram(localPath, [posix.basename(localPath), ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
+}
+
+/**
+ * Run a found program once for each list of arguments, `parallel` at a time,
+ * each bounded as run() bounds one, none started after `until` (undefined).
+ */
+export function runEach(
+  localPath: string,
+  argLists: readonly string[][],
+  timeoutMs: number,
+  until: number,
+  parallel: number,
+): (ProgramResult | undefined)[] {
+  const argv0 = posix.basename(localPath);
+  const jobs = argLists.map((args) => ({ path: localPath, argv: [argv0, ...args], timeoutMs }));
+  return runPrograms(jobs, parallel, { env: PROGRAM_ENV, until });
 }
 
 /** One line for a run that did not exit: killed, timed out, not started. */
