@@ -39,6 +39,8 @@ import { nextSignal } from './signals.js';
 export const DRAIN_MS = 500;
 /** Then requests in flight get this long to finish, and after them the probe run. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** glibc's MALLOC_ARENA_MAX for the service's processes, where the environment sets none. */
+export const SERVICE_MALLOC_ARENAS = '1';
 /** How long a supervisor that ended its channel may take to exit before it is left unreaped. */
 const SUPERVISOR_EXIT_WAIT_MS = 2000;
 /**
@@ -102,6 +104,11 @@ async function startPrivileged(settings: Settings, logger: Logger): Promise<numb
     process.stderr.write(`Error: cannot listen on ${host}:${port}: ${errorMessage(err)}\n`);
     return 1;
   }
+  // One malloc arena for each of the service's processes (the supervisor, its
+  // runners, and this process's next image), unless the environment says
+  // otherwise: by default each thread that allocates (V8's compiler and GC
+  // helpers) grows an arena of its own under load and keeps it.
+  process.env.MALLOC_ARENA_MAX ??= SERVICE_MALLOC_ARENAS;
   // From here to the exec nothing waits for the event loop: a connection
   // stays queued in the socket for the next image to accept.
   const supervisor = spawnSupervisor({
