@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { SERVICE_MALLOC_ARENAS } from '../src/http/serve.js';
 import { TS_LOADER } from './helpers/node.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -93,13 +94,14 @@ async function serving(
   t: Test,
   args: string[],
   built = false,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{
   child: ChildProcessWithoutNullStreams;
   port: number;
   logs: Record<string, unknown>[];
   result: Promise<Ended>;
 }> {
-  const child = start(['--listen', '127.0.0.1:0', ...args], {}, built);
+  const child = start(['--listen', '127.0.0.1:0', ...args], env, built);
   const result = ended(child);
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -362,5 +364,30 @@ t.test(
       logs.some((l) => l.level === 50 && /probe supervisor \(pid \d+\) exited/.test(String(l.msg))),
       'an error line names the supervisor',
     );
+  },
+);
+
+/** A variable of a process's environment, from /proc (as its program was started with it). */
+function environmentOf(pid: number, name: string): string | undefined {
+  const entries = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+  return entries.find((entry) => entry.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
+t.test(
+  "serve's HTTP process and its supervisor run with one malloc arena each, or the number the environment gives",
+  { skip: NOT_ROOT },
+  async (t) => {
+    for (const [given, expected] of [
+      [undefined, SERVICE_MALLOC_ARENAS],
+      ['4', '4'],
+    ] as const) {
+      // spawn leaves out a variable whose value is undefined.
+      const { child, result } = await serving(t, [], false, { MALLOC_ARENA_MAX: given });
+      const pid = child.pid as number;
+      t.equal(environmentOf(pid, 'MALLOC_ARENA_MAX'), expected, `the HTTP process, given ${given}`);
+      t.equal(environmentOf(supervisorOf(pid), 'MALLOC_ARENA_MAX'), expected, `the supervisor, given ${given}`);
+      child.kill('SIGTERM');
+      t.equal((await result).code, 0);
+    }
   },
 );

@@ -4,7 +4,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { SupervisedEngine, spawnSupervisor } from '../src/engine/supervisor.js';
+import {
+  SERVICE_RUNNER_NODE_OPTIONS,
+  SUPERVISOR_NODE_OPTIONS,
+  SupervisedEngine,
+  spawnSupervisor,
+} from '../src/engine/supervisor.js';
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
 
@@ -17,6 +22,9 @@ function supervised(t: Test, keepWarm = false): { engine: SupervisedEngine; pid:
 }
 
 const runnerPid = (message: string) => (JSON.parse(message) as { pid: number }).pid;
+
+/** A process's command line, from /proc. */
+const commandLine = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
 
 t.test('a run through the supervisor gets every result, from a runner the supervisor started', async (t) => {
   const { engine, pid } = supervised(t);
@@ -113,4 +121,22 @@ t.test('close stops the supervisor: it exits', async (t) => {
   await engine.run(['fine']);
   await engine.close();
   t.equal(await exited, 0);
+});
+
+t.test('the supervisor runs with a bounded heap and without V8 compiling its code', async (t) => {
+  const { engine, pid } = supervised(t);
+  const [node, ...options] = commandLine(pid);
+  t.equal(node, process.execPath);
+  t.same(options.slice(0, SUPERVISOR_NODE_OPTIONS.length), SUPERVISOR_NODE_OPTIONS, 'first, before the loader options');
+  await engine.close();
+});
+
+t.test("the supervisor's runners run with a bounded heap and a small young generation", async (t) => {
+  const { engine } = supervised(t);
+  const [result] = await engine.run(['describes_itself']);
+  const seen = JSON.parse(result.outcome.message) as { execArgv: string[]; heapLimitMiB: number };
+  t.same(seen.execArgv.slice(0, SERVICE_RUNNER_NODE_OPTIONS.length), SERVICE_RUNNER_NODE_OPTIONS);
+  // 64 MiB of old space and three 1 MiB semi-spaces; without the options V8 sizes it from the machine's memory.
+  t.ok(seen.heapLimitMiB < 80, `heap limit ${seen.heapLimitMiB} MiB`);
+  await engine.close();
 });

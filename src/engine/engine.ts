@@ -30,6 +30,8 @@ export interface EngineOptions {
   startTimeoutMs?: number;
   /** The runner's program; for tests that need a runner that cannot start. */
   runnerPath?: string;
+  /** Node options each runner is started with, before those it inherits (runnerExecArgv). */
+  runnerNodeOptions?: readonly string[];
 }
 
 export interface ProbeResult {
@@ -235,6 +237,7 @@ export class ProbeEngine implements Engine {
   private readonly keepWarm: boolean;
   private readonly runnerPath: string;
   private readonly probeModule: string | undefined;
+  private readonly runnerNodeOptions: readonly string[];
   private warm: Runner | undefined;
   /** A runner started ahead of the first run (prestart), not yet ready or not yet used. */
   private starting: Promise<Runner | string> | undefined;
@@ -251,6 +254,7 @@ export class ProbeEngine implements Engine {
     this.keepWarm = options.keepWarm ?? false;
     this.runnerPath = options.runnerPath ?? DEFAULT_RUNNER;
     this.probeModule = options.probeModule;
+    this.runnerNodeOptions = options.runnerNodeOptions ?? [];
   }
 
   /** Run the named probes, in order; runs never overlap. Every name gets a result. */
@@ -303,7 +307,7 @@ export class ProbeEngine implements Engine {
   }
 
   private async startRunner(started?: RunnerProcess): Promise<Runner | string> {
-    const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule));
+    const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule, this.runnerNodeOptions));
     this.live.add(runner);
     void runner.closed().then(() => this.live.delete(runner));
     becomeSubreaper();

@@ -47,11 +47,18 @@ export interface RunnerProcess {
   startFailure: Promise<Error>;
 }
 
-/** Start a runner: stdin takes commands, the channel (fd 3) carries its messages, stderr says why it died. */
-export function spawnRunner(runnerPath = DEFAULT_RUNNER, probeModule?: string): RunnerProcess {
+/**
+ * Start a runner: stdin takes commands, the channel (fd 3) carries its messages, stderr says why it died.
+ * `nodeOptions` go first on its command line (the service's runners get heap bounds).
+ */
+export function spawnRunner(
+  runnerPath = DEFAULT_RUNNER,
+  probeModule?: string,
+  nodeOptions: readonly string[] = [],
+): RunnerProcess {
   const child = spawn(
     process.execPath,
-    [...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])],
+    [...nodeOptions, ...runnerExecArgv(process.execArgv), runnerPath, ...(probeModule ? [probeModule] : [])],
     {
       stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
       // Its own process group, so one kill reaches the runner and every helper it started.

@@ -9,6 +9,7 @@ import * as libc from '../native/libc.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { ProbeEngine } from './engine.js';
 import {
+  SERVICE_RUNNER_NODE_OPTIONS,
   SUPERVISOR_FD,
   SUPERVISOR_OPTIONS_ENV,
   type SupervisorAnswer,
@@ -25,7 +26,7 @@ function main(): void {
   // The HTTP process decides when to stop: a signal sent to the whole group is not for us.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
 
-  const engine = new ProbeEngine(options);
+  const engine = new ProbeEngine({ ...options, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
   // The first runner boots now, while the HTTP process re-executes and loads: the first run finds it ready.
   engine.prestart();
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });

@@ -12,6 +12,30 @@ import { fileURLToPath } from 'node:url';
 import type { Engine, EngineOptions, ProbeResult } from './engine.js';
 import { runnerExecArgv } from './runner-process.js';
 
+/**
+ * The supervisor's Node options. It relays commands and results and reaps
+ * runners: little JavaScript, seldom run, which V8's interpreter serves as
+ * well as compiled code would, without the memory its compilers and their
+ * code take (not --jitless: that also takes WebAssembly away, and Node 20
+ * says so on stderr). Its heap is bounded as the HTTP process's is
+ * (package.json's config.serviceNodeOptions).
+ */
+export const SUPERVISOR_NODE_OPTIONS = [
+  '--no-opt',
+  '--no-maglev',
+  '--no-sparkplug',
+  '--max-semi-space-size=1',
+  '--max-old-space-size=64',
+] as const;
+
+/**
+ * The Node options of the service's runners: a runner lives for one run
+ * (unless --keep-runner) and little of what it allocates outlives a probe,
+ * so a small young generation serves it, where V8 would grow one for
+ * throughput. Its heap is bounded as the HTTP process's is.
+ */
+export const SERVICE_RUNNER_NODE_OPTIONS = ['--max-semi-space-size=1', '--max-old-space-size=64'] as const;
+
 /** The descriptor the supervisor has its channel on. */
 export const SUPERVISOR_FD = 3;
 /** The engine's options, as JSON, in the supervisor's environment. */
@@ -50,7 +74,7 @@ export function spawnSupervisor(
     ...process.env,
     [SUPERVISOR_OPTIONS_ENV]: JSON.stringify({ ...options, parentPid: process.pid } satisfies SupervisorOptions),
   };
-  return spawn(process.execPath, [...runnerExecArgv(process.execArgv), path], {
+  return spawn(process.execPath, [...SUPERVISOR_NODE_OPTIONS, ...runnerExecArgv(process.execArgv), path], {
     stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
     detached: true,
     env,

@@ -2,7 +2,6 @@
 // for every error, the OpenAPI document. Tests drive it with inject();
 // serve.ts listens with it.
 import swagger from '@fastify/swagger';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fastify, {
   LogController,
@@ -18,6 +17,7 @@ import type { VerdictSource } from '../service/source.js';
 import type { Lifecycle } from './lifecycle.js';
 import { HostAllowList, crossOrigin, defaultAllowedHosts } from './hosts.js';
 import { ConnectionGuard, type ConnectionBounds } from './limits.js';
+import { http } from './node-http.js';
 import {
   answerCrossOrigin,
   answerMisdirected,
@@ -122,7 +122,7 @@ function listeningUrl({ address, family, port }: AddressInfo): string {
 function serverFactory(lifecycle: Lifecycle, hosts: HostAllowList, bounds: ConnectionBounds): FastifyServerFactory {
   return (handler) => {
     let guard: ConnectionGuard | undefined;
-    const server = createServer(
+    const server = http.createServer(
       {
         maxHeaderSize: LIMITS.headerBytes,
         requireHostHeader: false,

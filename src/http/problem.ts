@@ -1,11 +1,12 @@
 // Errors as RFC 9457 problem details (application/problem+json), for every
 // 4xx and 5xx the service sends: validation, unknown routes, wrong methods,
 // limits, and the framework's own errors.
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { http } from './node-http.js';
 import { PROBLEM_CONTENT_TYPE, echo, type Problem } from './schemas.js';
 
 /** Problem types of this service; HTTP-level errors use about:blank. */
@@ -23,7 +24,13 @@ export interface ProblemInit extends Partial<Omit<Problem, 'status' | 'detail' |
 }
 
 function problemBody(init: ProblemInit, url?: string): string {
-  const { status, detail, type = PROBLEM_TYPES.http, title = STATUS_CODES[status] ?? 'Error', ...extensions } = init;
+  const {
+    status,
+    detail,
+    type = PROBLEM_TYPES.http,
+    title = http.STATUS_CODES[status] ?? 'Error',
+    ...extensions
+  } = init;
   const instance = url === undefined ? undefined : echo(url.split('?')[0], 200);
   const problem: Problem = { type, title, status, detail, instance, ...extensions };
   return JSON.stringify(problem);
@@ -152,7 +159,7 @@ function writeProblem(socket: Duplex, init: ProblemInit, url?: string): void {
     (init.retryAfterSeconds !== undefined ? `Retry-After: ${init.retryAfterSeconds}\r\n` : '');
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${init.status} ${STATUS_CODES[init.status]}\r\n` +
+      `HTTP/1.1 ${init.status} ${http.STATUS_CODES[init.status]}\r\n` +
         `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         `${allow}Connection: close\r\n\r\n${body}`,

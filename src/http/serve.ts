@@ -15,6 +15,9 @@ import { spawnSupervisor } from '../engine/supervisor.js';
 import { version } from '../version.js';
 import { bindListener, execUnprivileged, takeHandover } from './privilege.js';
 
+/** glibc's MALLOC_ARENA_MAX for the service's processes, where the environment sets none. */
+export const SERVICE_MALLOC_ARENAS = '1';
+
 function settingsFrom(args: readonly string[]): Settings | number {
   try {
     return parseSettings(args);
@@ -60,6 +63,11 @@ async function startPrivileged(settings: Settings, logger: Logger): Promise<numb
     );
     return 1;
   }
+  // One malloc arena for each of the service's processes (the supervisor, its
+  // runners, and this process's next image), unless the environment says
+  // otherwise: by default each thread that allocates (V8's compiler and GC
+  // helpers) grows an arena of its own under load and keeps it.
+  process.env.MALLOC_ARENA_MAX ??= SERVICE_MALLOC_ARENAS;
   // From here to the exec nothing waits for the event loop: a connection
   // stays queued in the socket for the next image to accept.
   const supervisor = spawnSupervisor({
