@@ -315,6 +315,8 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.teardown(() => serve.kill('SIGKILL'));
+  let stderr = '';
+  serve.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let log = '';
   const address = await new Promise<string>((resolve, reject) => {
     serve.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -335,9 +337,10 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
   );
   t.equal((await fetch(`${address}/healthz`)).status, 200);
   t.equal((await fetch(`${address}/openapi.json`)).status, 200);
-  const stopped = new Promise((resolve) => serve.on('exit', resolve));
+  const stopped = new Promise<string>((resolve) => serve.on('exit', (code, signal) => resolve(`${code ?? signal}`)));
   serve.kill('SIGTERM');
-  t.equal(await stopped, 0, 'stops cleanly on SIGTERM');
+  const ended = await stopped;
+  t.equal(ended, '0', `stops cleanly on SIGTERM${ended === '0' ? '' : `: ${log.slice(-600)} ${stderr.slice(-600)}`}`);
 });
 
 /** The smoke step as `sh -c` runs it, with `criu-readiness` on PATH as the runtime stage's CLI. */
