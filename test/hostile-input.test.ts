@@ -488,8 +488,9 @@ t.test(
   async (t) => {
     const dir = fileURLToPath(new URL('../src/http/', import.meta.url));
     // Every module of the HTTP side but those that start the service rather than answer requests:
-    // serve.ts, and privilege.ts, which gives up privilege before the first request.
-    const STARTING = ['serve.ts', 'privilege.ts'];
+    // serve.ts and serve-http.ts (the two images of `serve`), and privilege.ts, which gives up privilege before the
+    // first request.
+    const STARTING = ['serve.ts', 'serve-http.ts', 'privilege.ts'];
     const own = readdirSync(dir).filter((f) => f.endsWith('.ts') && !STARTING.includes(f));
     const files = [
       ...own,
