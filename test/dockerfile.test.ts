@@ -309,9 +309,20 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
   t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
 
   const nodeOptions = entrypoint.slice(entrypoint.indexOf('node') + 1, -1);
+  // As the image runs it: without tap's hooks, which tap puts back into a child's NODE_OPTIONS. Under coverage they
+  // write the process's coverage at exit, as one JSON string, which the ENTRYPOINT's heap bound cannot hold.
   const serve = spawn(
-    process.execPath,
-    [...nodeOptions, cli, ...(JSON.parse(one(runtime, 'CMD')) as string[]), '--listen', '127.0.0.1:0'],
+    'env',
+    [
+      '-u',
+      'NODE_OPTIONS',
+      process.execPath,
+      ...nodeOptions,
+      cli,
+      ...(JSON.parse(one(runtime, 'CMD')) as string[]),
+      '--listen',
+      '127.0.0.1:0',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.teardown(() => serve.kill('SIGKILL'));
