@@ -13,28 +13,26 @@ import type { Engine, EngineOptions, ProbeResult } from './engine.js';
 import { runnerExecArgv } from './runner-process.js';
 
 /**
- * The supervisor's Node options. It relays commands and results and reaps
- * runners: little JavaScript, seldom run, which V8's interpreter serves as
- * well as compiled code would, without the memory its compilers and their
- * code take (not --jitless: that also takes WebAssembly away, and Node 20
- * says so on stderr). Its heap is bounded as the HTTP process's is
- * (package.json's config.serviceNodeOptions).
- */
-export const SUPERVISOR_NODE_OPTIONS = [
-  '--no-opt',
-  '--no-maglev',
-  '--no-sparkplug',
-  '--max-semi-space-size=1',
-  '--max-old-space-size=64',
-] as const;
-
-/**
  * The Node options of the service's runners: a runner lives for one run
  * (unless --keep-runner) and little of what it allocates outlives a probe,
  * so a small young generation serves it, where V8 would grow one for
  * throughput. Its heap is bounded as the HTTP process's is.
  */
 export const SERVICE_RUNNER_NODE_OPTIONS = ['--max-semi-space-size=1', '--max-old-space-size=64'] as const;
+
+/**
+ * The supervisor's Node options. It relays commands and results and reaps
+ * runners: little JavaScript, seldom run, which V8's interpreter serves as
+ * well as compiled code would, without the memory its compilers and their
+ * code take (not --jitless: that also takes WebAssembly away, and Node 20
+ * says so on stderr). Its heap is bounded as a runner's is.
+ */
+export const SUPERVISOR_NODE_OPTIONS = [
+  '--no-opt',
+  '--no-maglev',
+  '--no-sparkplug',
+  ...SERVICE_RUNNER_NODE_OPTIONS,
+] as const;
 
 /** The descriptor the supervisor has its channel on. */
 export const SUPERVISOR_FD = 3;
