@@ -259,6 +259,15 @@ export function decodeWaitStatus(status: number): WaitState {
 /** The longest sleep between two looks at a child that has not answered yet. */
 const MAX_WAIT_STEP_MS = 0.25;
 
+/** One look at a child, without waiting: how it ended (or stopped), undefined while it runs, or waitpid's error. */
+export function pollChild(pid: number, flags: number): WaitState | { kind: 'failed'; errno: number } | undefined {
+  const status = [0];
+  const res = waitpid(pid, status, flags | WNOHANG);
+  if (res.ret === pid) return decodeWaitStatus(status[0]);
+  if (res.ret < 0 && res.errno !== errno.EINTR) return { kind: 'failed', errno: res.errno };
+  return undefined;
+}
+
 /**
  * waitpid (with `flags` and WNOHANG) under a deadline: look, then sleep in
  * growing steps, so a hung child cannot hang the caller. `between` runs
@@ -271,14 +280,12 @@ export function waitWithDeadline(
   timeoutMs: number,
   between?: () => void,
 ): WaitState | { kind: 'timeout' } | { kind: 'failed'; errno: number } {
-  const status = [0];
   const deadline = performance.now() + timeoutMs;
   let pause = 0.01;
   for (;;) {
     between?.();
-    const res = waitpid(pid, status, flags | WNOHANG);
-    if (res.ret === pid) return decodeWaitStatus(status[0]);
-    if (res.ret < 0 && res.errno !== errno.EINTR) return { kind: 'failed', errno: res.errno };
+    const state = pollChild(pid, flags);
+    if (state !== undefined) return state;
     if (performance.now() > deadline) return { kind: 'timeout' };
     sleepMs(pause);
     // Most children answer within a fraction of a millisecond: keep the steps short.

@@ -5,7 +5,7 @@
 // outlives the call.
 import { readSync } from 'node:fs';
 import { childReaped, childSpawned } from './children.js';
-import { F_SETFL, O_CLOEXEC, O_NONBLOCK, WNOHANG, errno } from './constants.js';
+import { F_SETFL, O_CLOEXEC, O_NONBLOCK } from './constants.js';
 import * as libc from './libc.js';
 
 export type ProgramResult =
@@ -160,7 +160,6 @@ export function runPrograms(
 ): (ProgramResult | undefined)[] {
   const results: (ProgramResult | undefined)[] = jobs.map(() => undefined);
   const running = new Map<number, { program: Started; deadline: number; timeoutMs: number }>();
-  const status = [0];
   let next = 0;
   try {
     while (next < jobs.length || running.size > 0) {
@@ -180,12 +179,10 @@ export function runPrograms(
       let finished = false;
       for (const [index, { program, deadline, timeoutMs }] of running) {
         drain(program);
-        const waited = libc.waitpid(program.pid, status, WNOHANG);
+        const state = libc.pollChild(program.pid, 0);
         let result: ProgramResult | undefined;
-        if (waited.ret === program.pid) {
-          const state = libc.decodeWaitStatus(status[0]);
-          if (state.kind === 'exited' || state.kind === 'killed') result = ended(program, state);
-        } else if ((waited.ret < 0 && waited.errno !== errno.EINTR) || performance.now() > deadline)
+        if (state?.kind === 'exited' || state?.kind === 'killed') result = ended(program, state);
+        else if (state?.kind === 'failed' || (state === undefined && performance.now() > deadline))
           result = cutShort(program, timeoutMs);
         if (result === undefined) continue;
         results[index] = result;
