@@ -105,7 +105,7 @@ t.test(
   { skip: !existsSync(CRIU_42) ? `no ${CRIU_42} on this machine` : !IS_ROOT && 'the canary needs root' },
   async (t) => {
     const v = feature(run(['check', '--feature', 'criu_canary', '--json'], { CRIU: CRIU_42 }));
-    t.match(v, { status: 'supported', message: /dumped a canary process tree and restored it: pid \d+ runs again/ });
+    t.match(v, { status: 'supported', message: /dumped a canary process tree and restored it: it runs again$/ });
   },
 );
 

@@ -63,20 +63,28 @@ async function visit(
   init: RequestInit = {},
 ): Promise<Answer> {
   const res = await fetch(base + url, { method, redirect: 'manual', ...init });
-  const body = await res.text();
-  const contentType = res.headers.get('content-type') ?? '';
+  return judge(t, method, documented, url, {
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    body: await res.text(),
+  });
+}
+
+/** An answer, however it was asked for, held to the document: its status, its media type, its body. */
+function judge(t: Test, method: string, documented: string, url: string, answer: Answer): Answer {
+  const { contentType, body } = answer;
   const mediaType = contentType.split(';')[0].trim();
   const operation = document.paths[documented]?.[method.toLowerCase()];
-  const label = `${method} ${url} -> ${res.status} ${mediaType}`;
+  const label = `${method} ${url} -> ${answer.status} ${mediaType}`;
   t.ok(operation, `${label}: ${method} ${documented} is documented`);
-  const response = operation?.responses[String(res.status)];
+  const response = operation?.responses[String(answer.status)];
   t.ok(response, `${label}: its status is documented`);
-  if (res.status !== 304 && method !== 'HEAD') {
+  if (answer.status !== 304 && method !== 'HEAD') {
     t.ok(
       response?.content && mediaType in response.content,
       `${label}: its media type is documented (${Object.keys(response?.content ?? {}).join(', ')})`,
     );
-    const schema = schemaOf(documented, res.status, mediaType);
+    const schema = schemaOf(documented, answer.status, mediaType);
     if (schema) {
       const parsed = schema.safeParse(JSON.parse(body));
       t.ok(
@@ -86,14 +94,14 @@ async function visit(
     }
   }
   const key = `${method} ${documented}`;
-  seen.set(key, (seen.get(key) ?? new Set()).add(res.status));
-  return { status: res.status, contentType, body };
+  seen.set(key, (seen.get(key) ?? new Set()).add(answer.status));
+  return answer;
 }
 
-/** A request written by hand: one without Host, which fetch always sends. */
-function withoutHost(path: string): Promise<string> {
+/** A request written by hand (what fetch will not send: no Host, a bad one, huge headers), read to the server's close. */
+function raw(request: string, to = port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`));
+    const socket = connect(to, '127.0.0.1', () => socket.write(request));
     let data = '';
     socket
       .setEncoding('utf8')
@@ -102,6 +110,32 @@ function withoutHost(path: string): Promise<string> {
       .on('error', reject);
   });
 }
+
+function withoutHost(path: string): Promise<string> {
+  return raw(`GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
+}
+
+/** An HTTP/1.1 answer as text: its status, Content-Type and body. */
+function parsed(text: string): Answer {
+  const [head, ...rest] = text.split('\r\n\r\n');
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0),
+    contentType: /^content-type: (.*)$/im.exec(head)?.[1] ?? '',
+    body: rest.join('\r\n\r\n'),
+  };
+}
+
+/** Every operation of the document: method, documented path, and a URL that reaches it. */
+const OPERATIONS = [
+  ['GET', '/', '/'],
+  ['GET', '/check', '/check'],
+  ['GET', '/features', '/features'],
+  ['GET', '/features/{name}', `/features/${REQUIRED}`],
+  ['GET', '/healthz', '/healthz'],
+  ['GET', '/readyz', '/readyz'],
+  ['GET', '/metrics', '/metrics'],
+  ['POST', '/refresh', '/refresh'],
+] as const;
 
 t.test('before the first probe run: 503 wherever verdicts are needed', async (t) => {
   for (const [documented, url] of [
@@ -201,6 +235,65 @@ t.test('bad requests: 400, 404, 413, 415 and 429, each a problem', async (t) => 
     const seenHere = seen.get(`GET ${documented}`) ?? new Set();
     seen.set(`GET ${documented}`, seenHere.add(400));
   }
+});
+
+t.test(
+  'answers before routing, on every operation: 408, 417, 421, 431 and 501, and 403 for a cross-site POST',
+  async (t) => {
+    const head = (method: string, url: string, lines: string[]) =>
+      `${method} ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${lines.map((l) => `${l}\r\n`).join('')}`;
+    // Headers never finished, sent first: their 408 comes when Node's timeout runs out, while the others are answered.
+    const slow = OPERATIONS.map(([method, , url]) => raw(head(method, url, [])));
+    for (const [method, documented, url] of OPERATIONS) {
+      const cases: [number, string][] = [
+        [417, head(method, url, ['Expect: something-else'])],
+        [421, head(method, url, []).replace('Host: 127.0.0.1', 'Host: rebinding.example')],
+        [431, head(method, url, [`X-Big: ${'x'.repeat(20 * 1024)}`])],
+        [501, head(method, url, ['Transfer-Encoding: gzip'])],
+      ];
+      for (const [expected, request] of cases) {
+        const answer = judge(t, method, documented, url, parsed(await raw(request + '\r\n')));
+        t.equal(answer.status, expected, `${method} ${url}: ${expected}`);
+      }
+    }
+    const crossSite = await raw(head('POST', '/refresh', ['Origin: http://elsewhere.example']) + '\r\n');
+    t.equal(judge(t, 'POST', '/refresh', '/refresh', parsed(crossSite)).status, 403, 'a cross-site POST');
+    for (const [i, answer] of (await Promise.all(slow)).entries()) {
+      const [method, documented, url] = OPERATIONS[i];
+      t.equal(judge(t, method, documented, url, parsed(answer)).status, 408, `${method} ${url}: 408`);
+    }
+  },
+);
+
+t.test('an overloaded service answers 503 on every operation, before routing', async (t) => {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  /** A source whose refresh waits for the gate: the request in progress. */
+  class HeldSource extends MemorySource {
+    held = false;
+    waiting = false;
+    override async refresh() {
+      this.waiting = this.held;
+      if (this.held) await gate;
+      return super.refresh();
+    }
+  }
+  const busy = new HeldSource({ features: CATALOGUE });
+  await busy.refresh();
+  busy.held = true;
+  const small = buildApp({ source: busy, bounds: { maxInFlight: 1 } });
+  await small.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => small.close());
+  const smallPort = (small.server.address() as AddressInfo).port;
+  // The one request in progress: a refresh held until the others have been answered.
+  const held = fetch(`http://127.0.0.1:${smallPort}/refresh`, { method: 'POST' });
+  while (!busy.waiting) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const [method, documented, url] of OPERATIONS) {
+    const text = await raw(`${method} ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, smallPort);
+    t.equal(judge(t, method, documented, url, parsed(text)).status, 503, `${method} ${url}: 503 while overloaded`);
+  }
+  release();
+  t.equal((await held).status, 200, 'the request in progress was answered');
 });
 
 t.test('the tour saw every status the document lists, and every operation has an operationId', async (t) => {

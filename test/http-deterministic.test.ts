@@ -5,6 +5,7 @@ import t from 'tap';
 import { buildApp } from '../src/http/app.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { VerdictCache } from '../src/service/cache.js';
+import { LEVELS } from '../src/service/levels.js';
 
 const notRoot = process.getuid?.() !== 0 && 'skipped: the probes give their full answers only as root';
 
@@ -18,15 +19,12 @@ t.test(
       await app.close();
       await cache.stop();
     });
+    // Every level and every feature, the runtime chain's too: one message with a pid, a counter or free bytes is enough.
     const urls = [
-      '/check?level=all',
-      '/check?level=all&format=text',
-      '/check?level=required',
+      ...LEVELS.flatMap((level) => [`/check?level=${level}`, `/check?level=${level}&format=text`]),
       '/features',
       '/features?format=text',
-      '/features/ns_last_pid',
-      '/features/clone_parent_vs_pid',
-      '/features/overlayfs_maps',
+      ...cache.features.map((f) => `/features/${f.name}`),
     ];
     const answers = async () =>
       Promise.all(urls.map(async (url) => (await app.inject(url)).headers.etag + '\n' + (await app.inject(url)).body));

@@ -45,7 +45,12 @@ t.test('every API route is documented, the documentation routes are not', async 
     [],
   );
   t.same(Object.keys(doc.paths['/refresh']), ['post']);
-  t.same(Object.keys(doc.paths['/check'].get.responses).sort(), ['200', '304', '400', '503']);
+  t.same(
+    Object.keys(doc.paths['/check'].get.responses).sort(),
+    ['200', '304', '400', '408', '417', '421', '431', '501', '503'],
+    "the route's own answers, and those the server gives before routing",
+  );
+  t.ok(doc.paths['/refresh'].post.responses['403'], 'a cross-site POST is refused');
 });
 
 t.test('the level, feature-name and reason enums come from the levels and the catalogue', async (t) => {

@@ -2,6 +2,7 @@
 // /features/:name, escaped, self-contained under a strict CSP; programs keep
 // their JSON and text.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import t, { type Test } from 'tap';
 import type { LightMyRequestResponse } from 'fastify';
@@ -192,4 +193,13 @@ t.test('before the first probe run every page says so, with 503 and Retry-After'
     /^application\/problem\+json/,
     'a program still gets a problem',
   );
+});
+
+t.test('README shows the status page: a screenshot committed under docs/, and the URL to open', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const shown = /!\[[^\]]*\]\((docs\/[^)]+\.png)\)/.exec(readme)?.[1];
+  t.ok(shown, 'README has an image under docs/');
+  const png = readFileSync(new URL(`../${shown}`, import.meta.url));
+  t.same([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${shown} is a PNG`);
+  t.match(readme, /Open `http:\/\/node:9870\/` in a browser for the status page/i);
 });

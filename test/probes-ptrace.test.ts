@@ -1,5 +1,6 @@
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { kill } from 'node:process';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -266,6 +267,23 @@ t.test('a failure of the tracing itself is unknown, never unsupported', async (t
     RangeError,
     'other errors reach the runner, which reports ProbeError',
   );
+});
+
+t.test('a tracing failure names no pid: the message must not change from run to run', async (t) => {
+  let pid = 0;
+  const outcome = traced((tracee) => {
+    pid = tracee.pid;
+    // Killed, it is no longer in a ptrace stop: the next request fails.
+    kill(tracee.pid, 'SIGKILL');
+    tracee.getRegs();
+    return { status: 'supported', reason: 'Supported', message: 'not reached' };
+  });
+  t.same(outcome, {
+    status: 'unknown',
+    reason: 'UnexpectedResult',
+    message: 'PTRACE_GETREGS: failed on the tracee: ESRCH',
+  });
+  t.ok(pid > 0, 'the tracee was there');
 });
 
 t.test(

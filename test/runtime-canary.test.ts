@@ -77,7 +77,7 @@ t.test(
       t.match(outcome, {
         status: 'supported',
         reason: 'Supported',
-        message: /dumped a canary process tree and restored it: pid \d+ runs again/,
+        message: /dumped a canary process tree and restored it: it runs again$/,
       });
     t.same(traces(), before);
   },
@@ -124,7 +124,7 @@ t.test(
     t.match(criuCanary(envFor(root)), {
       status: 'unknown',
       reason: 'UnexpectedResult',
-      message: /the dumped canary did not end: pids/,
+      message: /^the dumped canary did not end: \d+ of its processes still run$/,
     });
     t.same(traces(), before);
   },
@@ -139,7 +139,7 @@ t.test(
     t.match(criuCanary(envFor(root)), {
       status: 'unsupported',
       reason: 'UnexpectedResult',
-      message: /criu restore exited 0 but the canary \(pid \d+\) is not running/,
+      message: 'criu restore exited 0 but the canary is not running',
     });
     t.same(traces(), before);
   },

@@ -93,7 +93,7 @@ t.test(
     t.match(kubeletCheckpoint(envFor(root)), {
       status: 'supported',
       message:
-        'ContainerCheckpoint is on (--feature-gates of kubelet pid 4242); checkpoints go to /var/lib/kubelet/checkpoints',
+        'ContainerCheckpoint is on (--feature-gates of the running kubelet); checkpoints go to /var/lib/kubelet/checkpoints',
     });
   },
 );
@@ -122,7 +122,7 @@ t.test('a malformed --feature-gates or config file is unknown, naming the line',
   t.same(kubeletCheckpoint(envFor(root)), {
     status: 'unknown',
     reason: 'UnexpectedResult',
-    message: 'kubelet (pid 9) --feature-gates: cannot read "ContainerCheckpoint"',
+    message: 'the running kubelet\'s --feature-gates: cannot read "ContainerCheckpoint"',
   });
   const bad = makeRoot(t, {
     'usr/bin/kubelet': kubelet('v1.30.1'),

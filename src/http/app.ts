@@ -30,6 +30,7 @@ import {
   installServerProblemHandlers,
   refuseConnection,
 } from './problem.js';
+import { withAnswersBeforeRouting } from './schemas.js';
 import { checkRoute } from './routes/check.js';
 import { openapiRoutes, swaggerOptions } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
@@ -202,6 +203,11 @@ export function buildApp(options: AppOptions) {
     lifecycle.shuttingDown = true;
   });
 
+  // Every operation documents what the server answers before routing it.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { response?: Parameters<typeof withAnswersBeforeRouting>[0] } | undefined;
+    if (schema?.response) schema.response = withAnswersBeforeRouting(schema.response, [route.method].flat());
+  });
   app.register(swagger, swaggerOptions);
   app.register(checkRoute, { source });
   app.register(featuresRoutes, { source });

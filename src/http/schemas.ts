@@ -47,6 +47,42 @@ export function problemResponse(description: string) {
   return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } } };
 }
 
+/** An operation's documented responses, by status. */
+type Responses = Record<string, { description?: string; content?: Record<string, unknown> }>;
+
+/**
+ * What the server answers before routing (app.ts's serverFactory, problem.ts), whatever the path: real answers of
+ * every operation, so every operation documents them.
+ */
+const BEFORE_ROUTING: Readonly<Record<number, string>> = {
+  408: 'the request did not arrive in time',
+  417: 'an Expect header other than 100-continue',
+  421:
+    'a Host the service does not answer for (a guard against DNS rebinding): use its IP address, or add the name ' +
+    'with --allowed-hosts',
+  431: 'a request line and headers larger than the service accepts',
+  501: 'a Transfer-Encoding other than chunked',
+};
+const OVERLOADED = 'the service has as many requests in progress as it accepts; Retry-After says when to try again';
+const CROSS_SITE = 'a POST from a web page of another site (its Origin or Sec-Fetch-Site says so)';
+
+/** An operation's responses with the answers given before routing added: 503 joins the route's own, if any. */
+export function withAnswersBeforeRouting(responses: Responses, methods: readonly string[]): Responses {
+  const all: Responses = { ...responses };
+  for (const [status, description] of Object.entries(BEFORE_ROUTING)) all[status] ??= problemResponse(description);
+  if (methods.includes('POST')) all[403] ??= problemResponse(CROSS_SITE);
+  const own = all[503];
+  // Idempotent: fastify's HEAD route of a GET may share its schema.
+  if (own?.description?.includes(OVERLOADED)) return all;
+  all[503] = own
+    ? {
+        description: `${own.description ?? ''}; or (problem) ${OVERLOADED}`,
+        content: { ...own.content, [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
+      }
+    : problemResponse(OVERLOADED);
+  return all;
+}
+
 const featureName = z.enum(FEATURE_NAMES as [string, ...string[]]).describe('a feature of the catalogue');
 
 /** A verdict's fields that /check and /features share, in the order the bodies have them. */

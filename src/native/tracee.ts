@@ -226,7 +226,8 @@ export class Tracee {
   /** A request that must succeed: TraceeError otherwise. */
   private must(request: number, name: string, addr: number | bigint, data: Buffer | number | bigint | null): number {
     const res = this.request(request, addr, data);
-    if (res.ret < 0) throw new TraceeError(name, res.errno, `failed on ${this.pid}`);
+    // No pid in these messages: they become probe messages, which must not change from run to run.
+    if (res.ret < 0) throw new TraceeError(name, res.errno, 'failed on the tracee');
     return res.ret;
   }
 
@@ -514,9 +515,9 @@ function reapIfGone(pid: number): TraceeState | undefined {
 /** waitpid with a deadline, so a hung tracee cannot hang the runner. */
 function waitFor(pid: number, timeoutMs: number): TraceeState {
   const state = libc.waitWithDeadline(pid, __WALL, timeoutMs);
-  if (state.kind === 'failed') throw new TraceeError('waitpid', state.errno, `cannot wait for ${pid}`);
+  if (state.kind === 'failed') throw new TraceeError('waitpid', state.errno, 'cannot wait for the tracee');
   if (state.kind === 'timeout')
-    throw new TraceeError('waitpid', E.ETIMEDOUT, `${pid} did not stop ` + `within ${timeoutMs} ms`);
+    throw new TraceeError('waitpid', E.ETIMEDOUT, `the tracee did not stop within ${timeoutMs} ms`);
   return state;
 }
 
@@ -531,7 +532,7 @@ function killAndReap(pid: number): void {
     throw new TraceeError(
       'kill',
       ended.killErrno,
-      `${pid} could not be killed ` + `(${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`,
+      `the tracee could not be killed (${ended.killErrno}) and did not exit within ${DEFAULT_STOP_TIMEOUT_MS} ms`,
     );
   childReaped(pid);
 }

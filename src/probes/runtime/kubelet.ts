@@ -203,8 +203,8 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
   if (flag !== undefined) {
     const gates = parseFeatureGatesFlag(flag);
     if ('error' in gates)
-      return { ...withVersion, outcome: unknown('UnexpectedResult', `kubelet (pid ${proc.pid}) ${gates.error}`) };
-    if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), `--feature-gates of kubelet pid ${proc.pid}`];
+      return { ...withVersion, outcome: unknown('UnexpectedResult', `the running kubelet's ${gates.error}`) };
+    if (gates.has(GATE)) [gate, gateFrom] = [gates.get(GATE), '--feature-gates of the running kubelet'];
   }
   if (gate === undefined && configText !== undefined) {
     const gates = readFeatureGates(configText);

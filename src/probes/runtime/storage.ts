@@ -130,8 +130,9 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
   const free = Number(st.bavail) * Number(st.bsize);
   if (free < minFree)
     return unsupported(
-      `${where} (${fsType}) has ${gib(free)} free, less than ` + `${gib(minFree)} (CRIU_READINESS_CHECKPOINT_MIN_FREE)`,
+      `${where} (${fsType}) has less than ${gib(minFree)} free (CRIU_READINESS_CHECKPOINT_MIN_FREE)`,
       'InsufficientSpace',
     );
-  return supported(`${where} (${fsType}) is writable with ${gib(free)} free (${why})`);
+  // The threshold, not the free bytes: they change at every run, and the message is part of the cached body.
+  return supported(`${where} (${fsType}) is writable with at least ${gib(minFree)} free (${why})`);
 }
