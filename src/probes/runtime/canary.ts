@@ -17,8 +17,14 @@ import { PROGRAM_ENV, lines, run, runtimeEnv, type RuntimeEnv } from './host.js'
 const PR_GET_CHILD_SUBREAPER = 37;
 /** CAP_SYS_ADMIN's bit in /proc/self/status CapEff. */
 const CAP_SYS_ADMIN = 21;
-/** Each criu call gets this long at most. */
-const CANARY_CRIU_TIMEOUT_MS = 10_000;
+/**
+ * The canary's dump, reaping and restore stay within this, and its cleanup
+ * within REAP_MS more: past the engine's probe limit (10 s) the runner is
+ * killed, and the cleanup with it (the image directory would stay behind).
+ */
+const CANARY_BUDGET_MS = 7_000;
+/** The cleanup waits this long at most for the killed canary to be reaped. */
+const REAP_MS = 2_000;
 /** The canary: a shell with a child that comes and goes. */
 const CANARY_ARGV = ['sh', '-c', 'while :; do sleep 0.1; done'];
 
@@ -95,10 +101,20 @@ function logged(logFile: string, stderr: string): CriuLine[] {
   return parseCriuLines(`${log}\n${stderr}`);
 }
 
-/** One criu call in the image directory; an outcome when it failed. */
-function criuStep(criu: string, args: string[], dir: string, log: string, what: string): ProbeOutcome | null {
-  const result = run(criu, [...args, '-D', dir, '-o', log], CANARY_CRIU_TIMEOUT_MS, dir);
-  if (result.kind !== 'exited') return failedRun(result, what);
+/** One criu call in the image directory, bounded by `deadline`; an outcome when it failed. */
+function criuStep(
+  criu: string,
+  args: string[],
+  dir: string,
+  log: string,
+  what: string,
+  deadline: number,
+): ProbeOutcome | null {
+  const timeoutMs = Math.round(deadline - performance.now());
+  if (timeoutMs <= 0)
+    return unknown('Timeout', `${what} was not started: the canary's ${CANARY_BUDGET_MS / 1000} s had passed`);
+  const result = run(criu, [...args, '-D', dir, '-o', log], timeoutMs, dir);
+  if (result.kind !== 'exited') return failedRun(result, what, timeoutMs);
   if (result.code === 0) return null;
   const said = logged(join(dir, log), result.stderr);
   const failed = startFailure(result.stdout, said);
@@ -128,19 +144,34 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 1]);
   const keep = new Set(ownChildren());
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-canary-'));
+  const deadline = performance.now() + CANARY_BUDGET_MS;
   let leader = -1;
   try {
     const spawned = spawnProgram('/bin/sh', CANARY_ARGV, { env: PROGRAM_ENV, cwd: '/', setsid: true });
     if (spawned.error !== 0) return unknown('ProbeError', `the canary could not be started: errno ${spawned.error}`);
     leader = spawned.pid;
     sleepMs(50); // let sh start its loop: a tree of two
-    const dumped = criuStep(found.localPath, ['dump', '-t', String(leader)], dir, 'dump.log', `${found.hostPath} dump`);
+    const dumped = criuStep(
+      found.localPath,
+      ['dump', '-t', String(leader)],
+      dir,
+      'dump.log',
+      `${found.hostPath} dump`,
+      deadline,
+    );
     if (dumped) return dumped;
     // criu dump killed the tree: reap it, so that its pids are free again.
-    const left = reapNew(keep, 2000);
+    const left = reapNew(keep, Math.max(0, Math.min(REAP_MS, deadline - performance.now())));
     if (left.length > 0)
       return unknown('UnexpectedResult', `the dumped canary did not end: pids ` + `${left.join(', ')} remain`);
-    const restored = criuStep(found.localPath, ['restore', '-d'], dir, 'restore.log', `${found.hostPath} restore`);
+    const restored = criuStep(
+      found.localPath,
+      ['restore', '-d'],
+      dir,
+      'restore.log',
+      `${found.hostPath} restore`,
+      deadline,
+    );
     if (restored) return restored;
     childSpawned(leader);
     const seen = processState(leader);
@@ -161,7 +192,7 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     if (leader > 0) {
       libc.kill(-leader, SIGKILL); // the whole session's group: the canary and its sleep
       libc.kill(leader, SIGKILL);
-      reapNew(keep, 2000);
+      reapNew(keep, REAP_MS);
     }
     rmSync(dir, { recursive: true, force: true });
     if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 0]);

@@ -96,8 +96,12 @@ export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionRead
   };
 }
 
-export function failedRun(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string): ProbeOutcome {
-  const message = describeFailure(result, what);
+export function failedRun(
+  result: Exclude<ProgramResult, { kind: 'exited' }>,
+  what: string,
+  timeoutMs?: number,
+): ProbeOutcome {
+  const message = describeFailure(result, what, timeoutMs);
   if (result.kind === 'timeout') return unknown('Timeout', message);
   return unknown('UnexpectedResult', message);
 }
