@@ -3,11 +3,10 @@
 // fixture host roots given through CRIU_READINESS_HOST_ROOT.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, runtimeEnv } from '../src/probes/runtime/host.js';
-import { debianPackage, fake, makeRoot } from './helpers/hostroot.js';
+import { debianPackage, fake, makeRoot, workingCriu } from './helpers/hostroot.js';
 import { TS_LOADER } from './helpers/node.js';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -98,24 +97,27 @@ t.test(
   },
 );
 
-const CRIU_42 = '/opt/criu-4.2/criu';
+// $CRIU, or a criu on PATH that starts on this kernel (e.g. CRIU=/opt/criu-4.2/criu, built from source).
+const WORKING = workingCriu();
 
 t.test(
-  'CRIU=a working criu 4.2: the canary is dumped and restored',
-  { skip: !existsSync(CRIU_42) ? `no ${CRIU_42} on this machine` : !IS_ROOT && 'the canary needs root' },
+  'CRIU=a working criu: the canary is dumped and restored',
+  { skip: 'skip' in WORKING ? WORKING.skip : !IS_ROOT && 'the canary needs root' },
   async (t) => {
-    const v = feature(run(['check', '--feature', 'criu_canary', '--json'], { CRIU: CRIU_42 }));
+    if ('skip' in WORKING) return;
+    const v = feature(run(['check', '--feature', 'criu_canary', '--json'], { CRIU: WORKING.criu }));
     t.match(v, { status: 'supported', message: /dumped a canary process tree and restored it: pid \d+ runs again/ });
   },
 );
 
 t.test(
-  'CRIU=a working criu 4.2: the checkpoint level names it and compares its verdicts with ours',
-  { skip: !existsSync(CRIU_42) ? `no ${CRIU_42} on this machine` : !IS_ROOT && 'criu check needs root' },
+  'CRIU=a working criu: the checkpoint level names it and compares its verdicts with ours',
+  { skip: 'skip' in WORKING ? WORKING.skip : !IS_ROOT && 'criu check needs root' },
   async (t) => {
-    const r = run(['check', '--checkpoint', '--json'], { CRIU: CRIU_42 });
+    if ('skip' in WORKING) return;
+    const r = run(['check', '--checkpoint', '--json'], { CRIU: WORKING.criu });
     const body = JSON.parse(r.stdout) as { criu: unknown; criuDisagreements: unknown[] };
-    t.same(body.criu, { version: '4.2', path: CRIU_42 });
+    t.match(body.criu, { version: /^\d+\.\d+/, path: WORKING.criu });
     t.ok(Array.isArray(body.criuDisagreements));
   },
 );
