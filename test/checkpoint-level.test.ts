@@ -7,6 +7,7 @@ import type { ProbeOutcome } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
 import { Metrics } from '../src/metrics.js';
 import { nfdFeatureText, NFD_NAMESPACE } from '../src/nfd.js';
+import { logCriuDisagreements } from '../src/service/criu.js';
 import { evaluate, exitCode, httpStatus } from '../src/service/levels.js';
 import { levelText } from '../src/service/text.js';
 import { MemorySource, reportOf, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
@@ -124,6 +125,21 @@ t.test('the text status line names criu and counts the disagreements', async (t)
   t.same(levelText(verdict).problems, [
     'Warn  (alpha): criu says unsupported, we say supported: alpha is not supported',
   ]);
+});
+
+t.test("each disagreement is a warning in the service's log, with both answers and criu's words", async (t) => {
+  const logged: { fields: object; message: string }[] = [];
+  const log = { warn: (fields: object, message: string) => logged.push({ fields, message }) };
+  logCriuDisagreements(log, reportOf(FEATURES, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS }).verdicts);
+  t.same(logged, [
+    {
+      fields: { feature: 'alpha', ours: 'supported', criu: 'unsupported', criuSays: 'alpha is not supported' },
+      message: "criu's own verdict differs from ours",
+    },
+  ]);
+  logged.length = 0;
+  logCriuDisagreements(log, reportOf(FEATURES, { criu_version: CRIU_42 }).verdicts);
+  t.same(logged, [], 'no criu verdicts, no warning');
 });
 
 t.test('without a criu that says its version, the status line says so; kernel levels have none', async (t) => {
