@@ -124,11 +124,13 @@ t.test(
 
 const containerd = (v: string) =>
   fake(`containerd github.com/containerd/containerd/v2 ${v} 301026e58c619e63d09c0ec411012e54c0124b03\n`);
+/** A kubelet's configuration file: a Kubernetes node, where cri_checkpoint applies. */
+const KUBELET_CONFIG = { 'var/lib/kubelet/config.yaml': 'kind: KubeletConfiguration\n' };
 
 t.test('host root: containerd 2.4 with enable_criu = false in an import: unsupported, Disabled, exit 1', async (t) => {
   const root = makeRoot(
     t,
-    { 'usr/bin/containerd': containerd('v2.4.0'), 'usr/sbin/criu': fake('Version: 4.2\n') },
+    { ...KUBELET_CONFIG, 'usr/bin/containerd': containerd('v2.4.0'), 'usr/sbin/criu': fake('Version: 4.2\n') },
     'containerd-2',
   );
   const r = run(['check', '--feature', 'cri_checkpoint', '--json'], { CRIU_READINESS_HOST_ROOT: root });
@@ -142,6 +144,7 @@ t.test('host root: containerd 2.4 with enable_criu = false in an import: unsuppo
 
 t.test('host root: a malformed containerd config is a clear unknown (exit 2), never a crash', async (t) => {
   const root = makeRoot(t, {
+    ...KUBELET_CONFIG,
     'usr/bin/containerd': containerd('v2.4.0'),
     'usr/sbin/criu': fake('Version: 4.2\n'),
     'etc/containerd/config.toml': "version = 3\n[plugins.'io.containerd.cri.v1.runtime'\n",
@@ -157,6 +160,7 @@ t.test('host root: a malformed containerd config is a clear unknown (exit 2), ne
 
 t.test('host root: a malformed CRI-O drop-in is a clear unknown', async (t) => {
   const root = makeRoot(t, {
+    ...KUBELET_CONFIG,
     'usr/bin/crio': fake('crio version 1.30.1\n'),
     'usr/sbin/criu': fake('Version: 4.2\n'),
     'etc/crio/crio.conf.d/99-bad.conf': '[crio.runtime]\nenable_criu_support = yes\n',

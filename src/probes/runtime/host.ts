@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import { HOST_ROOT_ENV } from '../../native/procfs.js';
 import { runProgram, runPrograms, type ProgramResult } from '../../native/program.js';
 import { errnoName } from '../outcome.js';
+import { versionIn, type Version } from './version.js';
 
 /** What the checks read from the environment; tests pass their own. */
 export interface RuntimeEnv {
@@ -160,4 +161,21 @@ export function lines(text: string): string[] {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
+}
+
+/** A program's version line, or why there is none. */
+export type VersionReading = { version: Version } | { version: null; why: string };
+
+export function programVersion(found: Found, args: string[], pattern: RegExp): VersionReading {
+  const result = run(found.localPath, args);
+  if (result.kind !== 'exited')
+    return { version: null, why: describeFailure(result, `${found.hostPath} ` + `${args.join(' ')}`) };
+  const version = versionIn(result.stdout, pattern) ?? versionIn(result.stderr, pattern);
+  if (version) return { version };
+  return {
+    version: null,
+    why:
+      `${found.hostPath} ${args.join(' ')} printed no version: ` +
+      `${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
+  };
 }
