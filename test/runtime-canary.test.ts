@@ -6,10 +6,12 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProbeOutcome } from '../src/model.js';
 import { criuCanary, mayCheckpoint, ownChildren, processState } from '../src/probes/runtime/canary.js';
 import * as libc from '../src/native/libc.js';
-import { debianPackage, envFor, fake, makeRoot, workingCriu } from './helpers/hostroot.js';
+import { debianPackage, envFor, fake, inOwnMountNamespace, makeRoot, workingCriu } from './helpers/hostroot.js';
 
 // A temporary directory of this file's own: other test files on the machine
 // run canaries too, and theirs are not ours to count.
@@ -41,7 +43,10 @@ function traces() {
       .filter((p) => /^\d+$/.test(p) && processState(Number(p))?.ppid === process.pid)
       .filter((p) => {
         try {
-          return readFileSync(`/proc/${p}/cmdline`, 'latin1') === 'sh\0-c\0while :; do sleep 0.1; done\0';
+          return (
+            readFileSync(`/proc/${p}/cmdline`, 'latin1') ===
+            'sh\0-c\0exec </dev/null >/dev/null 2>&1; while :; do sleep 0.1; done\0'
+          );
         } catch {
           return false;
         }
@@ -134,6 +139,24 @@ t.test('a dump that fails is unsupported with the error criu logged', { skip: NO
 });
 
 t.test(
+  "a failed dump names the last error before criu's closing lines, not an earlier one criu survived",
+  { skip: NOT_ROOT },
+  async (t) => {
+    const log = [
+      "Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+      "Error (criu/files-reg.c:1790): Can't lookup mount=61 for fd=0 path=/dev/null",
+      'Error (criu/cr-dump.c:1698): Dump files (pid: 42) failed with -1',
+      'Error (criu/cr-dump.c:2128): Dumping FAILED.',
+    ].join('\n');
+    const root = makeRoot(t, { 'usr/sbin/criu': fake('', 1, `${log}\n`) });
+    t.match(criuCanary(envFor(root)), {
+      status: 'unsupported',
+      message: "/usr/sbin/criu dump failed (exit 1): Can't lookup mount=61 for fd=0 path=/dev/null",
+    });
+  },
+);
+
+t.test(
   'a dump that leaves the canary alive is unknown, and the canary is still killed',
   { skip: NOT_ROOT, timeout: 30_000 },
   async (t) => {
@@ -215,5 +238,51 @@ t.test(
     const seconds = Number(/within ([\d.]+) s$/.exec(outcome.message)?.[1]);
     t.ok(seconds > 0 && seconds < 7, `restore's bound ${seconds} s is the rest of the 7 s after a 1 s dump`);
     t.same(traces(), before);
+  },
+);
+
+const CANARY_MODULE = fileURLToPath(new URL('../src/probes/runtime/canary.ts', import.meta.url));
+const CRIU_MODULE = fileURLToPath(new URL('../src/probes/runtime/criu.ts', import.meta.url));
+
+t.test(
+  "from a container's view of the host (another mount namespace, the host's / at a host root), the host's criu runs in the host's mount namespace when CRIU_READINESS_HOST_MOUNT_NS names it",
+  { skip: ('skip' in WORKING && WORKING.skip) || NOT_ROOT, timeout: 120_000 },
+  async (t) => {
+    if ('skip' in WORKING) return;
+    const criuDir = dirname(WORKING.criu);
+    const hostRoot = mkdtempSync(join(privateTmp, 'host-'));
+    // The child stands for the pod: its own mount namespace, where the host's / is at hostRoot
+    // and criu's directory is hidden, so that criu can only run in this process's namespace (the host's).
+    const script = `import { criuCanary } from ${JSON.stringify(CANARY_MODULE)};
+import { criuRuns } from ${JSON.stringify(CRIU_MODULE)};
+const pod = { root: ${JSON.stringify(hostRoot)}, path: ${JSON.stringify(criuDir)}, foreignRoot: true };
+const host = { ...pod, hostMountNs: '/proc/${process.pid}/ns/mnt' };
+const own = { ...pod, hostMountNs: '/proc/self/ns/mnt' };
+console.log(JSON.stringify([criuCanary(host), criuRuns(host), criuCanary(pod), criuCanary(own)]));`;
+    const r = inOwnMountNamespace('mount --bind / "$0" && mount -t tmpfs none "$1"', [hostRoot, criuDir], script);
+    t.equal(r.status, 0, r.stderr);
+    const [canary, runs, withoutNs, ownNs] = JSON.parse(r.stdout) as ProbeOutcome[];
+    if (canary.reason === 'Timeout') t.comment(`SKIP: ${canary.message} (a busy machine); the bound held`);
+    else
+      t.match(canary, {
+        status: 'supported',
+        message: new RegExp(`^${WORKING.criu} dumped a canary process tree and restored it: pid \\d+ runs again`),
+      });
+    t.not(runs.message, /cannot run the host's criu/, `criu_runs ran the host's criu: ${runs.message}`);
+    t.match(withoutNs, {
+      status: 'unknown',
+      reason: 'PermissionDenied',
+      message: /^cannot run the host's criu from a container: /,
+    });
+    t.match(ownNs, {
+      status: 'unknown',
+      reason: 'PermissionDenied',
+      message: /is this process's own mount namespace, not the host's \(no hostPID\?\)$/,
+    });
+    t.same(
+      readdirSync(privateTmp).filter((n) => n.startsWith('criu-readiness-canary-')),
+      [],
+      'no image directory left',
+    );
   },
 );

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, runtimeEnv, type RuntimeEnv } from '../../src/probes/runtime/host.js';
+import { TS_LOADER } from './node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(here, '..', 'fixtures', 'hostroots');
@@ -89,4 +90,28 @@ export function workingCriu(): { criu: string } | { skip: string } {
   if (/Could not initialize kernel features detection/.test(`${r.stdout}${r.stderr}`))
     return { skip: `${found.hostPath} cannot start on this kernel: ${ask}` };
   return { criu: found.localPath };
+}
+
+/**
+ * Node running `script` (an ES module, tap's TypeScript loader) in a mount
+ * namespace of its own, after the shell commands `setup` (with `args` as $0,
+ * $1, ...): what it mounts ends with it.
+ */
+export function inOwnMountNamespace(setup: string, args: string[], script: string) {
+  return spawnSync(
+    'unshare',
+    [
+      '-m',
+      'sh',
+      '-c',
+      `mount --make-rprivate / && ${setup} && shift ${args.length - 1} && exec "$@"`,
+      ...args,
+      process.execPath,
+      ...TS_LOADER,
+      '--input-type=module',
+      '-e',
+      script,
+    ],
+    { encoding: 'utf8', timeout: 100_000 },
+  );
 }
