@@ -585,7 +585,7 @@ export const CATALOGUE: readonly Feature[] = [
   row('criu_canary', 'runtime', () => criuCanary(), {
     summary: 'criu dumps a canary process tree into a private directory and restores it with the same pids',
     kconfig: [],
-    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the first error it logged',
+    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the error that stopped it',
     needs:
       'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host itself, or a privileged ' +
       "container in the host's PID namespace given its mount namespace at CRIU_READINESS_HOST_MOUNT_NS",
