@@ -156,6 +156,22 @@ t.test('without a criu that says its version, the status line says so; kernel le
   t.same(levelText(evaluate(verdicts, 'required')).verdict, ['Looks good.']);
 });
 
+t.test(
+  "the status page's table of levels has the checkpoint level, failing on the runtime check it misses",
+  async (t) => {
+    const { app, source } = appFor(t, { kubelet_checkpoint: UNSUPPORTED('kubelet_checkpoint') });
+    await source.refresh();
+    const res = await app.inject({ url: '/', headers: { accept: 'text/html' } });
+    t.equal(res.statusCode, 200);
+    const row = /<tr><th scope="row"><a href="\/check\?level=checkpoint">checkpoint<\/a><\/th>[\s\S]*?<\/tr>/.exec(
+      res.body,
+    )?.[0];
+    t.ok(row, 'a row for the checkpoint level');
+    t.match(row, /failed/);
+    t.match(row, /kubelet_checkpoint/);
+  },
+);
+
 t.test('GET /check?level=checkpoint: criu and criuDisagreements in the body; ours and criu both said', async (t) => {
   const { app, source } = appFor(t, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS });
   await source.refresh();
