@@ -568,7 +568,7 @@ export const CATALOGUE: readonly Feature[] = [
     fix: CRIU_PACKAGE_HINT,
   }),
   row('criu_version', 'runtime', () => criuVersion(), {
-    summary: 'criu --version at least 3.0, the oldest runc accepts (containerd needs 3.16)',
+    summary: 'criu --version at least 3.0, the oldest runc accepts (3.11 where podman is installed; containerd 3.16)',
     kconfig: [],
     fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
   }),

@@ -20,6 +20,8 @@ import type { ProgramResult } from '../../native/program.js';
 
 /** Minimum criu for checkpointing: runc's checkCriuVersion(30000) (runc libcontainer/criu_linux.go). */
 const OCI_MIN_CRIU = { major: 3, minor: 0, patch: 0 } as const;
+/** podman's MinCriuVersion = 31100 (podman pkg/criu/criu.go), checked before it asks the OCI runtime. */
+const PODMAN_MIN_CRIU = { major: 3, minor: 11, patch: 0 } as const;
 /**
  * containerd 2.0-2.3 CRI checkpoint: podCriuVersion = 31600 (containerd
  * internal/cri/server/container_checkpoint_linux.go).
@@ -133,6 +135,16 @@ export function criuVersion(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
       ...unsupported(
         `criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU ` +
           `version ${v.number} must be 30000 or higher)`,
+        'MissingDependency',
+      ),
+    };
+  }
+  if (!atLeast(v, PODMAN_MIN_CRIU.major, PODMAN_MIN_CRIU.minor) && findExecutable('podman', env)) {
+    return {
+      criu: { version: v.text, path: reading.found.hostPath },
+      ...unsupported(
+        `criu ${versionText(v)} is older than 3.11, the oldest podman (installed here) accepts ` +
+          `(podman: "checkpoint/restore requires at least CRIU 31100, current version is ${v.number}")`,
         'MissingDependency',
       ),
     };
