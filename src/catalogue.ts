@@ -568,7 +568,7 @@ export const CATALOGUE: readonly Feature[] = [
     fix: CRIU_PACKAGE_HINT,
   }),
   row('criu_version', 'runtime', () => criuVersion(), {
-    summary: 'criu --version at least 3.0, the oldest runc accepts (containerd needs 3.16)',
+    summary: 'criu --version at least 3.0, the oldest runc accepts (3.11 where podman is installed; containerd 3.16)',
     kconfig: [],
     fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
   }),
@@ -579,17 +579,16 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: [],
     fix: 'install a criu newer than the kernel (an old criu cannot start on a new kernel)',
     needs:
-      'root or CAP_SYS_ADMIN for criu; the host itself (not a container given ' +
-      'the host root at CRIU_READINESS_HOST_ROOT)',
+      'root or CAP_SYS_ADMIN for criu; the host itself, or a container given the host root at ' +
+      "CRIU_READINESS_HOST_ROOT and the host's mount namespace at CRIU_READINESS_HOST_MOUNT_NS",
   }),
   row('criu_canary', 'runtime', () => criuCanary(), {
     summary: 'criu dumps a canary process tree into a private directory and restores it with the same pids',
     kconfig: [],
-    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the first error it logged',
+    fix: 'install a criu that can checkpoint on this kernel; when one fails, the message has the error that stopped it',
     needs:
-      'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host ' +
-      'itself (not a container given the host root at ' +
-      'CRIU_READINESS_HOST_ROOT)',
+      'root or CAP_SYS_ADMIN, becoming a child subreaper meanwhile; the host itself, or a privileged ' +
+      "container in the host's PID namespace given its mount namespace at CRIU_READINESS_HOST_MOUNT_NS",
   }),
   row('oci_runtime', 'runtime', () => ociRuntime(), {
     summary: 'the OCI runtime podman, containerd and CRI-O use (runc, crun) can checkpoint',

@@ -7,6 +7,7 @@ import type { ProbeOutcome } from '../src/model.js';
 import { buildApp } from '../src/http/app.js';
 import { Metrics } from '../src/metrics.js';
 import { nfdFeatureText, NFD_NAMESPACE } from '../src/nfd.js';
+import { logCriuDisagreements } from '../src/service/criu.js';
 import { evaluate, exitCode, httpStatus } from '../src/service/levels.js';
 import { levelText } from '../src/service/text.js';
 import { MemorySource, reportOf, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
@@ -126,6 +127,21 @@ t.test('the text status line names criu and counts the disagreements', async (t)
   ]);
 });
 
+t.test("each disagreement is a warning in the service's log, with both answers and criu's words", async (t) => {
+  const logged: { fields: object; message: string }[] = [];
+  const log = { warn: (fields: object, message: string) => logged.push({ fields, message }) };
+  logCriuDisagreements(log, reportOf(FEATURES, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS }).verdicts);
+  t.same(logged, [
+    {
+      fields: { feature: 'alpha', ours: 'supported', criu: 'unsupported', criuSays: 'alpha is not supported' },
+      message: "criu's own verdict differs from ours",
+    },
+  ]);
+  logged.length = 0;
+  logCriuDisagreements(log, reportOf(FEATURES, { criu_version: CRIU_42 }).verdicts);
+  t.same(logged, [], 'no criu verdicts, no warning');
+});
+
 t.test('without a criu that says its version, the status line says so; kernel levels have none', async (t) => {
   const verdicts = reportOf(FEATURES, { criu_version: UNSUPPORTED('criu_version') }).verdicts;
   t.same(levelText(evaluate(verdicts, 'checkpoint')).verdict, [
@@ -139,6 +155,22 @@ t.test('without a criu that says its version, the status line says so; kernel le
   t.same(levelText(evaluate(none, 'checkpoint')).verdict, ['Does not look good.', 'criu: not installed']);
   t.same(levelText(evaluate(verdicts, 'required')).verdict, ['Looks good.']);
 });
+
+t.test(
+  "the status page's table of levels has the checkpoint level, failing on the runtime check it misses",
+  async (t) => {
+    const { app, source } = appFor(t, { kubelet_checkpoint: UNSUPPORTED('kubelet_checkpoint') });
+    await source.refresh();
+    const res = await app.inject({ url: '/', headers: { accept: 'text/html' } });
+    t.equal(res.statusCode, 200);
+    const row = /<tr><th scope="row"><a href="\/check\?level=checkpoint">checkpoint<\/a><\/th>[\s\S]*?<\/tr>/.exec(
+      res.body,
+    )?.[0];
+    t.ok(row, 'a row for the checkpoint level');
+    t.match(row, /failed/);
+    t.match(row, /kubelet_checkpoint/);
+  },
+);
 
 t.test('GET /check?level=checkpoint: criu and criuDisagreements in the body; ours and criu both said', async (t) => {
   const { app, source } = appFor(t, { criu_version: CRIU_42, criu_runs: CRIU_DIFFERS });

@@ -4,8 +4,7 @@
 // custom resources have what their controllers require, and every port and
 // path the manifests use is one the service really serves.
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseSettings } from '../src/config.js';
 import { VerdictCache } from '../src/service/cache.js';
@@ -17,6 +16,7 @@ import {
   SERVICE_PORT,
   build,
   canonical,
+  composed,
   daemonSet,
   filesUnder,
   getField,
@@ -32,26 +32,8 @@ import {
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const { overlays, components } = kustomizations();
 const overlay = (name: string) => join(DEPLOY, 'overlays', name);
-const component = (name: string) => join(DEPLOY, 'components', name);
 const PROFILES = ['full-fidelity', 'least-privilege'] as const;
 const INTEGRATIONS = ['runtime-chain', 'node-readiness', 'node-problem-detector', 'nfd', 'network-policy'] as const;
-
-/** A kustomization in a temporary directory: base + the given components, in order. */
-function composed(t: Test, componentNames: readonly string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-kustomize-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const text = [
-    'apiVersion: kustomize.config.k8s.io/v1beta1',
-    'kind: Kustomization',
-    'resources:',
-    `  - ${relative(dir, join(DEPLOY, 'base'))}`,
-    'components:',
-    ...componentNames.map((c) => `  - ${relative(dir, component(c))}`),
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'kustomization.yaml'), text);
-  return dir;
-}
 
 /** Every combination an operator is told to use: a profile, then integrations (or the Prometheus Operator opt-out). */
 function combinations(t: Test): Map<string, string> {
@@ -79,7 +61,8 @@ t.test('the overlays are full-fidelity, least-privilege and integrations, and ev
   t.same(overlays.map((d) => basename(d)).sort(), ['full-fidelity', 'integrations', 'least-privilege']);
   t.same(
     components.map((d) => basename(d)).sort(),
-    [...PROFILES, ...INTEGRATIONS, 'without-prometheus-operator'].sort(),
+    // host-criu (below runtime-chain) is for full fidelity only: test/runtime-deploy.test.ts.
+    [...PROFILES, ...INTEGRATIONS, 'without-prometheus-operator', 'host-criu'].sort(),
   );
 });
 

@@ -88,6 +88,21 @@ t.test('criu_version: older than 3.0 (runc checkCriuVersion(30000)) is unsupport
   });
 });
 
+t.test(
+  'criu_version: older than 3.11 where podman is installed is unsupported (podman MinCriuVersion 31100)',
+  async (t) => {
+    const withPodman = makeRoot(t, { 'usr/sbin/criu': fake('Version: 3.10\n'), 'usr/bin/podman': fake('') });
+    t.match(criuVersion(envFor(withPodman)), {
+      status: 'unsupported',
+      reason: 'MissingDependency',
+      message:
+        /^criu 3\.10 is older than 3\.11, the oldest podman \(installed here\) accepts .*current version is 31000/,
+    });
+    const without = makeRoot(t, { 'usr/sbin/criu': fake('Version: 3.10\n') });
+    t.match(criuVersion(envFor(without)), { status: 'supported' }, 'runc alone takes 3.0');
+  },
+);
+
 t.test('criu_version: garbage output is unknown, UnexpectedResult, quoting it', async (t) => {
   const root = makeRoot(t, { 'usr/sbin/criu': fake('criu: unrecognized option\n', 1) });
   t.match(criuVersion(envFor(root)), {

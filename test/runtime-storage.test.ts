@@ -3,7 +3,6 @@
 import t from 'tap';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   checkpointDirectory,
@@ -12,8 +11,7 @@ import {
   mountOf,
   parseSize,
 } from '../src/probes/runtime/storage.js';
-import { envFor, fake, makeRoot } from './helpers/hostroot.js';
-import { TS_LOADER } from './helpers/node.js';
+import { envFor, fake, inOwnMountNamespace, makeRoot } from './helpers/hostroot.js';
 
 t.test('sizes: plain bytes, K/M/G/T with or without i and B', async (t) => {
   t.equal(parseSize('1073741824'), 1024 ** 3);
@@ -112,22 +110,7 @@ t.test(
     const script = `import { checkpointStorage } from ${JSON.stringify(STORAGE_MODULE)};
 const env = { root: ${JSON.stringify(root)}, path: '', checkpointMinFree: '1K' };
 console.log(JSON.stringify([checkpointStorage({ ...env, foreignRoot: true }), checkpointStorage(env)]));`;
-    const r = spawnSync(
-      'unshare',
-      [
-        '-m',
-        'sh',
-        '-c',
-        `mount --make-rprivate / && mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"`,
-        root,
-        process.execPath,
-        ...TS_LOADER,
-        '--input-type=module',
-        '-e',
-        script,
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
+    const r = inOwnMountNamespace('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0"', [root], script);
     t.equal(r.status, 0, r.stderr);
     const [foreign, own] = JSON.parse(r.stdout) as [unknown, unknown];
     t.match(foreign, {

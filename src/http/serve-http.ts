@@ -11,7 +11,7 @@ import { SupervisedEngine } from '../engine/supervisor.js';
 import * as libc from '../native/libc.js';
 import { SERVE_RESERVED_FILES, openFileLimit } from '../native/procfs.js';
 import { prepareNfdDirectory, writeNfdFeatures } from '../nfd.js';
-import { criuDisagreements, criuInfo } from '../service/criu.js';
+import { criuInfo, logCriuDisagreements } from '../service/criu.js';
 import { confineHttpProcess, threadPrivileges, type Handover } from './privilege.js';
 import { nextSignal } from './signals.js';
 
@@ -108,11 +108,7 @@ export async function serveUnprivileged(settings: Settings, handover: Handover, 
       },
       'probe run finished',
     );
-    for (const d of criuDisagreements(report.verdicts))
-      logger.warn(
-        { feature: d.feature, ours: d.ours, criu: d.criu, criuSays: d.message },
-        "criu's own verdict differs from ours",
-      );
+    logCriuDisagreements(logger, report.verdicts);
   });
   // Writes one after another, so an older report never lands after a newer one.
   let nfdWrites = Promise.resolve();

@@ -47,3 +47,17 @@ export function criuDisagreements(verdicts: readonly Verdict[]): Disagreement[] 
   const order = verdicts.map((v) => v.name);
   return found.sort((a, b) => order.indexOf(a.feature) - order.indexOf(b.feature));
 }
+
+/** Where a warning goes with its fields (pino's logger is one). */
+export interface WarningLog {
+  warn(fields: object, message: string): void;
+}
+
+/** Each disagreement as a warning of its own, with both answers and criu's words. */
+export function logCriuDisagreements(log: WarningLog, verdicts: readonly Verdict[]): void {
+  for (const d of criuDisagreements(verdicts))
+    log.warn(
+      { feature: d.feature, ours: d.ours, criu: d.criu, criuSays: d.message },
+      "criu's own verdict differs from ours",
+    );
+}

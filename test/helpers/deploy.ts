@@ -3,8 +3,9 @@
 // patches, configMapGenerator, namespace, images, replacements) and refuses
 // any other, so a manifest cannot silently mean something the tests did not check.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
@@ -366,4 +367,21 @@ export function daemonSet(built: readonly K8sObject[]): {
   const pod = getField(found[0], 'spec.template.spec') as JsonObject;
   const containers = new Map(objects(pod.containers, 'containers').map((c) => [String(c.name), c]));
   return { ds: found[0], pod, containers };
+}
+
+/** A kustomization in a temporary directory: base + the given components (paths below deploy/components), in order. */
+export function composed(t: { teardown(fn: () => void): void }, componentNames: readonly string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-kustomize-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const text = [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    `  - ${relative(dir, join(DEPLOY, 'base'))}`,
+    'components:',
+    ...componentNames.map((c) => `  - ${relative(dir, join(DEPLOY, 'components', c))}`),
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'kustomization.yaml'), text);
+  return dir;
 }

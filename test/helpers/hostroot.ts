@@ -3,11 +3,12 @@
 // test. And Debian's real criu, runc, crun, containerd, unpacked (never
 // installed) by scripts/debian-criu.sh, for behaviour that is theirs.
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RuntimeEnv } from '../../src/probes/runtime/host.js';
+import { findExecutable, runtimeEnv, type RuntimeEnv } from '../../src/probes/runtime/host.js';
+import { TS_LOADER } from './node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(here, '..', 'fixtures', 'hostroots');
@@ -72,4 +73,45 @@ export function debianPackage(pkg: string): { dir: string } | { skip: string } {
       .slice(-1)[0];
     return { skip: `Debian's ${pkg} could not be fetched (apt unreachable?): ${stderr}` };
   }
+}
+
+/**
+ * A criu that can start on this kernel, for the real dump and restore: $CRIU
+ * (taken as given: a CRIU that fails is a failure), else the first criu on
+ * PATH or in the system directories when its `criu check` gets past criu's
+ * start; or why there is none (to skip with).
+ */
+export function workingCriu(): { criu: string } | { skip: string } {
+  if (process.env.CRIU) return { criu: process.env.CRIU };
+  const found = findExecutable('criu', runtimeEnv({ PATH: process.env.PATH }));
+  const ask = 'set CRIU=/path/to/a/criu that works on this kernel to run the real dump and restore';
+  if (!found) return { skip: `no criu on PATH nor in the system directories: ${ask}` };
+  const r = spawnSync(found.localPath, ['check'], { encoding: 'utf8', timeout: 60_000 });
+  if (/Could not initialize kernel features detection/.test(`${r.stdout}${r.stderr}`))
+    return { skip: `${found.hostPath} cannot start on this kernel: ${ask}` };
+  return { criu: found.localPath };
+}
+
+/**
+ * Node running `script` (an ES module, tap's TypeScript loader) in a mount
+ * namespace of its own, after the shell commands `setup` (with `args` as $0,
+ * $1, ...): what it mounts ends with it.
+ */
+export function inOwnMountNamespace(setup: string, args: string[], script: string) {
+  return spawnSync(
+    'unshare',
+    [
+      '-m',
+      'sh',
+      '-c',
+      `mount --make-rprivate / && ${setup} && shift ${args.length - 1} && exec "$@"`,
+      ...args,
+      process.execPath,
+      ...TS_LOADER,
+      '--input-type=module',
+      '-e',
+      script,
+    ],
+    { encoding: 'utf8', timeout: 100_000 },
+  );
 }

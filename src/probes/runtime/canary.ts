@@ -10,17 +10,36 @@ import * as libc from '../../native/libc.js';
 import { spawnProgram } from '../../native/program.js';
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
-import { failedRun, locateCriu, notFound, outOfReach, parseCriuLines, startFailure, type CriuLine } from './criu.js';
-import { PROGRAM_ENV, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
+import {
+  criuLaunch,
+  failedRun,
+  locateCriu,
+  notFound,
+  outOfReach,
+  parseCriuLines,
+  startFailure,
+  type CriuLine,
+} from './criu.js';
+import { PROGRAM_ENV, hostLauncher, lines, run, runtimeEnv, type Launch, type RuntimeEnv } from './host.js';
 
 /** prctl(2) PR_GET_CHILD_SUBREAPER (<linux/prctl.h>); not in native/constants.ts. */
 const PR_GET_CHILD_SUBREAPER = 37;
 /** CAP_SYS_ADMIN's bit in /proc/self/status CapEff. */
 const CAP_SYS_ADMIN = 21;
-/** Each criu call gets this long at most. */
-const CANARY_CRIU_TIMEOUT_MS = 10_000;
+/**
+ * The canary's dump, reaping and restore stay within this, and its cleanup
+ * within REAP_MS more: past the engine's probe limit (10 s) the runner is
+ * killed, and the cleanup with it (the image directory would stay behind).
+ */
+const CANARY_BUDGET_MS = 7_000;
+/** The cleanup waits this long at most for the killed canary to be reaped. */
+const REAP_MS = 2_000;
 /** The canary: a shell with a child that comes and goes. */
-const CANARY_ARGV = ['sh', '-c', 'while :; do sleep 0.1; done'];
+// Its descriptors are opened by the shell itself: one inherited from us would
+// be a file of our mount namespace, which a criu in the host's cannot dump.
+const CANARY_ARGV = ['sh', '-c', 'exec </dev/null >/dev/null 2>&1; while :; do sleep 0.1; done'];
+/** criu's closing lines, which say that it failed but not why. */
+const SUMMARY = /^(Dumping FAILED\.|Restoring FAILED\.|.* failed with -?\d+)$/;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms: number): void {
@@ -95,19 +114,42 @@ function logged(logFile: string, stderr: string): CriuLine[] {
   return parseCriuLines(`${log}\n${stderr}`);
 }
 
-/** One criu call in the image directory; an outcome when it failed. */
-function criuStep(criu: string, args: string[], dir: string, log: string, what: string): ProbeOutcome | null {
-  const result = run(criu, [...args, '-D', dir, '-o', log], CANARY_CRIU_TIMEOUT_MS, dir);
-  if (result.kind !== 'exited') return failedRun(result, what);
+/** The image directory: here, and as criu names it (through /proc/PID/root when criu runs in the host's namespace). */
+interface Images {
+  dir: string;
+  forCriu: string;
+}
+
+/** One criu call in the image directory, bounded by `deadline`; an outcome when it failed. */
+function criuStep(
+  criu: string | Launch,
+  args: string[],
+  images: Images,
+  log: string,
+  what: string,
+  deadline: number,
+): ProbeOutcome | null {
+  const { dir } = images;
+  const timeoutMs = Math.round(deadline - performance.now());
+  if (timeoutMs <= 0)
+    return unknown('Timeout', `${what} was not started: the canary's ${CANARY_BUDGET_MS / 1000} s had passed`);
+  const result = run(criu, [...args, '-D', images.forCriu, '-o', log], timeoutMs, dir);
+  if (result.kind !== 'exited') return failedRun(result, what, timeoutMs);
   if (result.code === 0) return null;
+  const nsenter = lines(result.stderr).find((l) => l.startsWith('nsenter: '));
+  if (nsenter)
+    return unknown('PermissionDenied', `${what}: the host's mount namespace could not be entered: ${nsenter}`);
   const said = logged(join(dir, log), result.stderr);
   const failed = startFailure(result.stdout, said);
   if (failed) return failed;
-  const first =
-    (said.find((l) => l.level === 'error') ?? said.find((l) => l.level === 'warn'))?.text ??
+  // The cause is the last error before criu's closing lines; earlier errors may
+  // have been survived (as "rlimit: Can't setup RLIMIT_NOFILE" without CAP_SYS_RESOURCE).
+  const errors = said.filter((l) => l.level === 'error');
+  const cause =
+    (errors.filter((l) => !SUMMARY.test(l.text)).at(-1) ?? errors[0] ?? said.find((l) => l.level === 'warn'))?.text ??
     lines(result.stdout)[0] ??
     'no error logged';
-  return unsupported(`${what} failed (exit ${result.code}): ${first}`, 'UnexpectedResult');
+  return unsupported(`${what} failed (exit ${result.code}): ${cause}`, 'UnexpectedResult');
 }
 
 /**
@@ -128,19 +170,37 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 1]);
   const keep = new Set(ownChildren());
   const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-canary-'));
+  const criu = criuLaunch(found, env);
+  // In the host's mount namespace (criuLaunch entered it), the canary runs
+  // there too, and criu reaches our directory through our /proc entry.
+  const host = typeof criu === 'string' ? null : hostLauncher(env);
+  const images = { dir, forCriu: host ? `/proc/${process.pid}/root${dir}` : dir };
+  const canary = host && 'launch' in host ? host.launch(CANARY_ARGV[0]) : { path: '/bin/sh', prefix: [CANARY_ARGV[0]] };
+  const deadline = performance.now() + CANARY_BUDGET_MS;
   let leader = -1;
   try {
-    const spawned = spawnProgram('/bin/sh', CANARY_ARGV, { env: PROGRAM_ENV, cwd: '/', setsid: true });
+    const spawned = spawnProgram(canary.path, [...canary.prefix, ...CANARY_ARGV.slice(1)], {
+      env: PROGRAM_ENV,
+      cwd: '/',
+      setsid: true,
+    });
     if (spawned.error !== 0) return unknown('ProbeError', `the canary could not be started: errno ${spawned.error}`);
     leader = spawned.pid;
     sleepMs(50); // let sh start its loop: a tree of two
-    const dumped = criuStep(found.localPath, ['dump', '-t', String(leader)], dir, 'dump.log', `${found.hostPath} dump`);
+    const dumped = criuStep(
+      criu,
+      ['dump', '-t', String(leader)],
+      images,
+      'dump.log',
+      `${found.hostPath} dump`,
+      deadline,
+    );
     if (dumped) return dumped;
     // criu dump killed the tree: reap it, so that its pids are free again.
-    const left = reapNew(keep, 2000);
+    const left = reapNew(keep, Math.max(0, Math.min(REAP_MS, deadline - performance.now())));
     if (left.length > 0)
       return unknown('UnexpectedResult', `the dumped canary did not end: ${left.length} of its processes still run`);
-    const restored = criuStep(found.localPath, ['restore', '-d'], dir, 'restore.log', `${found.hostPath} restore`);
+    const restored = criuStep(criu, ['restore', '-d'], images, 'restore.log', `${found.hostPath} restore`, deadline);
     if (restored) return restored;
     childSpawned(leader);
     const seen = processState(leader);
@@ -161,7 +221,7 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     if (leader > 0) {
       libc.kill(-leader, SIGKILL); // the whole session's group: the canary and its sleep
       libc.kill(leader, SIGKILL);
-      reapNew(keep, 2000);
+      reapNew(keep, REAP_MS);
     }
     rmSync(dir, { recursive: true, force: true });
     if (!wasSubreaper) libc.prctl(PR_SET_CHILD_SUBREAPER, ['long', 0]);

@@ -6,9 +6,10 @@ import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import { filesIn, globLast, lastValue, readTomlFile } from './config-files.js';
 import { CRI_MIN_CRIU, readCriuVersion } from './criu.js';
-import { describeFailure, findExecutable, lines, run, runtimeEnv, type Found, type RuntimeEnv } from './host.js';
+import { findExecutable, programVersion, runtimeEnv, type RuntimeEnv } from './host.js';
+import { inspectKubelet } from './kubelet.js';
 import type { TomlTable } from './toml.js';
-import { atLeast, versionIn, type Version } from './version.js';
+import { atLeast } from './version.js';
 
 const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 const CRIO_CONFIG = '/etc/crio/crio.conf';
@@ -60,23 +61,6 @@ export function loadCrioConfig(env: RuntimeEnv): LoadedConfig {
     tables.push({ file, table: read.table });
   }
   return { tables };
-}
-
-/** A program's version line, or why there is none. */
-export type VersionReading = { version: Version } | { version: null; why: string };
-
-export function programVersion(found: Found, args: string[], pattern: RegExp): VersionReading {
-  const result = run(found.localPath, args);
-  if (result.kind !== 'exited')
-    return { version: null, why: describeFailure(result, `${found.hostPath} ` + `${args.join(' ')}`) };
-  const version = versionIn(result.stdout, pattern) ?? versionIn(result.stderr, pattern);
-  if (version) return { version };
-  return {
-    version: null,
-    why:
-      `${found.hostPath} ${args.join(' ')} printed no version: ` +
-      `${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
-  };
 }
 
 /** "containerd github.com/containerd/containerd 1.6.20~ds1 ..." or "... /v2 v2.2.0 ...": the third field. */
@@ -258,7 +242,7 @@ function inspectCriRuntimes(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport[] 
 
 /**
  * cri_checkpoint: supported if an installed CRI runtime can checkpoint;
- * neither installed: not applicable (supported, NotApplicable).
+ * neither installed, or no Kubernetes node: not applicable (supported, NotApplicable).
  */
 export function criCheckpoint(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   const installed = inspectCriRuntimes(env).filter((r) => r.installed);
@@ -267,6 +251,17 @@ export function criCheckpoint(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
       status: 'supported',
       reason: 'NotApplicable',
       message: 'neither containerd nor CRI-O is installed: no CRI runtime to ' + 'checkpoint for the kubelet',
+    };
+  // CRI CheckpointContainer is asked for by the kubelet only: podman, docker
+  // and ctr checkpoint through other paths, so a containerd that cannot is no
+  // failure where no kubelet is.
+  if (!inspectKubelet(env).node)
+    return {
+      status: 'supported',
+      reason: 'NotApplicable',
+      message:
+        'not a Kubernetes node, so no kubelet asks for CRI checkpoints: ' +
+        installed.map((r) => r.outcome.message).join('; '),
     };
   const good = installed.filter((r) => r.outcome.status === 'supported');
   if (good.length > 0) return supported(good.map((r) => r.outcome.message).join('; '));

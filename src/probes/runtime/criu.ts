@@ -6,11 +6,13 @@ import {
   describeFailure,
   runEach,
   findExecutable,
+  hostLauncher,
   isExecutableFile,
   lines,
   run,
   runtimeEnv,
   type Found,
+  type Launch,
   type RuntimeEnv,
 } from './host.js';
 import { atLeast, criuVersionNumber, parseVersion, type Version } from './version.js';
@@ -18,6 +20,8 @@ import type { ProgramResult } from '../../native/program.js';
 
 /** Minimum criu for checkpointing: runc's checkCriuVersion(30000) (runc libcontainer/criu_linux.go). */
 const OCI_MIN_CRIU = { major: 3, minor: 0, patch: 0 } as const;
+/** podman's MinCriuVersion = 31100 (podman pkg/criu/criu.go), checked before it asks the OCI runtime. */
+const PODMAN_MIN_CRIU = { major: 3, minor: 11, patch: 0 } as const;
 /**
  * containerd 2.0-2.3 CRI checkpoint: podCriuVersion = 31600 (containerd
  * internal/cri/server/container_checkpoint_linux.go).
@@ -32,6 +36,16 @@ export const CRIU_PACKAGE_HINT =
 export function locateCriu(env: RuntimeEnv = runtimeEnv()): Found | null {
   if (env.criu) return isExecutableFile(env.criu) ? { hostPath: env.criu, localPath: env.criu } : null;
   return findExecutable('criu', env);
+}
+
+/**
+ * How to start the criu found: in the host's mount namespace when the root is
+ * another system's and CRIU_READINESS_HOST_MOUNT_NS lets us enter it, else here.
+ */
+export function criuLaunch(found: Found, env: RuntimeEnv): string | Launch {
+  if (!env.foreignRoot || env.criu) return found.localPath;
+  const host = hostLauncher(env);
+  return host && 'launch' in host ? host.launch(found.hostPath) : found.localPath;
 }
 
 /**
@@ -80,7 +94,7 @@ export type CriuVersionReading =
 export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionReading {
   const found = locateCriu(env);
   if (!found) return { found: null, version: null, outcome: notFound(env) };
-  const result = run(found.localPath, ['--version']);
+  const result = run(criuLaunch(found, env), ['--version']);
   if (result.kind !== 'exited')
     return { found, version: null, outcome: failedRun(result, `${found.hostPath} ` + `--version`) };
   const version = parseCriuVersion(result.stdout);
@@ -96,8 +110,12 @@ export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionRead
   };
 }
 
-export function failedRun(result: Exclude<ProgramResult, { kind: 'exited' }>, what: string): ProbeOutcome {
-  const message = describeFailure(result, what);
+export function failedRun(
+  result: Exclude<ProgramResult, { kind: 'exited' }>,
+  what: string,
+  timeoutMs?: number,
+): ProbeOutcome {
+  const message = describeFailure(result, what, timeoutMs);
   if (result.kind === 'timeout') return unknown('Timeout', message);
   return unknown('UnexpectedResult', message);
 }
@@ -117,6 +135,16 @@ export function criuVersion(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
       ...unsupported(
         `criu ${versionText(v)} is older than 3.0, the oldest runc accepts (CRIU ` +
           `version ${v.number} must be 30000 or higher)`,
+        'MissingDependency',
+      ),
+    };
+  }
+  if (!atLeast(v, PODMAN_MIN_CRIU.major, PODMAN_MIN_CRIU.minor) && findExecutable('podman', env)) {
+    return {
+      criu: { version: v.text, path: reading.found.hostPath },
+      ...unsupported(
+        `criu ${versionText(v)} is older than 3.11, the oldest podman (installed here) accepts ` +
+          `(podman: "checkpoint/restore requires at least CRIU 31100, current version is ${v.number}")`,
         'MissingDependency',
       ),
     };
@@ -183,7 +211,7 @@ export function startFailure(stdout: string, stderr: CriuLine[]): ProbeOutcome |
 export function runCriuCheck(env: RuntimeEnv = runtimeEnv()): CriuCheckResult {
   const found = locateCriu(env);
   if (!found) return { exitCode: null, stdout: [], stderr: [], outcome: notFound(env) };
-  const result = run(found.localPath, ['check']);
+  const result = run(criuLaunch(found, env), ['check']);
   if (result.kind !== 'exited')
     return { exitCode: null, stdout: [], stderr: [], outcome: failedRun(result, `${found.hostPath} ` + `check`) };
   const stdout = lines(result.stdout);
@@ -210,17 +238,23 @@ export function runCriuCheck(env: RuntimeEnv = runtimeEnv()): CriuCheckResult {
  * Under a host root other than '/', the host's criu would run here: in this
  * container's mount namespace, with its shared libraries, dumping a process
  * of this container. That tests the container, not the host, so the checks
- * that run criu answer unknown there rather than answer for the wrong system.
- * (criu_version runs only `criu --version`, which says the same anywhere it starts.)
+ * that run criu answer unknown there rather than answer for the wrong system,
+ * unless CRIU_READINESS_HOST_MOUNT_NS lets them run it in the host's mount
+ * namespace. (criu_version runs only `criu --version`, which says the same
+ * anywhere it starts.)
  */
 export function outOfReach(env: RuntimeEnv): ProbeOutcome | null {
   // $CRIU names a criu of this system, run as such.
   if (!env.foreignRoot || env.criu) return null;
+  const host = hostLauncher(env);
+  if (host && 'launch' in host) return null;
+  if (host) return unknown('PermissionDenied', `cannot run the host's criu in the host's mount namespace: ${host.why}`);
   return unknown(
     'PermissionDenied',
     `cannot run the host's criu from a container: under CRIU_READINESS_HOST_ROOT=${env.root} it ` +
       `would run in this container's mount namespace with this container's libraries; ` +
-      'run criu-readiness check --checkpoint on the host',
+      "run criu-readiness check --checkpoint on the host, or give the pod the host's PID namespace " +
+      'and CRIU_READINESS_HOST_MOUNT_NS=/proc/1/ns/mnt (privileged)',
   );
 }
 
@@ -363,14 +397,14 @@ export function criuFeatureVerdicts(
   const firstTimeoutMs = Math.min(totalMs, FEATURE_TIMEOUT_MS);
   const firstVerdict = verdict(
     first,
-    run(found.localPath, ['check', '--feature', first], firstTimeoutMs),
+    run(criuLaunch(found, env), ['check', '--feature', first], firstTimeoutMs),
     firstTimeoutMs,
   );
   const firstFailed = cannotStart(firstVerdict);
   if (firstFailed) return firstFailed;
   const timeoutMs = Math.max(0, Math.min(deadline - performance.now(), FEATURE_TIMEOUT_MS));
   const results = runEach(
-    found.localPath,
+    criuLaunch(found, env),
     rest.map((feature) => ['check', '--feature', feature]),
     timeoutMs,
     deadline,

@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import { HOST_ROOT_ENV } from '../../native/procfs.js';
 import { runProgram, runPrograms, type ProgramResult } from '../../native/program.js';
 import { errnoName } from '../outcome.js';
+import { versionIn, type Version } from './version.js';
 
 /** What the checks read from the environment; tests pass their own. */
 export interface RuntimeEnv {
@@ -23,6 +24,12 @@ export interface RuntimeEnv {
    * namespaces with our libraries, so what it does says little of that system.
    */
   foreignRoot?: boolean;
+  /**
+   * CRIU_READINESS_HOST_MOUNT_NS: the host's mount namespace (/proc/1/ns/mnt
+   * in a pod with the host's PID namespace), where the host's criu and the
+   * canary are run through nsenter, with the host's files and libraries.
+   */
+  hostMountNs?: string;
 }
 
 export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
@@ -33,6 +40,7 @@ export function runtimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
     criu: env.CRIU || undefined,
     checkpointMinFree: env.CRIU_READINESS_CHECKPOINT_MIN_FREE || undefined,
     foreignRoot: root !== '/',
+    hostMountNs: env.CRIU_READINESS_HOST_MOUNT_NS || undefined,
   };
 }
 
@@ -117,9 +125,55 @@ const PROGRAM_TIMEOUT_MS = 10_000;
 /** The environment given to helper programs: a plain PATH and C messages. */
 export const PROGRAM_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
 
+/** A program to start: its path here and the arguments that come before the caller's (argv[0] first). */
+export interface Launch {
+  path: string;
+  prefix: string[];
+}
+
+function launchOf(program: string | Launch): Launch {
+  return typeof program === 'string' ? { path: program, prefix: [posix.basename(program)] } : program;
+}
+
+/** Where nsenter (util-linux) is looked for, here. */
+const NSENTER = ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter'];
+
+/**
+ * The host's mount namespace, entered through nsenter: a way to start a host
+ * program there (by its host path), or why not. Null when none is named.
+ */
+export function hostLauncher(env: RuntimeEnv): { launch(hostProgram: string): Launch } | { why: string } | null {
+  const ns = env.hostMountNs;
+  if (!ns) return null;
+  const nsenter = NSENTER.find(isExecutableFile);
+  if (!nsenter) return { why: `nsenter is not installed here (${NSENTER.join(', ')})` };
+  let theirs: string;
+  let ours: string;
+  try {
+    theirs = readlinkSync(ns);
+    ours = readlinkSync('/proc/self/ns/mnt');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return {
+      why: `CRIU_READINESS_HOST_MOUNT_NS=${ns} cannot be read: ${code} (it needs root and the host's PID namespace)`,
+    };
+  }
+  if (theirs === ours)
+    return {
+      why: `CRIU_READINESS_HOST_MOUNT_NS=${ns} is this process's own mount namespace, not the host's (no hostPID?)`,
+    };
+  return { launch: (hostProgram) => ({ path: nsenter, prefix: ['nsenter', `--mount=${ns}`, '--', hostProgram] }) };
+}
+
 /** Run a found program, bounded in time, with stdout and stderr kept. */
-export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEOUT_MS, cwd?: string): ProgramResult {
-  return runProgram(localPath, [posix.basename(localPath), ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
+export function run(
+  program: string | Launch,
+  args: string[],
+  timeoutMs = PROGRAM_TIMEOUT_MS,
+  cwd?: string,
+): ProgramResult {
+  const { path, prefix } = launchOf(program);
+  return runProgram(path, [...prefix, ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
 }
 
 /**
@@ -127,14 +181,14 @@ export function run(localPath: string, args: string[], timeoutMs = PROGRAM_TIMEO
  * each bounded as run() bounds one, none started after `until` (undefined).
  */
 export function runEach(
-  localPath: string,
+  program: string | Launch,
   argLists: readonly string[][],
   timeoutMs: number,
   until: number,
   parallel: number,
 ): (ProgramResult | undefined)[] {
-  const argv0 = posix.basename(localPath);
-  const jobs = argLists.map((args) => ({ path: localPath, argv: [argv0, ...args], timeoutMs }));
+  const { path, prefix } = launchOf(program);
+  const jobs = argLists.map((args) => ({ path, argv: [...prefix, ...args], timeoutMs }));
   return runPrograms(jobs, parallel, { env: PROGRAM_ENV, until });
 }
 
@@ -160,4 +214,21 @@ export function lines(text: string): string[] {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
+}
+
+/** A program's version line, or why there is none. */
+export type VersionReading = { version: Version } | { version: null; why: string };
+
+export function programVersion(found: Found, args: string[], pattern: RegExp): VersionReading {
+  const result = run(found.localPath, args);
+  if (result.kind !== 'exited')
+    return { version: null, why: describeFailure(result, `${found.hostPath} ` + `${args.join(' ')}`) };
+  const version = versionIn(result.stdout, pattern) ?? versionIn(result.stderr, pattern);
+  if (version) return { version };
+  return {
+    version: null,
+    why:
+      `${found.hostPath} ${args.join(' ')} printed no version: ` +
+      `${lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)'}`,
+  };
 }

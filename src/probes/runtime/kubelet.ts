@@ -5,8 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
-import { programVersion } from './cri.js';
-import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
+import { findExecutable, hostPath, programVersion, runtimeEnv, type RuntimeEnv } from './host.js';
 import { atLeast, type Version } from './version.js';
 
 const GATE = 'ContainerCheckpoint';

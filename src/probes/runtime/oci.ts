@@ -5,8 +5,17 @@ import { posix } from 'node:path';
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import { filesIn, lastValue, readTomlFile } from './config-files.js';
-import { loadContainerdConfig, loadCrioConfig, programVersion } from './cri.js';
-import { describeFailure, findExecutable, hostPath, lines, run, runtimeEnv, type RuntimeEnv } from './host.js';
+import { loadContainerdConfig, loadCrioConfig } from './cri.js';
+import {
+  describeFailure,
+  findExecutable,
+  hostPath,
+  lines,
+  programVersion,
+  run,
+  runtimeEnv,
+  type RuntimeEnv,
+} from './host.js';
 import { tomlGet, type TomlTable } from './toml.js';
 
 type OciRuntimeName = 'runc' | 'crun';
