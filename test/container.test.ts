@@ -156,7 +156,7 @@ function compareWithHost(t: Test, options: readonly string[], expected: Expected
   for (const v of unknown) {
     const said = `${v.name}: ${v.reason}: ${v.message} [hint: ${v.hint}]`;
     if (expected.filtered && !NOT_A_FILTER.includes(v.reason))
-      t.equal(v.hint, SECCOMP_HINT, `names the filter: ${said}`);
+      t.ok(v.hint.endsWith(SECCOMP_HINT), `names the filter: ${said}`);
     if (!expected.filtered) t.notMatch(v.hint, /seccomp/, `blames no filter: ${said}`);
     const named = (expected.held ?? []).filter((cap) => new RegExp(`\\b${cap}\\b`).test(`${v.message} ${v.hint}`));
     t.same(named, [], `names no capability the container holds: ${said}`);
