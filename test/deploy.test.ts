@@ -609,6 +609,13 @@ function tableRows(markdown: string, first: string): string[][] {
   return rows;
 }
 
+/** README.md's section "Checks that may answer `unknown`, and why". */
+function unknownsSection(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const from = readme.indexOf('### Checks that may answer `unknown`');
+  return readme.slice(from, readme.indexOf('\n## ', from));
+}
+
 t.test(
   "every check least privilege cannot answer is in deploy/README.md's table (its level, reason) and named in README.md",
   async (t) => {
@@ -625,11 +632,7 @@ t.test(
         `${name}: the catalogue's level, the reason the service gives`,
       );
     }
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(
-      readme.indexOf('### Checks that may answer `unknown`'),
-      readme.indexOf('## How it works'),
-    );
+    const section = unknownsSection();
     for (const name of Object.keys(unanswerable)) t.match(section, `\`${name}\``, `README.md names ${name}`);
   },
 );
@@ -637,11 +640,7 @@ t.test(
 t.test(
   "README.md's table of unknowns names every kernel check that needs a capability, a device or a writable /proc/sys",
   async (t) => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(
-      readme.indexOf('### Checks that may answer `unknown`'),
-      readme.indexOf('## How it works'),
-    );
+    const section = unknownsSection();
     const table = section.split('\n').filter((line) => line.startsWith('| `'));
     for (const feature of CATALOGUE) {
       if (feature.category === 'runtime' || !/CAP_|\/dev\/|\/proc\/sys/.test(feature.needs ?? '')) continue;
