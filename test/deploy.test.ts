@@ -13,6 +13,7 @@ import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
 import { CATALOGUE, findFeature } from '../src/catalogue.js';
 import { readUnanswerable } from '../scripts/prometheusrule.js';
+import { MemorySource, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
 import {
   DEPLOY,
   ROOT,
@@ -518,6 +519,28 @@ t.test(
       const service = containers.get('criu-readiness')!;
       t.equal(getField(service, 'readinessProbe.httpGet.path'), '/readyz', `${name}: readinessProbe`);
       t.equal(getField(service, 'livenessProbe.httpGet.path'), '/healthz', `${name}: livenessProbe`);
+    }
+  },
+);
+
+t.test(
+  "the readiness probe's path answers 200 once the first run is done, on a node that fails or cannot check the required level",
+  async (t) => {
+    const { containers } = daemonSet(build(overlay('full-fidelity')));
+    const path = String(getField(containers.get('criu-readiness')!, 'readinessProbe.httpGet.path'));
+    const required = TEST_FEATURES.find((f) => f.category === 'required')!.name;
+    for (const [verdict, outcome] of [
+      ['missing', UNSUPPORTED(required)],
+      ['unknown', UNKNOWN(required)],
+    ] as const) {
+      const source = new MemorySource();
+      const app = buildApp({ source });
+      t.teardown(() => app.close());
+      t.equal((await app.inject(path)).statusCode, 503, `${verdict}: not ready before the first run`);
+      source.outcomes = { [required]: outcome };
+      await source.refresh();
+      t.equal((await app.inject('/check?level=required')).statusCode, 503, `${verdict}: the kernel fails the level`);
+      t.equal((await app.inject(path)).statusCode, 200, `${verdict}: the pod is ready all the same`);
     }
   },
 );
