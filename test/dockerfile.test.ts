@@ -196,6 +196,23 @@ t.test(
   },
 );
 
+t.test("npm's CA reaches the npm steps only as a build secret: mounted for the step, in no layer", async (t) => {
+  const npmSteps = stages.flatMap((stage) => all(stage, 'RUN').filter((r) => /\bnpm ci\b/.test(r)));
+  t.ok(npmSteps.length >= 2, 'the deps and build stages install with npm ci');
+  for (const step of npmSteps) {
+    t.match(step, /^--mount=type=secret,id=npmca /, 'the CA is a secret mount of this step');
+    t.match(step, 'NODE_EXTRA_CA_CERTS=/run/secrets/npmca', 'npm is pointed at it for this step only (export)');
+  }
+  const persisted = stages.flatMap((stage) =>
+    stage.instructions.filter((i) => ['ENV', 'ARG', 'COPY', 'ADD'].includes(i.keyword)).map((i) => i.args),
+  );
+  t.same(
+    persisted.filter((a) => /npmca|NODE_EXTRA_CA_CERTS|cafile|\.pem\b/i.test(a)),
+    [],
+    'no ENV, ARG, COPY or ADD names a CA',
+  );
+});
+
 t.test('the service port is exposed', async (t) => {
   t.equal(one(runtime, 'EXPOSE'), String(SERVICE_PORT));
 });
