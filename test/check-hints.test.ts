@@ -46,6 +46,14 @@ t.test(
   },
 );
 
+t.test('no /dev/net/tun: each tun check tells to give the container the device', async (t) => {
+  for (const name of ['tun', 'tun_cr', 'tun_ns']) {
+    const outcome = unknown('DeviceUnavailable', 'open /dev/net/tun: ENOENT');
+    for (const confinement of [root, filtered])
+      t.match(verdictOf(name, outcome, confinement).hint, 'give the container /dev/net/tun', name);
+  }
+});
+
 t.test('no runner under a seccomp filter: the hint names the filter', async (t) => {
   t.equal(
     verdictOf('kcmp', unknown('RunnerUnavailable', 'could not start the runner: spawn ENOSYS'), filtered).hint,
