@@ -517,8 +517,8 @@ export const CATALOGUE: readonly Feature[] = [
     summary: 'SIOCGSKNS on a tun device',
     kconfig: ['CONFIG_TUN', 'CONFIG_NET_NS'],
     minKernel: '4.17',
-    fix: 'enable CONFIG_TUN',
-    needs: 'CAP_NET_ADMIN',
+    fix: 'enable CONFIG_TUN; give the container /dev/net/tun',
+    needs: 'CAP_NET_ADMIN and access to /dev/net/tun',
     differsFromCriu:
       'CRIU fails when /dev/net/tun cannot be opened; we answer unknown (no ' +
       'device is no verdict on the ioctl). We also require the namespace ' +

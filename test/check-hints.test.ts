@@ -35,6 +35,25 @@ t.test('an unknown under a seccomp filter names the filter, not a capability roo
   }
 });
 
+t.test(
+  'under a seccomp filter, a refusal to a process lacking the capability names the capability, then the filter',
+  async (t) => {
+    const unprivilegedFiltered: Confinement = { seccompFiltered: true, capabilities: 0n };
+    const v = verdictOf('tcp_repair', unknown('PermissionDenied', 'EPERM'), unprivilegedFiltered);
+    t.equal(v.hint, `needs CAP_NET_ADMIN; also, ${SECCOMP_HINT}`);
+    // A check that needs no capability: the filter alone.
+    t.equal(verdictOf('kcmp', unknown('PermissionDenied', 'EPERM'), unprivilegedFiltered).hint, SECCOMP_HINT);
+  },
+);
+
+t.test('no /dev/net/tun: each tun check tells to give the container the device', async (t) => {
+  for (const name of ['tun', 'tun_cr', 'tun_ns']) {
+    const outcome = unknown('DeviceUnavailable', 'open /dev/net/tun: ENOENT');
+    for (const confinement of [root, filtered])
+      t.match(verdictOf(name, outcome, confinement).hint, 'give the container /dev/net/tun', name);
+  }
+});
+
 t.test('no runner under a seccomp filter: the hint names the filter', async (t) => {
   t.equal(
     verdictOf('kcmp', unknown('RunnerUnavailable', 'could not start the runner: spawn ENOSYS'), filtered).hint,

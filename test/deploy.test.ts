@@ -10,6 +10,9 @@ import { parseSettings } from '../src/config.js';
 import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
+import { CATALOGUE, findFeature } from '../src/catalogue.js';
+import { readUnanswerable } from '../scripts/prometheusrule.js';
+import { MemorySource, TEST_FEATURES, UNKNOWN, UNSUPPORTED } from './helpers/memory-source.js';
 import {
   DEPLOY,
   ROOT,
@@ -504,6 +507,28 @@ t.test(
 );
 
 t.test(
+  "the readiness probe's path answers 200 once the first run is done, on a node that fails or cannot check the required level",
+  async (t) => {
+    const { containers } = daemonSet(build(overlay('full-fidelity')));
+    const path = String(getField(containers.get('criu-readiness')!, 'readinessProbe.httpGet.path'));
+    const required = TEST_FEATURES.find((f) => f.category === 'required')!.name;
+    for (const [verdict, outcome] of [
+      ['missing', UNSUPPORTED(required)],
+      ['unknown', UNKNOWN(required)],
+    ] as const) {
+      const source = new MemorySource();
+      const app = buildApp({ source });
+      t.teardown(() => app.close());
+      t.equal((await app.inject(path)).statusCode, 503, `${verdict}: not ready before the first run`);
+      source.outcomes = { [required]: outcome };
+      await source.refresh();
+      t.equal((await app.inject('/check?level=required')).statusCode, 503, `${verdict}: the kernel fails the level`);
+      t.equal((await app.inject(path)).statusCode, 200, `${verdict}: the pod is ready all the same`);
+    }
+  },
+);
+
+t.test(
   "no probe of any container asks for a verdict (/check): rollouts never wait on the nodes' kernels",
   async (t) => {
     for (const [name, dir] of combinations(t)) {
@@ -564,6 +589,74 @@ t.test('third-party sidecars are pinned, and probed only on a port and path thei
   for (const probe of PROBES) t.equal(reporter[probe], undefined, `no ${probe}`);
   t.equal(reporter.ports, undefined, 'no port');
 });
+
+t.test("README.md says the pod's readiness is /readyz, never the kernel's verdict", async (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const { containers } = daemonSet(build(overlay('full-fidelity')));
+  const path = String(getField(containers.get('criu-readiness')!, 'readinessProbe.httpGet.path'));
+  t.match(readme, `readiness probe \`${path}\``, 'names the probe the manifests have');
+  t.notMatch(readme, /readiness probe `\/check/, 'no readiness probe on a verdict');
+});
+
+/** The rows of the Markdown table whose header row starts with `| first |`, as cells. */
+function tableRows(markdown: string, first: string): string[][] {
+  const lines = markdown.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`| ${first} |`) && /\| why \|$/.test(line));
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    );
+  }
+  return rows;
+}
+
+/** README.md's section "Checks that may answer `unknown`, and why". */
+function unknownsSection(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const from = readme.indexOf('### Checks that may answer `unknown`');
+  return readme.slice(from, readme.indexOf('\n## ', from));
+}
+
+t.test(
+  "every check least privilege cannot answer is in deploy/README.md's table (its level, reason) and named in README.md",
+  async (t) => {
+    const unanswerable = readUnanswerable()['least-privilege'];
+    const rows = tableRows(readFileSync(join(DEPLOY, 'README.md'), 'utf8'), 'check');
+    const listed = new Map(
+      rows.flatMap(([names, level, reason]) => names.split(', ').map((n) => [n, { level, reason }])),
+    );
+    t.same([...listed.keys()].sort(), Object.keys(unanswerable).sort(), 'the table lists exactly unanswerable.yaml');
+    for (const [name, why] of Object.entries(unanswerable)) {
+      t.same(
+        listed.get(name),
+        { level: findFeature(name)?.category, reason: why === 'seccomp' ? 'PermissionDenied' : why },
+        `${name}: the catalogue's level, the reason the service gives`,
+      );
+    }
+    const section = unknownsSection();
+    for (const name of Object.keys(unanswerable)) t.match(section, `\`${name}\``, `README.md names ${name}`);
+  },
+);
+
+t.test(
+  "README.md's table of unknowns names every kernel check that needs a capability, a device or a writable /proc/sys",
+  async (t) => {
+    const section = unknownsSection();
+    const table = section.split('\n').filter((line) => line.startsWith('| `'));
+    for (const feature of CATALOGUE) {
+      if (feature.category === 'runtime' || !/CAP_|\/dev\/|\/proc\/sys/.test(feature.needs ?? '')) continue;
+      t.ok(
+        table.some((row) => row.split('|')[1].includes(`\`${feature.name}\``)),
+        `${feature.name} (needs ${feature.needs})`,
+      );
+    }
+  },
+);
 
 t.test('the README tells to register nodes with the taint, as node-readiness-controller advises', async (t) => {
   const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');

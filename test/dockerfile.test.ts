@@ -196,6 +196,23 @@ t.test(
   },
 );
 
+t.test("npm's CA reaches the npm steps only as a build secret: mounted for the step, in no layer", async (t) => {
+  const npmSteps = stages.flatMap((stage) => all(stage, 'RUN').filter((r) => /\bnpm ci\b/.test(r)));
+  t.ok(npmSteps.length >= 2, 'the deps and build stages install with npm ci');
+  for (const step of npmSteps) {
+    t.match(step, /^--mount=type=secret,id=npmca /, 'the CA is a secret mount of this step');
+    t.match(step, 'NODE_EXTRA_CA_CERTS=/run/secrets/npmca', 'npm is pointed at it for this step only (export)');
+  }
+  const persisted = stages.flatMap((stage) =>
+    stage.instructions.filter((i) => ['ENV', 'ARG', 'COPY', 'ADD'].includes(i.keyword)).map((i) => i.args),
+  );
+  t.same(
+    persisted.filter((a) => /npmca|NODE_EXTRA_CA_CERTS|cafile|\.pem\b/i.test(a)),
+    [],
+    'no ENV, ARG, COPY or ADD names a CA',
+  );
+});
+
 t.test('the service port is exposed', async (t) => {
   t.equal(one(runtime, 'EXPOSE'), String(SERVICE_PORT));
 });
@@ -215,6 +232,17 @@ const healthcheckExec = JSON.parse(/CMD (\[.*\])$/.exec(one(runtime, 'HEALTHCHEC
 t.test('the HEALTHCHECK asks /healthz with node itself (slim images have no curl)', async (t) => {
   t.same(healthcheckExec.slice(0, 2), ['node', '-e']);
   t.match(healthcheckExec[2], `http://127.0.0.1:${SERVICE_PORT}/healthz`);
+});
+
+t.test("the HEALTHCHECK's image format is documented: podman builds keep it only with --format docker", async (t) => {
+  const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
+  for (const [where, text] of [
+    ['Dockerfile', dockerfileText],
+    ['README.md', readme],
+  ] as const) {
+    t.match(text, /podman build --format docker/, `${where}: the podman build command keeps it`);
+    t.match(text, /OCI\s+(image\s+)?format\s+has\s+no\s+HEALTHCHECK/, `${where}: why`);
+  }
 });
 
 /** The HEALTHCHECK's node arguments, pointed at `port`. */
@@ -273,17 +301,13 @@ function runtimeStage(t: Test): string {
   t.teardown(() => rmSync(app, { recursive: true, force: true }));
   cpSync(join(root, 'package.json'), join(app, 'package.json'));
   cpSync(join(root, 'openapi'), join(app, 'openapi'), { recursive: true });
-  // `npm test` has just built dist/; a file run alone compiles its own.
+  // `npm test` has just built dist/; a file run alone builds it as the image's build stage does (tsc, then the
+  // bundles: tsc alone leaves out the runner's bundle).
   const built = join(root, 'dist', 'cli.js');
   const newestSource = Math.max(...filesUnder(join(root, 'src'), ['.ts']).map((f) => statSync(f).mtimeMs));
-  if (existsSync(built) && statSync(built).mtimeMs >= newestSource)
-    cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
-  else
-    execFileSync(
-      join(root, 'node_modules', '.bin', 'tsc'),
-      ['-p', join(root, 'tsconfig.json'), '--outDir', join(app, 'dist')],
-      { stdio: 'pipe' },
-    );
+  if (!existsSync(built) || statSync(built).mtimeMs < newestSource)
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
+  cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
   const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' })
     .stdout.split('\n')
     .filter(Boolean)

@@ -169,6 +169,18 @@ for (const rule of config.rules) {
   );
 }
 
+t.test(
+  "each rule's exit status is the one its command gives without --format=npd (NPD's protocol is unchanged)",
+  { skip: NO_NPD_FORMAT },
+  async (t) => {
+    for (const rule of config.rules) {
+      const asText = { ...rule, args: (rule.args ?? []).filter((arg) => arg !== '--format=npd') };
+      t.not(asText.args.length, rule.args?.length, `${rule.reason}: the rule asks for --format=npd`);
+      t.equal((await runRule(rule)).code, (await runRule(asText)).code, `${rule.reason}: ${rule.args?.join(' ')}`);
+    }
+  },
+);
+
 const NOT_ROOT = process.getuid?.() !== 0 && 'needs root to drop to nobody';
 
 t.test(

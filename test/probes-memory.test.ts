@@ -71,6 +71,19 @@ t.test('userfaultfd as nobody answers what vm.unprivileged_userfaultfd allows', 
   }
 });
 
+t.test(
+  'a filter refusing userfaultfd with EPERM to a holder of CAP_SYS_PTRACE: unknown, blaming the filter, not the capability',
+  { skip: process.getuid?.() !== 0 && 'needs root (CAP_SYS_PTRACE held)' },
+  async (t) => {
+    const refused = underRefusals(['uffd=EPERM', 'uffd-noncoop=EPERM']);
+    for (const name of UFFD_PROBES) {
+      const outcome = refused.get(name);
+      t.match(outcome, { status: 'unknown', reason: 'PermissionDenied', message: /seccomp mode 2/ }, name);
+      t.notMatch(outcome?.message, /CAP_SYS_PTRACE/, `${name}: ${outcome?.message}`);
+    }
+  },
+);
+
 function aioRings(): number {
   return readFileSync('/proc/self/maps', 'latin1')
     .split('\n')

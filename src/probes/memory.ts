@@ -28,9 +28,10 @@ import {
   UFFD_FEATURE_EVENT_REMOVE,
   UFFD_FEATURE_EVENT_UNMAP,
   AIO_CONTEXT_SIZE,
+  CAPABILITIES,
 } from '../native/constants.js';
 import { mapAnonymous, madvise, moveMapping, pmScanArg, pageRegion, type PageRegion } from '../native/memory.js';
-import { mappingAt } from '../native/procfs.js';
+import { hasCapability, mappingAt, seccompMode } from '../native/procfs.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { fromErrno, fromFsError } from './outcome.js';
 import { withMapping, withProcFile } from './resources.js';
@@ -112,6 +113,21 @@ export function aioRemap(): ProbeOutcome {
 }
 
 /**
+ * Why userfaultfd was refused: the capability it needs while
+ * vm.unprivileged_userfaultfd is 0, or, when that is held, what else refuses
+ * (a container's seccomp profile allows userfaultfd to no one).
+ */
+function uffdRefusal(): string {
+  if (!hasCapability(CAPABILITIES.CAP_SYS_PTRACE))
+    return 'it needs CAP_SYS_PTRACE unless vm.unprivileged_userfaultfd=1';
+  const held = 'refused with the capability it needs held';
+  const mode = seccompMode();
+  return mode === '0'
+    ? `${held}: an LSM may refuse it`
+    : `${held}: this process runs under seccomp mode ${mode}, whose filter may refuse it`;
+}
+
+/**
  * userfaultfd(2) and the UFFDIO_API handshake, as CRIU opens it: without
  * UFFD_USER_MODE_ONLY, because lazy restore must also catch faults the
  * kernel takes on a process's behalf. The features offered; a failure ends
@@ -120,16 +136,8 @@ export function aioRemap(): ProbeOutcome {
 function uffdFeatures(): bigint {
   const uffd = libc.syscall(SYS.userfaultfd, ['int', O_CLOEXEC]);
   if (uffd.ret < 0) {
-    if (uffd.errno === E.EPERM) {
-      // Without CAP_SYS_PTRACE while vm.unprivileged_userfaultfd is 0, or a container's seccomp profile.
-      stop(
-        unknown(
-          'PermissionDenied',
-          'Lazy pages are not permitted: userfaultfd: EPERM (it needs ' +
-            'CAP_SYS_PTRACE unless vm.unprivileged_userfaultfd=1)',
-        ),
-      );
-    }
+    if (uffd.errno === E.EPERM)
+      stop(unknown('PermissionDenied', `Lazy pages are not permitted: userfaultfd: EPERM (${uffdRefusal()})`));
     stop(fromErrno(uffd.errno, 'UFFD is not supported: userfaultfd'));
   }
   try {

@@ -51,6 +51,11 @@ function holdsAll(needs: string, capabilities: bigint): boolean {
   );
 }
 
+/** Does the `needs` text name a capability the process lacks? */
+function lacksNamed(needs: string, capabilities: bigint): boolean {
+  return /CAP_[A-Z_]+/.test(needs) && !holdsAll(needs, capabilities);
+}
+
 /** Is the option built in or a module (so advice to enable it is wrong)? */
 const enabled = (value: string): boolean => value === 'y' || value === 'm';
 
@@ -83,8 +88,13 @@ export function hintFor(
 ): string {
   if (status === 'supported') return '';
   if (status === 'unsupported') return kconfigHint(kconfig) ?? withoutFollowedAdvice(feature.hint, kconfig);
-  // Under a filter, any refusal may be the filter's: it refuses root as anyone else.
-  if (confinement.seccompFiltered && !OTHER_CAUSES.includes(reason)) return SECCOMP_HINT;
+  // Under a filter, any refusal may be the filter's: it refuses root as anyone else. A capability the check needs and
+  // the process lacks is a cause too, and is named first.
+  if (confinement.seccompFiltered && !OTHER_CAUSES.includes(reason)) {
+    return reason === 'PermissionDenied' && feature.needs && lacksNamed(feature.needs, confinement.capabilities)
+      ? `needs ${feature.needs}; also, ${SECCOMP_HINT}`
+      : SECCOMP_HINT;
+  }
   if (reason === 'PermissionDenied' && feature.needs) {
     return holdsAll(feature.needs, confinement.capabilities)
       ? 'refused although the capabilities the check needs are held: an LSM ' +
