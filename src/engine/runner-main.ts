@@ -13,7 +13,7 @@ import { watchChildren } from '../native/children.js';
 import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { tell, type RunCommand } from './channel.js';
-import { ProbeStop, type ProbeOutcome } from '../model.js';
+import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
   CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome>; ahead?: () => void }[];
@@ -51,7 +51,7 @@ async function runOne(probes: Probes, name: string): Promise<void> {
         : {
             status: 'unknown',
             reason: 'ProbeError',
-            message: `probe threw: ${err instanceof Error ? err.message : String(err)}`,
+            message: `probe threw: ${errorMessage(err)}`,
           };
   }
   tell({ type: 'result', name, outcome, durationMs: performance.now() - started });

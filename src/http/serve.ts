@@ -13,6 +13,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
 import { spawnSupervisor } from '../engine/supervisor.js';
+import { errorMessage } from '../model.js';
 import { version } from '../version.js';
 import { bindListener, execUnprivileged, takeHandover } from './privilege.js';
 
@@ -76,9 +77,7 @@ async function startPrivileged(settings: Settings): Promise<number> {
   } catch (err) {
     supervisor.kill('SIGKILL');
     log.error({ err }, `cannot listen on ${host}:${port}`);
-    process.stderr.write(
-      `Error: cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    process.stderr.write(`Error: cannot listen on ${host}:${port}: ${errorMessage(err)}\n`);
     return 1;
   }
   // From here to the exec nothing waits for the event loop: a connection
