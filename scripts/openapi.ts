@@ -5,13 +5,12 @@ import { stringify } from 'yaml';
 import { VerdictCache } from '../src/service/cache.js';
 import { ProbeEngine } from '../src/engine/engine.js';
 import { buildApp } from '../src/http/app.js';
-
-export const OPENAPI_YAML = new URL('../openapi/openapi.yaml', import.meta.url);
+import { OPENAPI_YAML } from '../src/openapi.js';
 
 /** The document, from an app whose cache never runs a probe. */
 export async function openapiDocument(): Promise<unknown> {
   const cache = new VerdictCache({ engine: new ProbeEngine(), intervalMs: 300_000, minRefreshIntervalMs: 10_000 });
-  const app = buildApp({ source: cache });
+  const app = buildApp({ source: cache, document: 'routes' });
   const response = await app.inject({ method: 'GET', url: '/openapi.json' });
   await app.close();
   return response.json();

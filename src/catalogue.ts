@@ -14,8 +14,8 @@ import * as netfilter from './probes/netfilter.js';
 import * as lsm from './probes/lsm.js';
 import { criuCanary } from './probes/runtime/canary.js';
 import { criCheckpoint } from './probes/runtime/cri.js';
-import { CRIU_PACKAGE_HINT, criuBinary, criuRuns, criuVersion } from './probes/runtime/criu.js';
-import { runtimeEnv } from './probes/runtime/host.js';
+import { CRIU_PACKAGE_HINT, criuBinary, criuRuns, criuVersion, criuVersionAhead } from './probes/runtime/criu.js';
+import { runtimeEnv, versionsAhead } from './probes/runtime/host.js';
 import { kubeletCheckpoint } from './probes/runtime/kubelet.js';
 import { CRUN_HINT, ociRuntime } from './probes/runtime/oci.js';
 import { checkpointStorage } from './probes/runtime/storage.js';
@@ -40,6 +40,11 @@ export interface Feature {
   /** Where our verdict can differ from upstream CRIU's probe, and why. */
   differsFromCriu?: string;
   probe: Probe;
+  /**
+   * Starts, at the beginning of a run, the programs the probe will run
+   * (program.ts startAhead), so that they run while the probes before it do.
+   */
+  ahead?: () => void;
 }
 
 const CR = 'CONFIG_CHECKPOINT_RESTORE';
@@ -556,6 +561,7 @@ export const CATALOGUE: readonly Feature[] = [
     fix: 'install libnftables1',
   }),
   row('has_ipt_legacy', 'advisory', netfilter.hasIptLegacy, {
+    ahead: netfilter.hasIptLegacyAhead,
     summary: 'a legacy iptables-save is installed',
     kconfig: ['CONFIG_IP_NF_IPTABLES'],
     fix: 'install iptables with the legacy backend (iptables-legacy-save)',
@@ -568,6 +574,7 @@ export const CATALOGUE: readonly Feature[] = [
     fix: CRIU_PACKAGE_HINT,
   }),
   row('criu_version', 'runtime', () => criuVersion(), {
+    ahead: () => criuVersionAhead(),
     summary: 'criu --version at least 3.0, the oldest runc accepts (3.11 where podman is installed; containerd 3.16)',
     kconfig: [],
     fix: 'install criu 3.16 or later (package "criu" on Debian, Ubuntu and Fedora; 3.0 is the oldest runc accepts)',
@@ -591,16 +598,19 @@ export const CATALOGUE: readonly Feature[] = [
       "container in the host's PID namespace given its mount namespace at CRIU_READINESS_HOST_MOUNT_NS",
   }),
   row('oci_runtime', 'runtime', () => ociRuntime(), {
+    ahead: () => versionsAhead(['runc', 'crun']),
     summary: 'the OCI runtime podman, containerd and CRI-O use (runc, crun) can checkpoint',
     kconfig: [],
     fix: `${CRUN_HINT}; for podman set [engine] runtime = "runc" in containers.conf`,
   }),
   row('cri_checkpoint', 'runtime', () => criCheckpoint(), {
+    ahead: () => versionsAhead(['containerd', 'crio']),
     summary: 'containerd 2.0+ (enable_criu from 2.4) or CRI-O with enable_criu_support can checkpoint for the kubelet',
     kconfig: [],
     fix: 'containerd 2.0 or later with criu 3.16+, or CRI-O with enable_criu_support = true in [crio.runtime]',
   }),
   row('kubelet_checkpoint', 'runtime', () => kubeletCheckpoint(), {
+    ahead: () => versionsAhead(['kubelet']),
     summary: "the kubelet's ContainerCheckpoint feature gate is on (default from 1.30)",
     kconfig: [],
     fix:

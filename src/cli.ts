@@ -12,6 +12,7 @@ import type { ProbeEngine } from './engine/engine.js';
 
 import { writeSync } from 'node:fs';
 import { useCompileCache } from './compile-cache.js';
+import { errorMessage } from './model.js';
 
 // Before anything else loads, and before any Node process is started: they inherit it.
 useCompileCache();
@@ -216,7 +217,7 @@ async function check(rest: readonly string[]): Promise<number> {
     try {
       runner = spawnRunner();
     } catch (err) {
-      noRunner = `could not start the runner: ${err instanceof Error ? err.message : String(err)}`;
+      noRunner = `could not start the runner: ${errorMessage(err)}`;
     }
     if (runner) {
       const { ProbeEngine } = await import('./engine/engine.js');
@@ -332,7 +333,7 @@ main(process.argv.slice(2))
     (err: unknown) => {
       if (err instanceof UsageError) write(2, `Error: ${err.message}\nRun "criu-readiness --help" for usage.\n`);
       // The message alone: what went wrong, without a stack trace for people to read.
-      else write(2, `Error: ${err instanceof Error ? err.message : String(err)}\n`);
+      else write(2, `Error: ${errorMessage(err)}\n`);
       return EXIT.unknown;
     },
   )

@@ -1,8 +1,9 @@
 // The service's settings, from flags or the environment (a flag wins),
-// each validated with zod so a bad one stops start-up with a message that
-// names it and says what is allowed.
+// each checked by its own parser so a bad one stops start-up with a message
+// that names it and says what is allowed. Plain functions, not zod: the
+// service's first image reads them before it starts the probes, and zod
+// alone would take longer to load than the rest of that image.
 import { isIPv4, isIPv6 } from 'node:net';
-import { z } from 'zod';
 import { DEFAULT_PROBE_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS } from './model.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -45,7 +46,13 @@ const LISTEN_ALLOWED =
   'HOST:PORT with an IPv4 address, a host name or a bracketed IPv6 ' +
   'address and a port from 0 to 65535 (e.g. 0.0.0.0:9870, [::1]:9870)';
 
-const listen = z.string().transform((value, ctx): ListenAddress => {
+/** A value its setting cannot take; the message says what is allowed. */
+class Invalid extends Error {}
+
+/** A setting's rule: its value from the text given, or Invalid. */
+type Parse<T> = (value: string) => T;
+
+const listen: Parse<ListenAddress> = (value) => {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
@@ -55,50 +62,47 @@ const listen = z.string().transform((value, ctx): ListenAddress => {
     match?.[1] !== undefined
       ? isIPv6(match[1])
       : host !== undefined && (isIPv4(host) || (!numeric && HOSTNAME.test(host)));
-  if (!match || !host || !hostOk || port > 65535) {
-    ctx.addIssue({ code: 'custom', message: `must be ${LISTEN_ALLOWED}` });
-    return z.NEVER;
-  }
+  if (!match || !host || !hostOk || port > 65535) throw new Invalid(`must be ${LISTEN_ALLOWED}`);
   return { host, port };
-});
+};
 
 /** A decimal number within [min, max], scaled to milliseconds. */
-function number(unit: 'seconds' | 'milliseconds', min: number, max: number) {
+function number(unit: 'seconds' | 'milliseconds', min: number, max: number): Parse<number> {
   const scale = unit === 'seconds' ? 1000 : 1;
   const message = `must be a number of ${unit} from ${min} to ${max}`;
-  return z
-    .string()
-    .regex(/^\d+(?:\.\d+)?$/, { message })
-    .transform(Number)
-    .pipe(z.number().min(min, { message }).max(max, { message }))
-    .transform((n) => Math.round(n * scale));
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+(?:\.\d+)?$/.test(value) || n < min || n > max) throw new Invalid(message);
+    return Math.round(n * scale);
+  };
 }
 
-const boolean = z.enum(['true', 'false'], { error: () => 'must be true or false' }).transform((v) => v === 'true');
+const boolean: Parse<boolean> = (value) => {
+  if (value !== 'true' && value !== 'false') throw new Invalid('must be true or false');
+  return value === 'true';
+};
 
-const logLevel = z.enum(LOG_LEVELS, { error: () => `must be one of ${LOG_LEVELS.join(', ')}` });
+const logLevel: Parse<LogLevel> = (value) => {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (level === undefined) throw new Invalid(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+};
 
-const path = z
-  .string()
-  .min(1, { message: 'must be a file path' })
-  .refine((p) => !p.includes('\0'), { message: 'must be a file path' });
+const path: Parse<string> = (value) => {
+  if (value === '' || value.includes('\0')) throw new Invalid('must be a file path');
+  return value;
+};
 
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9.])?)$/i;
-const hostList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z.string().regex(HOST_ENTRY, {
-        message: 'must be host names separated by commas (.suffix for every name under ' + 'it, * for any)',
-      }),
-    ),
-  );
+const hostList: Parse<string[]> = (value) => {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (!entries.every((entry) => HOST_ENTRY.test(entry)))
+    throw new Invalid('must be host names separated by commas (.suffix for every name under it, * for any)');
+  return entries;
+};
 
 interface Option<K extends keyof Settings> {
   key: K;
@@ -108,7 +112,7 @@ interface Option<K extends keyof Settings> {
   arg: string;
   defaultValue?: string;
   help: string;
-  schema: z.ZodType<Settings[K], string>;
+  parse: Parse<Settings[K]>;
 }
 
 function option<K extends keyof Settings>(o: Option<K>): Option<K> {
@@ -124,7 +128,7 @@ export const OPTIONS = [
     arg: 'HOST:PORT',
     defaultValue: '0.0.0.0:9870',
     help: 'address to listen on; [::1]:9870 for IPv6, port 0 for any free port',
-    schema: listen,
+    parse: listen,
   }),
   option({
     key: 'refreshIntervalMs',
@@ -133,7 +137,7 @@ export const OPTIONS = [
     arg: 'SECONDS',
     defaultValue: '300',
     help: 'time between background probe runs (1 to 604800)',
-    schema: number('seconds', 1, 604_800),
+    parse: number('seconds', 1, 604_800),
   }),
   option({
     key: 'minRefreshIntervalMs',
@@ -142,7 +146,7 @@ export const OPTIONS = [
     arg: 'SECONDS',
     defaultValue: '10',
     help: 'least time between a run and a forced POST /refresh; sooner gets 429 ' + '(0 to 86400)',
-    schema: number('seconds', 0, 86_400),
+    parse: number('seconds', 0, 86_400),
   }),
   option({
     key: 'probeTimeoutMs',
@@ -151,7 +155,7 @@ export const OPTIONS = [
     arg: 'MS',
     defaultValue: String(DEFAULT_PROBE_TIMEOUT_MS),
     help: 'time one probe may take before it counts as unknown/Timeout (100 to ' + '600000)',
-    schema: number('milliseconds', 100, 600_000),
+    parse: number('milliseconds', 100, 600_000),
   }),
   option({
     key: 'runTimeoutMs',
@@ -160,7 +164,7 @@ export const OPTIONS = [
     arg: 'MS',
     defaultValue: String(DEFAULT_RUN_TIMEOUT_MS),
     help: 'time a whole probe run may take (1000 to 3600000)',
-    schema: number('milliseconds', 1000, 3_600_000),
+    parse: number('milliseconds', 1000, 3_600_000),
   }),
   option({
     key: 'logLevel',
@@ -169,7 +173,7 @@ export const OPTIONS = [
     arg: 'LEVEL',
     defaultValue: 'info',
     help: `log level: ${LOG_LEVELS.join(', ')}`,
-    schema: logLevel,
+    parse: logLevel,
   }),
   option({
     key: 'requestLogLevel',
@@ -178,7 +182,7 @@ export const OPTIONS = [
     arg: 'LEVEL',
     defaultValue: 'debug',
     help: 'level of the one line logged per request (silent: none); shown when ' + '--log-level lets it through',
-    schema: logLevel,
+    parse: logLevel,
   }),
   option({
     key: 'keepRunner',
@@ -189,7 +193,7 @@ export const OPTIONS = [
     help:
       'keep the probe runner between refreshes: a refresh skips a Node ' +
       'start-up, the idle service holds one more process',
-    schema: boolean,
+    parse: boolean,
   }),
   option({
     key: 'nfdFeaturesFile',
@@ -197,7 +201,7 @@ export const OPTIONS = [
     env: 'CRIU_READINESS_NFD_FEATURES_FILE',
     arg: 'PATH',
     help: 'write the node-feature-discovery feature file here after each refresh ' + '(optional)',
-    schema: path,
+    parse: path,
   }),
   option({
     key: 'allowedHosts',
@@ -209,7 +213,7 @@ export const OPTIONS = [
       'Host header names answered besides IP addresses, localhost, this host ' +
       'name and Kubernetes Service names; comma-separated, .suffix for every ' +
       'name under it, * for any (others get 421)',
-    schema: hostList,
+    parse: hostList,
   }),
 ] as const;
 
@@ -267,14 +271,13 @@ export function parseSettings(args: readonly string[], env: NodeJS.ProcessEnv = 
     const given = raw.get(o);
     const value = given?.value ?? o.defaultValue;
     if (value === undefined) continue;
-    const parsed = (o.schema as z.ZodType<unknown, string>).safeParse(value);
-    if (!parsed.success) {
+    try {
+      settings[o.key] = (o.parse as Parse<unknown>)(value);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
       const where = given ? `${given.source}=${JSON.stringify(value.slice(0, 100))}` : `the default of ${o.flag}`;
-      throw new ConfigError(
-        `invalid ${o.flag} (${o.env}): ${where} ` + `${parsed.error.issues[0]?.message ?? 'is not allowed'}`,
-      );
+      throw new ConfigError(`invalid ${o.flag} (${o.env}): ${where} ${err.message}`);
     }
-    settings[o.key] = parsed.data;
   }
   const result = settings as Settings;
   if (result.runTimeoutMs < result.probeTimeoutMs) {

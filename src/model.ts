@@ -119,6 +119,11 @@ export class ProbeStop extends Error {
   }
 }
 
+/** What went wrong, in words: an Error's message, or anything else thrown as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** End the probe now with `outcome`. */
 export function stop(outcome: ProbeOutcome): never {
   throw new ProbeStop(outcome);

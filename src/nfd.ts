@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { errorMessage } from './model.js';
 import type { Report } from './service/check.js';
 import { evaluate, httpStatus, LEVELS } from './service/levels.js';
 import { criuInfo } from './service/criu.js';
@@ -126,7 +127,7 @@ export async function prepareNfdDirectory(path: string): Promise<void> {
     await (await open(probe, 'wx', 0o644)).close();
     await rm(probe, { force: true });
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     throw new Error(`cannot write the NFD feature file in ${dir}: ${reason}`);
   }
 }

@@ -150,6 +150,32 @@ t.test('runs asked for at once do not overlap and each gets every result', async
   t.equal(pidOf(b[0]), pidOf(a[1]), 'one runner, used in turn');
 });
 
+t.test("a probe's programs start at the beginning of the run, before the probes ahead of it", async (t) => {
+  const e = engine(t);
+  const [, collected] = await e.run(['slow', 'collects_ahead']);
+  const { programRan, probeStarted } = JSON.parse(collected.outcome.message) as Record<string, string>;
+  t.ok(BigInt(programRan) < BigInt(probeStarted), 'the program ran before its probe started, during the slow probe');
+});
+
+t.test(
+  'a program started ahead that no probe collects is gone when the run is: the warm runner has no child',
+  async (t) => {
+    const e = engine(t, { keepWarm: true });
+    const [, runner] = await e.run(['never_collects', 'describes_itself']);
+    const children = readFileSync(`/proc/${pidOf(runner)}/task/${pidOf(runner)}/children`, 'latin1').trim();
+    t.equal(children, '', 'no child of the runner after the run');
+  },
+);
+
+t.test('a probe whose programs cannot be started ahead still runs, and the run goes on', async (t) => {
+  const e = engine(t);
+  const results = await e.run(['ahead_throws', 'fine']);
+  t.same(
+    results.map((r) => r.outcome.status),
+    ['supported', 'supported'],
+  );
+});
+
 t.test('after the engine closes no runner or helper is left among our children', async (t) => {
   const before = new Set(ownChildren());
   const e = new ProbeEngine({ probeModule: faultProbes, probeTimeoutMs: 500, keepWarm: true });

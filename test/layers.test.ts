@@ -23,7 +23,7 @@ const LAYERS: readonly { name: string; paths: RegExp }[] = [
   { name: 'probes', paths: /^probes\// },
   { name: 'catalogue', paths: /^catalogue$/ },
   { name: 'service', paths: /^service\// },
-  { name: 'metrics, nfd, config', paths: /^(metrics|nfd|config)$/ },
+  { name: 'metrics, nfd, config, openapi', paths: /^(metrics|nfd|config|openapi)$/ },
   { name: 'http support', paths: /^http\/(?!(app|serve|serve-http)$)[^/]+$/ },
   { name: 'http routes', paths: /^http\/routes\// },
   { name: 'http app', paths: /^http\/app$/ },

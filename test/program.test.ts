@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:os';
-import { runProgram, runPrograms } from '../src/native/program.js';
+import { endAhead, runProgram, runPrograms, startAhead } from '../src/native/program.js';
 
 /** Our children, alive or zombie, from every thread's view. */
 function ownChildren(): number[] {
@@ -121,4 +121,66 @@ t.test('no program is started once the time given for all has passed: those have
     until: performance.now() + 300,
   });
   t.same(results, [{ kind: 'timeout' }, undefined]);
+});
+
+/** A script that counts its runs in `file` and prints its count. */
+function countingScript(file: string): string[] {
+  return ['sh', '-c', `echo x >> "${file}"; wc -l < "${file}"`];
+}
+
+t.test('a program started ahead is collected by the run that asks the same: it runs once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-ahead-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const argv = countingScript(join(dir, 'runs'));
+  startAhead('/bin/sh', argv, PATH_ONLY);
+  t.same(runProgram('/bin/sh', argv, 5000, PATH_ONLY), { kind: 'exited', code: 0, stdout: '1\n', stderr: '' });
+  t.same(runProgram('/bin/sh', argv, 5000, PATH_ONLY), { kind: 'exited', code: 0, stdout: '2\n', stderr: '' });
+});
+
+t.test('a run with other arguments or another environment does not collect a program started ahead', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-ahead-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const argv = countingScript(join(dir, 'runs'));
+  startAhead('/bin/sh', argv, PATH_ONLY);
+  t.same(runProgram('/bin/sh', ['sh', '-c', 'echo other'], 5000, PATH_ONLY), {
+    kind: 'exited',
+    code: 0,
+    stdout: 'other\n',
+    stderr: '',
+  });
+  t.match(runProgram('/bin/sh', argv, 5000, { env: ['PATH=/bin:/usr/bin'] }), { kind: 'exited', code: 0 });
+  endAhead();
+  t.equal(readFileSync(join(dir, 'runs'), 'latin1').split('\n').filter(Boolean).length, 2, 'the early one ran too');
+});
+
+t.test("a program started ahead keeps its time limit, counted from its start, not from the run's", async (t) => {
+  const before = new Set(ownChildren());
+  startAhead('/bin/sleep', ['sleep', '30']);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const asked = performance.now();
+  t.same(runProgram('/bin/sleep', ['sleep', '30'], 300), { kind: 'timeout' });
+  t.ok(performance.now() - asked < 250, 'already past its limit when asked: cut at once');
+  t.same(
+    ownChildren().filter((pid) => !before.has(pid)),
+    [],
+  );
+});
+
+t.test('a program started ahead that no run collects is killed and reaped at the end of the run', async (t) => {
+  const before = new Set(ownChildren());
+  startAhead('/bin/sleep', ['sleep', '30']);
+  t.equal(ownChildren().filter((pid) => !before.has(pid)).length, 1, 'it runs');
+  endAhead();
+  t.same(
+    ownChildren().filter((pid) => !before.has(pid)),
+    [],
+  );
+});
+
+t.test('a program that cannot be started ahead is failed with the errno when collected', async (t) => {
+  startAhead('/nonexistent/runc', ['runc', '--version']);
+  t.same(runProgram('/nonexistent/runc', ['runc', '--version'], 2000), {
+    kind: 'failed',
+    errno: constants.errno.ENOENT,
+  });
 });

@@ -233,6 +233,38 @@ t.test('an address in use ends serve with exit 1 and says why', async (t) => {
   t.match(exit.stderr, new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
 });
 
+/** Processes whose environment holds `mark` (root reads every environ). */
+function marked(mark: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(mark);
+      } catch {
+        return false; // gone, or not ours to read
+      }
+    })
+    .map(Number);
+}
+
+t.test('an address in use stops the supervisor started before the bind: no process of it is left', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const { port } = taken.address() as AddressInfo;
+  const mark = `CRIU_READINESS_TEST_MARK=${process.pid}-${port}`;
+  const [name, value] = mark.split('=');
+  const exit = await ended(start(['--listen', `127.0.0.1:${port}`], { [name]: value }));
+  t.equal(exit.code, 1);
+  // SIGKILLed children are reaped by whoever inherits them: give that a moment.
+  let left = marked(mark);
+  for (let i = 0; i < 100 && left.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    left = marked(mark);
+  }
+  t.same(left, [], 'no supervisor or runner of that serve');
+});
+
 t.test(
   'a feature-file directory the HTTP process cannot write stops start-up with exit 2 and the reason',
   async (t) => {

@@ -10,15 +10,31 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
+import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
 import { tell, type RunCommand } from './channel.js';
-import { ProbeStop, type ProbeOutcome } from '../model.js';
+import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
-  CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome> }[];
+  CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome>; ahead?: () => void }[];
 }
 
 type Probes = Map<string, () => ProbeOutcome | Promise<ProbeOutcome>>;
+
+/**
+ * The programs the run's probes will run, started now (the catalogue's
+ * `ahead`). Best effort: one that cannot be started here is started, or
+ * found missing, by its probe, which gives the verdict.
+ */
+function startAheadOf(aheads: Map<string, () => void>, names: readonly string[]): void {
+  for (const name of names) {
+    try {
+      aheads.get(name)?.();
+    } catch {
+      // the probe meets the same trouble and reports it
+    }
+  }
+}
 
 async function runOne(probes: Probes, name: string): Promise<void> {
   tell({ type: 'start', name });
@@ -35,7 +51,7 @@ async function runOne(probes: Probes, name: string): Promise<void> {
         : {
             status: 'unknown',
             reason: 'ProbeError',
-            message: `probe threw: ${err instanceof Error ? err.message : String(err)}`,
+            message: `probe threw: ${errorMessage(err)}`,
           };
   }
   tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
@@ -69,11 +85,14 @@ async function main(): Promise<never> {
     process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')
   ) as ProbeTable;
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
+  const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
 
   tell({ type: 'ready' });
   for await (const line of createInterface({ input: commands() })) {
     const command = JSON.parse(line) as RunCommand;
+    startAheadOf(aheads, command.run);
     for (const name of command.run) await runOne(probes, name);
+    endAhead();
     tell({ type: 'done' });
     if (command.exitWhenDone) process.exit(0);
   }

@@ -1,7 +1,6 @@
 // The fastify application: routes over a verdict source, problem details
 // for every error, the OpenAPI document. Tests drive it with inject();
 // serve.ts listens with it.
-import swagger from '@fastify/swagger';
 import type { AddressInfo } from 'node:net';
 import fastify, {
   LogController,
@@ -32,7 +31,7 @@ import {
 } from './problem.js';
 import { withAnswersBeforeRouting } from './schemas.js';
 import { checkRoute } from './routes/check.js';
-import { openapiRoutes, swaggerOptions } from './routes/docs.js';
+import { openapiRoutes, swaggerOptions, type DocumentSource } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
@@ -55,6 +54,8 @@ export interface AppOptions {
   allowedHosts?: readonly string[];
   /** Connection bounds other than LIMITS' (tests; the file descriptor limit). */
   bounds?: Partial<ConnectionBounds>;
+  /** The OpenAPI document served: the committed one (default), or made from the routes (scripts/openapi.ts). */
+  document?: DocumentSource;
 }
 
 /** Limits: nothing the API takes is large, so anything large is refused early. */
@@ -203,18 +204,22 @@ export function buildApp(options: AppOptions) {
     lifecycle.shuttingDown = true;
   });
 
-  // Every operation documents what the server answers before routing it.
-  app.addHook('onRoute', (route) => {
-    const schema = route.schema as { response?: Parameters<typeof withAnswersBeforeRouting>[0] } | undefined;
-    if (schema?.response) schema.response = withAnswersBeforeRouting(schema.response, [route.method].flat());
-  });
-  app.register(swagger, swaggerOptions);
+  const document = options.document ?? 'committed';
+  if (document === 'routes') {
+    // Only to make the document: every operation documents what the server answers before routing it, and
+    // @fastify/swagger watches every route registered after it.
+    app.addHook('onRoute', (route) => {
+      const schema = route.schema as { response?: Parameters<typeof withAnswersBeforeRouting>[0] } | undefined;
+      if (schema?.response) schema.response = withAnswersBeforeRouting(schema.response, [route.method].flat());
+    });
+    app.register(import('@fastify/swagger'), swaggerOptions);
+  }
   app.register(checkRoute, { source });
   app.register(featuresRoutes, { source });
   app.register(refreshRoute, { source });
   app.register(healthRoutes, { source, lifecycle });
   app.register(metricsRoute, { metrics: new Metrics(source) });
-  app.register(openapiRoutes);
+  app.register(openapiRoutes, { from: document, logger });
   app.register(statusRoute, { source });
   return app;
 }

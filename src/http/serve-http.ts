@@ -5,6 +5,7 @@
 import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Settings } from '../config.js';
+import { errorMessage } from '../model.js';
 import { readCacheKey, VerdictCache } from '../service/cache.js';
 import { statusCounts } from '../service/check.js';
 import { SupervisedEngine } from '../engine/supervisor.js';
@@ -32,10 +33,6 @@ const SUPERVISOR_EXIT_WAIT_MS = 2000;
 const INHERITED_SOCKET_HOST = '0.0.0.0';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Connections the open file limit leaves room for, besides what the process itself holds (cli.ts refuses to start with

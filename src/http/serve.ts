@@ -2,16 +2,18 @@
 // probe supervisor, the unprivileged HTTP process with the verdict cache,
 // pino logs, and a graceful shutdown on SIGTERM, SIGINT and SIGHUP.
 //
-// Start-up, in order: settings are checked (exit 2); the socket is bound
-// (exit 1 if the address is taken, before any probe); the supervisor is
-// started; this process gives up every privilege and re-executes itself
+// Start-up, in order: settings are checked (exit 2); the supervisor is
+// started, and boots its first runner; the socket is bound (exit 1 if the
+// address is taken, before any probe, the supervisor stopped); this process
+// gives up every privilege and re-executes itself
 // (same pid); the new image (serve-http.ts) installs its seccomp filter,
 // checks the NFD directory (exit 2), asks for the first probe run, loads the
 // HTTP side and listens on the socket it inherited.
 import { getHeapStatistics } from 'node:v8';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
 import { spawnSupervisor } from '../engine/supervisor.js';
+import { errorMessage } from '../model.js';
 import { version } from '../version.js';
 import { bindListener, execUnprivileged, takeHandover } from './privilege.js';
 
@@ -37,47 +39,51 @@ function settingsFrom(args: readonly string[]): Settings | number {
 export async function serve(args: string[]): Promise<number> {
   const settings = settingsFrom(args);
   if (typeof settings === 'number') return settings;
-  const logger = pino({ level: settings.logLevel, base: { pid: process.pid } });
   const handover = takeHandover();
-  if (!handover) return startPrivileged(settings, logger);
+  if (!handover) return startPrivileged(settings);
   // The second image: only now the HTTP side's modules (fastify, the routes), which the first image never needs.
   const { serveUnprivileged } = await import('./serve-http.js');
-  return serveUnprivileged(settings, handover, logger);
+  return serveUnprivileged(settings, handover, await logger(settings));
+}
+
+/** The service's logger. Loaded when needed: the first image starts the supervisor before it. */
+async function logger(settings: Settings): Promise<Logger> {
+  // The default export: a bundle's split chunk of a CommonJS package has no other.
+  const { default: pino } = await import('pino');
+  return pino({ level: settings.logLevel, base: { pid: process.pid } });
 }
 
 /** The first image: listen, start the supervisor, give up privilege and re-execute. Returns only on failure. */
-async function startPrivileged(settings: Settings, logger: Logger): Promise<number> {
+async function startPrivileged(settings: Settings): Promise<number> {
   const { host, port } = settings.listen;
-  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
-  logger.info(
-    { version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) },
-    'starting',
-  );
-  let listener: Awaited<ReturnType<typeof bindListener>>;
-  try {
-    listener = await bindListener(settings.listen);
-  } catch (err) {
-    logger.error({ err }, `cannot listen on ${host}:${port}`);
-    process.stderr.write(
-      `Error: cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
-    return 1;
-  }
   // One malloc arena for each of the service's processes (the supervisor, its
   // runners, and this process's next image), unless the environment says
   // otherwise: by default each thread that allocates (V8's compiler and GC
   // helpers) grows an arena of its own under load and keeps it.
   process.env.MALLOC_ARENA_MAX ??= SERVICE_MALLOC_ARENAS;
-  // From here to the exec nothing waits for the event loop: a connection
-  // stays queued in the socket for the next image to accept.
+  // First, so that its runner boots while this process binds and re-executes.
   const supervisor = spawnSupervisor({
     keepWarm: settings.keepRunner,
     probeTimeoutMs: settings.probeTimeoutMs,
     runTimeoutMs: settings.runTimeoutMs,
   });
   supervisor.once('error', () => undefined);
+  const log = await logger(settings);
+  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
+  log.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
+  let listener: Awaited<ReturnType<typeof bindListener>>;
+  try {
+    listener = await bindListener(settings.listen);
+  } catch (err) {
+    supervisor.kill('SIGKILL');
+    log.error({ err }, `cannot listen on ${host}:${port}`);
+    process.stderr.write(`Error: cannot listen on ${host}:${port}: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  // From here to the exec nothing waits for the event loop: a connection
+  // stays queued in the socket for the next image to accept.
   const { failures, error } = execUnprivileged(listener.fd, supervisor);
-  logger.error({ failures }, `cannot start the unprivileged HTTP process: ${error}`);
+  log.error({ failures }, `cannot start the unprivileged HTTP process: ${error}`);
   process.stderr.write(`Error: cannot start the unprivileged HTTP process: ${error}\n`);
   supervisor.kill('SIGKILL');
   listener.server.close();

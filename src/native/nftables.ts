@@ -1,5 +1,6 @@
 // libnftables through koffi, loaded on first use: the library is optional on
 // a host, so its absence is an answer (a missing dependency), not a crash.
+import { errorMessage } from '../model.js';
 import { loadLibrary } from './libc.js';
 
 export const LIBNFTABLES = 'libnftables.so.1';
@@ -34,7 +35,7 @@ export function loadNftables(): NftBindings | { error: string } {
       runCmd: lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)') as unknown as KoffiFn,
     };
   } catch (err) {
-    loaded = { error: err instanceof Error ? err.message : String(err) };
+    loaded = { error: errorMessage(err) };
   }
   return loaded;
 }

@@ -4,7 +4,7 @@ import { accessSync, constants as fsConstants, realpathSync, statSync } from 'no
 import * as libc from '../native/libc.js';
 import { AF_NETLINK, NETLINK_NETFILTER, SOCK_CLOEXEC, SOCK_RAW, errno as E } from '../native/constants.js';
 import { loadNftables, NftContext, LIBNFTABLES } from '../native/nftables.js';
-import { runProgram } from '../native/program.js';
+import { runProgram, startAhead } from '../native/program.js';
 import { stop, supported, unsupported, unknown, type ProbeOutcome } from '../model.js';
 import { errnoName, fromErrno, fromFsError } from './outcome.js';
 import { inPrivateNamespace } from './resources.js';
@@ -191,6 +191,16 @@ function legacySave(tool: 'iptables' | 'ip6tables'): string {
     if (legacy) return path as string;
   }
   return stop(missing);
+}
+
+/**
+ * Start `iptables-legacy-save -V`, the program has_ipt_legacy usually runs
+ * first, ahead of it (program.ts startAhead), unless its answer is known.
+ */
+export function hasIptLegacyAhead(): void {
+  const path = findProgram('iptables-legacy-save');
+  const identity = path === undefined ? undefined : programIdentity(path);
+  if (path !== undefined && (identity === undefined || !versionAnswers.has(identity))) startAhead(path, [path, '-V']);
 }
 
 export function hasIptLegacy(): ProbeOutcome {

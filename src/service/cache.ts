@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { CATALOGUE, type Feature } from '../catalogue.js';
 import { runCheck, runResult, type Report } from './check.js';
 import type { Engine } from '../engine/engine.js';
-import type { RunResult, Verdict } from '../model.js';
+import { errorMessage, type RunResult, type Verdict } from '../model.js';
 import type { VerdictSource, VerdictSourceEvents } from './source.js';
 
 /** After a failed run the next comes at this fraction of the interval (30 s of the default 5 minutes). */
@@ -196,7 +196,7 @@ export class VerdictCache extends EventEmitter<VerdictSourceEvents> implements V
     try {
       return await runCheck(this.engine, this.features);
     } catch (err) {
-      const message = `check run failed: ${err instanceof Error ? err.message : String(err)}`;
+      const message = `check run failed: ${errorMessage(err)}`;
       this.logger?.error({ err }, message);
       const verdicts: Verdict[] = this.features.map((f) => ({
         name: f.name,

@@ -1,10 +1,19 @@
-// The OpenAPI document, made from the routes' zod schemas, at /openapi.json
-// and as a UI at /docs. openapi/openapi.yaml is the same document, committed.
+// The OpenAPI document at /openapi.json, and as a UI at /docs.
+//
+// The document is made from the routes' zod schemas by @fastify/swagger
+// (scripts/openapi.ts, `npm run openapi`) and committed as
+// openapi/openapi.yaml, which a test keeps equal to what the routes make. The
+// service serves the committed one: @fastify/swagger, Swagger UI and the YAML
+// library they both load were a good part of the service's start-up, for
+// pages most instances are never asked for. They load at the first request
+// for them, in a fastify instance of their own that serves /docs.
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { committedDocument } from '../../openapi.js';
 import { version } from '../../version.js';
+import { frameworkErrors, installProblemHandlers } from '../problem.js';
 
 type OpenapiDocument = ReturnType<typeof jsonSchemaTransformObject>;
 
@@ -61,12 +70,48 @@ export const swaggerOptions: FastifyDynamicSwaggerOptions = {
   transformObject: (document) => withoutUnusedSchemas(jsonSchemaTransformObject(document)),
 };
 
-/** GET /openapi.json and the UI at /docs. */
-export async function openapiRoutes(app: FastifyInstance): Promise<void> {
-  let document: string | undefined;
-  app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) => {
-    document ??= JSON.stringify(app.swagger());
-    return reply.type('application/json; charset=utf-8').send(document);
+/** Where the document comes from: the committed file, or the routes themselves (registered with @fastify/swagger). */
+export type DocumentSource = 'committed' | 'routes';
+
+/** Swagger UI at /docs over `document`, in a fastify instance of its own that answers errors as the service does. */
+async function docsServer(document: unknown, logger: Logger): Promise<FastifyInstance> {
+  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([
+    import('@fastify/swagger'),
+    import('@fastify/swagger-ui'),
+  ]);
+  const docs = fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, frameworkErrors });
+  installProblemHandlers(docs, logger);
+  await docs.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await docs.register(swaggerUi, { routePrefix: '/docs' });
+  await docs.ready();
+  return docs;
+}
+
+/** GET /openapi.json, and /docs handed to the UI's own instance, both made at the first request. */
+export async function openapiRoutes(
+  app: FastifyInstance,
+  { from, logger }: { from: DocumentSource; logger: Logger },
+): Promise<void> {
+  let document: Promise<{ object: unknown; json: string }> | undefined;
+  const theDocument = () =>
+    (document ??= (from === 'routes' ? Promise.resolve(app.swagger()) : committedDocument()).then((object) => ({
+      object,
+      json: JSON.stringify(object),
+    })));
+  let docs: Promise<FastifyInstance> | undefined;
+  app.addHook('onClose', async () => {
+    if (docs) await (await docs).close();
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('application/json; charset=utf-8').send((await theDocument()).json),
+  );
+  const ui = async (request: FastifyRequest, reply: FastifyReply) => {
+    docs ??= theDocument().then(({ object }) => docsServer(object, logger));
+    const server = await docs;
+    reply.hijack();
+    server.routing(request.raw, reply.raw);
+  };
+  app.get('/docs', { schema: { hide: true } }, ui);
+  app.get('/docs/*', { schema: { hide: true } }, ui);
 }

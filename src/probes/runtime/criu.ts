@@ -11,6 +11,7 @@ import {
   lines,
   run,
   runtimeEnv,
+  versionAhead,
   type Found,
   type Launch,
   type RuntimeEnv,
@@ -46,6 +47,12 @@ export function criuLaunch(found: Found, env: RuntimeEnv): string | Launch {
   if (!env.foreignRoot || env.criu) return found.localPath;
   const host = hostLauncher(env);
   return host && 'launch' in host ? host.launch(found.hostPath) : found.localPath;
+}
+
+/** Start `criu --version` ahead of criu_version, as readCriuVersion will run it (host.ts versionAhead). */
+export function criuVersionAhead(env: RuntimeEnv = runtimeEnv()): void {
+  const found = locateCriu(env);
+  versionAhead(found && criuLaunch(found, env));
 }
 
 /**

@@ -4,7 +4,7 @@
 import { lstatSync, readlinkSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
 import { HOST_ROOT_ENV } from '../../native/procfs.js';
-import { runProgram, runPrograms, type ProgramResult } from '../../native/program.js';
+import { runProgram, runPrograms, startAhead, type ProgramOptions, type ProgramResult } from '../../native/program.js';
 import { errnoName } from '../outcome.js';
 import { versionIn, type Version } from './version.js';
 
@@ -165,6 +165,12 @@ export function hostLauncher(env: RuntimeEnv): { launch(hostProgram: string): La
   return { launch: (hostProgram) => ({ path: nsenter, prefix: ['nsenter', `--mount=${ns}`, '--', hostProgram] }) };
 }
 
+/** How a program is started: its launch's arguments, then the caller's, in our helper environment. */
+function invocation(program: string | Launch, args: string[], cwd?: string): [string, string[], ProgramOptions] {
+  const { path, prefix } = launchOf(program);
+  return [path, [...prefix, ...args], { env: PROGRAM_ENV, cwd }];
+}
+
 /** Run a found program, bounded in time, with stdout and stderr kept. */
 export function run(
   program: string | Launch,
@@ -172,8 +178,22 @@ export function run(
   timeoutMs = PROGRAM_TIMEOUT_MS,
   cwd?: string,
 ): ProgramResult {
-  const { path, prefix } = launchOf(program);
-  return runProgram(path, [...prefix, ...args], timeoutMs, { env: PROGRAM_ENV, cwd });
+  const [path, argv, options] = invocation(program, args, cwd);
+  return runProgram(path, argv, timeoutMs, options);
+}
+
+/**
+ * Start `<program> --version` now, as run() will ask it later in the run
+ * (program.ts startAhead): Go binaries (runc, containerd, the kubelet) take
+ * a while to start, and meanwhile the kernel's probes run.
+ */
+export function versionAhead(program: string | Launch | null): void {
+  if (program) startAhead(...invocation(program, ['--version']));
+}
+
+/** versionAhead for each program of these names that is installed. */
+export function versionsAhead(names: readonly string[], env: RuntimeEnv = runtimeEnv()): void {
+  for (const name of names) versionAhead(findExecutable(name, env)?.localPath ?? null);
 }
 
 /**
