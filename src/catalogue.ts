@@ -227,7 +227,7 @@ export const CATALOGUE: readonly Feature[] = [
     minKernel: '3.11',
     fix: 'enable CONFIG_MEM_SOFT_DIRTY',
     differsFromCriu:
-      'CRIU answers unsupported when clear_refs cannot be written; we answer ' + 'unknown for EACCES/EPERM/EROFS',
+      'CRIU answers unsupported when clear_refs cannot be written; we answer unknown for EACCES/EPERM/EROFS',
   }),
   row('posix_timers', 'extra', proc.posixTimers, {
     summary: '/proc/self/timers is readable',
@@ -439,7 +439,7 @@ export const CATALOGUE: readonly Feature[] = [
     kconfig: ['CONFIG_PROC_PAGE_MONITOR'],
     minKernel: '6.7',
     differsFromCriu:
-      'CRIU scans an empty range; we scan two pages of our own and require ' + 'the one written to be reported present',
+      'CRIU scans an empty range; we scan two pages of our own and require the one written to be reported present',
   }),
   row('overlayfs_maps', 'extra', mounts.overlayfsMaps, {
     summary: 'overlayfs files show their real dev:ino in maps',

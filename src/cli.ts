@@ -292,7 +292,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const openFiles = openFileLimit();
     if (openFiles !== undefined && openFiles < SERVE_MIN_OPEN_FILES) {
       process.stderr.write(
-        `Error: the open file limit (ulimit -n) is ${openFiles}; serve needs at ` + `least ${SERVE_MIN_OPEN_FILES}\n`,
+        `Error: the open file limit (ulimit -n) is ${openFiles}; serve needs at least ${SERVE_MIN_OPEN_FILES}\n`,
       );
       return EXIT.unknown;
     }

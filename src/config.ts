@@ -145,7 +145,7 @@ export const OPTIONS = [
     env: 'CRIU_READINESS_MIN_REFRESH_INTERVAL',
     arg: 'SECONDS',
     defaultValue: '10',
-    help: 'least time between a run and a forced POST /refresh; sooner gets 429 ' + '(0 to 86400)',
+    help: 'least time between a run and a forced POST /refresh; sooner gets 429 (0 to 86400)',
     parse: number('seconds', 0, 86_400),
   }),
   option({
@@ -154,7 +154,7 @@ export const OPTIONS = [
     env: 'CRIU_READINESS_PROBE_TIMEOUT',
     arg: 'MS',
     defaultValue: String(DEFAULT_PROBE_TIMEOUT_MS),
-    help: 'time one probe may take before it counts as unknown/Timeout (100 to ' + '600000)',
+    help: 'time one probe may take before it counts as unknown/Timeout (100 to 600000)',
     parse: number('milliseconds', 100, 600_000),
   }),
   option({
@@ -181,7 +181,7 @@ export const OPTIONS = [
     env: 'CRIU_READINESS_REQUEST_LOG_LEVEL',
     arg: 'LEVEL',
     defaultValue: 'debug',
-    help: 'level of the one line logged per request (silent: none); shown when ' + '--log-level lets it through',
+    help: 'level of the one line logged per request (silent: none); shown when --log-level lets it through',
     parse: logLevel,
   }),
   option({
@@ -200,7 +200,7 @@ export const OPTIONS = [
     flag: '--nfd-features-file',
     env: 'CRIU_READINESS_NFD_FEATURES_FILE',
     arg: 'PATH',
-    help: 'write the node-feature-discovery feature file here after each refresh ' + '(optional)',
+    help: 'write the node-feature-discovery feature file here after each refresh (optional)',
     parse: path,
   }),
   option({
@@ -253,9 +253,7 @@ function collect(args: readonly string[], env: NodeJS.ProcessEnv): Map<AnyOption
       : [arg, undefined];
     const o = OPTIONS.find((candidate) => candidate.flag === flag);
     if (!o)
-      throw new ConfigError(
-        `unknown option ${JSON.stringify(arg)}; "criu-readiness serve ` + `--help" lists the options`,
-      );
+      throw new ConfigError(`unknown option ${JSON.stringify(arg)}; "criu-readiness serve --help" lists the options`);
     const value = inline ?? args[++i];
     if (value === undefined) throw new ConfigError(`${o.flag} needs a value: ${o.arg}`);
     raw.set(o, { value, source: o.flag });

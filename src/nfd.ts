@@ -81,7 +81,7 @@ export function nfdFeatureText(report: Report, options: NfdOptions = {}): string
   const text = lines.join('\n') + '\n';
   if (Buffer.byteLength(text) > NFD_MAX_FILE_BYTES)
     throw new Error(
-      `NFD feature file would be ` + `${Buffer.byteLength(text)} bytes; NFD ignores files over ${NFD_MAX_FILE_BYTES}`,
+      `NFD feature file would be ${Buffer.byteLength(text)} bytes; NFD ignores files over ${NFD_MAX_FILE_BYTES}`,
     );
   return text;
 }

@@ -348,7 +348,7 @@ export class ProbeEngine implements Engine {
           unknownResult(
             ending.name,
             'Timeout',
-            `probe did not finish within ` + `${this.probeTimeoutMs} ms`,
+            `probe did not finish within ${this.probeTimeoutMs} ms`,
             ending.elapsedMs,
           ),
         );
@@ -394,7 +394,7 @@ export class ProbeEngine implements Engine {
       const silent = (): Ending => ({
         kind: 'crashed',
         elapsedMs: 0,
-        why: `the runner did not answer ` + `within ${this.probeTimeoutMs} ms`,
+        why: `the runner did not answer within ${this.probeTimeoutMs} ms`,
       });
       const runTimer = setTimeout(
         () => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }),

@@ -101,7 +101,7 @@ export class SupervisedEngine extends EventEmitter<{ gone: [why: string] }> impl
       .on('error', () => undefined);
     channel.on('error', () => undefined);
     channel.once('close', () =>
-      this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot ` + `run until the service is restarted`),
+      this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot run until the service is restarted`),
     );
   }
 

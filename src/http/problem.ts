@@ -110,13 +110,13 @@ export function installProblemHandlers(app: FastifyInstance, logger: Logger): vo
       const allow = [...allowed].sort();
       return sendProblem(request, reply, {
         status: 405,
-        detail: `${echo(path)} does not accept ` + `${request.method}; it accepts ${allow.join(', ')}`,
+        detail: `${echo(path)} does not accept ${request.method}; it accepts ${allow.join(', ')}`,
         allow,
       });
     }
     return sendProblem(request, reply, {
       status: 404,
-      detail: `no route ${request.method} ` + `${echo(path)}; see /docs for the API`,
+      detail: `no route ${request.method} ${echo(path)}; see /docs for the API`,
     });
   });
 
@@ -238,7 +238,7 @@ export function refuseConnection(socket: Socket): void {
   answeredAndClosing.add(socket);
   writeProblem(socket, {
     status: 503,
-    detail: 'the service has as many connections as it accepts, none of them idle; ' + 'try again shortly',
+    detail: 'the service has as many connections as it accepts, none of them idle; try again shortly',
     retryAfterSeconds: 1,
   });
   socket.end();
@@ -250,7 +250,7 @@ export function refuseConnection(socket: Socket): void {
 export function answerOverloaded(request: IncomingMessage, response: ServerResponse): void {
   respondProblem(request, response, {
     status: 503,
-    detail: 'the service has as many requests in progress as it accepts; try again ' + 'shortly',
+    detail: 'the service has as many requests in progress as it accepts; try again shortly',
     retryAfterSeconds: 1,
   });
 }

@@ -96,7 +96,7 @@ const verdictSchemas = {
     ),
   status: z
     .enum(STATUSES as [string, ...string[]])
-    .describe('supported: the kernel does it; unsupported: it lacks it; unknown: ' + 'could not tell'),
+    .describe('supported: the kernel does it; unsupported: it lacks it; unknown: could not tell'),
   reason: z.enum(Object.keys(REASONS) as [Reason, ...Reason[]]).describe('stable, machine-readable cause'),
   message: z.string().describe("what the check saw, in CRIU's words where CRIU has them"),
   hint: z.string().describe('what would fix it (config option, module, sysctl, capability); empty when supported'),
@@ -187,7 +187,7 @@ export const formatParam = z
   .enum(FORMATS, { error: () => `format must be one of ${FORMATS.join(', ')}` })
   .optional()
   .describe(
-    'json (the default), text (the lines the CLI prints) or html (the ' + 'status page); overrides the Accept header',
+    'json (the default), text (the lines the CLI prints) or html (the status page); overrides the Accept header',
   );
 
 /** Parameter names quoted in a message: a few, each bounded, so a hostile query cannot blow up a body. */

@@ -58,10 +58,7 @@ export async function serveUnprivileged(settings: Settings, handover: Handover, 
   // A kernel or runtime that refuses a filter (an older kernel, a filter of its own that forbids seccomp) still gets
   // the service.
   if (refused !== 0)
-    logger.warn(
-      { errno: refused },
-      'the kernel refused the seccomp filter of the HTTP process: going on ' + 'without it',
-    );
+    logger.warn({ errno: refused }, 'the kernel refused the seccomp filter of the HTTP process: going on without it');
   logger.info(
     { supervisorPid: handover.supervisorPid, privileges: threadPrivileges() },
     'serving HTTP without privilege; probes run in the supervisor',
@@ -74,7 +71,7 @@ export async function serveUnprivileged(settings: Settings, handover: Handover, 
     } catch (err) {
       logger.error({ err }, errorMessage(err));
       process.stderr.write(
-        `Error: invalid --nfd-features-file (CRIU_READINESS_NFD_FEATURES_FILE): ` + `${errorMessage(err)}\n`,
+        `Error: invalid --nfd-features-file (CRIU_READINESS_NFD_FEATURES_FILE): ${errorMessage(err)}\n`,
       );
       return 2;
     }

@@ -146,7 +146,7 @@ export const getsockname = bind('int getsockname(int fd, _Inout_ void *addr, _In
 export const send = bind('long send(int fd, const void *buf, unsigned long len, int flags)');
 export const recv = bind('long recv(int fd, _Out_ void *buf, unsigned long len, int flags)');
 export const getsockopt = bind(
-  'int getsockopt(int fd, int level, int name, _Inout_ void *value, ' + '_Inout_ unsigned int *len)',
+  'int getsockopt(int fd, int level, int name, _Inout_ void *value, _Inout_ unsigned int *len)',
 );
 export const setsockopt = bind('int setsockopt(int fd, int level, int name, const void *value, unsigned int len)');
 /** ioctl with a pointer argument (a Buffer, or null for NULL). */
@@ -160,7 +160,7 @@ export const getpid = bind('int getpid()');
 export const unshare = bind('int unshare(int flags)');
 export const setns = bind('int setns(int fd, int nstype)');
 export const mount = bind(
-  'int mount(const char *src, const char *target, const char *fstype, ' + 'unsigned long flags, const char *data)',
+  'int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)',
 );
 export const mmap = bind('long mmap(unsigned long addr, unsigned long len, int prot, int flags, int fd, long off)');
 export const munmap = bind('int munmap(unsigned long addr, unsigned long len)');

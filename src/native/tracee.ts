@@ -210,7 +210,7 @@ export class Tracee {
     throw new TraceeError(
       'spawn',
       0,
-      `the child ran on before it could be stopped, ` + `${SPAWN_ATTEMPTS} times (last: ${why})`,
+      `the child ran on before it could be stopped, ${SPAWN_ATTEMPTS} times (last: ${why})`,
     );
   }
 

@@ -22,7 +22,7 @@ function apparmorDomain(): ProbeOutcome {
     if (readOptional('/sys/module/apparmor/parameters/enabled') === 'Y') {
       return unknown(
         'MissingDependency',
-        `AppArmor is enabled but ${APPARMOR_FS} is not there: ` + `mount securityfs to check stacking`,
+        `AppArmor is enabled but ${APPARMOR_FS} is not there: mount securityfs to check stacking`,
       );
     }
     // CRIU runs this check only where AppArmor is the LSM (cr-check.c:
@@ -41,7 +41,7 @@ function apparmorDomain(): ProbeOutcome {
     return supported(`AppArmor domain stacking, version ${major}.${minor}`);
   }
   return unsupported(
-    `AppArmor domain version ${major}.${minor} is older than ` + `${STACKING_VERSION.major}.${STACKING_VERSION.minor}`,
+    `AppArmor domain version ${major}.${minor} is older than ${STACKING_VERSION.major}.${STACKING_VERSION.minor}`,
   );
 }
 

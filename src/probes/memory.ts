@@ -57,7 +57,7 @@ export function memDirtyTrack(): ProbeOutcome {
       const entry = Buffer.alloc(PAGEMAP_ENTRY_SIZE);
       const got = readSync(fd, entry, 0, PAGEMAP_ENTRY_SIZE, (page / PAGE_SIZE) * PAGEMAP_ENTRY_SIZE);
       if (got !== PAGEMAP_ENTRY_SIZE)
-        return unknown('UnexpectedResult', `pagemap gave ${got} of the ` + `${PAGEMAP_ENTRY_SIZE} bytes of an entry`);
+        return unknown('UnexpectedResult', `pagemap gave ${got} of the ${PAGEMAP_ENTRY_SIZE} bytes of an entry`);
       if (entry.readBigUInt64LE() & PM_SOFT_DIRTY) return supported();
       return unsupported(
         'Dirty tracking is OFF. Memory snapshot will not work. (no soft-dirty ' +

@@ -219,7 +219,7 @@ function inPrivateMountNs(work: (box: MountSandbox) => ProbeOutcome): ProbeOutco
     return unknown('PermissionDenied', 'Unable to create a new mount namespace: needs CAP_SYS_ADMIN');
   const base = SCRATCH_MOUNT_POINTS.find(isDirectory);
   if (!base)
-    return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a ` + `directory to mount on`);
+    return unknown('UnexpectedResult', `None of ${SCRATCH_MOUNT_POINTS.join(', ')} is a directory to mount on`);
   if (!hasCapability(CAP_SYS_CHROOT)) {
     return traced((tracee) => {
       const box = new TraceeSandbox(tracee, base);
@@ -289,7 +289,7 @@ export function moveMountSetGroup(): ProbeOutcome {
     if (!group || group !== joined) {
       return unknown(
         'UnexpectedResult',
-        `MOVE_MOUNT_SET_GROUP succeeded but the target is in ` + `${joined ?? 'no'} peer group, not ${group ?? 'none'}`,
+        `MOVE_MOUNT_SET_GROUP succeeded but the target is in ${joined ?? 'no'} peer group, not ${group ?? 'none'}`,
       );
     }
     return supported("the bind mount joined the tmpfs's peer group");

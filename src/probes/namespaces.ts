@@ -74,7 +74,7 @@ function cloneSibling(tracee: Tracee): ProbeOutcome {
   if (waited.ret !== sibling) {
     return unknown(
       'UnexpectedResult',
-      `the new process ${sibling} is not a sibling of the caller ` + `(waitpid: ${errnoName(waited.errno)})`,
+      `the new process ${sibling} is not a sibling of the caller (waitpid: ${errnoName(waited.errno)})`,
     );
   }
   // No pid in the message: it would change the body at every run.

@@ -18,7 +18,7 @@ export function nftables(): ProbeOutcome {
     // without it) the node may still have it, so this is no verdict.
     return unknown(
       'MissingDependency',
-      `${LIBNFTABLES} is not installed - nftables rules will not ` + `be preserved during C/R (${nft.error})`,
+      `${LIBNFTABLES} is not installed - nftables rules will not be preserved during C/R (${nft.error})`,
     );
   }
   return supported(`${LIBNFTABLES} loads`);
@@ -66,9 +66,7 @@ function nfnetlinkProblem(): ProbeOutcome | undefined {
     return undefined;
   }
   if (sock.errno === E.EPROTONOSUPPORT)
-    return unsupported(
-      'Nftables based locking needs nfnetlink: EPROTONOSUPPORT ' + '(CONFIG_NETFILTER_NETLINK is off)',
-    );
+    return unsupported('Nftables based locking needs nfnetlink: EPROTONOSUPPORT (CONFIG_NETFILTER_NETLINK is off)');
   return fromErrno(sock.errno, "Can't open a NETLINK_NETFILTER socket");
 }
 
@@ -95,7 +93,7 @@ export function networkLockNftables(): ProbeOutcome {
       if (table.status !== 0) return classifyNftError(table.error, `Can't create nftables table: ${table.error}`);
       return classifyNftError(
         both.error,
-        `Nftables based locking requires libnftables and set ` + `concatenations support: ${both.error}`,
+        `Nftables based locking requires libnftables and set concatenations support: ${both.error}`,
       );
     } finally {
       ctx.free();

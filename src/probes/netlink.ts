@@ -246,7 +246,7 @@ export function sockDiag(): ProbeOutcome {
     const worst = failures.find((f) => f.status === 'unsupported') ?? failures[0];
     return {
       ...worst,
-      message: `The sock diag infrastructure is incomplete. ` + `${failures.map((f) => f.message).join('; ')}`,
+      message: `The sock diag infrastructure is incomplete. ${failures.map((f) => f.message).join('; ')}`,
     };
   });
 }
@@ -284,7 +284,7 @@ function rawSocketListed(sock: NetlinkSocket, family: number, familyName: string
       if (raw.errno === E.EPERM || raw.errno === E.EACCES) {
         return unknown(
           'PermissionDenied',
-          `Can't create a ${familyName} RAW socket to look for ` + `(needs CAP_NET_RAW): ${errnoName(raw.errno)}`,
+          `Can't create a ${familyName} RAW socket to look for (needs CAP_NET_RAW): ${errnoName(raw.errno)}`,
         );
       }
       return fromErrno(raw.errno, `Can't create a ${familyName} RAW socket`);
@@ -327,7 +327,7 @@ export function newifindex(): ProbeOutcome {
     if (reply.error === E.ENODEV) return unsupported("IFLA_NEW_IFINDEX isn't supported");
     if (reply.error === E.EPERM) return unknown('PermissionDenied', 'RTM_SETLINK needs CAP_NET_ADMIN: EPERM');
     if (reply.error === 0)
-      return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ` + `${ABSENT_LINK} exists`);
+      return unknown('UnexpectedResult', `RTM_SETLINK succeeded: a device named ${ABSENT_LINK} exists`);
     return unknown('UnexpectedResult', `Unexpected error: ${errnoName(reply.error)}`);
   });
 }

@@ -129,7 +129,7 @@ export function ptracePeeksiginfo(): ProbeOutcome {
     if (peeked.ret !== 1 || signo !== SIGUSR1) {
       return unknown(
         'UnexpectedResult',
-        `Unable to dump pending signals: got ${peeked.ret} ` + `signal(s), first ${signo}, expected signal ${SIGUSR1}`,
+        `Unable to dump pending signals: got ${peeked.ret} signal(s), first ${signo}, expected signal ${SIGUSR1}`,
       );
     }
     const mask = Buffer.alloc(SIGSET_SIZE);
@@ -151,10 +151,7 @@ export function specialMappingMremap(): ProbeOutcome {
   return traced((tracee) => {
     const specials = tracee.mappings().filter((m) => SPECIAL_MAPPINGS.includes(m.name));
     if (specials.length === 0)
-      return unknown(
-        'NotApplicable',
-        'The child has no [vdso] or [vvar] to move (vdso=0 on the kernel ' + 'command line?)',
-      );
+      return unknown('NotApplicable', 'The child has no [vdso] or [vvar] to move (vdso=0 on the kernel command line?)');
     // Move them as one block, so the vdso still finds its data at the same distance.
     const low = specials.reduce((a, m) => (m.start < a ? m.start : a), specials[0].start);
     const high = specials.reduce((a, m) => (m.end > a ? m.end : a), specials[0].end);
@@ -173,7 +170,7 @@ export function specialMappingMremap(): ProbeOutcome {
         // Sealed by the kernel at exec (CONFIG_MSEAL_SYSTEM_MAPPINGS): no restore can move them, whatever the
         // privilege.
         return unsupported(
-          `Can't mremap ${m.name}: EPERM, the system mappings are sealed ` + `(CONFIG_MSEAL_SYSTEM_MAPPINGS)`,
+          `Can't mremap ${m.name}: EPERM, the system mappings are sealed (CONFIG_MSEAL_SYSTEM_MAPPINGS)`,
         );
       }
       if (moved.errno) return fromErrno(moved.errno, `Can't mremap ${m.name}`);
@@ -220,7 +217,7 @@ export function specialMappingMremap(): ProbeOutcome {
     }
     const calls = tracee.peek(counter);
     if (calls !== 1n)
-      return unsupported(`The signal handler ran ${calls} times, not once, after the ` + `special mappings moved`);
+      return unsupported(`The signal handler ran ${calls} times, not once, after the special mappings moved`);
 
     state = tracee.run(site, { rax: BigInt(SYS.exit_group), rdi: 0n });
     if (state.kind === 'exited' && state.code === 0)
@@ -261,7 +258,7 @@ function installFilter(tracee: Tracee, filter: Buffer): ProbeOutcome | undefined
   if (set.errno) return fromErrno(set.errno, "Can't install a seccomp filter in the child");
   const denied = tracee.injectSyscall(SYS.getppid);
   if (denied.errno !== E.EPERM)
-    return unknown('UnexpectedResult', `The child's seccomp filter did ` + `not apply: getppid gave ${denied.ret}`);
+    return unknown('UnexpectedResult', `The child's seccomp filter did not apply: getppid gave ${denied.ret}`);
   return undefined;
 }
 
@@ -278,9 +275,9 @@ export function seccompSuspend(): ProbeOutcome {
     if (noFilter) return supported(`PTRACE_O_SUSPEND_SECCOMP accepted (not exercised: ${noFilter.message})`);
     const parent = tracee.injectSyscall(SYS.getppid);
     if (parent.ret === BigInt(process.pid))
-      return supported('PTRACE_O_SUSPEND_SECCOMP accepted, and the child ran past its own ' + 'filter');
+      return supported('PTRACE_O_SUSPEND_SECCOMP accepted, and the child ran past its own filter');
     return unsupported(
-      `PTRACE_O_SUSPEND_SECCOMP was accepted but the child's filter still applied ` + `(getppid gave ${parent.ret})`,
+      `PTRACE_O_SUSPEND_SECCOMP was accepted but the child's filter still applied (getppid gave ${parent.ret})`,
     );
   });
 }
@@ -298,7 +295,7 @@ export function seccompFilters(): ProbeOutcome {
     if (!dumped.equals(filter))
       return unknown(
         'UnexpectedResult',
-        'PTRACE_SECCOMP_GET_FILTER returned a different program than the child ' + 'installed',
+        'PTRACE_SECCOMP_GET_FILTER returned a different program than the child installed',
       );
     return supported(`PTRACE_SECCOMP_GET_FILTER returned the child's ${count.ret}-instruction filter`);
   });
@@ -316,7 +313,7 @@ export function getRseqConf(): ProbeOutcome {
     const flags = conf.readUInt32LE(RSEQ_CONF_FLAGS_OFFSET);
     // CRIU refuses non-zero flags: a kernel that sets them has semantics CRIU does not know.
     if (flags !== 0)
-      return unsupported(`ptrace(PTRACE_GET_RSEQ_CONFIGURATION): rseq.flags != 0 ` + `(0x${flags.toString(16)})`);
+      return unsupported(`ptrace(PTRACE_GET_RSEQ_CONFIGURATION): rseq.flags != 0 (0x${flags.toString(16)})`);
     const size = conf.readUInt32LE(RSEQ_CONF_SIZE_OFFSET);
     const signature = conf.readUInt32LE(RSEQ_CONF_SIGNATURE_OFFSET);
     // Not the rseq area's address: it changes from run to run.
@@ -396,7 +393,7 @@ export function compatCr(): ProbeOutcome {
     const second = mmap32(tracee, site);
     if (second !== first)
       return unsupported(
-        'compat_cr is not supported. Requires kernel >= v4.12 (32-bit mmap does ' + 'not reuse the freed address)',
+        'compat_cr is not supported. Requires kernel >= v4.12 (32-bit mmap does not reuse the freed address)',
       );
 
     // Map a 32-bit vDSO for real, as CRIU's restorer does: the 64-bit one must go first.
@@ -428,7 +425,7 @@ export function breakpoints(): ProbeOutcome {
         }
         // Every debug register taken (perf, another debugger): busy now, not missing.
         if (poked.errno === E.ENOSPC)
-          return unknown('UnexpectedResult', `${what}: ENOSPC (every ` + `hardware breakpoint slot is in use)`);
+          return unknown('UnexpectedResult', `${what}: ENOSPC (every hardware breakpoint slot is in use)`);
         return fromErrno(poked.errno, what);
       }
     }

@@ -136,7 +136,7 @@ function returnHome(name: string, flag: number, [ns, root, cwd]: number[]): void
   for (const [what, step] of steps) {
     const res = step();
     if (res.ret !== 0)
-      abandonRunner(`cannot return to the original ${name} namespace (${what}: ` + `${errnoName(res.errno)})`);
+      abandonRunner(`cannot return to the original ${name} namespace (${what}: ${errnoName(res.errno)})`);
   }
 }
 

@@ -80,7 +80,7 @@ export function sockPeekOff(): ProbeOutcome {
     const { res, value } = getOpt(fd, SOL_SOCKET, SO_PEEK_OFF, INT_SIZE);
     if (res.ret < 0) return fromErrno(res.errno, "SO_PEEK_OFF sockoption doesn't work");
     if (value.length !== INT_SIZE)
-      return unknown('UnexpectedResult', `SO_PEEK_OFF gave ` + `${value.length} bytes, not an int`);
+      return unknown('UnexpectedResult', `SO_PEEK_OFF gave ${value.length} bytes, not an int`);
     // Peeking with an offset is off (-1) on a new socket.
     return value.readInt32LE() === -1
       ? supported()

@@ -218,10 +218,7 @@ const PIDFD_PROBE_VALUE = 1984;
 export function pidfdStore(): ProbeOutcome {
   // Node learns its pid from getpid(); a refused getpid leaves -1, which pidfd_open would call invalid.
   if (process.pid <= 0)
-    return unknown(
-      'UnexpectedResult',
-      `this process could not learn its own pid ` + `(${process.pid}): getpid was refused`,
-    );
+    return unknown('UnexpectedResult', `this process could not learn its own pid (${process.pid}): getpid was refused`);
   const pair = [0, 0];
   const made = libc.socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
   if (made.ret !== 0) return fromErrno(made.errno, "Can't open unix socket pair");

@@ -30,7 +30,7 @@ function criuLine(verdict: LevelVerdict): string | null {
   const disagreements = verdict.criuDisagreements?.length ?? 0;
   const differs =
     disagreements > 0
-      ? `; criu's own verdict differs from ours on ${disagreements} ` + `feature${disagreements === 1 ? '' : 's'}`
+      ? `; criu's own verdict differs from ours on ${disagreements} feature${disagreements === 1 ? '' : 's'}`
       : '';
   if (verdict.criu) return `criu ${verdict.criu.version} at ${verdict.criu.path}${differs}`;
   const binary = verdict.features.find((v) => v.name === 'criu_binary');
@@ -44,7 +44,7 @@ export function levelText(verdict: LevelVerdict): TextOutput {
     return v.reason === 'NotApplicable' ? [notApplicableLine(v)] : [];
   });
   const disagreements = (verdict.criuDisagreements ?? []).map(
-    (d) => `Warn  (${d.feature}): criu ` + `says ${d.criu}, we say ${d.ours}: ${d.message}`,
+    (d) => `Warn  (${d.feature}): criu says ${d.criu}, we say ${d.ours}: ${d.message}`,
   );
   const criu = criuLine(verdict);
   return {
@@ -58,9 +58,7 @@ export function featureText(v: Verdict): TextOutput {
   if (v.status !== 'supported') return { problems: [problemLine(v)], verdict: [] };
   return {
     problems: [],
-    verdict: [
-      v.reason === 'NotApplicable' ? `${v.name} is not applicable: ` + `${v.message}` : `${v.name} is supported`,
-    ],
+    verdict: [v.reason === 'NotApplicable' ? `${v.name} is not applicable: ${v.message}` : `${v.name} is supported`],
   };
 }
 

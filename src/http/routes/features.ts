@@ -113,7 +113,7 @@ function notReadyAnswer(request: FastifyRequest, reply: FastifyReply, format: Fo
 const query = strictQuery({ format: formatParam });
 
 const page = (what: string) => ({
-  schema: z.string().describe(`the status page of ${what} (Accept: ` + `text/html or format=html)`),
+  schema: z.string().describe(`the status page of ${what} (Accept: text/html or format=html)`),
 });
 
 export const featuresRoutes: FastifyPluginAsyncZod<{ source: VerdictSource }> = async (app, { source }) => {

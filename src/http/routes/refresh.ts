@@ -37,7 +37,7 @@ export const refreshRoute: FastifyPluginAsyncZod<{ source: VerdictSource }> = as
         response: {
           200: { description: 'the run finished', content: { 'application/json': { schema: refreshSchema } } },
           400: problemResponse(
-            'a body that is not what its Content-Type says (the call takes no ' + 'body), or a malformed request',
+            'a body that is not what its Content-Type says (the call takes no body), or a malformed request',
           ),
           413: problemResponse('a body larger than the service accepts (the call takes no body)'),
           415: problemResponse('a body of a media type the service does not read (the call takes no body)'),

@@ -85,12 +85,12 @@ function criuForCri(env: RuntimeEnv, who: string): ProbeOutcome | null {
   const reading = readCriuVersion(env);
   if (reading.version === null) {
     if (reading.found === null)
-      return unsupported(`${who} needs criu on its PATH, and none is ` + `installed`, 'MissingDependency');
+      return unsupported(`${who} needs criu on its PATH, and none is installed`, 'MissingDependency');
     return unknown(reading.outcome.reason, `${who} needs criu 3.16 or later; ${reading.outcome.message}`);
   }
   if (!atLeast(reading.version, CRI_MIN_CRIU.major, CRI_MIN_CRIU.minor)) {
     return unsupported(
-      `${who} needs criu 3.16 or later (31600), and criu is ` + `${reading.version.text}`,
+      `${who} needs criu 3.16 or later (31600), and criu is ${reading.version.text}`,
       'MissingDependency',
     );
   }
@@ -187,7 +187,7 @@ export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
     return {
       ...withVersion,
       outcome: unsupported(
-        `CRI-O ${v.text} cannot checkpoint containers: ` + `checkpoint support exists from CRI-O 1.25`,
+        `CRI-O ${v.text} cannot checkpoint containers: checkpoint support exists from CRI-O 1.25`,
         'MissingDependency',
       ),
     };
@@ -223,7 +223,7 @@ export function inspectCrio(env: RuntimeEnv = runtimeEnv()): CriRuntimeReport {
       : 'CRI-O refuses to start with enable_criu_support = true';
     return {
       ...report,
-      outcome: { ...criu, message: `${criu.message} (${effect}; restart crio after ` + `installing criu)` },
+      outcome: { ...criu, message: `${criu.message} (${effect}; restart crio after installing criu)` },
     };
   }
   return {
@@ -250,7 +250,7 @@ export function criCheckpoint(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     return {
       status: 'supported',
       reason: 'NotApplicable',
-      message: 'neither containerd nor CRI-O is installed: no CRI runtime to ' + 'checkpoint for the kubelet',
+      message: 'neither containerd nor CRI-O is installed: no CRI runtime to checkpoint for the kubelet',
     };
   // CRI CheckpointContainer is asked for by the kubelet only: podman, docker
   // and ctr checkpoint through other paths, so a containerd that cannot is no

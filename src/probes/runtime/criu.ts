@@ -62,7 +62,7 @@ export function notFound(env: RuntimeEnv, full = false): ProbeOutcome {
   if (env.criu) return unsupported(`CRIU=${env.criu} is not an executable file`, 'MissingDependency');
   if (!full) return unsupported('needs criu, which is not installed (see criu_binary)', 'MissingDependency');
   return unsupported(
-    'criu is not installed: not found on PATH nor in /usr/local/sbin, ' + '/usr/sbin, /usr/bin, /sbin, /bin',
+    'criu is not installed: not found on PATH nor in /usr/local/sbin, /usr/sbin, /usr/bin, /sbin, /bin',
     'MissingDependency',
   );
 }
@@ -103,7 +103,7 @@ export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionRead
   if (!found) return { found: null, version: null, outcome: notFound(env) };
   const result = run(criuLaunch(found, env), ['--version']);
   if (result.kind !== 'exited')
-    return { found, version: null, outcome: failedRun(result, `${found.hostPath} ` + `--version`) };
+    return { found, version: null, outcome: failedRun(result, `${found.hostPath} --version`) };
   const version = parseCriuVersion(result.stdout);
   if (version && result.code === 0) return { found, version };
   const said = lines(result.stdout + '\n' + result.stderr)[0] ?? '(nothing)';
@@ -112,7 +112,7 @@ export function readCriuVersion(env: RuntimeEnv = runtimeEnv()): CriuVersionRead
     version: null,
     outcome: unknown(
       'UnexpectedResult',
-      `${found.hostPath} --version ` + `exited ${result.code} and printed no version: ${said}`,
+      `${found.hostPath} --version exited ${result.code} and printed no version: ${said}`,
     ),
   };
 }
@@ -207,7 +207,7 @@ export function startFailure(stdout: string, stderr: CriuLine[]): ProbeOutcome |
   if (stderr.some((l) => CANNOT_START.test(l.text))) {
     const first = stderr.find((l) => l.level === 'error') as CriuLine;
     return unsupported(
-      `the installed criu cannot start on this kernel: ${first.text}; install a ` + `newer criu`,
+      `the installed criu cannot start on this kernel: ${first.text}; install a newer criu`,
       'MissingDependency',
     );
   }
@@ -220,21 +220,21 @@ export function runCriuCheck(env: RuntimeEnv = runtimeEnv()): CriuCheckResult {
   if (!found) return { exitCode: null, stdout: [], stderr: [], outcome: notFound(env) };
   const result = run(criuLaunch(found, env), ['check']);
   if (result.kind !== 'exited')
-    return { exitCode: null, stdout: [], stderr: [], outcome: failedRun(result, `${found.hostPath} ` + `check`) };
+    return { exitCode: null, stdout: [], stderr: [], outcome: failedRun(result, `${found.hostPath} check`) };
   const stdout = lines(result.stdout);
   const stderr = parseCriuLines(result.stderr);
   const base = { exitCode: result.code, stdout, stderr };
   const failed = startFailure(result.stdout, stderr);
   if (failed) return { ...base, outcome: failed };
   if (result.code === 0 && stdout.includes('Looks good.'))
-    return { ...base, outcome: supported(`${found.hostPath} ` + `check: Looks good.`) };
+    return { ...base, outcome: supported(`${found.hostPath} check: Looks good.`) };
   const firstProblem =
     stderr.find((l) => l.level === 'error') ??
     stderr.find((l) => l.level === 'warn' && l.text !== 'Does not look good.');
   if (result.code !== 0 && (stderr.some((l) => l.text === 'Does not look good.') || firstProblem)) {
     return {
       ...base,
-      outcome: unsupported(`criu check: Does not look good: ` + `${firstProblem?.text ?? 'no reason given'}`),
+      outcome: unsupported(`criu check: Does not look good: ${firstProblem?.text ?? 'no reason given'}`),
     };
   }
   const said = [...stdout, ...stderr.map((l) => l.text)][0] ?? '(nothing)';
@@ -345,7 +345,7 @@ function featureVerdict(
     return {
       feature,
       status: 'unknown',
-      message: `this criu does not know the feature: ` + `${said.join('; ')}`,
+      message: `this criu does not know the feature: ${said.join('; ')}`,
       exitCode: result.code,
     };
   return {
@@ -381,7 +381,7 @@ export function criuFeatureVerdicts(
   const notAsked = (feature: string): CriuFeatureVerdict => ({
     feature,
     status: 'unknown',
-    message: `not asked: the ${totalMs / 1000} s for ` + `all features had passed`,
+    message: `not asked: the ${totalMs / 1000} s for all features had passed`,
     exitCode: null,
   });
   const verdict = (feature: string, result: ProgramResult | undefined, timeoutMs: number) =>

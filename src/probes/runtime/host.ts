@@ -242,7 +242,7 @@ export type VersionReading = { version: Version } | { version: null; why: string
 export function programVersion(found: Found, args: string[], pattern: RegExp): VersionReading {
   const result = run(found.localPath, args);
   if (result.kind !== 'exited')
-    return { version: null, why: describeFailure(result, `${found.hostPath} ` + `${args.join(' ')}`) };
+    return { version: null, why: describeFailure(result, `${found.hostPath} ${args.join(' ')}`) };
   const version = versionIn(result.stdout, pattern) ?? versionIn(result.stderr, pattern);
   if (version) return { version };
   return {

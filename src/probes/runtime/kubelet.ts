@@ -111,7 +111,7 @@ export function readFeatureGates(text: string): Map<string, boolean> | { error: 
       const m = /^["']?([A-Za-z0-9]+)["']?\s*:\s*(\S+)$/.exec(part);
       const v = m ? yamlBool(m[2]) : undefined;
       if (!m || v === undefined)
-        return { error: `line ${start + 1}: cannot read ` + `${JSON.stringify(part)} as Name: true|false` };
+        return { error: `line ${start + 1}: cannot read ${JSON.stringify(part)} as Name: true|false` };
       gates.set(m[1], v);
     }
     return gates;
@@ -129,7 +129,7 @@ export function readFeatureGates(text: string): Map<string, boolean> | { error: 
     const m = /^\s*["']?([A-Za-z0-9]+)["']?\s*:\s*(.*)$/.exec(line);
     const v = m ? yamlBool(m[2]) : undefined;
     if (!m || v === undefined)
-      return { error: `line ${i + 1}: cannot read ` + `${JSON.stringify(line.trim())} as Name: true|false` };
+      return { error: `line ${i + 1}: cannot read ${JSON.stringify(line.trim())} as Name: true|false` };
     gates.set(m[1], v);
   }
   return gates;
@@ -215,7 +215,7 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
     return {
       ...withVersion,
       outcome: unsupported(
-        `kubelet ${version.text} has no ${GATE} feature ` + `gate (it exists from 1.25): upgrade the kubelet`,
+        `kubelet ${version.text} has no ${GATE} feature gate (it exists from 1.25): upgrade the kubelet`,
         'MissingDependency',
       ),
     };
@@ -232,7 +232,7 @@ export function inspectKubelet(env: RuntimeEnv = runtimeEnv()): KubeletReport {
     return {
       ...report,
       outcome: unsupported(
-        `${GATE} is off (${gateFrom}): set ` + `featureGates: {${GATE}: true} in the kubelet configuration`,
+        `${GATE} is off (${gateFrom}): set featureGates: {${GATE}: true} in the kubelet configuration`,
         'Disabled',
       ),
     };

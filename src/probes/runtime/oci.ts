@@ -91,7 +91,7 @@ export function inspectCrun(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
     return {
       ...base,
       canCheckpoint: false,
-      why: describeFailure(result, `${found.hostPath} ` + `--version`),
+      why: describeFailure(result, `${found.hostPath} --version`),
       unreadable: true,
     };
   const version = /^crun version (\S+)/m.exec(result.stdout)?.[1];
@@ -118,7 +118,7 @@ export function inspectCrun(env: RuntimeEnv = runtimeEnv()): OciRuntimeReport {
     return {
       ...withVersion,
       canCheckpoint: false,
-      why: `crun ${version} has ` + `+CRIU but libcriu.so.2 is not installed (package libcriu2 or criu)`,
+      why: `crun ${version} has +CRIU but libcriu.so.2 is not installed (package libcriu2 or criu)`,
     };
   return { ...withVersion, canCheckpoint: true, why: `crun ${version} is built with CRIU (+CRIU)` };
 }
@@ -234,7 +234,7 @@ export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
   if (report.errors.length > 0)
     return unknown(
       'UnexpectedResult',
-      `a container engine's ` + `configuration cannot be read: ${report.errors.join('; ')}`,
+      `a container engine's configuration cannot be read: ${report.errors.join('; ')}`,
     );
   const installed = report.runtimes.filter((r) => r.installed);
   if (report.choices.length === 0) {
@@ -242,7 +242,7 @@ export function ociRuntime(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
       return {
         status: 'supported',
         reason: 'NotApplicable',
-        message: 'no OCI runtime (runc, crun) is installed: nothing to checkpoint ' + 'containers with',
+        message: 'no OCI runtime (runc, crun) is installed: nothing to checkpoint containers with',
       };
     const able = installed.filter((r) => r.canCheckpoint);
     if (able.length > 0) return supported(able.map((r) => r.why).join('; '));

@@ -86,7 +86,7 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
   if (minFree === null)
     return unknown(
       'UnexpectedResult',
-      `CRIU_READINESS_CHECKPOINT_MIN_FREE=${env.checkpointMinFree} ` + `is not a size (e.g. 10G)`,
+      `CRIU_READINESS_CHECKPOINT_MIN_FREE=${env.checkpointMinFree} is not a size (e.g. 10G)`,
     );
   const { dir, why } = checkpointDirectory(env);
   const existing = nearestExisting(dir, env);
@@ -123,7 +123,7 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
         `${where} (${fsType}): this process may not write there (${code}); the runtime, as root, may`,
       );
     if (code === 'ENOSPC' || code === 'EDQUOT')
-      return unsupported(`${where} (${fsType}) is full ` + `(${code})`, 'InsufficientSpace');
+      return unsupported(`${where} (${fsType}) is full (${code})`, 'InsufficientSpace');
     return unknown('UnexpectedResult', `${where} (${fsType}): a test file could not be created: ${code}`);
   }
   const st = statfsSync(local);

@@ -284,7 +284,7 @@ class Reader {
       const c = this.next();
       if (c === ']') return items;
       if (c !== ',')
-        this.fail(c === '' ? 'an array is never closed' : `expected , or ] in an array, ` + `not ${JSON.stringify(c)}`);
+        this.fail(c === '' ? 'an array is never closed' : `expected , or ] in an array, not ${JSON.stringify(c)}`);
     }
   }
 
