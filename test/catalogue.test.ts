@@ -117,6 +117,19 @@ t.test('every row has a summary, well-formed config options, and a hint unless n
   }
 });
 
+t.test('every row says, in one sentence of its own, what CRIU (or the checkpoint chain) does with it', async (t) => {
+  const seen = new Map<string, string>();
+  for (const f of CATALOGUE) {
+    t.ok(f.criuUses.trim().length > 20, `${f.name}: not empty`);
+    t.match(f.criuUses, /^[^\n]+\.$/, `${f.name}: one line ending with a period`);
+    t.notMatch(f.criuUses, /\.\s+[A-Z]/, `${f.name}: no second sentence`);
+    t.notMatch(f.criuUses, /`|\*\*|\]\(/, `${f.name}: no markdown`);
+    t.ok(f.criuUses.split(/\s+/).length <= 25, `${f.name}: short (${f.criuUses.split(/\s+/).length} words)`);
+    t.equal(seen.get(f.criuUses), undefined, `${f.name}: not the same as another row's`);
+    seen.set(f.criuUses, f.name);
+  }
+});
+
 t.test('a hint starts with the minimum kernel, then says the rest of the fix', async (t) => {
   t.equal(kernelHint('5.6', undefined), 'a kernel of 5.6 or later');
   t.equal(kernelHint('4.6', 'enable CONFIG_CGROUPS'), 'a kernel of 4.6 or later; enable CONFIG_CGROUPS');

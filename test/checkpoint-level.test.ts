@@ -18,6 +18,7 @@ function runtimeRow(name: string): Feature {
     name,
     category: 'runtime',
     summary: `the ${name} runtime check`,
+    criuUses: `the checkpoint chain runs the ${name} step.`,
     kconfig: [],
     hint: `fix ${name}`,
     probe: () => ({ status: 'supported', reason: 'Supported', message: 'ok' }),

@@ -17,16 +17,21 @@ const BROWSER =
 
 // A feature whose catalogue text and verdict carry markup: the page must show it as text.
 const HOSTILE = '<img src=x onerror=alert(1)> & "quotes"';
-const features: Feature[] = TEST_FEATURES.map((f) =>
+const features: Feature[] = TEST_FEATURES.flatMap((f) =>
   f.name === 'beta'
-    ? {
-        ...f,
-        summary: `beta summary ${HOSTILE}`,
-        differsFromCriu: 'CRIU reads a different file',
-        kconfig: ['CONFIG_BETA'],
-        minKernel: '5.9',
-      }
-    : f,
+    ? [
+        {
+          ...f,
+          summary: `beta summary ${HOSTILE}`,
+          criuUses: `CRIU restores beta ${HOSTILE}.`,
+          differsFromCriu: 'CRIU reads a different file',
+          kconfig: ['CONFIG_BETA'],
+          minKernel: '5.9',
+        },
+        // A second feature of beta's category, with its own sentence.
+        { ...f, name: 'epsilon', criuUses: 'CRIU dumps epsilon.' },
+      ]
+    : [f],
 );
 const source = new MemorySource({ features });
 source.outcomes = { beta: { ...UNSUPPORTED('beta'), message: `beta is missing ${HOSTILE}` }, gamma: UNKNOWN('gamma') };
@@ -141,7 +146,8 @@ t.test(
     assertPage(t, res, 503);
     t.match(res.body, '<h1>Feature beta</h1>');
     t.match(res.body, /<dt>What the kernel must do<\/dt><dd>beta summary &lt;img/);
-    t.match(res.body, /<dt>What CRIU does with it<\/dt><dd>extra: criu check --extra checks it/);
+    t.match(res.body, /<dt>Category<\/dt><dd>extra: criu check --extra checks it/);
+    t.match(res.body, `<dt>What CRIU does with it</dt><dd>CRIU restores beta ${escapeHtml(HOSTILE)}.</dd>`);
     t.match(res.body, "<dt>Where this check differs from CRIU's</dt><dd>CRIU reads a different file</dd>");
     // The hint and the config value come from this machine's kernel config, as the verdict has them.
     const beta = source.current?.verdicts.find((v) => v.name === 'beta');
@@ -157,6 +163,26 @@ t.test(
     t.match(alpha.body, '<dt>How to fix it</dt><dd>Nothing to fix.</dd>');
   },
 );
+
+t.test('what CRIU does with a feature is said per feature, not per category', async (t) => {
+  const epsilon = await page('/features/epsilon');
+  assertPage(t, epsilon, 200);
+  t.match(epsilon.body, '<dt>Category</dt><dd>extra: ');
+  t.match(epsilon.body, '<dt>What CRIU does with it</dt><dd>CRIU dumps epsilon.</dd>');
+  t.notMatch(epsilon.body, 'CRIU restores beta', "beta's sentence is not on epsilon's page");
+  t.notMatch((await page('/features/beta')).body, 'CRIU dumps epsilon', "nor epsilon's on beta's");
+});
+
+t.test("a runtime feature's page says what the checkpoint chain does with it", async (t) => {
+  const chain: Feature = { ...features[0], name: 'zeta', category: 'runtime', criuUses: 'runc runs zeta.' };
+  const runtimeSource = new MemorySource({ features: [chain] });
+  await runtimeSource.refresh();
+  const runtimeApp = buildApp({ source: runtimeSource });
+  t.teardown(() => runtimeApp.close());
+  const res = await runtimeApp.inject({ url: '/features/zeta', headers: { accept: BROWSER } });
+  assertPage(t, res, 200);
+  t.match(res.body, '<dt>What the checkpoint chain does with it</dt><dd>runc runs zeta.</dd>');
+});
 
 t.test('/features as a page lists every feature with its state', async (t) => {
   const res = await page('/features');

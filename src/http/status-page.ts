@@ -95,6 +95,11 @@ const CATEGORY_ROLE: Record<Category, string> = {
     'the kubelet, disk): the checkpoint level needs it.',
 };
 
+/** Who uses a feature: CRIU, or for a runtime row the chain a checkpoint goes through (runc, crun, CRI, kubelet). */
+function usesTerm(category: Category): string {
+  return category === 'runtime' ? 'What the checkpoint chain does with it' : 'What CRIU does with it';
+}
+
 /** A verdict's category and state as table cells. */
 function stateCells(v: Verdict): Html {
   return html`<td>${v.category}</td><td>${state(v.status)}</td>`;
@@ -255,7 +260,8 @@ export function featurePage(report: Report, feature: Feature, v: Verdict): strin
     main: html`<p id="verdict">${state(v.status)} (${v.reason}): ${v.message}</p>
 <dl>
 <dt>What the kernel must do</dt><dd>${feature.summary}</dd>
-<dt>What CRIU does with it</dt><dd>${feature.category}: ${CATEGORY_ROLE[feature.category]}</dd>
+<dt>Category</dt><dd>${feature.category}: ${CATEGORY_ROLE[feature.category]}</dd>
+<dt>${usesTerm(feature.category)}</dt><dd>${feature.criuUses}</dd>
 ${feature.minKernel ? html`<dt>First kernel with it</dt><dd>${feature.minKernel}</dd>` : ''}
 ${feature.needs ? html`<dt>Privileges the check needs</dt><dd>${feature.needs}</dd>` : ''}
 <dt>Where this check differs from CRIU's</dt><dd>${feature.differsFromCriu ?? SAME_AS_CRIU}</dd>
