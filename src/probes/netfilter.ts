@@ -150,15 +150,25 @@ function programIdentity(path: string): string | undefined {
   }
 }
 
+/** `<path> -V`, as has_ipt_legacy runs it (and starts it ahead). */
+function versionArgv(path: string): string[] {
+  return [path, '-V'];
+}
+
+/** The program's identity, and what its `-V` answered before in this runner, if it did. */
+function knownAnswer(path: string): { identity: string | undefined; known: boolean | undefined } {
+  const identity = programIdentity(path);
+  return { identity, known: identity === undefined ? undefined : versionAnswers.get(identity) };
+}
+
 /**
  * Does `<path> -V` run and not say nf_tables (CRIU's is_iptables_nft)? A run
  * that timed out is no answer: the caller must not take it for "not legacy".
  */
 function usesLegacyApi(path: string): boolean | 'timeout' | { failed: string } {
-  const identity = programIdentity(path);
-  const known = identity === undefined ? undefined : versionAnswers.get(identity);
+  const { identity, known } = knownAnswer(path);
   if (known !== undefined) return known;
-  const run = runProgram(path, [path, '-V'], VERSION_TIMEOUT_MS);
+  const run = runProgram(path, versionArgv(path), VERSION_TIMEOUT_MS);
   if (run.kind === 'timeout') return 'timeout';
   const answered = run.kind === 'exited' && run.code === 0;
   // A program that is there but does not answer (it cannot run here) says nothing of its API.
@@ -197,8 +207,7 @@ function legacySave(tool: 'iptables' | 'ip6tables'): string {
  */
 export function hasIptLegacyAhead(): void {
   const path = findProgram('iptables-legacy-save');
-  const identity = path === undefined ? undefined : programIdentity(path);
-  if (path !== undefined && (identity === undefined || !versionAnswers.has(identity))) startAhead(path, [path, '-V']);
+  if (path !== undefined && knownAnswer(path).known === undefined) startAhead(path, versionArgv(path));
 }
 
 export function hasIptLegacy(): ProbeOutcome {
