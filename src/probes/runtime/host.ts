@@ -207,8 +207,10 @@ export function runEach(
   until: number,
   parallel: number,
 ): (ProgramResult | undefined)[] {
-  const { path, prefix } = launchOf(program);
-  const jobs = argLists.map((args) => ({ path, argv: [...prefix, ...args], timeoutMs }));
+  const jobs = argLists.map((args) => {
+    const [path, argv] = invocation(program, args);
+    return { path, argv, timeoutMs };
+  });
   return runPrograms(jobs, parallel, { env: PROGRAM_ENV, until });
 }
 
