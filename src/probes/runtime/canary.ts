@@ -41,11 +41,6 @@ const CANARY_ARGV = ['sh', '-c', 'exec </dev/null >/dev/null 2>&1; while :; do s
 /** criu's closing lines, which say that it failed but not why. */
 const SUMMARY = /^(Dumping FAILED\.|Restoring FAILED\.|.* failed with -?\d+)$/;
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
 /** May this process checkpoint others: root, or CAP_SYS_ADMIN in its effective set. */
 export function mayCheckpoint(
   status = readFileSync('/proc/self/status', 'latin1'),
@@ -99,7 +94,7 @@ function reapNew(keep: Set<number>, timeoutMs: number): number[] {
     }
     const still = ownChildren().filter((pid) => !keep.has(pid));
     if (still.length === 0 || performance.now() > deadline) return still;
-    sleepMs(5);
+    libc.sleepMs(5);
   }
 }
 
@@ -186,7 +181,7 @@ export function criuCanary(env: RuntimeEnv = runtimeEnv()): ProbeOutcome {
     });
     if (spawned.error !== 0) return unknown('ProbeError', `the canary could not be started: errno ${spawned.error}`);
     leader = spawned.pid;
-    sleepMs(50); // let sh start its loop: a tree of two
+    libc.sleepMs(50); // let sh start its loop: a tree of two
     const dumped = criuStep(
       criu,
       ['dump', '-t', String(leader)],
