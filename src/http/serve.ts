@@ -5,10 +5,10 @@
 // Start-up, in order: settings are checked (exit 2); the supervisor is
 // started, and boots its first runner; the socket is bound (exit 1 if the
 // address is taken, before any probe, the supervisor stopped); this process
-// gives up every privilege and re-executes itself
-// (same pid); the new image (serve-http.ts) installs its seccomp filter,
-// checks the NFD directory (exit 2), asks for the first probe run, loads the
-// HTTP side and listens on the socket it inherited.
+// gives up every privilege and re-executes itself (same pid); the new image
+// (serve-http.ts) installs its seccomp filter, checks the NFD directory
+// (exit 2), asks for the first probe run, loads the HTTP side and listens on
+// the socket it inherited.
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
@@ -53,7 +53,7 @@ async function logger(settings: Settings): Promise<Logger> {
   return pino({ level: settings.logLevel, base: { pid: process.pid } });
 }
 
-/** The first image: listen, start the supervisor, give up privilege and re-execute. Returns only on failure. */
+/** The first image: start the supervisor, listen, give up privilege and re-execute. Returns only on failure. */
 async function startPrivileged(settings: Settings): Promise<number> {
   const { host, port } = settings.listen;
   // One malloc arena for each of the service's processes (the supervisor, its
