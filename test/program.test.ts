@@ -13,6 +13,11 @@ function ownChildren(): number[] {
   );
 }
 
+/** Our children now that were not among `before`. */
+function childrenSince(before: ReadonlySet<number>): number[] {
+  return ownChildren().filter((pid) => !before.has(pid));
+}
+
 t.test('a program runs to its end: its exit code and what it printed', async (t) => {
   t.same(runProgram('/bin/sh', ['sh', '-c', 'echo iptables v1.8.9 "(legacy)"; exit 3'], 2000), {
     kind: 'exited',
@@ -54,10 +59,7 @@ t.test('a program that outlives its deadline is killed and reaped: timeout, no c
   const started = performance.now();
   t.same(runProgram('/bin/sleep', ['sleep', '30'], 200), { kind: 'timeout' });
   t.ok(performance.now() - started < 5000, 'cut at the deadline');
-  t.same(
-    ownChildren().filter((pid) => !before.has(pid)),
-    [],
-  );
+  t.same(childrenSince(before), []);
 });
 
 t.test('a program that cannot be started is failed with the errno', async (t) => {
@@ -108,10 +110,7 @@ t.test(
     const before = new Set(ownChildren());
     const results = runPrograms([sh('exec sleep 30', 200), sh('echo fine')], 2, PATH_ONLY);
     t.same(results, [{ kind: 'timeout' }, { kind: 'exited', code: 0, stdout: 'fine\n', stderr: '' }]);
-    t.same(
-      ownChildren().filter((pid) => !before.has(pid)),
-      [],
-    );
+    t.same(childrenSince(before), []);
   },
 );
 
@@ -160,21 +159,15 @@ t.test("a program started ahead keeps its time limit, counted from its start, no
   const asked = performance.now();
   t.same(runProgram('/bin/sleep', ['sleep', '30'], 300), { kind: 'timeout' });
   t.ok(performance.now() - asked < 250, 'already past its limit when asked: cut at once');
-  t.same(
-    ownChildren().filter((pid) => !before.has(pid)),
-    [],
-  );
+  t.same(childrenSince(before), []);
 });
 
 t.test('a program started ahead that no run collects is killed and reaped at the end of the run', async (t) => {
   const before = new Set(ownChildren());
   startAhead('/bin/sleep', ['sleep', '30']);
-  t.equal(ownChildren().filter((pid) => !before.has(pid)).length, 1, 'it runs');
+  t.equal(childrenSince(before).length, 1, 'it runs');
   endAhead();
-  t.same(
-    ownChildren().filter((pid) => !before.has(pid)),
-    [],
-  );
+  t.same(childrenSince(before), []);
 });
 
 t.test('a program that cannot be started ahead is failed with the errno when collected', async (t) => {
