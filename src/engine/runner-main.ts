@@ -12,7 +12,7 @@ import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
 import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { tell, type RunCommand } from './channel.js';
+import { tell, tellLater, type RunCommand } from './channel.js';
 import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
@@ -56,7 +56,8 @@ async function runOne(probes: Probes, name: string, first?: () => void): Promise
             message: `probe threw: ${errorMessage(err)}`,
           };
   }
-  tell({ type: 'result', name, outcome, durationMs: performance.now() - started });
+  // Written with the next start, or with 'done' after endAhead: no probe's code runs before either.
+  tellLater({ type: 'result', name, outcome, durationMs: performance.now() - started });
 }
 
 /**
@@ -81,7 +82,10 @@ function commands(): NodeJS.ReadableStream {
 async function main(): Promise<never> {
   // Die with the engine: a runner must never outlive the process that started it.
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
-  watchChildren({ spawned: (pid) => tell({ type: 'spawned', pid }), reaped: (pid) => tell({ type: 'reaped', pid }) });
+  watchChildren({
+    spawned: (pid) => tell({ type: 'spawned', pid }),
+    reaped: (pid) => tellLater({ type: 'reaped', pid }),
+  });
   // A literal import for the real catalogue, so that the build bundles it into this file.
   const { CATALOGUE } = (
     process.argv[2] ? await import(pathToFileURL(process.argv[2]).href) : await import('../catalogue.js')
