@@ -21,6 +21,15 @@ t.test('comments and blank lines are skipped, also after values', async (t) => {
   });
 });
 
+t.test('a comment on the last line, with no line end after it, ends the document', async (t) => {
+  t.same(parseToml('a = 1\n# the end'), { a: 1 });
+  t.same(parseToml('a = 1 # the end'), { a: 1 });
+});
+
+t.test('lines of comments still count toward the line an error names', async (t) => {
+  t.throws(() => parseToml('# one\n# two, with a = in it\n\na = \n'), /line 4: a key without a value/);
+});
+
 t.test('strings: escapes, literal, multi-line basic with line-ending backslash, multi-line literal', async (t) => {
   const doc = parseToml(`a = "t\\tq\\"\\u00e9"\nb = 'C:\\raw'\nc = """\none \\\n   two"""\nd = '''\nx\ny'''\n`);
   t.same(doc, { a: 't\tq"é', b: 'C:\\raw', c: 'one two', d: 'x\ny' });

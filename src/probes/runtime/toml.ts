@@ -63,8 +63,10 @@ class Reader {
     }
   }
 
+  /** To the end of the line, its newline left: a jump, not a walk (packaged config files are mostly comments). */
   private skipComment(): void {
-    while (this.pos < this.text.length && this.peek() !== '\n') this.next();
+    const end = this.text.indexOf('\n', this.pos);
+    this.pos = end === -1 ? this.text.length : end;
   }
 
   /** After a statement: only a comment and the end of the line. */
