@@ -16,6 +16,7 @@ import { spawnSupervisor } from '../engine/supervisor.js';
 import { errorMessage } from '../model.js';
 import { version } from '../version.js';
 import { bindListener, execUnprivileged, takeHandover } from './privilege.js';
+import { keepTickShape } from './tick-shape.js';
 
 /** glibc's MALLOC_ARENA_MAX for the service's processes, where the environment sets none. */
 export const SERVICE_MALLOC_ARENAS = '1';
@@ -41,6 +42,8 @@ export async function serve(args: string[]): Promise<number> {
   if (typeof settings === 'number') return settings;
   const handover = takeHandover();
   if (!handover) return startPrivileged(settings);
+  // Before the HTTP side loads, with the collections its loading brings: see tick-shape.ts.
+  keepTickShape();
   // The second image: only now the HTTP side's modules (fastify, the routes), which the first image never needs.
   const { serveUnprivileged } = await import('./serve-http.js');
   return serveUnprivileged(settings, handover, await logger(settings));
