@@ -2,7 +2,6 @@
 // there room for them?
 import { closeSync, openSync, readFileSync, statfsSync, unlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { supported, unknown, unsupported } from '../../model.js';
 import type { ProbeOutcome } from '../../model.js';
 import { findExecutable, hostPath, runtimeEnv, type RuntimeEnv } from './host.js';
@@ -98,7 +97,9 @@ export function checkpointStorage(env: RuntimeEnv = runtimeEnv()): ProbeOutcome 
   } catch {
     // mountinfo unreadable: the type stays unknown
   }
-  const probe = posix.join(local, `.criu-readiness-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // Unique enough with the pid: 'wx' creates it only if no file is there. (Not node:crypto, which
+  // would load with every runner.)
+  const probe = posix.join(local, `.criu-readiness-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   try {
     closeSync(openSync(probe, 'wx', 0o600));
     unlinkSync(probe);
