@@ -2,10 +2,11 @@
 // probe's stop() throws model.ts's ProbeStop, and the runner recognizes only
 // its own copy; a second copy turns every stop into unknown/ProbeError.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ROOT, filesUnder } from './helpers/deploy.js';
 
 /** dist/, built now if older than src/. */
@@ -21,6 +22,30 @@ t.test('the built runner defines ProbeStop once: the class its probes throw is t
   const runner = built('engine/runner-main.cjs');
   t.equal([...runner.matchAll(/this\.name = "ProbeStop"/g)].length, 1);
 });
+
+/** Node's modules that a runner's start does without: every `check` waits for that start. */
+const NOT_FOR_A_RUNNER = ['stream', 'net', 'readline', 'crypto', 'zlib'];
+
+t.test(
+  "the built runner starts, reads its commands and ends without Node's streams, net, readline, crypto or zlib",
+  async (t) => {
+    built('engine/runner-main.cjs');
+    const preload = fileURLToPath(new URL('./fixtures/builtins-at-exit.cjs', import.meta.url));
+    // Without tap's hooks in NODE_OPTIONS, which load modules of their own; stdin a pipe, as the engine gives it.
+    const run = spawnSync(
+      'env',
+      ['-u', 'NODE_OPTIONS', process.execPath, '-r', preload, join(ROOT, 'dist/engine/runner-main.cjs')],
+      { input: '', encoding: 'utf8' },
+    );
+    t.equal(run.status, 0, run.stderr);
+    const loaded = JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '[]') as string[];
+    t.ok(loaded.includes('fs'), 'the list is of what it loaded');
+    t.same(
+      loaded.filter((m) => NOT_FOR_A_RUNNER.includes(m)),
+      [],
+    );
+  },
+);
 
 t.test('the built catalogue defines ProbeStop once', async (t) => {
   t.equal([...built('catalogue.js').matchAll(/this\.name = "ProbeStop"/g)].length, 1);

@@ -4,9 +4,7 @@
 // CommonJS (scripts/bundle.mjs), so no top-level await: Node 20 starts a
 // CommonJS entry sooner than an ES module, and every `check` waits for a
 // runner to start.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { readSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
@@ -60,23 +58,40 @@ async function runOne(probes: Probes, name: string, first?: () => void): Promise
   tellLater({ type: 'result', name, outcome, durationMs: performance.now() - started });
 }
 
+/** How long a read of a command waits before trying again, should the descriptor be non-blocking after all. */
+const RETRY_READ_MS = 5;
+
 /**
- * The engine's commands, on stdin. To make process.stdin, Node asks what the
- * descriptor is (getsockname, for the socket the engine hands over); where a
- * seccomp filter refuses the call, it hands out a stand-in already at its end
- * (a bare Readable), or throws, and the runner would exit before its first
- * command. The descriptor is then read as a file, with blocking reads on
- * libuv's pool: no stream of Node's has made it non-blocking, and libuv
- * leaves a child's stdio blocking.
+ * The engine's commands, one JSON line each, read from stdin with blocking
+ * reads of the descriptor itself: the runner has nothing else to do while it
+ * waits (its probes are synchronous). Not process.stdin: making it loads
+ * Node's net and stream modules, a good part of a runner's start, and asks
+ * what the descriptor is (getsockname), which a seccomp filter may refuse.
+ * Ends when the engine closes stdin.
  */
-function commands(): NodeJS.ReadableStream {
-  try {
-    const stdin = process.stdin;
-    if (Object.getPrototypeOf(stdin) !== Readable.prototype) return stdin;
-  } catch {
-    // read as a file, below
+function* commands(): Generator<string> {
+  const chunk = Buffer.alloc(64 * 1024);
+  let pending = Buffer.alloc(0);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINTR') continue;
+      if (code === 'EAGAIN') {
+        libc.sleepMs(RETRY_READ_MS);
+        continue;
+      }
+      return;
+    }
+    if (n === 0) return;
+    pending = Buffer.concat([pending, chunk.subarray(0, n)]);
+    for (let end = pending.indexOf(10); end >= 0; end = pending.indexOf(10)) {
+      yield pending.toString('utf8', 0, end);
+      pending = pending.subarray(end + 1);
+    }
   }
-  return createReadStream('', { fd: 0 });
 }
 
 async function main(): Promise<never> {
@@ -94,7 +109,7 @@ async function main(): Promise<never> {
   const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
 
   tell({ type: 'ready' });
-  for await (const line of createInterface({ input: commands() })) {
+  for (const line of commands()) {
     const command = JSON.parse(line) as RunCommand;
     // The programs start within the first probe's time: the engine bounds every moment of a run by a probe's limit.
     const [head, ...rest] = command.run;
