@@ -26,7 +26,7 @@ const common = {
 
 // The supervisor (the service's privileged process, which starts the runners)
 // is built the same way: one file, started once per service.
-for (const entry of ['runner-main', 'supervisor-main']) {
+for (const entry of ['runner-main', 'runner-start', 'supervisor-main']) {
   await build({
     ...common,
     entryPoints: [`${dist}/engine/${entry}.js`],

@@ -184,6 +184,16 @@ t.test("the build's smoke step runs one real probe through the CLI on PATH and r
 });
 
 t.test(
+  "the image's build runs every probe once after the smoke step, so the runner's code cache holds them all",
+  async (t) => {
+    const runs = all(runtime, 'RUN');
+    const step = runs.find((r) => /criu-readiness check --all\b/.test(r));
+    t.ok(step, 'a RUN runs check --all');
+    t.ok(runs.indexOf(step!) > runs.indexOf(smokeStep!), 'after the smoke step, which proves the runner works');
+  },
+);
+
+t.test(
   "the image's compile cache is made at build, beside dist/, for the service's modules and with its Node options",
   async (t) => {
     const runs = all(runtime, 'RUN');

@@ -25,6 +25,12 @@ export interface RunCommand {
   exitWhenDone?: boolean;
 }
 
+/**
+ * The event a runner emits on `process` after each command, with the probe
+ * names it ran: its entry (runner-start.ts) keeps V8's code for them.
+ */
+export const RAN_EVENT = 'criu-readiness:ran';
+
 const inRunner = process.env[CHANNEL_ENV] === String(CHANNEL_FD);
 
 /** Messages told with tellLater and not yet written: they go with the next tell(). */

@@ -4,13 +4,14 @@
 // CommonJS (scripts/bundle.mjs), so no top-level await: Node 20 starts a
 // CommonJS entry sooner than an ES module, and every `check` waits for a
 // runner to start.
+import type { EventEmitter } from 'node:events';
 import { readSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
 import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { tell, tellLater, type RunCommand } from './channel.js';
+import { RAN_EVENT, tell, tellLater, type RunCommand } from './channel.js';
 import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
@@ -117,6 +118,7 @@ async function main(): Promise<never> {
     for (const name of rest) await runOne(probes, name);
     endAhead();
     tell({ type: 'done' });
+    (process as EventEmitter).emit(RAN_EVENT, command.run);
     if (command.exitWhenDone) process.exit(0);
   }
   // Told to finish: exit now. Background releases (an AIO context being

@@ -5,8 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CHANNEL_ENV, CHANNEL_FD } from './channel.js';
 
-// From source (tests), the TypeScript module; built, the CommonJS bundle (scripts/bundle.mjs).
-const runnerFile = import.meta.url.endsWith('.ts') ? './runner-main.ts' : './runner-main.cjs';
+// From source (tests), the TypeScript module; built, the entry that runs the CommonJS bundle
+// (scripts/bundle.mjs) with V8's code from earlier runners (runner-start.ts).
+const runnerFile = import.meta.url.endsWith('.ts') ? './runner-main.ts' : './runner-start.cjs';
 export const DEFAULT_RUNNER = fileURLToPath(new URL(runnerFile, import.meta.url));
 
 /**
