@@ -62,6 +62,19 @@ t.test('a file without an execute bit, a directory, a symlink loop are not progr
   t.equal(resolveUnderRoot('/bin/criu', root), null);
 });
 
+t.test(
+  'at /, a program is found through symlinks (the kernel follows them), and a dangling one is passed over',
+  async (t) => {
+    // makeRoot's directory stands for PATH's directories here, searched with the root /.
+    const dir = makeRoot(t, { 'real/criu': fake(''), 'a/.keep': '', 'b/.keep': '' });
+    symlinkSync(join(dir, 'real', 'criu'), join(dir, 'b', 'criu'));
+    symlinkSync(join(dir, 'missing'), join(dir, 'a', 'criu'));
+    const env = { ...runtimeEnv({ PATH: `${join(dir, 'a')}:${join(dir, 'b')}` }), root: '/' };
+    t.same(findExecutable('criu', env), { hostPath: join(dir, 'b', 'criu'), localPath: join(dir, 'b', 'criu') });
+    t.equal(findExecutable('no-such-program-here', env), null);
+  },
+);
+
 t.test('run: a program that cannot be started, or is killed, says so in one line', async (t) => {
   const failed = run('/nonexistent/criu', ['--version']);
   t.equal(failed.kind, 'failed');

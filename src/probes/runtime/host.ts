@@ -112,7 +112,9 @@ export function findExecutable(name: string, env: RuntimeEnv): Found | null {
   const dirs = [...env.path.split(':').filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
   for (const dir of new Set(dirs)) {
     const candidate = posix.join(dir, name);
-    const resolved = resolveUnderRoot(candidate, env.root);
+    // Under a host root, its symlinks are followed within it here; at /, the kernel follows them itself,
+    // without a look at each part of the path (a run looks for seven programs in some eight directories).
+    const resolved = env.root === '/' ? candidate : resolveUnderRoot(candidate, env.root);
     if (resolved === null) continue;
     const localPath = hostPath(resolved, env.root);
     if (isExecutableFile(localPath)) return { hostPath: candidate, localPath };
