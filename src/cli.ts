@@ -340,4 +340,9 @@ main(process.argv.slice(2))
   .then(async (code) => {
     process.exitCode = code;
     await endIfExitWouldHang(code);
+    // A check is over: its runner is gone and its output written (Node writes
+    // standard output and error to files, pipes and terminals synchronously).
+    // Ending here spares the wait for Node to tear down what the check loaded.
+    // (The service ends as it does: its logger may still be writing.)
+    if (process.argv[2] === 'check') process.exit(code);
   });
