@@ -3,7 +3,8 @@
 // runs, so the engine may kill and replace it at any moment. Built as
 // CommonJS (scripts/bundle.mjs), so no top-level await: Node 20 starts a
 // CommonJS entry sooner than an ES module, and every `check` waits for a
-// runner to start.
+// runner to start. Built, it is run by runner-start.ts, with V8's code from
+// earlier runners.
 import type { EventEmitter } from 'node:events';
 import { readSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
