@@ -2,7 +2,16 @@
 // compile cache (src/engine/runner-start.ts), and the next runner starts from it.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +77,18 @@ t.test(
     t.ok(statSync(join(dir, `${base}.v8`)).size > 100, 'replaced by real code');
   },
 );
+
+t.test('a cache that cannot be put in place leaves no partial file behind', { skip: notBuilt }, async (t) => {
+  const dir = cacheDir(t);
+  // A directory, not empty, where the code would go: the rename over it fails.
+  mkdirSync(join(dir, `${base}.v8`));
+  writeFileSync(join(dir, `${base}.v8`, 'keep'), '');
+  t.equal(check('proc_stat', dir).stdout, 'proc_stat is supported\n');
+  t.same(
+    readdirSync(dir).filter((name) => name.startsWith(`${base}.v8.`)),
+    [],
+  );
+});
 
 t.test('where no cache can be kept, the runner runs all the same and writes nothing', { skip: notBuilt }, async (t) => {
   const dir = cacheDir(t);

@@ -7,7 +7,7 @@
 // they compiled. It is written again when it was missing or refused (another
 // bundle, Node or V8 flags), and when a run asked for probes it was not made
 // with: the new one holds the old one's code as well.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,11 +40,16 @@ function readOrUndefined<T>(read: () => T): T | undefined {
   }
 }
 
-/** Write `data` to `file` whole or not at all: runners may exit side by side. */
+/** Write `data` to `file` whole or not at all: runners may exit side by side. Nothing partial is left. */
 function replaceFile(file: string, data: string | Buffer): void {
   const partial = `${file}.${process.pid}`;
-  writeFileSync(partial, data, { mode: 0o600 });
-  renameSync(partial, file);
+  try {
+    writeFileSync(partial, data, { mode: 0o600 });
+    renameSync(partial, file);
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
+  }
 }
 
 const dir = cacheDirectory();
