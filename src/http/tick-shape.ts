@@ -12,16 +12,14 @@ import { createHook } from 'node:async_hooks';
 let kept: object | undefined;
 
 /**
- * Keep one tick object for the life of the process, so that its shape
- * outlives every collection. Called before the HTTP side loads. The tick
- * object (the resource of a 'TickObject' async hook) is taken with a hook
- * that is enabled for one nextTick only. Returns it.
+ * A new tick object of process.nextTick: the resource of a 'TickObject'
+ * async hook, taken with a hook that is enabled for that one nextTick only.
  */
-export function keepTickShape(): object | undefined {
-  if (kept) return kept;
+export function newTickObject(): object | undefined {
+  let tick: object | undefined;
   const hook = createHook({
     init(_asyncId: number, type: string, _triggerAsyncId: number, resource: object) {
-      if (type === 'TickObject') kept ??= resource;
+      if (type === 'TickObject') tick ??= resource;
     },
   }).enable();
   try {
@@ -29,5 +27,14 @@ export function keepTickShape(): object | undefined {
   } finally {
     hook.disable();
   }
+  return tick;
+}
+
+/**
+ * Keep one tick object for the life of the process, so that its shape
+ * outlives every collection. Called before the HTTP side loads. Returns it.
+ */
+export function keepTickShape(): object | undefined {
+  kept ??= newTickObject();
   return kept;
 }
