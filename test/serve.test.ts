@@ -231,6 +231,26 @@ t.test('an address in use ends serve with exit 1 and says why', async (t) => {
   const exit = await ended(start(['--listen', `127.0.0.1:${port}`]));
   t.equal(exit.code, 1);
   t.match(exit.stderr, new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  const logs = exit.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.same(
+    logs.map((l) => l.msg),
+    ['starting', exit.stderr.replace(/^Error: /, '').trimEnd()],
+    'the log says it started, then why it stopped',
+  );
+});
+
+t.test('the service logs `starting` once, first, with its settings and heap limit, before it serves', async (t) => {
+  const { child, logs, result } = await serving(t, []);
+  child.kill('SIGTERM');
+  await result;
+  const messages = logs.map((l) => l.msg);
+  t.equal(messages[0], 'starting');
+  t.equal(messages.filter((m) => m === 'starting').length, 1);
+  t.ok(messages.indexOf('serving HTTP without privilege; probes run in the supervisor') > 0);
+  t.match(logs[0], { settings: { listen: { host: '127.0.0.1', port: 0 } }, heapLimitMiB: Number });
 });
 
 /** Processes whose environment holds `mark` (root reads every environ). */

@@ -6,9 +6,9 @@
 // started, and boots its first runner; the socket is bound (exit 1 if the
 // address is taken, before any probe, the supervisor stopped); this process
 // gives up every privilege and re-executes itself (same pid); the new image
-// (serve-http.ts) installs its seccomp filter, checks the NFD directory
-// (exit 2), asks for the first probe run, loads the HTTP side and listens on
-// the socket it inherited.
+// loads the logger and logs `starting`, then (serve-http.ts) installs its
+// seccomp filter, checks the NFD directory (exit 2), asks for the first probe
+// run, loads the HTTP side and listens on the socket it inherited.
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from 'pino';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
@@ -46,14 +46,41 @@ export async function serve(args: string[]): Promise<number> {
   keepTickShape();
   // The second image: only now the HTTP side's modules (fastify, the routes), which the first image never needs.
   const { serveUnprivileged } = await import('./serve-http.js');
-  return serveUnprivileged(settings, handover, await logger(settings));
+  const log = await logger(settings);
+  logStarting(log, settings);
+  return serveUnprivileged(settings, handover, log);
 }
 
-/** The service's logger. Loaded when needed: the first image starts the supervisor before it. */
+/**
+ * The service's logger. The first image loads it only to say why it failed:
+ * the second image, which execs in its place, would load it again, and the
+ * first image's time is the whole service's wait for /readyz.
+ */
 async function logger(settings: Settings): Promise<Logger> {
   // The default export: a bundle's split chunk of a CommonJS package has no other.
   const { default: pino } = await import('pino');
   return pino({ level: settings.logLevel, base: { pid: process.pid } });
+}
+
+/** The service's first line: the same pid and Node options in both images, so the heap's limit reads the same. */
+function logStarting(log: Logger, settings: Settings): void {
+  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
+  log.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
+}
+
+/** Log that the first image failed, and why, and stop the supervisor. */
+async function failStart(
+  settings: Settings,
+  supervisor: { kill(signal: NodeJS.Signals): unknown },
+  fields: object,
+  message: string,
+): Promise<number> {
+  supervisor.kill('SIGKILL');
+  const log = await logger(settings);
+  logStarting(log, settings);
+  log.error(fields, message);
+  process.stderr.write(`Error: ${message}\n`);
+  return 1;
 }
 
 /** The first image: start the supervisor, listen, give up privilege and re-execute. Returns only on failure. */
@@ -71,24 +98,15 @@ async function startPrivileged(settings: Settings): Promise<number> {
     runTimeoutMs: settings.runTimeoutMs,
   });
   supervisor.once('error', () => undefined);
-  const log = await logger(settings);
-  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
-  log.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
   let listener: Awaited<ReturnType<typeof bindListener>>;
   try {
     listener = await bindListener(settings.listen);
   } catch (err) {
-    supervisor.kill('SIGKILL');
-    log.error({ err }, `cannot listen on ${host}:${port}`);
-    process.stderr.write(`Error: cannot listen on ${host}:${port}: ${errorMessage(err)}\n`);
-    return 1;
+    return failStart(settings, supervisor, { err }, `cannot listen on ${host}:${port}: ${errorMessage(err)}`);
   }
   // From here to the exec nothing waits for the event loop: a connection
   // stays queued in the socket for the next image to accept.
   const { failures, error } = execUnprivileged(listener.fd, supervisor);
-  log.error({ failures }, `cannot start the unprivileged HTTP process: ${error}`);
-  process.stderr.write(`Error: cannot start the unprivileged HTTP process: ${error}\n`);
-  supervisor.kill('SIGKILL');
   listener.server.close();
-  return 1;
+  return failStart(settings, supervisor, { failures }, `cannot start the unprivileged HTTP process: ${error}`);
 }
