@@ -31,7 +31,7 @@ import {
 } from './problem.js';
 import { withAnswersBeforeRouting } from './schemas.js';
 import { checkRoute } from './routes/check.js';
-import { openapiRoutes, swaggerOptions, type DocumentSource } from './routes/docs.js';
+import { openapiRoutes, swaggerOptions, swaggerPlugin, type DocumentSource } from './routes/docs.js';
 import { featuresRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
@@ -212,7 +212,7 @@ export function buildApp(options: AppOptions) {
       const schema = route.schema as { response?: Parameters<typeof withAnswersBeforeRouting>[0] } | undefined;
       if (schema?.response) schema.response = withAnswersBeforeRouting(schema.response, [route.method].flat());
     });
-    app.register(import('@fastify/swagger'), swaggerOptions);
+    app.register(swaggerPlugin(), swaggerOptions);
   }
   app.register(checkRoute, { source });
   app.register(featuresRoutes, { source });

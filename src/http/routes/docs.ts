@@ -7,6 +7,7 @@
 // library they both load were a good part of the service's start-up, for
 // pages most instances are never asked for. They load at the first request
 // for them, in a fastify instance of their own that serves /docs.
+import { createRequire } from 'node:module';
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -16,6 +17,17 @@ import { version } from '../../version.js';
 import { frameworkErrors, installProblemHandlers } from '../problem.js';
 
 type OpenapiDocument = ReturnType<typeof jsonSchemaTransformObject>;
+
+/**
+ * The swagger packages stay packages (they read files beside their own code)
+ * and load with require: the built HTTP side runs in a vm.Script from V8's
+ * code (v8-code-cache.ts), where Node 20 loses the dynamic import() callback
+ * of functions compiled after the code was read.
+ */
+const requirePackage = createRequire(import.meta.url);
+
+export const swaggerPlugin = () => requirePackage('@fastify/swagger') as typeof import('@fastify/swagger').default;
+const swaggerUiPlugin = () => requirePackage('@fastify/swagger-ui') as typeof import('@fastify/swagger-ui').default;
 
 /**
  * The zod transform adds an input and an output component for every named
@@ -75,10 +87,7 @@ export type DocumentSource = 'committed' | 'routes';
 
 /** Swagger UI at /docs over `document`, in a fastify instance of its own that answers errors as the service does. */
 async function docsServer(document: unknown, logger: Logger): Promise<FastifyInstance> {
-  const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([
-    import('@fastify/swagger'),
-    import('@fastify/swagger-ui'),
-  ]);
+  const [swagger, swaggerUi] = [swaggerPlugin(), swaggerUiPlugin()];
   const docs = fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, frameworkErrors });
   installProblemHandlers(docs, logger);
   await docs.register(swagger, { mode: 'static', specification: { document: document as never } });
