@@ -76,11 +76,13 @@ RUN criu-readiness check --all >/dev/null 2>&1 || true
 # Node's compile cache (/app/.compile-cache), made here so that every start
 # of the CLI, its runner and the service loads our code already compiled,
 # also where the root filesystem is read-only. The smoke step above made it
-# for the CLI and the runner; this adds the service's modules, loaded with
-# the service's Node options (their code does nothing when loaded). A Node
-# without a compile cache (Node 20) ignores the variable: nothing is made.
+# for the CLI and the runner; this adds the service's first image (serve.js
+# and its chunks) and the V8 code of its HTTP side (serve-http.cjs, which
+# serve.ts loads from it), both loaded with the service's Node options (their
+# code does nothing when loaded). A Node without a compile cache (Node 20)
+# makes only the second.
 RUN NODE_COMPILE_CACHE=/app/.compile-cache node --max-semi-space-size=4 --max-old-space-size=64 --input-type=module \
-      -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('/app/dist/http')) if (/^(serve|serve-http|chunk-\w+)\.js$/.test(f)) await import('/app/dist/http/' + f);"
+      -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('/app/dist/http')) if (/^(serve|chunk-\w+)\.js$/.test(f)) await import('/app/dist/http/' + f); const { loadHttpSide } = await import('/app/dist/http/serve.js'); (await loadHttpSide()).writeCode();"
 
 # No USER: the probes need root (and the capabilities the deployment grants)
 # to ask the kernel what CRIU would ask. Kubernetes decides the privileges;

@@ -50,14 +50,15 @@ await build({
   format: 'esm',
 });
 
-// The service's two images (http/serve.js, which the first image runs, and
-// http/serve-http.js, which the second loads) become a few files holding
-// their modules and their packages' (fastify, zod, pino, prom-client): the
-// second image loads some three hundred modules otherwise, each a resolution
-// and a file read. Split: the first image loads what it needs only, and the
-// modules the second loads later (the app) stay apart, as their chunks.
-// koffi (a native library) and the swagger packages (they read files beside
-// their own code) stay packages.
+// The service's two images. The first runs http/serve.js: it and its
+// modules become a few ES module files (split, so that the first image loads
+// only what it needs). The second then loads the HTTP side: http/serve-http.js
+// and all it loads (fastify, zod, pino, prom-client, the routes) become one
+// CommonJS file, serve-http.cjs, which serve.ts runs from the V8 code of an
+// earlier start (v8-code-cache.ts). Unbundled, the second image would load
+// some three hundred modules, each a resolution and a file read. koffi (a
+// native library) and the swagger packages (they read files beside their own
+// code) stay packages.
 const http = `${dist}/http`;
 /** Each module's import.meta.url stays its own file's, so that what it finds beside itself is still found. */
 const ownUrls = {
@@ -71,20 +72,32 @@ const ownUrls = {
     });
   },
 };
+const httpExternal = ['koffi', '@fastify/swagger', '@fastify/swagger-ui'];
 // The chunks of an earlier build go: their names change with their content.
 for (const file of readdirSync(http)) if (file.startsWith('chunk-')) rmSync(`${http}/${file}`);
 await build({
   ...common,
-  entryPoints: [`${http}/serve.js`, `${http}/serve-http.js`],
+  entryPoints: [`${http}/serve.js`],
   chunkNames: 'chunk-[hash]',
   outdir: http,
   allowOverwrite: true,
   splitting: true,
   format: 'esm',
-  external: ['koffi', '@fastify/swagger', '@fastify/swagger-ui'],
+  external: httpExternal,
   plugins: [ownUrls],
   // The packages written as CommonJS require Node's modules.
   banner: {
     js: "import { createRequire as bundleRequire } from 'node:module';\nconst require = bundleRequire(import.meta.url);",
   },
+});
+await build({
+  ...common,
+  entryPoints: [`${http}/serve-http.js`],
+  outfile: `${http}/serve-http.cjs`,
+  format: 'cjs',
+  external: httpExternal,
+  plugins: [ownUrls],
+  // CommonJS has no import.meta: each module's URL (ownUrls) is taken from this file's.
+  define: { 'import.meta.url': 'bundleFileUrl' },
+  banner: { js: "'use strict';\nconst bundleFileUrl = require('node:url').pathToFileURL(__filename).href;" },
 });

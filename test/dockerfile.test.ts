@@ -2,7 +2,7 @@
 // against the project, and its runtime stage and smoke step run without a
 // container. test/container.test.ts builds and runs it for real.
 import t, { type Test } from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -334,29 +334,23 @@ function runtimeStage(t: Test): string {
   return app;
 }
 
-t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_000 }, async (t) => {
-  const app = runtimeStage(t);
+/**
+ * `serve` of the runtime stage's CLI on a free loopback port, with the
+ * ENTRYPOINT's Node options, as the image runs it: without tap's hooks, which
+ * tap puts back into a child's NODE_OPTIONS. Under coverage they write the
+ * process's coverage at exit, as one JSON string, which the ENTRYPOINT's heap
+ * bound cannot hold. Settles once it listens.
+ */
+async function serveAsTheImage(
+  t: Test,
+  cli: string,
+): Promise<{ serve: ChildProcess; address: string; log(): string; stderr(): string }> {
   const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
-  const cli = join(app, entrypoint.at(-1)!.replace(/^\/app\//, ''));
-  t.equal(execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).trim(), pkg.version);
-  const check = spawnSync(process.execPath, [cli, 'check'], { encoding: 'utf8', timeout: 60_000 });
-  t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
-
   const nodeOptions = entrypoint.slice(entrypoint.indexOf('node') + 1, -1);
-  // As the image runs it: without tap's hooks, which tap puts back into a child's NODE_OPTIONS. Under coverage they
-  // write the process's coverage at exit, as one JSON string, which the ENTRYPOINT's heap bound cannot hold.
+  const command = JSON.parse(one(runtime, 'CMD')) as string[];
   const serve = spawn(
     'env',
-    [
-      '-u',
-      'NODE_OPTIONS',
-      process.execPath,
-      ...nodeOptions,
-      cli,
-      ...(JSON.parse(one(runtime, 'CMD')) as string[]),
-      '--listen',
-      '127.0.0.1:0',
-    ],
+    ['-u', 'NODE_OPTIONS', process.execPath, ...nodeOptions, cli, ...command, '--listen', '127.0.0.1:0'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.teardown(() => serve.kill('SIGKILL'));
@@ -371,7 +365,19 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
     });
     serve.on('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
   });
-  const starting = log
+  return { serve, address, log: () => log, stderr: () => stderr };
+}
+
+t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_000 }, async (t) => {
+  const app = runtimeStage(t);
+  const entrypoint = JSON.parse(one(runtime, 'ENTRYPOINT')) as string[];
+  const cli = join(app, entrypoint.at(-1)!.replace(/^\/app\//, ''));
+  t.equal(execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' }).trim(), pkg.version);
+  const check = spawnSync(process.execPath, [cli, 'check'], { encoding: 'utf8', timeout: 60_000 });
+  t.ok([0, 1, 2].includes(check.status ?? -1), `check exits ${check.status}: ${check.stderr.slice(0, 300)}`);
+
+  const { serve, address, log, stderr } = await serveAsTheImage(t, cli);
+  const starting = log()
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { msg?: string; heapLimitMiB?: number })
@@ -385,8 +391,40 @@ t.test('the runtime stage alone runs the CLI and the service', { timeout: 120_00
   const stopped = new Promise<string>((resolve) => serve.on('exit', (code, signal) => resolve(`${code ?? signal}`)));
   serve.kill('SIGTERM');
   const ended = await stopped;
-  t.equal(ended, '0', `stops cleanly on SIGTERM${ended === '0' ? '' : `: ${log.slice(-600)} ${stderr.slice(-600)}`}`);
+  t.equal(
+    ended,
+    '0',
+    `stops cleanly on SIGTERM${ended === '0' ? '' : `: ${log().slice(-600)} ${stderr().slice(-600)}`}`,
+  );
 });
+
+t.test(
+  "the compile-cache step, over the runtime stage, leaves the HTTP side's V8 code, and the service takes it",
+  { timeout: 180_000 },
+  async (t) => {
+    const app = runtimeStage(t);
+    const step = all(runtime, 'RUN').find((r) => r.includes('NODE_COMPILE_CACHE='))!;
+    // As the build runs it, without tap's hooks (see serveAsTheImage), in the runtime stage's directory.
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: [dirname(process.execPath), process.env.PATH].join(':') };
+    delete env.NODE_OPTIONS;
+    const run = spawnSync('sh', ['-c', step.replaceAll('/app/', `${app}/`)], {
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
+    t.equal(run.status, 0, run.stderr);
+    const code = join(app, '.compile-cache', `http-${process.version}-${process.arch}.v8`);
+    t.ok(existsSync(code), "the HTTP side's code, named for this Node");
+    const made = statSync(code).mtimeMs;
+
+    const { serve, address } = await serveAsTheImage(t, join(app, 'dist', 'cli.js'));
+    while ((await fetch(`${address}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = new Promise((resolve) => serve.on('exit', resolve));
+    serve.kill('SIGTERM');
+    await stopped;
+    t.equal(statSync(code).mtimeMs, made, 'the service took it: it did not write its own');
+  },
+);
 
 /** The smoke step as `sh -c` runs it, with `criu-readiness` on PATH as the runtime stage's CLI. */
 function runSmokeStep(t: Test, app: string): { status: number | null; stderr: string } {

@@ -8,6 +8,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
@@ -400,6 +401,34 @@ t.test(
     t.match(await metrics.text(), /^criu_readiness_feature_status\{feature="map_files"/m);
     child.kill('SIGTERM');
     t.equal((await result).code, 0);
+  },
+);
+
+/** Serve as built until ready, with its code cache in `dir`; /docs/ asked (its packages load after the cache). */
+async function servedOnce(t: Test, dir: string): Promise<number | undefined> {
+  const { child, port, result } = await serving(t, [], true, { NODE_COMPILE_CACHE: dir });
+  const docs = (await get(port, '/docs/')).status;
+  child.kill('SIGTERM');
+  await result;
+  return docs;
+}
+
+t.test(
+  "as built: the HTTP side's V8 code is kept once it serves, the next start takes it, and a damaged one is replaced",
+  { skip: NOT_ROOT || (!existsSync(builtCli) && 'needs npm run build') },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-code-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, `http-${process.version}-${process.arch}.v8`);
+    t.equal(await servedOnce(t, dir), 200);
+    const first = statSync(file);
+    t.ok(first.size > 100_000, 'the code of the HTTP side, named for this Node');
+    t.equal(await servedOnce(t, dir), 200, '/docs/ answers when the code came from the cache');
+    t.equal(statSync(file).mtimeMs, first.mtimeMs, 'taken, so not written again');
+    const kept = readFileSync(file);
+    writeFileSync(file, Buffer.concat([kept.subarray(0, kept.indexOf('\n') + 1), Buffer.from('damaged')]));
+    t.equal(await servedOnce(t, dir), 200, 'a damaged cache changes nothing but the speed');
+    t.ok(statSync(file).size > 100_000, 'and is replaced');
   },
 );
 

@@ -3,7 +3,6 @@
 // before the HTTP side's modules load (fastify, zod, the routes), so the
 // supervisor's runner probes while this process is still starting.
 import { Socket } from 'node:net';
-import type { Logger } from 'pino';
 import type { Settings } from '../config.js';
 import { errorMessage } from '../model.js';
 import { readCacheKey, VerdictCache } from '../service/cache.js';
@@ -13,6 +12,7 @@ import * as libc from '../native/libc.js';
 import { SERVE_RESERVED_FILES, openFileLimit } from '../native/procfs.js';
 import { prepareNfdDirectory, writeNfdFeatures } from '../nfd.js';
 import { criuInfo, logCriuDisagreements } from '../service/criu.js';
+import { logStarting, serviceLogger } from './log.js';
 import { confineHttpProcess, threadPrivileges, type Handover } from './privilege.js';
 import { nextSignal } from './signals.js';
 
@@ -51,9 +51,18 @@ function reapSupervisor(pid: number): string | undefined {
   return undefined;
 }
 
-/** The second image: no privilege; serves HTTP over the supervisor's verdicts. */
-export async function serveUnprivileged(settings: Settings, handover: Handover, logger: Logger): Promise<number> {
+/**
+ * The second image: no privilege; serves HTTP over the supervisor's verdicts.
+ * `onServing` is called once it listens and its first run has finished.
+ */
+export async function serveUnprivileged(
+  settings: Settings,
+  handover: Handover,
+  onServing: () => void = () => undefined,
+): Promise<number> {
   const signal = nextSignal();
+  const logger = serviceLogger(settings);
+  logStarting(logger, settings);
   const refused = confineHttpProcess();
   // A kernel or runtime that refuses a filter (an older kernel, a filter of its own that forbids seccomp) still gets
   // the service.
@@ -121,7 +130,7 @@ export async function serveUnprivileged(settings: Settings, handover: Handover, 
   }
 
   // The first run starts now, while the HTTP side loads; /readyz answers 503 until it has finished.
-  void cache.start();
+  const firstRun = cache.start();
   const { LIMITS, buildApp, connectionGuard } = await import('./app.js');
   const lifecycle = { shuttingDown: false };
   const app = buildApp({
@@ -135,6 +144,7 @@ export async function serveUnprivileged(settings: Settings, handover: Handover, 
   // fastify passes its options on to net.Server.listen, which takes a descriptor (fastify's types do not say so).
   const inherited = { fd: handover.listenFd, host: INHERITED_SOCKET_HOST };
   await app.listen(inherited);
+  void firstRun.then(onServing, () => undefined);
 
   const ending = await Promise.race([
     signal.then((name) => ({ signal: name })),

@@ -6,20 +6,50 @@
 // started, and boots its first runner; the socket is bound (exit 1 if the
 // address is taken, before any probe, the supervisor stopped); this process
 // gives up every privilege and re-executes itself (same pid); the new image
-// loads the logger and logs `starting`, then (serve-http.ts) installs its
-// seccomp filter, checks the NFD directory (exit 2), asks for the first probe
-// run, loads the HTTP side and listens on the socket it inherited.
-import { getHeapStatistics } from 'node:v8';
-import type { Logger } from 'pino';
+// loads serve-http.ts, which logs `starting`, installs its seccomp filter,
+// checks the NFD directory (exit 2), asks for the first probe run, loads the
+// rest of the HTTP side and listens on the socket it inherited.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, HelpRequested, parseSettings, serveUsage, type Settings } from '../config.js';
 import { spawnSupervisor } from '../engine/supervisor.js';
 import { errorMessage } from '../model.js';
-import { version } from '../version.js';
+import { loadCachedBundle } from '../v8-code-cache.js';
 import { bindListener, execUnprivileged, takeHandover } from './privilege.js';
 import { keepTickShape } from './tick-shape.js';
 
 /** glibc's MALLOC_ARENA_MAX for the service's processes, where the environment sets none. */
 export const SERVICE_MALLOC_ARENAS = '1';
+
+/** The HTTP side as built: serve-http.ts and all it loads (fastify, zod, pino, the routes) in one CommonJS bundle. */
+const HTTP_BUNDLE = fileURLToPath(new URL('./serve-http.cjs', import.meta.url));
+/** The HTTP side from source (tests), named by a variable: the build does not bundle it into serve.js's files. */
+const HTTP_SOURCE = './serve-http.js';
+
+type HttpSide = typeof import('./serve-http.js');
+
+/**
+ * The HTTP side, loaded from V8's code where an earlier start of this build
+ * left it (v8-code-cache.ts): its load is most of the wait for /readyz, and
+ * most of that load is compiling. `writeCode` keeps the code compiled so far,
+ * where there was none or V8 refused it; the service calls it once it serves
+ * (the code of its first run and of its start-up), the image's build to
+ * make it beforehand.
+ */
+export async function loadHttpSide(): Promise<{ serveUnprivileged: HttpSide['serveUnprivileged']; writeCode(): void }> {
+  if (!existsSync(HTTP_BUNDLE)) {
+    const side = (await import(HTTP_SOURCE)) as HttpSide;
+    return { serveUnprivileged: side.serveUnprivileged, writeCode: () => undefined };
+  }
+  const bundle = loadCachedBundle(HTTP_BUNDLE, fileURLToPath(new URL('../..', import.meta.url)), 'http');
+  const side = bundle.run() as HttpSide;
+  return {
+    serveUnprivileged: side.serveUnprivileged,
+    writeCode: () => {
+      if (!bundle.fromCache) bundle.writeCache();
+    },
+  };
+}
 
 function settingsFrom(args: readonly string[]): Settings | number {
   try {
@@ -44,31 +74,17 @@ export async function serve(args: string[]): Promise<number> {
   if (!handover) return startPrivileged(settings);
   // Before the HTTP side loads, with the collections its loading brings: see tick-shape.ts.
   keepTickShape();
-  // The second image: only now the HTTP side's modules (fastify, the routes), which the first image never needs.
-  const { serveUnprivileged } = await import('./serve-http.js');
-  const log = await logger(settings);
-  logStarting(log, settings);
-  return serveUnprivileged(settings, handover, log);
+  // The second image: only now the HTTP side, which the first image never needs.
+  const { serveUnprivileged, writeCode } = await loadHttpSide();
+  return serveUnprivileged(settings, handover, writeCode);
 }
 
 /**
- * The service's logger. The first image loads it only to say why it failed:
- * the second image, which execs in its place, would load it again, and the
- * first image's time is the whole service's wait for /readyz.
+ * The first image failed: log that it started, and why it stops (the logger
+ * loaded only now: the second image, which execs in the first one's place,
+ * loads its own, and the first image's time is all of the service's wait for
+ * /readyz), and stop the supervisor.
  */
-async function logger(settings: Settings): Promise<Logger> {
-  // The default export: a bundle's split chunk of a CommonJS package has no other.
-  const { default: pino } = await import('pino');
-  return pino({ level: settings.logLevel, base: { pid: process.pid } });
-}
-
-/** The service's first line: the same pid and Node options in both images, so the heap's limit reads the same. */
-function logStarting(log: Logger, settings: Settings): void {
-  // The heap's limit says whether the service runs with its Node options (package.json's config.serviceNodeOptions).
-  log.info({ version, settings, heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) }, 'starting');
-}
-
-/** Log that the first image failed, and why, and stop the supervisor. */
 async function failStart(
   settings: Settings,
   supervisor: { kill(signal: NodeJS.Signals): unknown },
@@ -76,7 +92,8 @@ async function failStart(
   message: string,
 ): Promise<number> {
   supervisor.kill('SIGKILL');
-  const log = await logger(settings);
+  const { serviceLogger, logStarting } = await import('./log.js');
+  const log = serviceLogger(settings);
   logStarting(log, settings);
   log.error(fields, message);
   process.stderr.write(`Error: ${message}\n`);
