@@ -1,6 +1,8 @@
 // The supervisor process and its engine seen from the HTTP side: runs,
 // kills and close over its channel, and what a run answers once it is gone.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
@@ -10,6 +12,7 @@ import {
   SupervisedEngine,
   spawnSupervisor,
 } from '../src/engine/supervisor.js';
+import { PROBES_DIR_ENV } from './fixtures/http-probes.js';
 
 const faultProbes = fileURLToPath(new URL('./fixtures/fault-probes.ts', import.meta.url));
 
@@ -65,6 +68,77 @@ t.test(
     await engine.close();
   },
 );
+
+const httpProbes = fileURLToPath(new URL('./fixtures/http-probes.ts', import.meta.url));
+const HTTP_TABLE = ['alpha', 'beta', 'gamma', 'delta'];
+
+/** A supervisor over the steered probes (fixtures/http-probes.ts), their calls logged in a directory of its own. */
+function steered(t: Test, runFirst: boolean): { engine: SupervisedEngine; calls: () => string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-supervisor-'));
+  const before = process.env[PROBES_DIR_ENV];
+  process.env[PROBES_DIR_ENV] = dir;
+  const child = spawnSupervisor({ probeModule: httpProbes, runFirst });
+  if (before === undefined) delete process.env[PROBES_DIR_ENV];
+  else process.env[PROBES_DIR_ENV] = before;
+  t.teardown(() => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const calls = () => {
+    try {
+      return readFileSync(join(dir, 'runs.log'), 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  return { engine: new SupervisedEngine(child.stdio[3] as Socket, child.pid as number), calls };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+t.test(
+  'runFirst: the whole table runs before anyone asks, and a first run of the same probes is answered with it',
+  async (t) => {
+    const { engine, calls } = steered(t, true);
+    await until(() => calls().length === HTTP_TABLE.length, 'the unasked run');
+    t.same(calls(), HTTP_TABLE, 'every probe of the table, in its order');
+    const results = await engine.run(HTTP_TABLE);
+    t.same(
+      results.map((r) => `${r.name}: ${r.outcome.status}`),
+      HTTP_TABLE.map((name) => `${name}: supported`),
+    );
+    t.equal(calls().length, HTTP_TABLE.length, 'no probe ran again');
+    await engine.run(HTTP_TABLE);
+    t.equal(calls().length, 2 * HTTP_TABLE.length, 'a second run probes afresh');
+    await engine.close();
+  },
+);
+
+t.test('runFirst: a first run of other probes is run for what it asks', async (t) => {
+  const { engine, calls } = steered(t, true);
+  const results = await engine.run(['delta', 'alpha']);
+  t.same(
+    results.map((r) => r.name),
+    ['delta', 'alpha'],
+  );
+  await until(() => calls().length === HTTP_TABLE.length + 2, 'both runs');
+  t.same(calls().slice(-2), ['delta', 'alpha'], 'after the unasked run, the asked one');
+  await engine.close();
+});
+
+t.test('without runFirst nothing runs before it is asked', async (t) => {
+  const { engine, calls } = steered(t, false);
+  // The runner is ready before this run's probes go to it; had it been run unasked, they would be in the log first.
+  await engine.run(['beta']);
+  t.same(calls(), ['beta']);
+  await engine.close();
+});
 
 t.test('without keep-warm each run has a runner of its own; with it, one serves both', async (t) => {
   const cold = supervised(t).engine;

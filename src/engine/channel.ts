@@ -10,7 +10,8 @@ export const CHANNEL_FD = 3;
 export const CHANNEL_ENV = 'CRIU_READINESS_RUNNER_CHANNEL';
 
 export type RunnerMessage =
-  | { type: 'ready' }
+  /** Ready for commands; `probes`: the names of the table it loaded, in its order. */
+  | { type: 'ready'; probes: string[] }
   | { type: 'start'; name: string }
   | { type: 'result'; name: string; outcome: ProbeOutcome; durationMs: number }
   | { type: 'done' }

@@ -80,6 +80,8 @@ class Runner {
   private stderrTail = '';
   /** Why the runner ended, once it has. */
   private closedWhy: string | undefined;
+  /** The names of the probe table it loaded, once it is ready. */
+  probes: readonly string[] = [];
 
   constructor({ child, startFailure }: RunnerProcess) {
     this.child = child;
@@ -123,6 +125,7 @@ class Runner {
     }
     if (message.type === 'spawned') this.helpers.add(message.pid);
     if (message.type === 'reaped') this.helpers.delete(message.pid);
+    if (message.type === 'ready') this.probes = message.probes;
     this.emit(message);
   }
 
@@ -273,6 +276,16 @@ export class ProbeEngine implements Engine {
   prestart(started?: RunnerProcess): void {
     if (!this.warm && !this.starting) this.starting = this.startRunner(started);
     else started?.child.kill('SIGKILL');
+  }
+
+  /**
+   * The names of the probe table the runner started ahead (prestart) loaded,
+   * in its order, once it is ready; undefined when none was started ahead or
+   * it could not start.
+   */
+  async prestartedProbes(): Promise<readonly string[] | undefined> {
+    const runner = await this.starting;
+    return typeof runner === 'object' ? runner.probes : undefined;
   }
 
   /** A runner done with: the results need not wait for its exit, close() does. */

@@ -110,7 +110,7 @@ async function main(): Promise<never> {
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
   const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
 
-  tell({ type: 'ready' });
+  tell({ type: 'ready', probes: CATALOGUE.map((f) => f.name) });
   for (const line of commands()) {
     const command = JSON.parse(line) as RunCommand;
     // The programs start within the first probe's time: the engine bounds every moment of a run by a probe's limit.

@@ -7,7 +7,7 @@ import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import * as libc from '../native/libc.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { ProbeEngine } from './engine.js';
+import { ProbeEngine, type ProbeResult } from './engine.js';
 import {
   SERVICE_RUNNER_NODE_OPTIONS,
   SUPERVISOR_FD,
@@ -16,6 +16,17 @@ import {
   type SupervisorCommand,
   type SupervisorOptions,
 } from './supervisor.js';
+
+/** The whole table of the runner started ahead, run as soon as it is ready; undefined if it could not start. */
+async function runWholeTable(
+  engine: ProbeEngine,
+): Promise<{ names: readonly string[]; results: Promise<ProbeResult[]> } | undefined> {
+  const names = await engine.prestartedProbes();
+  return names && { names, results: engine.run(names) };
+}
+
+const sameNames = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((name, i) => name === b[i]);
 
 function main(): void {
   const { parentPid, ...options } = JSON.parse(process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}') as SupervisorOptions;
@@ -26,16 +37,25 @@ function main(): void {
   // The HTTP process decides when to stop: a signal sent to the whole group is not for us.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
 
-  const engine = new ProbeEngine({ ...options, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
+  const { runFirst, ...engineOptions } = options;
+  const engine = new ProbeEngine({ ...engineOptions, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
   // The first runner boots now, while the HTTP process re-executes and loads: the first run finds it ready.
   engine.prestart();
+  let firstRun = runFirst ? runWholeTable(engine) : undefined;
+  const run = (names: string[]) => {
+    const early = firstRun;
+    firstRun = undefined;
+    return early
+      ? early.then((e) => (e && sameNames(e.names, names) ? e.results : engine.run(names)))
+      : engine.run(names);
+  };
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
   const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
   channel.on('error', () => undefined);
   const commands = createInterface({ input: channel }).on('error', () => undefined);
   commands.on('line', (line) => {
     const command = JSON.parse(line) as SupervisorCommand;
-    if ('run' in command) void engine.run(command.run).then((results) => answer({ id: command.id, results }));
+    if ('run' in command) void run(command.run).then((results) => answer({ id: command.id, results }));
     else if ('kill' in command) answer({ id: command.id, killed: engine.killRunners() });
     else void engine.close().then(() => answer({ id: command.id, closed: true }));
   });

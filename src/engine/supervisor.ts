@@ -42,6 +42,13 @@ export const SUPERVISOR_OPTIONS_ENV = 'CRIU_READINESS_SUPERVISOR';
 export type SupervisorOptions = Pick<EngineOptions, 'probeTimeoutMs' | 'runTimeoutMs' | 'keepWarm' | 'probeModule'> & {
   /** The process it serves: it exits rather than outlive it. */
   parentPid: number;
+  /**
+   * Run the whole probe table as soon as the first runner is ready, before
+   * anyone asks: a first command for those probes, in that order, is answered
+   * with that run. The service's first run (the catalogue) then overlaps the
+   * HTTP process's start-up instead of waiting for it.
+   */
+  runFirst?: boolean;
 };
 
 export type SupervisorCommand = { id: number } & ({ run: string[] } | { kill: true } | { close: true });

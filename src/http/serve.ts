@@ -111,6 +111,7 @@ async function startPrivileged(settings: Settings): Promise<number> {
   // First, so that its runner boots while this process binds and re-executes.
   const supervisor = spawnSupervisor({
     keepWarm: settings.keepRunner,
+    runFirst: true,
     probeTimeoutMs: settings.probeTimeoutMs,
     runTimeoutMs: settings.runTimeoutMs,
   });
