@@ -2,11 +2,13 @@
 // probe's stop() throws model.ts's ProbeStop, and the runner recognizes only
 // its own copy; a second copy turns every stop into unknown/ProbeError.
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { SUPERVISOR_OPTIONS_ENV } from '../src/engine/supervisor.js';
 import { ROOT, filesUnder } from './helpers/deploy.js';
 
 /** dist/, built now if older than src/. */
@@ -23,6 +25,15 @@ t.test('the built runner defines ProbeStop once: the class its probes throw is t
   t.equal([...runner.matchAll(/this\.name = "ProbeStop"/g)].length, 1);
 });
 
+/**
+ * `env` and its arguments to run a built file with a fixture preloaded, without tap's hooks in NODE_OPTIONS (they
+ * load modules of their own). env execs Node: the process keeps env's pid, a child of this one.
+ */
+function preloaded(fixture: string, file: string): [string, string[]] {
+  const preload = fileURLToPath(new URL(`./fixtures/${fixture}`, import.meta.url));
+  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, '-r', preload, join(ROOT, 'dist', file)]];
+}
+
 /** Node's modules that a runner's start does without: every `check` waits for that start. */
 const NOT_FOR_A_RUNNER = ['stream', 'net', 'readline', 'crypto', 'zlib'];
 
@@ -30,13 +41,11 @@ t.test(
   "the built runner starts, reads its commands and ends without Node's streams, net, readline, crypto or zlib",
   async (t) => {
     built('engine/runner-main.cjs');
-    const preload = fileURLToPath(new URL('./fixtures/builtins-at-exit.cjs', import.meta.url));
-    // Without tap's hooks in NODE_OPTIONS, which load modules of their own; stdin a pipe, as the engine gives it.
-    const run = spawnSync(
-      'env',
-      ['-u', 'NODE_OPTIONS', process.execPath, '-r', preload, join(ROOT, 'dist/engine/runner-main.cjs')],
-      { input: '', encoding: 'utf8' },
-    );
+    // stdin a pipe, as the engine gives it.
+    const run = spawnSync(...preloaded('builtins-at-exit.cjs', 'engine/runner-main.cjs'), {
+      input: '',
+      encoding: 'utf8',
+    });
     t.equal(run.status, 0, run.stderr);
     const loaded = JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '[]') as string[];
     t.ok(loaded.includes('fs'), 'the list is of what it loaded');
@@ -44,6 +53,25 @@ t.test(
       loaded.filter((m) => NOT_FOR_A_RUNNER.includes(m)),
       [],
     );
+  },
+);
+
+t.test(
+  'the built supervisor starts its first runner before it loads koffi: the runner boots while it loads',
+  async (t) => {
+    built('engine/supervisor-main.cjs');
+    // Its parent is this process: the pid its options name.
+    const supervisor = spawn(...preloaded('spawn-before-koffi.cjs', 'engine/supervisor-main.cjs'), {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [SUPERVISOR_OPTIONS_ENV]: JSON.stringify({ parentPid: process.pid }) },
+    });
+    let stderr = '';
+    supervisor.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => supervisor.on('close', resolve));
+    // Its channel ends at once: it stops, and prints what it did first.
+    (supervisor.stdio[3] as Writable).end();
+    t.equal(await exited, 0, stderr);
+    t.same(JSON.parse(stderr.trim().split('\n').at(-1) ?? '[]'), ['spawn', 'koffi']);
   },
 );
 

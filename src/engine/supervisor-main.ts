@@ -3,11 +3,13 @@
 // need. Reads commands on its channel (fd 3) and answers each there; exits
 // when the channel ends or the HTTP process dies. Built as CommonJS, like
 // the runner (scripts/bundle.mjs).
+//
+// Its first runner starts before anything else loads here (koffi, the
+// engine): that runner's Node start-up overlaps this process's loading.
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import * as libc from '../native/libc.js';
-import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { ProbeEngine, type ProbeResult } from './engine.js';
+import type { ProbeEngine, ProbeResult } from './engine.js';
+import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
 import {
   SERVICE_RUNNER_NODE_OPTIONS,
   SUPERVISOR_FD,
@@ -28,10 +30,26 @@ async function runWholeTable(
 const sameNames = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((name, i) => name === b[i]);
 
-function main(): void {
+/** The runner the engine would start, started now; undefined where it cannot be (the engine then tries itself). */
+function startFirstRunner(probeModule: string | undefined): RunnerProcess | undefined {
+  try {
+    return spawnRunner(DEFAULT_RUNNER, probeModule, SERVICE_RUNNER_NODE_OPTIONS);
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
   const { parentPid, ...options } = JSON.parse(process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}') as SupervisorOptions;
   delete process.env[SUPERVISOR_OPTIONS_ENV];
-  // Die with the HTTP process; if it died before this line, go now.
+  // It boots while the HTTP process re-executes and loads, and while this one loads: the first run finds it ready.
+  const firstRunner = startFirstRunner(options.probeModule);
+  const [libc, { PR_SET_PDEATHSIG, SIGKILL }, { ProbeEngine }] = await Promise.all([
+    import('../native/libc.js'),
+    import('../native/constants.js'),
+    import('./engine.js'),
+  ]);
+  // Die with the HTTP process; if it died before this line, go now (the runner dies with us).
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
   if (process.ppid !== parentPid) process.exit(1);
   // The HTTP process decides when to stop: a signal sent to the whole group is not for us.
@@ -39,8 +57,7 @@ function main(): void {
 
   const { runFirst, ...engineOptions } = options;
   const engine = new ProbeEngine({ ...engineOptions, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
-  // The first runner boots now, while the HTTP process re-executes and loads: the first run finds it ready.
-  engine.prestart();
+  engine.prestart(firstRunner);
   let firstRun = runFirst ? runWholeTable(engine) : undefined;
   const run = (names: string[]) => {
     const early = firstRun;
@@ -67,4 +84,4 @@ function main(): void {
   });
 }
 
-main();
+void main();
