@@ -40,10 +40,12 @@ function startFirstRunner(probeModule: string | undefined): RunnerProcess | unde
 }
 
 async function main(): Promise<void> {
-  const { parentPid, ...options } = JSON.parse(process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}') as SupervisorOptions;
+  const { parentPid, runFirst, ...engineOptions } = JSON.parse(
+    process.env[SUPERVISOR_OPTIONS_ENV] ?? '{}',
+  ) as SupervisorOptions;
   delete process.env[SUPERVISOR_OPTIONS_ENV];
   // It boots while the HTTP process re-executes and loads, and while this one loads: the first run finds it ready.
-  const firstRunner = startFirstRunner(options.probeModule);
+  const firstRunner = startFirstRunner(engineOptions.probeModule);
   const [libc, { PR_SET_PDEATHSIG, SIGKILL }, { ProbeEngine }] = await Promise.all([
     import('../native/libc.js'),
     import('../native/constants.js'),
@@ -55,7 +57,6 @@ async function main(): Promise<void> {
   // The HTTP process decides when to stop: a signal sent to the whole group is not for us.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
 
-  const { runFirst, ...engineOptions } = options;
   const engine = new ProbeEngine({ ...engineOptions, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
   engine.prestart(firstRunner);
   let firstRun = runFirst ? runWholeTable(engine) : undefined;
