@@ -242,6 +242,18 @@ t.test('a runner started by the caller before the engine existed is the one the 
   t.equal((await describeRunner(t, e)).pid, early.child.pid);
 });
 
+t.test("a runner started ahead reports its table, each probe's name with its category, before any run", async (t) => {
+  const e = new ProbeEngine();
+  t.teardown(() => e.close());
+  t.equal(await e.prestartedTable(), undefined, 'none started ahead');
+  e.prestart();
+  const { CATALOGUE } = await import('../src/catalogue.js');
+  t.same(
+    await e.prestartedTable(),
+    CATALOGUE.map((f) => ({ name: f.name, category: f.category })),
+  );
+});
+
 t.test('a runner handed to an engine that already has one is killed, not left behind', async (t) => {
   const e = engine(t, { keepWarm: true });
   e.prestart();

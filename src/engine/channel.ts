@@ -9,9 +9,20 @@ import type { ProbeOutcome } from '../model.js';
 export const CHANNEL_FD = 3;
 export const CHANNEL_ENV = 'CRIU_READINESS_RUNNER_CHANNEL';
 
+/**
+ * A runner started by the launcher (bin/criu-readiness) beside the CLI: this
+ * variable gives the CLI the runner's pid, its channel being the CLI's
+ * descriptor 3 and its stdin the CLI's descriptor 4 (launched-runner.ts).
+ */
+export const LAUNCHED_RUNNER_ENV = 'CRIU_READINESS_LAUNCHED_RUNNER';
+export const LAUNCHED_CHANNEL_FD = 3;
+export const LAUNCHED_COMMAND_FD = 4;
+/** The pid a launched runner's parent must have: if it has another, the CLI is gone already. */
+export const RUNNER_PARENT_ENV = 'CRIU_READINESS_RUNNER_PARENT';
+
 export type RunnerMessage =
-  /** Ready for commands; `probes`: the names of the table it loaded, in its order. */
-  | { type: 'ready'; probes: string[] }
+  /** Ready for commands; `probes`: the names of the table it loaded, in its order, and `categories` theirs. */
+  | { type: 'ready'; probes: string[]; categories: string[] }
   | { type: 'start'; name: string }
   | { type: 'result'; name: string; outcome: ProbeOutcome; durationMs: number }
   | { type: 'done' }

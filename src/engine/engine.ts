@@ -1,14 +1,13 @@
 // The probe engine: runs probes in a separate runner process, bounds each
 // probe and the whole run in time, replaces a runner that dies or overruns,
 // and leaves no process behind.
-import type { ChildProcess } from 'node:child_process';
 import { ownChildren, procStat } from '../native/procfs.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
 import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
-import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
+import { DEFAULT_RUNNER, spawnRunner, type RunnerChild, type RunnerProcess } from './runner-process.js';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_RUN_TIMEOUT_MS,
@@ -69,7 +68,7 @@ type RunnerEvent = RunnerMessage | { type: 'closed'; why: string };
 
 /** One runner process and the helper processes its probes started. */
 class Runner {
-  readonly child: ChildProcess;
+  readonly child: RunnerChild;
   /** Tracees and other helpers the runner reported and has not reaped yet. */
   private readonly helpers = new Set<number>();
   /**
@@ -80,8 +79,9 @@ class Runner {
   private stderrTail = '';
   /** Why the runner ended, once it has. */
   private closedWhy: string | undefined;
-  /** The names of the probe table it loaded, once it is ready. */
+  /** The names of the probe table it loaded, once it is ready, and their categories. */
   probes: readonly string[] = [];
+  categories: readonly string[] = [];
 
   constructor({ child, startFailure }: RunnerProcess) {
     this.child = child;
@@ -121,11 +121,16 @@ class Runner {
     try {
       message = JSON.parse(line) as RunnerMessage;
     } catch {
-      return; // a torn line from a dying runner
+      // A launched runner's stderr shares its channel; anything else is a torn line from a dying runner.
+      if (!line.startsWith('{')) this.stderrTail = (this.stderrTail + line + '\n').slice(-2000);
+      return;
     }
     if (message.type === 'spawned') this.helpers.add(message.pid);
     if (message.type === 'reaped') this.helpers.delete(message.pid);
-    if (message.type === 'ready') this.probes = message.probes;
+    if (message.type === 'ready') {
+      this.probes = message.probes;
+      this.categories = message.categories;
+    }
     this.emit(message);
   }
 
@@ -286,6 +291,17 @@ export class ProbeEngine implements Engine {
   async prestartedProbes(): Promise<readonly string[] | undefined> {
     const runner = await this.starting;
     return typeof runner === 'object' ? runner.probes : undefined;
+  }
+
+  /**
+   * The probe table of the runner started ahead, each name with its
+   * category, once it is ready: what a caller can ask for before it has
+   * loaded a catalogue itself. Undefined as prestartedProbes() is.
+   */
+  async prestartedTable(): Promise<readonly { name: string; category: string }[] | undefined> {
+    const runner = await this.starting;
+    if (typeof runner !== 'object') return undefined;
+    return runner.probes.map((name, i) => ({ name, category: runner.categories[i] ?? '' }));
   }
 
   /** A runner done with: the results need not wait for its exit, close() does. */

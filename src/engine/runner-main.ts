@@ -12,11 +12,16 @@ import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
 import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { RAN_EVENT, tell, tellLater, type RunCommand } from './channel.js';
+import { RAN_EVENT, RUNNER_PARENT_ENV, tell, tellLater, type RunCommand } from './channel.js';
 import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
-  CATALOGUE: readonly { name: string; probe: () => ProbeOutcome | Promise<ProbeOutcome>; ahead?: () => void }[];
+  CATALOGUE: readonly {
+    name: string;
+    category?: string;
+    probe: () => ProbeOutcome | Promise<ProbeOutcome>;
+    ahead?: () => void;
+  }[];
 }
 
 type Probes = Map<string, () => ProbeOutcome | Promise<ProbeOutcome>>;
@@ -99,6 +104,12 @@ function* commands(): Generator<string> {
 async function main(): Promise<never> {
   // Die with the engine: a runner must never outlive the process that started it.
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
+  // A launched runner whose CLI ended before the line above: nobody is left to command it.
+  const parent = process.env[RUNNER_PARENT_ENV];
+  if (parent !== undefined && String(process.ppid) !== parent) process.exit(0);
+  // A process group of its own, which the engine kills whole. A spawned runner leads one
+  // already (setsid then fails, harmlessly); a launched one is started in the CLI's.
+  libc.setsid();
   watchChildren({
     spawned: (pid) => tell({ type: 'spawned', pid }),
     reaped: (pid) => tellLater({ type: 'reaped', pid }),
@@ -110,7 +121,7 @@ async function main(): Promise<never> {
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
   const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
 
-  tell({ type: 'ready', probes: CATALOGUE.map((f) => f.name) });
+  tell({ type: 'ready', probes: CATALOGUE.map((f) => f.name), categories: CATALOGUE.map((f) => f.category ?? '') });
   for (const line of commands()) {
     const command = JSON.parse(line) as RunCommand;
     // The programs start within the first probe's time: the engine bounds every moment of a run by a probe's limit.

@@ -1,7 +1,9 @@
 // Starting a runner process. Apart from the engine so that the CLI can start
 // one before it loads anything else: the runner's Node start-up then overlaps
 // everything the CLI does before its first run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CHANNEL_ENV, CHANNEL_FD } from './channel.js';
 
@@ -42,8 +44,24 @@ function runnerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...kept, [CHANNEL_ENV]: String(CHANNEL_FD) };
 }
 
+/**
+ * What the engine uses of a runner process: a ChildProcess it spawned, or
+ * one the launcher started (launched-runner.ts). Emits 'error' (could not
+ * start) and 'close' (exited, code and signal, its channel ended).
+ */
+export interface RunnerChild extends EventEmitter {
+  readonly pid?: number;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  readonly stdin: Writable | null;
+  readonly stderr: Readable | null;
+  /** stdio[3] is its channel. */
+  readonly stdio: readonly (Readable | Writable | null | undefined)[];
+  kill(signal?: NodeJS.Signals | number): boolean;
+}
+
 export interface RunnerProcess {
-  child: ChildProcess;
+  child: RunnerChild;
   /** Settles if the process could not be started at all (taken before anyone else listens). */
   startFailure: Promise<Error>;
 }

@@ -157,6 +157,7 @@ export const flock = bind('int flock(int fd, int op)');
 export const waitpid = bind('int waitpid(int pid, _Out_ int *status, int options)');
 export const kill = bind('int kill(int pid, int sig)');
 export const getpid = bind('int getpid()');
+export const setsid = bind('int setsid()');
 export const unshare = bind('int unshare(int flags)');
 export const setns = bind('int setns(int fd, int nstype)');
 export const mount = bind(
