@@ -62,9 +62,11 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY openapi ./openapi
-# `criu-readiness` on PATH, for node-problem-detector's plugin and for people.
-RUN chmod 0755 dist/cli.js \
- && ln -s /app/dist/cli.js /usr/local/bin/criu-readiness
+COPY bin ./bin
+# `criu-readiness` on PATH, for node-problem-detector's plugin and for people:
+# the launcher, which starts a check's probe runner beside the CLI.
+RUN chmod 0755 dist/cli.js bin/criu-readiness \
+ && ln -s /app/bin/criu-readiness /usr/local/bin/criu-readiness
 # Smoke test: one real probe, run by the probe runner, which loads koffi and
 # the catalogue. A missing or broken native library fails the build, not the node.
 RUN test "$(criu-readiness check --feature proc_stat)" = "proc_stat is supported"

@@ -22,6 +22,8 @@ import { IDLE_CHARGE_TARGET_MIB, LOAD_CHARGE_TARGET_MIB } from './limits.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
+/** The command as installed: for `check`, it starts the runner beside the CLI. */
+const installed = join(root, 'bin/criu-readiness');
 const bareServer = join(root, 'bench/bare-server.mjs');
 const attackersScript = join(root, 'bench/attackers.mjs');
 const SERVICE_NODE_OPTIONS = (
@@ -226,7 +228,7 @@ const notMeasured = (figure: string, why: string, target: string) =>
 
 /**
  * `check --all` against `node -e 0` and (given CRIU) `criu check --all`,
- * each a whole process started as people start it (the CLI by its #! line,
+ * each a whole process started as people start it (the command as installed,
  * which finds the Node under test first on PATH), interleaved so all see the
  * same machine. Returns the median wall time of one `check --all`.
  */
@@ -235,11 +237,11 @@ function compareCli(env: NodeJS.ProcessEnv, withCriu: boolean): { wallMs: number
   const ours: ProcessSample[] = [];
   const bare: ProcessSample[] = [];
   const upstream: ProcessSample[] = [];
-  timeProcess(cli, ['check', '--all'], env, cliAnswered); // warm the page cache
+  timeProcess(installed, ['check', '--all'], env, cliAnswered); // warm the page cache
   if (typeof criu === 'object') timeProcess(criu.path, ['check', '--all'], env, criu.answered);
   for (let i = 0; i < PROCESS_RUNS; i++) {
     bare.push(timeProcess(node, ['-e', '0'], env));
-    ours.push(timeProcess(cli, ['check', '--all'], env, cliAnswered));
+    ours.push(timeProcess(installed, ['check', '--all'], env, cliAnswered));
     if (typeof criu === 'object') upstream.push(timeProcess(criu.path, ['check', '--all'], env, criu.answered));
   }
   const wall = (samples: ProcessSample[]) => median(samples.map((s) => s.wallMs));

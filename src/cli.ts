@@ -13,6 +13,7 @@ import type { ProbeEngine } from './engine/engine.js';
 import { writeSync } from 'node:fs';
 import { useCompileCache } from './compile-cache.js';
 import { errorMessage } from './model.js';
+import { LAUNCHED_RUNNER_ENV } from './engine/channel.js';
 
 // Before anything else loads, and before any Node process is started: they inherit it.
 useCompileCache();
@@ -97,7 +98,8 @@ function isFormat(value: string): value is Format {
   return (FORMATS as readonly string[]).includes(value);
 }
 
-async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeature }: Catalogue): Promise<CheckArgs> {
+/** The options of `check`, read without the catalogue, so that the run can start before it loads. */
+function parseCheckArgs(args: readonly string[]): CheckArgs {
   const parsed: CheckArgs = { level: 'required', format: 'text' };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -118,6 +120,11 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
       parsed.feature = value;
     } else throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
   }
+  return parsed;
+}
+
+/** A --feature name must be one of the catalogue's. */
+async function checkFeatureName(parsed: CheckArgs, { FEATURE_NAMES, findFeature }: Catalogue): Promise<void> {
   if (parsed.feature && parsed.feature !== 'list' && !findFeature(parsed.feature)) {
     const { closestName } = await import('./service/names.js');
     const closest = closestName(parsed.feature, FEATURE_NAMES);
@@ -127,7 +134,6 @@ async function parseCheckArgs(args: readonly string[], { FEATURE_NAMES, findFeat
         `${FEATURE_NAMES.join(', ')}`,
     );
   }
-  return parsed;
 }
 
 /**
@@ -205,17 +211,42 @@ async function closeBounded(engine: ProbeEngine): Promise<void> {
   if (how === 'late') engine.killRunners();
 }
 
+/** A feature `check` reports: named by --feature, or of one of the level's categories. */
+function isWanted(feature: { name: string; category: string }, wanted: readonly string[]): boolean {
+  return wanted.includes(feature.name) || wanted.includes(feature.category);
+}
+
+/**
+ * Start the run as soon as the runner is ready, from the table it reports,
+ * rather than once this process has loaded the catalogue: a launched runner
+ * is ready first. Undefined when no runner is.
+ */
+async function startRun(
+  engine: ProbeEngine,
+  wanted: readonly string[],
+): Promise<{ names: string[]; results: ReturnType<ProbeEngine['run']> } | undefined> {
+  const table = await engine.prestartedTable();
+  if (!table) return undefined;
+  const names = table.filter((probe) => isWanted(probe, wanted)).map((probe) => probe.name);
+  return { names, results: engine.run(names) };
+}
+
 async function check(rest: readonly string[]): Promise<number> {
   // Start the runner first: its start-up overlaps the loading of the catalogue here.
   let engine: ProbeEngine | undefined;
   // Why no runner could be started at all (a refused clone or socketpair makes spawn throw).
   let noRunner: string | undefined;
-  if (runsProbes(rest)) {
+  // Started by the launcher (bin/criu-readiness), booting since before this process.
+  const launched =
+    process.env[LAUNCHED_RUNNER_ENV] === undefined
+      ? undefined
+      : (await import('./engine/launched-runner.js')).takeLaunchedRunner();
+  if (!runsProbes(rest)) launched?.child.kill('SIGKILL');
+  else {
     // The process itself before the engine's code: the runner boots while this one loads.
-    const { spawnRunner } = await import('./engine/runner-process.js');
-    let runner: ReturnType<typeof spawnRunner> | undefined;
+    let runner = launched;
     try {
-      runner = spawnRunner();
+      runner ??= (await import('./engine/runner-process.js')).spawnRunner();
     } catch (err) {
       noRunner = `could not start the runner: ${errorMessage(err)}`;
     }
@@ -226,16 +257,24 @@ async function check(rest: readonly string[]): Promise<number> {
     }
   }
   try {
-    const catalogue = await import('./catalogue.js');
     if (!engine && noRunner === undefined) {
+      const catalogue = await import('./catalogue.js');
       if (rest.includes('--help') || rest.includes('-h')) write(1, usage(catalogue));
       else write(1, catalogue.FEATURE_NAMES.join(' ') + '\n');
       return EXIT.ok;
     }
-    const args = await parseCheckArgs(rest, catalogue);
+    const args = parseCheckArgs(rest);
+    const { reportedCategories } = await import('./service/levels.js');
+    const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
+    // A spawned runner starts after this process: the catalogue loads while it boots. A
+    // launched one is ready sooner: the catalogue loads while it runs (it needs only its own table).
+    const loading = launched ? undefined : import('./catalogue.js');
+    const early = engine && (await startRun(engine, wanted));
+    const catalogue = await (loading ?? import('./catalogue.js'));
+    await checkFeatureName(args, catalogue);
     const [
       { runCheck, refusedCheck },
-      { evaluate, exitCode, featureExitCode, reportedCategories },
+      { evaluate, exitCode, featureExitCode },
       { featureText, levelText, npdLine },
       { checkBody, featureBody },
     ] = await Promise.all([
@@ -245,9 +284,12 @@ async function check(rest: readonly string[]): Promise<number> {
       // The service's JSON bodies: --json prints what GET /check and /features/NAME answer.
       import('./http/bodies.js'),
     ]);
-    const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
-    const features = catalogue.CATALOGUE.filter((f) => wanted.includes(f.name) || wanted.includes(f.category));
-    const report = engine ? await runCheck(engine, features) : refusedCheck(features, noRunner ?? 'no runner');
+    const features = catalogue.CATALOGUE.filter((f) => isWanted(f, wanted));
+    // The run started early is taken when it is of these very features (it is, unless the runner's table differs).
+    const sameRun = early && early.names.join() === features.map((f) => f.name).join();
+    const report = engine
+      ? await runCheck(engine, features, sameRun ? early.results : undefined)
+      : refusedCheck(features, noRunner ?? 'no runner');
 
     if (args.feature) {
       const verdict = report.verdicts[0];

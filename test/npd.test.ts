@@ -62,7 +62,7 @@ t.test("every rule runs criu-readiness check --format=npd from the image's PATH"
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   for (const rule of config.rules) {
     t.equal(rule.path, '/usr/local/bin/criu-readiness');
-    t.match(dockerfile, `ln -s /app/dist/cli.js ${rule.path}`);
+    t.match(dockerfile, `ln -s /app/bin/criu-readiness ${rule.path}`);
     t.equal(rule.args?.[0], 'check');
     // One line of at most 80 bytes naming the features: what NPD keeps of stdout.
     t.ok(rule.args?.includes('--format=npd'), `${rule.reason}: --format=npd`);
@@ -103,7 +103,7 @@ interface Run {
 
 /** Run a rule as NPD does: path and args, stdout and stderr piped, killed at the rule's timeout. */
 function runRule(rule: Rule, prefix: readonly string[] = []): Promise<Run> {
-  // /usr/local/bin/criu-readiness in the image is this CLI.
+  // /usr/local/bin/criu-readiness in the image is the launcher of this CLI (test/launcher.test.ts).
   const argv = [...prefix, process.execPath, ...TS_LOADER, join(ROOT, 'src', 'cli.ts'), ...(rule.args ?? [])];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), {

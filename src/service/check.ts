@@ -133,9 +133,13 @@ export function toVerdict(
 }
 
 /** Probe the given features (in order) and return their verdicts. */
-export async function runCheck(engine: Engine, features: readonly Feature[]): Promise<Report> {
+export async function runCheck(
+  engine: Engine,
+  features: readonly Feature[],
+  /** The run of exactly these features, if the caller started it already. */
+  running = engine.run(features.map((f) => f.name)),
+): Promise<Report> {
   const started = performance.now();
-  const running = engine.run(features.map((f) => f.name));
   // Read while the probes run, rather than after them.
   const config = cachedKernelConfig();
   const confinement = currentConfinement();
