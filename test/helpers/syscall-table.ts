@@ -188,6 +188,7 @@ export const LIBC_SYSCALLS: Readonly<Record<string, readonly string[]>> = {
   waitpid: ['wait4'],
   kill: ['kill'],
   getpid: ['getpid'],
+  setsid: ['setsid'],
   unshare: ['unshare'],
   setns: ['setns'],
   mount: ['mount'],
