@@ -2,7 +2,6 @@
 // probe and the whole run in time, replaces a runner that dies or overruns,
 // and leaves no process behind.
 import { ownChildren, procStat } from '../native/procfs.js';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
@@ -90,7 +89,7 @@ class Runner {
     });
     // A spawn that failed outright (EMFILE) has no pipes: startFailure reports it.
     const channel = this.child.stdio?.[CHANNEL_FD] as Readable | undefined;
-    if (channel) createInterface({ input: channel }).on('line', (line) => this.receive(line));
+    if (channel) this.readLines(channel);
     // A command written as the runner dies meets a closed pipe; its death is reported by 'close'.
     this.child.stdin?.on('error', () => undefined);
     // Heard at once, before 'close' (which follows a failed spawn with a made-up exit code);
@@ -102,6 +101,22 @@ class Runner {
       this.reapHelpers();
       const last = lastErrorLine(this.stderrTail);
       this.close(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
+    });
+  }
+
+  /** Each line of the channel to receive(), the last one too if the runner ends it unfinished. */
+  private readLines(channel: Readable): void {
+    let pending = '';
+    channel.setEncoding('utf8');
+    channel.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+        this.receive(pending.slice(0, end));
+        pending = pending.slice(end + 1);
+      }
+    });
+    channel.on('end', () => {
+      if (pending) this.receive(pending);
     });
   }
 
@@ -229,8 +244,9 @@ let subreaper = false;
 
 /**
  * Helpers of a runner that dies are handed to us rather than to init, so we
- * can reap them: init in a container may not. Done after the first runner is
- * spawned, so that loading koffi here overlaps the runner's start-up.
+ * can reap them: init in a container may not. Done once the first command is
+ * sent (a runner starts helpers only for a run), so that loading koffi here
+ * overlaps the runner's work rather than delaying the command.
  */
 function becomeSubreaper(): void {
   if (subreaper) return;
@@ -339,7 +355,6 @@ export class ProbeEngine implements Engine {
     const runner = new Runner(started ?? spawnRunner(this.runnerPath, this.probeModule, this.runnerNodeOptions));
     this.live.add(runner);
     void runner.closed().then(() => this.live.delete(runner));
-    becomeSubreaper();
     const timer = setTimeout(() => runner.kill(), this.startTimeoutMs);
     const ready = await runner.waitFor('ready');
     clearTimeout(timer);
@@ -455,6 +470,7 @@ export class ProbeEngine implements Engine {
       });
       expectWithin(silent);
       runner.send({ run: names, exitWhenDone: !this.keepWarm });
+      becomeSubreaper();
     });
   }
 }
