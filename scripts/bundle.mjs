@@ -60,18 +60,21 @@ await build({
 // native library) and the swagger packages (they read files beside their own
 // code) stay packages.
 const http = `${dist}/http`;
-/** Each module's import.meta.url stays its own file's, so that what it finds beside itself is still found. */
-const ownUrls = {
+/**
+ * Each module's import.meta.url stays its own file's, so that what it finds
+ * beside itself is still found, from the bundle written in `outdir`.
+ */
+const ownUrls = (outdir) => ({
   name: 'own-import-meta-url',
   setup(b) {
     b.onLoad({ filter: /\/dist\/.*\.js$/ }, async ({ path }) => {
-      const from = relative(http, path);
+      const from = relative(outdir, path);
       const url = `new URL(${JSON.stringify(from.startsWith('.') ? from : `./${from}`)}, import.meta.url).href`;
       const contents = (await readFile(path, 'utf8')).replaceAll('import.meta.url', url);
       return { contents, loader: 'js', resolveDir: dirname(path) };
     });
   },
-};
+});
 const httpExternal = ['koffi', '@fastify/swagger', '@fastify/swagger-ui'];
 // The chunks of an earlier build go: their names change with their content.
 for (const file of readdirSync(http)) if (file.startsWith('chunk-')) rmSync(`${http}/${file}`);
@@ -84,7 +87,7 @@ await build({
   splitting: true,
   format: 'esm',
   external: httpExternal,
-  plugins: [ownUrls],
+  plugins: [ownUrls(http)],
   // The packages written as CommonJS require Node's modules.
   banner: {
     js: "import { createRequire as bundleRequire } from 'node:module';\nconst require = bundleRequire(import.meta.url);",
@@ -96,8 +99,32 @@ await build({
   outfile: `${http}/serve-http.cjs`,
   format: 'cjs',
   external: httpExternal,
-  plugins: [ownUrls],
+  plugins: [ownUrls(http)],
   // CommonJS has no import.meta: each module's URL (ownUrls) is taken from this file's.
   define: { 'import.meta.url': 'bundleFileUrl' },
   banner: { js: "'use strict';\nconst bundleFileUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+// The CLI last (it reads what the builds above leave as they are): cli.js
+// and its modules become a few files, split so that each command loads what
+// it needs. A launched runner is ready before the CLI has loaded the engine
+// to ask for its run, and Node 20 reads and resolves each module file on its
+// own. The catalogue (one file already) and the service's first image (built
+// above) stay files of their own, which the CLI imports as they are.
+const ownFiles = {
+  name: 'catalogue-and-service-apart',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)(catalogue|http\/serve)\.js$/ }, ({ path, resolveDir }) => ({
+      path: `./${relative(dist, `${resolveDir}/${path}`)}`,
+      external: true,
+    }));
+  },
+};
+await build({
+  ...common,
+  entryPoints: [`${dist}/cli.js`],
+  outdir: dist,
+  allowOverwrite: true,
+  format: 'esm',
+  plugins: [ownFiles, ownUrls(dist)],
 });

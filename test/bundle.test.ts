@@ -99,3 +99,13 @@ t.test(
     t.same([...imported].sort(), ['@fastify/swagger', '@fastify/swagger-ui']);
   },
 );
+
+t.test(
+  'the built CLI is one file: of our code it imports only the catalogue and the service, each a file of its own',
+  async (t) => {
+    const cli = built('cli.js');
+    const imported = [...cli.matchAll(/(?:from|import\()\s*"([^"]+)"/g)].map((m) => m[1]);
+    t.same([...new Set(imported.filter((name) => !isBuiltin(name)))].sort(), ['./catalogue.js', './http/serve.js']);
+    t.ok(cli.startsWith('#!/usr/bin/env node\n'), 'still run by its #! line');
+  },
+);
