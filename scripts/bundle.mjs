@@ -106,11 +106,11 @@ await build({
 });
 
 // The CLI last (it reads what the builds above leave as they are): cli.js
-// and its modules become a few files, split so that each command loads what
-// it needs. A launched runner is ready before the CLI has loaded the engine
-// to ask for its run, and Node 20 reads and resolves each module file on its
-// own. The catalogue (one file already) and the service's first image (built
-// above) stay files of their own, which the CLI imports as they are.
+// and its modules become one file. A launched runner is ready before the
+// CLI has loaded the engine to ask for its run, and Node 20 reads and
+// resolves each module file on its own. The catalogue (one file already)
+// and the service's first image (built above) stay files of their own,
+// which the CLI imports as they are.
 const ownFiles = {
   name: 'catalogue-and-service-apart',
   setup(b) {
