@@ -216,21 +216,6 @@ function isWanted(feature: { name: string; category: string }, wanted: readonly 
   return wanted.includes(feature.name) || wanted.includes(feature.category);
 }
 
-/**
- * Start the run as soon as the runner is ready, from the table it reports,
- * rather than once this process has loaded the catalogue: a launched runner
- * is ready first. Undefined when no runner is.
- */
-async function startRun(
-  engine: ProbeEngine,
-  wanted: readonly string[],
-): Promise<{ names: string[]; results: ReturnType<ProbeEngine['run']> } | undefined> {
-  const table = await engine.prestartedTable();
-  if (!table) return undefined;
-  const names = table.filter((probe) => isWanted(probe, wanted)).map((probe) => probe.name);
-  return { names, results: engine.run(names) };
-}
-
 async function check(rest: readonly string[]): Promise<number> {
   // Start the runner first: its start-up overlaps the loading of the catalogue here.
   let engine: ProbeEngine | undefined;
@@ -269,7 +254,8 @@ async function check(rest: readonly string[]): Promise<number> {
     // A spawned runner starts after this process: the catalogue loads while it boots. A
     // launched one is ready sooner: the catalogue loads while it runs (it needs only its own table).
     const loading = launched ? undefined : import('./catalogue.js');
-    const early = engine && (await startRun(engine, wanted));
+    // Asked for as soon as the runner is ready, from the table it reports: a launched runner is ready first.
+    const early = await engine?.runPrestarted((probe) => isWanted(probe, wanted));
     const catalogue = await (loading ?? import('./catalogue.js'));
     await checkFeatureName(args, catalogue);
     const [
@@ -285,10 +271,15 @@ async function check(rest: readonly string[]): Promise<number> {
       import('./http/bodies.js'),
     ]);
     const features = catalogue.CATALOGUE.filter((f) => isWanted(f, wanted));
-    // The run started early is taken when it is of these very features (it is, unless the runner's table differs).
-    const sameRun = early && early.names.join() === features.map((f) => f.name).join();
     const report = engine
-      ? await runCheck(engine, features, sameRun ? early.results : undefined)
+      ? await runCheck(
+          engine,
+          features,
+          engine.resultsOf(
+            features.map((f) => f.name),
+            early,
+          ),
+        )
       : refusedCheck(features, noRunner ?? 'no runner');
 
     if (args.feature) {

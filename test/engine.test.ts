@@ -242,16 +242,32 @@ t.test('a runner started by the caller before the engine existed is the one the 
   t.equal((await describeRunner(t, e)).pid, early.child.pid);
 });
 
-t.test("a runner started ahead reports its table, each probe's name with its category, before any run", async (t) => {
+t.test("a run on the runner started ahead is picked from its table, each probe's name with its category", async (t) => {
   const e = new ProbeEngine();
   t.teardown(() => e.close());
-  t.equal(await e.prestartedTable(), undefined, 'none started ahead');
+  t.equal(await e.runPrestarted(() => true), undefined, 'none started ahead');
   e.prestart();
   const { CATALOGUE } = await import('../src/catalogue.js');
+  const shown: { name: string; category: string }[] = [];
+  const early = await e.runPrestarted((probe) => {
+    shown.push(probe);
+    return probe.name === 'kcmp';
+  });
   t.same(
-    await e.prestartedTable(),
+    shown,
     CATALOGUE.map((f) => ({ name: f.name, category: f.category })),
   );
+  t.same(early?.names, ['kcmp']);
+  t.match(await early?.results, [{ name: 'kcmp' }]);
+});
+
+t.test('the results of an early run are taken only for the very names it ran', async (t) => {
+  const e = engine(t);
+  e.prestart();
+  const early = await e.runPrestarted((probe) => probe.name === 'fine');
+  t.equal(e.resultsOf(['fine'], early), early?.results, 'the same names: that run');
+  const other = await e.resultsOf(['also_fine'], early);
+  t.match(other, [{ name: 'also_fine', outcome: { status: 'supported' } }], 'others: a run of their own');
 });
 
 t.test('a runner handed to an engine that already has one is killed, not left behind', async (t) => {

@@ -32,6 +32,12 @@ export interface EngineOptions {
   runnerNodeOptions?: readonly string[];
 }
 
+/** A run started early (runPrestarted): the names it is of, and its results to come. */
+export interface EarlyRun {
+  names: readonly string[];
+  results: Promise<ProbeResult[]>;
+}
+
 export interface ProbeResult {
   name: string;
   outcome: ProbeOutcome;
@@ -300,24 +306,22 @@ export class ProbeEngine implements Engine {
   }
 
   /**
-   * The names of the probe table the runner started ahead (prestart) loaded,
-   * in its order, once it is ready; undefined when none was started ahead or
-   * it could not start.
+   * Run, as soon as the runner started ahead (prestart) is ready, the probes
+   * of its table that `pick` chooses, in its order: a caller need not have
+   * loaded a catalogue to ask. Undefined when none was started ahead or it
+   * could not start. resultsOf() takes the run for the names it was of.
    */
-  async prestartedProbes(): Promise<readonly string[] | undefined> {
-    const runner = await this.starting;
-    return typeof runner === 'object' ? runner.probes : undefined;
-  }
-
-  /**
-   * The probe table of the runner started ahead, each name with its
-   * category, once it is ready: what a caller can ask for before it has
-   * loaded a catalogue itself. Undefined as prestartedProbes() is.
-   */
-  async prestartedTable(): Promise<readonly { name: string; category: string }[] | undefined> {
+  async runPrestarted(pick: (probe: { name: string; category: string }) => boolean): Promise<EarlyRun | undefined> {
     const runner = await this.starting;
     if (typeof runner !== 'object') return undefined;
-    return runner.probes.map((name, i) => ({ name, category: runner.categories[i] ?? '' }));
+    const names = runner.probes.filter((name, i) => pick({ name, category: runner.categories[i] ?? '' }));
+    return { names, results: this.run(names) };
+  }
+
+  /** The results for `names`: those of `early` if it ran exactly these, in this order; else a run now. */
+  resultsOf(names: readonly string[], early: EarlyRun | undefined): Promise<ProbeResult[]> {
+    const same = early?.names.length === names.length && names.every((name, i) => name === early.names[i]);
+    return same ? early.results : this.run(names);
   }
 
   /** A runner done with: the results need not wait for its exit, close() does. */

@@ -8,7 +8,6 @@
 // engine): that runner's Node start-up overlaps this process's loading.
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import type { ProbeEngine, ProbeResult } from './engine.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
 import {
   SERVICE_RUNNER_NODE_OPTIONS,
@@ -18,17 +17,6 @@ import {
   type SupervisorCommand,
   type SupervisorOptions,
 } from './supervisor.js';
-
-/** The whole table of the runner started ahead, run as soon as it is ready; undefined if it could not start. */
-async function runWholeTable(
-  engine: ProbeEngine,
-): Promise<{ names: readonly string[]; results: Promise<ProbeResult[]> } | undefined> {
-  const names = await engine.prestartedProbes();
-  return names && { names, results: engine.run(names) };
-}
-
-const sameNames = (a: readonly string[], b: readonly string[]) =>
-  a.length === b.length && a.every((name, i) => name === b[i]);
 
 /** The runner the engine would start, started now; undefined where it cannot be (the engine then tries itself). */
 function startFirstRunner(probeModule: string | undefined): RunnerProcess | undefined {
@@ -59,13 +47,12 @@ async function main(): Promise<void> {
 
   const engine = new ProbeEngine({ ...engineOptions, runnerNodeOptions: SERVICE_RUNNER_NODE_OPTIONS });
   engine.prestart(firstRunner);
-  let firstRun = runFirst ? runWholeTable(engine) : undefined;
+  // The whole table, run as soon as the runner is ready: the HTTP process's first command asks for it.
+  let firstRun = runFirst ? engine.runPrestarted(() => true) : undefined;
   const run = (names: string[]) => {
     const early = firstRun;
     firstRun = undefined;
-    return early
-      ? early.then((e) => (e && sameNames(e.names, names) ? e.results : engine.run(names)))
-      : engine.run(names);
+    return early ? early.then((e) => engine.resultsOf(names, e)) : engine.run(names);
   };
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
   const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
