@@ -6,7 +6,6 @@
 // criu-readiness: `check` answers as `criu check` does; `serve` runs the service.
 // Only what every command needs is imported statically; `check` starts its
 // probe runner before loading the catalogue, so the two Node start-ups overlap.
-import type { Level } from './service/levels.js';
 import type { TextOutput } from './service/text.js';
 import type { ProbeEngine } from './engine/engine.js';
 
@@ -14,6 +13,7 @@ import { writeSync } from 'node:fs';
 import { useCompileCache } from './compile-cache.js';
 import { errorMessage } from './model.js';
 import { LAUNCHED_RUNNER_ENV } from './engine/channel.js';
+import { UsageError, isWanted, parseCheckArgs, runsProbes, wantedBy, type CheckArgs } from './check-args.js';
 
 // Before anything else loads, and before any Node process is started: they inherit it.
 useCompileCache();
@@ -22,15 +22,6 @@ type Catalogue = typeof import('./catalogue.js');
 
 /** Exit codes: node-problem-detector's plugin protocol. */
 const EXIT = { ok: 0, problem: 1, unknown: 2 } as const;
-
-class UsageError extends Error {}
-
-const LEVEL_FLAGS: Record<string, Level> = {
-  '--extra': 'extra',
-  '--experimental': 'experimental',
-  '--checkpoint': 'checkpoint',
-  '--all': 'all',
-};
 
 function usage({ CATALOGUE }: Catalogue): string {
   const wrap = (names: readonly string[]) => {
@@ -83,44 +74,6 @@ ${wrap(byCategory('runtime'))}
 Exit status: 0 looks good, 1 a feature is missing, 2 could not determine
 (a check could not be done, or the command line was wrong).
 `;
-}
-
-const FORMATS = ['text', 'json', 'npd'] as const;
-type Format = (typeof FORMATS)[number];
-
-interface CheckArgs {
-  level: Level;
-  feature?: string;
-  format: Format;
-}
-
-function isFormat(value: string): value is Format {
-  return (FORMATS as readonly string[]).includes(value);
-}
-
-/** The options of `check`, read without the catalogue, so that the run can start before it loads. */
-function parseCheckArgs(args: readonly string[]): CheckArgs {
-  const parsed: CheckArgs = { level: 'required', format: 'text' };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg in LEVEL_FLAGS) parsed.level = LEVEL_FLAGS[arg];
-    else if (arg === '--json') parsed.format = 'json';
-    else if (arg === '--format' || arg.startsWith('--format=')) {
-      const value = arg === '--format' ? args[++i] : arg.slice('--format='.length);
-      if (!value || !isFormat(value)) throw new UsageError(`--format needs one of ${FORMATS.join(', ')}`);
-      parsed.format = value;
-    } else if (arg === '--ms') {
-      throw new UsageError(
-        '--ms is deprecated and no longer supported: use the levels instead ' +
-          '(check, check --extra, check --experimental, check --all)',
-      );
-    } else if (arg === '--feature' || arg.startsWith('--feature=')) {
-      const value = arg === '--feature' ? args[++i] : arg.slice('--feature='.length);
-      if (!value) throw new UsageError('--feature needs a feature name, or "list"');
-      parsed.feature = value;
-    } else throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
-  }
-  return parsed;
 }
 
 /** A --feature name must be one of the catalogue's. */
@@ -183,12 +136,6 @@ function print(text: TextOutput): void {
   for (const line of text.verdict) write(1, line + '\n');
 }
 
-/** Wants a probe run: neither --feature list nor help. */
-function runsProbes(args: readonly string[]): boolean {
-  const listing = args.some((a, i) => a === '--feature=list' || (a === '--feature' && args[i + 1] === 'list'));
-  return !listing && !args.includes('--help') && !args.includes('-h');
-}
-
 /** How long the CLI waits, once its verdict is printed, for its runner to exit before it kills it. */
 const RUNNER_EXIT_GRACE_MS = 5_000;
 
@@ -209,11 +156,6 @@ async function closeBounded(engine: ProbeEngine): Promise<void> {
   const how = await Promise.race([closed, late]);
   clearTimeout(timer);
   if (how === 'late') engine.killRunners();
-}
-
-/** A feature `check` reports: named by --feature, or of one of the level's categories. */
-function isWanted(feature: { name: string; category: string }, wanted: readonly string[]): boolean {
-  return wanted.includes(feature.name) || wanted.includes(feature.category);
 }
 
 async function check(rest: readonly string[]): Promise<number> {
@@ -249,8 +191,7 @@ async function check(rest: readonly string[]): Promise<number> {
       return EXIT.ok;
     }
     const args = parseCheckArgs(rest);
-    const { reportedCategories } = await import('./service/levels.js');
-    const wanted: readonly string[] = args.feature ? [args.feature] : reportedCategories(args.level);
+    const wanted = wantedBy(args);
     // A spawned runner starts after this process: the catalogue loads while it boots. A
     // launched one is ready sooner: the catalogue loads while it runs (it needs only its own table).
     const loading = launched ? undefined : import('./catalogue.js');

@@ -17,7 +17,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
  * mounts the routes, and serve.ts runs the app.
  */
 const LAYERS: readonly { name: string; paths: RegExp }[] = [
-  { name: 'model', paths: /^(model|version|compile-cache|v8-code-cache)$/ },
+  { name: 'model', paths: /^(model|version|compile-cache|v8-code-cache|check-args)$/ },
   { name: 'native', paths: /^native\// },
   { name: 'engine', paths: /^engine\// },
   { name: 'probes', paths: /^probes\// },

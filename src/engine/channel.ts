@@ -19,10 +19,21 @@ export const LAUNCHED_CHANNEL_FD = 3;
 export const LAUNCHED_COMMAND_FD = 4;
 /** The pid a launched runner's parent must have: if it has another, the CLI is gone already. */
 export const RUNNER_PARENT_ENV = 'CRIU_READINESS_RUNNER_PARENT';
+/**
+ * A launched runner's CLI arguments, one per line: it begins the run they
+ * ask for as soon as it is ready, rather than wait for the CLI to load and
+ * ask. Its 'ready' names that run; the engine takes it if it asks for
+ * exactly those probes (engine.ts), and starts another runner if not.
+ */
+export const FIRST_CHECK_ENV = 'CRIU_READINESS_FIRST_CHECK';
 
 export type RunnerMessage =
-  /** Ready for commands; `probes`: the names of the table it loaded, in its order, and `categories` theirs. */
-  | { type: 'ready'; probes: string[]; categories: string[] }
+  /**
+   * Ready for commands; `probes`: the names of the table it loaded, in its
+   * order, and `categories` theirs; `running`: the run it began by itself
+   * (FIRST_CHECK_ENV), which it exits after.
+   */
+  | { type: 'ready'; probes: string[]; categories: string[]; running?: string[] }
   | { type: 'start'; name: string }
   | { type: 'result'; name: string; outcome: ProbeOutcome; durationMs: number }
   | { type: 'done' }

@@ -87,6 +87,11 @@ class Runner {
   /** The names of the probe table it loaded, once it is ready, and their categories. */
   probes: readonly string[] = [];
   categories: readonly string[] = [];
+  /**
+   * The run it began by itself as it became ready (a launched runner, given
+   * the CLI's arguments), and every event since, until the engine takes it.
+   */
+  private ownRun: { names: readonly string[]; heard: RunnerEvent[] } | undefined;
 
   constructor({ child, startFailure }: RunnerProcess) {
     this.child = child;
@@ -134,6 +139,7 @@ class Runner {
   }
 
   private emit(event: RunnerEvent): void {
+    this.ownRun?.heard.push(event);
     for (const listen of this.listeners) listen(event);
   }
 
@@ -153,6 +159,19 @@ class Runner {
       this.categories = message.categories;
     }
     this.emit(message);
+    if (message.type === 'ready' && message.running) this.ownRun = { names: message.running, heard: [] };
+  }
+
+  /**
+   * The run it began by itself, taken once: what it has said of it so far,
+   * if that run is of exactly `names`; 'other' if it is of other probes;
+   * undefined if it began none, or that run was taken.
+   */
+  takeOwnRun(names: readonly string[]): RunnerEvent[] | 'other' | undefined {
+    const own = this.ownRun;
+    this.ownRun = undefined;
+    if (!own) return undefined;
+    return sameNames(own.names, names) ? own.heard : 'other';
   }
 
   /**
@@ -246,6 +265,10 @@ function lastErrorLine(stderr: string): string | undefined {
   return lines.findLast((l) => /Error\b/.test(l)) ?? lines.at(-1);
 }
 
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}
+
 let subreaper = false;
 
 /**
@@ -320,8 +343,7 @@ export class ProbeEngine implements Engine {
 
   /** The results for `names`: those of `early` if it ran exactly these, in this order; else a run now. */
   resultsOf(names: readonly string[], early: EarlyRun | undefined): Promise<ProbeResult[]> {
-    const same = early?.names.length === names.length && names.every((name, i) => name === early.names[i]);
-    return same ? early.results : this.run(names);
+    return early && sameNames(early.names, names) ? early.results : this.run(names);
   }
 
   /** A runner done with: the results need not wait for its exit, close() does. */
@@ -381,8 +403,14 @@ export class ProbeEngine implements Engine {
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));
         break;
       }
+      const own = runner.takeOwnRun(pending);
+      if (own === 'other') {
+        // It is running probes nobody asked for, and exits after them: a runner of ours takes the run.
+        runner.kill();
+        continue;
+      }
       const before = pending.length;
-      const ending = await this.drive(runner, pending, deadline, (r) => results.set(r.name, r));
+      const ending = await this.drive(runner, pending, deadline, (r) => results.set(r.name, r), own);
       pending = pending.filter((name) => !results.has(name));
       const progressed = pending.length < before;
       if (ending.kind === 'done') {
@@ -423,12 +451,21 @@ export class ProbeEngine implements Engine {
    * probe's result after its start, and equally the first start after the
    * command or the next one after a result, so that a runner that stopped
    * answering (SIGSTOPped while warm, swapped out) is replaced at once
-   * rather than holding the run until its deadline.
+   * rather than holding the run until its deadline. `heard`: the runner
+   * began this run by itself, and has said this of it so far; it is taken
+   * from there, counted from now, rather than asked for.
    */
-  private drive(runner: Runner, names: string[], deadline: number, record: (r: ProbeResult) => void): Promise<Ending> {
+  private drive(
+    runner: Runner,
+    names: string[],
+    deadline: number,
+    record: (r: ProbeResult) => void,
+    heard?: readonly RunnerEvent[],
+  ): Promise<Ending> {
     return new Promise((resolve) => {
       let current: { name: string; started: number } | undefined;
       let killedFor: Ending | undefined;
+      let ended = false;
       let silence: NodeJS.Timeout | undefined;
       const elapsed = () => (current ? performance.now() - current.started : 0);
       const killFor = (ending: Ending) => {
@@ -448,13 +485,16 @@ export class ProbeEngine implements Engine {
         () => killFor({ kind: 'deadline', name: current?.name, elapsedMs: elapsed() }),
         Math.max(0, deadline - Date.now()),
       );
+      let unsubscribe: () => unknown = () => undefined;
       const finish = (ending: Ending) => {
+        ended = true;
         clearTimeout(runTimer);
         clearTimeout(silence);
         unsubscribe();
         resolve(ending);
       };
-      const unsubscribe = runner.listen((m) => {
+      const hear = (m: RunnerEvent) => {
+        if (ended) return;
         if (m.type === 'closed') {
           finish(killedFor ?? { kind: 'crashed', name: current?.name, elapsedMs: elapsed(), why: m.why });
           return;
@@ -471,11 +511,14 @@ export class ProbeEngine implements Engine {
         } else if (m.type === 'done') {
           finish({ kind: 'done' });
         }
-      });
-      runner.send({ run: names, exitWhenDone: !this.keepWarm });
+      };
+      if (heard) heard.forEach(hear);
+      else runner.send({ run: names, exitWhenDone: !this.keepWarm });
+      if (ended) return;
+      unsubscribe = runner.listen(hear);
       becomeSubreaper();
-      // Counted from here: the runner's silence, not this process's own work above.
-      expectWithin(silent);
+      // Counted from here: the runner's silence, not this process's own work above (or what it said before).
+      if (!heard?.length) expectWithin(silent);
     });
   }
 }

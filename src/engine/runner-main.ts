@@ -12,7 +12,8 @@ import * as libc from '../native/libc.js';
 import { watchChildren } from '../native/children.js';
 import { endAhead } from '../native/program.js';
 import { PR_SET_PDEATHSIG, SIGKILL } from '../native/constants.js';
-import { RAN_EVENT, RUNNER_PARENT_ENV, tell, tellLater, type RunCommand } from './channel.js';
+import { FIRST_CHECK_ENV, RAN_EVENT, RUNNER_PARENT_ENV, tell, tellLater, type RunCommand } from './channel.js';
+import { probesForCheck } from '../check-args.js';
 import { ProbeStop, errorMessage, type ProbeOutcome } from '../model.js';
 
 interface ProbeTable {
@@ -101,6 +102,13 @@ function* commands(): Generator<string> {
   }
 }
 
+/** The probes of the run the CLI's arguments ask for, if the launcher gave them (FIRST_CHECK_ENV); taken once. */
+function firstCheck(table: readonly { name: string; category: string }[]): string[] {
+  const args = process.env[FIRST_CHECK_ENV];
+  delete process.env[FIRST_CHECK_ENV];
+  return args === undefined ? [] : probesForCheck(args === '' ? [] : args.split('\n'), table);
+}
+
 async function main(): Promise<never> {
   // Die with the engine: a runner must never outlive the process that started it.
   libc.prctl(PR_SET_PDEATHSIG, ['long', SIGKILL]);
@@ -121,9 +129,15 @@ async function main(): Promise<never> {
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
   const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
 
-  tell({ type: 'ready', probes: CATALOGUE.map((f) => f.name), categories: CATALOGUE.map((f) => f.category ?? '') });
-  for (const line of commands()) {
-    const command = JSON.parse(line) as RunCommand;
+  const table = CATALOGUE.map((f) => ({ name: f.name, category: f.category ?? '' }));
+  const running = firstCheck(table);
+  tell({
+    type: 'ready',
+    probes: table.map((f) => f.name),
+    categories: table.map((f) => f.category),
+    ...(running.length > 0 && { running }),
+  });
+  const run = async (command: RunCommand) => {
     // The programs start within the first probe's time: the engine bounds every moment of a run by a probe's limit.
     const [head, ...rest] = command.run;
     if (head !== undefined) await runOne(probes, head, () => startAheadOf(aheads, command.run));
@@ -132,7 +146,9 @@ async function main(): Promise<never> {
     tell({ type: 'done' });
     (process as EventEmitter).emit(RAN_EVENT, command.run);
     if (command.exitWhenDone) process.exit(0);
-  }
+  };
+  if (running.length > 0) await run({ run: running, exitWhenDone: true });
+  for (const line of commands()) await run(JSON.parse(line) as RunCommand);
   // Told to finish: exit now. Background releases (an AIO context being
   // destroyed) are finished by the kernel as the process goes.
   process.exit(0);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CHANNEL_ENV, CHANNEL_FD } from './channel.js';
+import { CHANNEL_ENV, CHANNEL_FD, FIRST_CHECK_ENV } from './channel.js';
 
 // From source (tests), the TypeScript module; built, the entry that runs the CommonJS bundle
 // (scripts/bundle.mjs) with V8's code from earlier runners (runner-start.ts).
@@ -34,9 +34,10 @@ export function runnerExecArgv(execArgv: readonly string[]): string[] {
 /**
  * Variables a runner does without. NODE_EXTRA_CA_CERTS: Node 20 reads and
  * parses the whole bundle at start-up, which delays every runner, and a
- * runner makes no TLS connection.
+ * runner makes no TLS connection. FIRST_CHECK_ENV: only a runner the
+ * launcher starts begins a run by itself; one the engine spawns waits for it.
  */
-const NOT_INHERITED = new Set(['NODE_EXTRA_CA_CERTS']);
+const NOT_INHERITED = new Set(['NODE_EXTRA_CA_CERTS', FIRST_CHECK_ENV]);
 
 /** This process's environment as a runner gets it: without what it does not need, with its channel. */
 function runnerEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

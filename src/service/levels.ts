@@ -1,21 +1,9 @@
 // Levels and verdict sentences, as criu check has them, plus the unknown state.
 import type { Category, Verdict } from '../model.js';
+import { reportedCategories, type Level } from '../check-args.js';
 import { criuDisagreements, criuInfo, type CriuInfo, type Disagreement } from './criu.js';
 
-export const LEVELS = ['required', 'extra', 'experimental', 'checkpoint', 'all'] as const;
-export type Level = (typeof LEVELS)[number];
-
-/** The categories that decide a level (advisory never does). */
-export const DECIDING: Record<Level, readonly Category[]> = {
-  required: ['required'],
-  extra: ['required', 'extra'],
-  // As in CRIU: experimental means required + experimental, without extra.
-  experimental: ['required', 'experimental'],
-  // Can this node checkpoint a container: the kernel's required features and the runtime chain.
-  checkpoint: ['required', 'runtime'],
-  // Everything checked: CRIU's --all and the runtime chain.
-  all: ['required', 'extra', 'experimental', 'runtime'],
-};
+export { DECIDING, LEVELS, type Level } from '../check-args.js';
 
 /**
  * The categories whose missing or unknown features fail the level (failed,
@@ -29,11 +17,6 @@ export const MUST: Record<Level, readonly Category[]> = {
   checkpoint: ['required', 'runtime'],
   all: ['required'],
 };
-
-/** The categories a level reports: its deciding ones and the advisory checks, which CRIU always runs. */
-export function reportedCategories(level: Level): readonly Category[] {
-  return [...DECIDING[level], 'advisory'];
-}
 
 export type LevelStatus = 'ok' | 'degraded' | 'unknown' | 'failed';
 
