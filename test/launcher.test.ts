@@ -93,3 +93,30 @@ t.test('the runner of a launched check that is killed does not outlive it', { sk
   await exited;
   t.same(await noneLeft(mark, 5_000), []);
 });
+
+const withRunner = fileURLToPath(new URL('../bin/with-runner', import.meta.url));
+
+t.test('with-runner without a command says how it is used, and fails', async (t) => {
+  for (const args of [[], ['node', 'runner.js'], ['node', 'runner.js', '--'], ['--', 'true']]) {
+    const result = spawnSync(withRunner, args, { encoding: 'utf8' });
+    t.equal(result.status, 2, JSON.stringify(args));
+    t.match(result.stderr, /^usage: with-runner RUNNER\.\.\. -- COMMAND\.\.\./);
+  }
+});
+
+t.test(
+  'a command whose runner cannot start still answers: it starts a runner of its own',
+  { skip: notBuilt },
+  async (t) => {
+    const { env, mark } = marked();
+    const { stdout } = await run(
+      withRunner,
+      ['/nonexistent/runner', '--', process.execPath, builtCli, 'check', '--feature', 'map_files'],
+      {
+        env,
+      },
+    );
+    t.match(stdout, /^map_files is (supported|not supported|unknown)/);
+    t.same(await noneLeft(mark, 5_000), []);
+  },
+);

@@ -10,9 +10,10 @@ export const CHANNEL_FD = 3;
 export const CHANNEL_ENV = 'CRIU_READINESS_RUNNER_CHANNEL';
 
 /**
- * A runner started by the launcher (bin/criu-readiness) beside the CLI: this
- * variable gives the CLI the runner's pid, its channel being the CLI's
- * descriptor 3 and its stdin the CLI's descriptor 4 (launched-runner.ts).
+ * A runner started beside the CLI (bin/with-runner, which the launcher
+ * bin/criu-readiness reads): this variable gives the CLI the runner's pid,
+ * its channel being the CLI's descriptor 3 and its stdin the CLI's
+ * descriptor 4 (launched-runner.ts).
  */
 export const LAUNCHED_RUNNER_ENV = 'CRIU_READINESS_LAUNCHED_RUNNER';
 export const LAUNCHED_CHANNEL_FD = 3;

@@ -398,7 +398,9 @@ export class ProbeEngine implements Engine {
       // A warm runner that died while idle is not handed the run.
       const reused = this.warm?.alive ? this.warm : undefined;
       this.warm = undefined;
-      const runner = reused ?? (await (prestarted ?? this.startRunner()));
+      let runner = reused ?? (await (prestarted ?? this.startRunner()));
+      // One started ahead that never became ready (the launcher's could not start): one of ours is tried.
+      if (typeof runner === 'string' && prestarted) runner = await this.startRunner();
       if (typeof runner === 'string') {
         for (const name of pending) results.set(name, unknownResult(name, 'RunnerUnavailable', runner));
         break;

@@ -1,10 +1,11 @@
-// A runner the launcher (bin/criu-readiness) started beside the CLI, so that
-// the two Node start-ups run side by side instead of one after the other.
-// The launcher, a shell, starts the runner, then becomes the CLI (exec): the
-// runner is this process's child, its commands on descriptor 4 and its
-// channel, stderr included, on descriptor 3. Here it is made to look to the
-// engine like a runner the engine spawned: commands in, messages out, one
-// 'close' when it has exited, and killed with its process group.
+// A runner the launcher (bin/criu-readiness, through bin/with-runner)
+// started beside the CLI, so that the two Node start-ups run side by side
+// instead of one after the other. A shell starts the runner, then becomes
+// the CLI (exec): the runner is this process's child, its commands on
+// descriptor 4 and its channel, stderr included, on descriptor 3. Here it is
+// made to look to the engine like a runner the engine spawned: commands in,
+// messages out, one 'close' when it has exited, and killed with its process
+// group.
 import { EventEmitter } from 'node:events';
 import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
