@@ -33,7 +33,7 @@ RUN --mount=type=secret,id=npmca \
     if [ -s /run/secrets/npmca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npmca; fi \
  && npm ci --ignore-scripts
 COPY tsconfig.json ./
-COPY scripts/bundle.mjs ./scripts/
+COPY scripts/bundle.mjs scripts/on-first-use.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -13,6 +13,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtinsOnFirstUse } from './on-first-use.mjs';
 
 const dist = fileURLToPath(new URL('../dist', import.meta.url));
 const common = {
@@ -99,7 +100,8 @@ await build({
   outfile: `${http}/serve-http.cjs`,
   format: 'cjs',
   external: httpExternal,
-  plugins: [ownUrls(http)],
+  // HTTPS and HTTP/2, which the service never uses, load only if used (on-first-use.mjs).
+  plugins: [ownUrls(http), builtinsOnFirstUse],
   // CommonJS has no import.meta: each module's URL (ownUrls) is taken from this file's.
   define: { 'import.meta.url': 'bundleFileUrl' },
   banner: { js: "'use strict';\nconst bundleFileUrl = require('node:url').pathToFileURL(__filename).href;" },

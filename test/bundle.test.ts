@@ -3,7 +3,8 @@
 // its own copy; a second copy turns every stop into unknown/ProbeError.
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -107,5 +108,31 @@ t.test(
     const imported = [...cli.matchAll(/(?:from|import\()\s*"([^"]+)"/g)].map((m) => m[1]);
     t.same([...new Set(imported.filter((name) => !isBuiltin(name)))].sort(), ['./catalogue.js', './http/serve.js']);
     t.ok(cli.startsWith('#!/usr/bin/env node\n'), 'still run by its #! line');
+  },
+);
+
+t.test(
+  "a package's require of HTTPS or HTTP/2 in the HTTP side gets the module on first use, and the module works",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-readiness-on-first-use-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'bundle.cjs');
+    // Bundled with the plugin as scripts/bundle.mjs uses it.
+    const bundleIt = `import { build } from 'esbuild';
+import { builtinsOnFirstUse } from './scripts/on-first-use.mjs';
+await build({
+  stdin: { contents: "module.exports = { https: require('node:https'), http2: require('http2') };", resolveDir: '.' },
+  bundle: true, platform: 'node', format: 'cjs', outfile: ${JSON.stringify(out)}, plugins: [builtinsOnFirstUse],
+});`;
+    execFileSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '--input-type=module', '-e', bundleIt], { cwd: ROOT });
+    const useIt = `const loaded = (name) => process.moduleLoadList.includes('NativeModule ' + name);
+const m = require(${JSON.stringify(out)});
+const before = [loaded('https'), loaded('http2')];
+const used = [typeof m.https.request, 'Agent' in m.https, typeof m.http2.connect];
+console.log(JSON.stringify({ before, used, after: [loaded('https'), loaded('http2')] }));`;
+    const seen = JSON.parse(
+      execFileSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '-e', useIt], { encoding: 'utf8' }),
+    ) as unknown;
+    t.same(seen, { before: [false, false], used: ['function', true, 'function'], after: [true, true] });
   },
 );

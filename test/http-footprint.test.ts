@@ -1,7 +1,8 @@
 // What the HTTP process loads: only what it uses, since what a module loads
 // stays in the heap for good.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TS_LOADER } from './helpers/node.js';
 
@@ -17,3 +18,59 @@ process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.inclu
   });
   t.same(JSON.parse(loaded), []);
 });
+
+const builtCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const builtinsAtExit = fileURLToPath(new URL('./fixtures/builtins-at-exit.cjs', import.meta.url));
+const UNUSED_BUILTINS = ['https', 'http2', 'tls'];
+
+/** GET a path of the service until it answers 200, or give up after `withinMs`. */
+async function until200(url: string, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+t.test(
+  'the built service, ready and answering, has loaded neither TLS nor HTTP/2, which it never serves',
+  { skip: !existsSync(builtCli) && 'dist/cli.js is not built (npm test builds it first)' },
+  async (t) => {
+    // Without tap's hooks (they load modules of their own); the fixture prints each process's list as it exits.
+    const service = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '-r', builtinsAtExit, builtCli, 'serve'], {
+      env: { ...process.env, CRIU_READINESS_LISTEN: '127.0.0.1:0', CRIU_READINESS_LOG_LEVEL: 'info' },
+    });
+    let stdout = '';
+    let stderr = '';
+    service.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    service.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const closed = new Promise((resolve) => service.on('close', resolve));
+    t.teardown(() => service.kill('SIGKILL'));
+    const deadline = Date.now() + 30_000;
+    let listening: RegExpMatchArray | null = null;
+    while (!(listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    t.ok(listening, 'it listens');
+    t.ok(listening && (await until200(`${listening[1]}/readyz`, 30_000)), 'ready');
+    t.ok(listening && (await until200(`${listening[1]}/check`, 5_000)), 'answering');
+    service.kill('SIGTERM');
+    await closed;
+    const lists = stderr
+      .split('\n')
+      .filter((line) => line.startsWith('['))
+      .map((line) => JSON.parse(line) as string[]);
+    t.ok(
+      lists.some((list) => list.includes('http')),
+      "the HTTP process's list is among them",
+    );
+    t.same(
+      lists.flatMap((list) => list.filter((m) => UNUSED_BUILTINS.includes(m))),
+      [],
+    );
+  },
+);
