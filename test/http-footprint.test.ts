@@ -21,7 +21,8 @@ process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.inclu
 
 const builtCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const builtinsAtExit = fileURLToPath(new URL('./fixtures/builtins-at-exit.cjs', import.meta.url));
-const UNUSED_BUILTINS = ['https', 'http2', 'tls'];
+/** TLS and HTTP/2: never served; readline: every channel is read by onLines (engine/channel.ts). */
+const UNUSED_BUILTINS = ['https', 'http2', 'tls', 'readline'];
 
 /** GET a path of the service until it answers 200, or give up after `withinMs`. */
 async function until200(url: string, withinMs: number): Promise<boolean> {
@@ -38,7 +39,7 @@ async function until200(url: string, withinMs: number): Promise<boolean> {
 }
 
 t.test(
-  'the built service, ready and answering, has loaded neither TLS nor HTTP/2, which it never serves',
+  'the built service, ready and answering, has loaded neither TLS nor HTTP/2, which it never serves, nor readline',
   { skip: !existsSync(builtCli) && 'dist/cli.js is not built (npm test builds it first)' },
   async (t) => {
     // Without tap's hooks (they load modules of their own); the fixture prints each process's list as it exits.

@@ -3,6 +3,7 @@
 // hands before the next line of a probe runs, even if that line hangs or
 // kills the process.
 import { writeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { ProbeOutcome } from '../model.js';
 
 /** The descriptor number the engine hands the runner its channel on. */
@@ -79,4 +80,26 @@ export function tell(message: RunnerMessage): void {
  */
 export function tellLater(message: RunnerMessage): void {
   if (inRunner) held += JSON.stringify(message) + '\n';
+}
+
+/**
+ * Each line a stream carries, to `line`, and an unfinished last one when the
+ * stream ends (a dying writer's). The one way this project reads its
+ * channels: the engine a runner's, the supervisor its commands, the HTTP
+ * process the supervisor's answers (without node:readline, which each of
+ * them would otherwise load).
+ */
+export function onLines(stream: Readable, line: (line: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      line(pending.slice(0, end));
+      pending = pending.slice(end + 1);
+    }
+  });
+  stream.on('end', () => {
+    if (pending) line(pending);
+  });
 }

@@ -5,7 +5,7 @@ import { ownChildren, procStat } from '../native/procfs.js';
 import type { Readable } from 'node:stream';
 import * as libc from '../native/libc.js';
 import { PR_SET_CHILD_SUBREAPER, SIGKILL, __WALL } from '../native/constants.js';
-import { CHANNEL_FD, type RunCommand, type RunnerMessage } from './channel.js';
+import { CHANNEL_FD, onLines, type RunCommand, type RunnerMessage } from './channel.js';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerChild, type RunnerProcess } from './runner-process.js';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
@@ -100,7 +100,7 @@ class Runner {
     });
     // A spawn that failed outright (EMFILE) has no pipes: startFailure reports it.
     const channel = this.child.stdio?.[CHANNEL_FD] as Readable | undefined;
-    if (channel) this.readLines(channel);
+    if (channel) onLines(channel, (line) => this.receive(line));
     // A command written as the runner dies meets a closed pipe; its death is reported by 'close'.
     this.child.stdin?.on('error', () => undefined);
     // Heard at once, before 'close' (which follows a failed spawn with a made-up exit code);
@@ -112,22 +112,6 @@ class Runner {
       this.reapHelpers();
       const last = lastErrorLine(this.stderrTail);
       this.close(`runner exited (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}`);
-    });
-  }
-
-  /** Each line of the channel to receive(), the last one too if the runner ends it unfinished. */
-  private readLines(channel: Readable): void {
-    let pending = '';
-    channel.setEncoding('utf8');
-    channel.on('data', (chunk: string) => {
-      pending += chunk;
-      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
-        this.receive(pending.slice(0, end));
-        pending = pending.slice(end + 1);
-      }
-    });
-    channel.on('end', () => {
-      if (pending) this.receive(pending);
     });
   }
 

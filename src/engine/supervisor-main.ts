@@ -7,8 +7,8 @@
 // Its first runner starts before anything else loads here (koffi, the
 // engine): that runner's Node start-up overlaps this process's loading.
 import { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { DEFAULT_RUNNER, spawnRunner, type RunnerProcess } from './runner-process.js';
+import { onLines } from './channel.js';
 import {
   SERVICE_RUNNER_NODE_OPTIONS,
   SUPERVISOR_FD,
@@ -57,8 +57,7 @@ async function main(): Promise<void> {
   const channel = new Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
   const answer = (message: SupervisorAnswer) => channel.write(JSON.stringify(message) + '\n');
   channel.on('error', () => undefined);
-  const commands = createInterface({ input: channel }).on('error', () => undefined);
-  commands.on('line', (line) => {
+  onLines(channel, (line) => {
     const command = JSON.parse(line) as SupervisorCommand;
     if ('run' in command) void run(command.run).then((results) => answer({ id: command.id, results }));
     else if ('kill' in command) answer({ id: command.id, killed: engine.killRunners() });

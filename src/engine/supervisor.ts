@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EngineOptions, ProbeResult } from './engine.js';
 import { runnerExecArgv } from './runner-process.js';
+import { onLines } from './channel.js';
 
 /**
  * The Node options of the service's runners: a runner lives for one run
@@ -102,10 +102,8 @@ export class SupervisedEngine extends EventEmitter<{ gone: [why: string] }> impl
     readonly pid: number,
   ) {
     super();
-    // A reset channel (the supervisor killed) is reported by 'close'; readline forwards the error too.
-    createInterface({ input: channel })
-      .on('line', (line) => this.receive(line))
-      .on('error', () => undefined);
+    onLines(channel, (line) => this.receive(line));
+    // A reset channel (the supervisor killed) is reported by 'close'.
     channel.on('error', () => undefined);
     channel.once('close', () =>
       this.lost(`the probe supervisor (pid ${pid}) exited; probes cannot run until the service is restarted`),
