@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TS_LOADER } from './helpers/node.js';
+import { waitFor } from './helpers/prometheus.js';
 
 const serve = fileURLToPath(new URL('../src/http/serve.ts', import.meta.url));
 
@@ -24,19 +25,9 @@ const builtinsAtExit = fileURLToPath(new URL('./fixtures/builtins-at-exit.cjs', 
 /** TLS and HTTP/2: never served; readline: every channel is read by onLines (engine/channel.ts). */
 const UNUSED_BUILTINS = ['https', 'http2', 'tls', 'readline'];
 
-/** GET a path of the service until it answers 200, or give up after `withinMs`. */
-async function until200(url: string, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    const status = await fetch(url).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
-}
+/** Resolves once a GET of `url` answers 200 (waitFor fails the test after `timeoutMs`). */
+const answers200 = (url: string, timeoutMs: number) =>
+  waitFor(`${url} to answer 200`, async () => ((await fetch(url)).status === 200 ? true : undefined), timeoutMs);
 
 t.test(
   'the built service, ready and answering, has loaded neither TLS nor HTTP/2, which it never serves, nor readline',
@@ -52,13 +43,13 @@ t.test(
     service.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const closed = new Promise((resolve) => service.on('close', resolve));
     t.teardown(() => service.kill('SIGKILL'));
-    const deadline = Date.now() + 30_000;
-    let listening: RegExpMatchArray | null = null;
-    while (!(listening = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)) && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    t.ok(listening, 'it listens');
-    t.ok(listening && (await until200(`${listening[1]}/readyz`, 30_000)), 'ready');
-    t.ok(listening && (await until200(`${listening[1]}/check`, 5_000)), 'answering');
+    const base = await waitFor(
+      'the service to listen',
+      async () => /listening at (http:\/\/\S+:\d+)/.exec(stdout)?.[1],
+    );
+    t.ok(base.startsWith('http://127.0.0.1:'), 'it listens');
+    t.ok(await answers200(`${base}/readyz`, 30_000), 'ready');
+    t.ok(await answers200(`${base}/check`, 5_000), 'answering');
     service.kill('SIGTERM');
     await closed;
     const lists = stderr
