@@ -50,6 +50,12 @@ export interface Feature {
    * (program.ts startAhead), so that they run while the probes before it do.
    */
   ahead?: () => void;
+  /**
+   * Run before the other probes of a run, whatever order it asks for: the
+   * probe's clean-up goes on after it in the background, and the runner
+   * cannot exit before that ends, so it is best begun early.
+   */
+  runsFirst?: boolean;
 }
 
 const CR = 'CONFIG_CHECKPOINT_RESTORE';
@@ -333,6 +339,8 @@ export const CATALOGUE: readonly Feature[] = [
   }),
   row('aio_remap', 'extra', memory.aioRemap, {
     summary: 'an AIO ring can be moved with mremap',
+    // Its io_destroy waits out RCU grace periods on a thread of its own, and a process exits only once it is done.
+    runsFirst: true,
     criuUses:
       'On restore, the restorer makes a new AIO ring and moves it with mremap to the address the dumped process ' +
       'had its ring at.',

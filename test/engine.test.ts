@@ -158,6 +158,20 @@ t.test("a probe's programs start at the beginning of the run, before the probes 
 });
 
 t.test(
+  'a probe marked runsFirst runs before the others of its run, and the results keep the order asked for',
+  async (t) => {
+    const e = engine(t);
+    const results = await e.run(['runs_when_asked', 'runs_first']);
+    t.same(
+      results.map((r) => r.name),
+      ['runs_when_asked', 'runs_first'],
+    );
+    const [asked, first] = results.map((r) => Number(r.outcome.message));
+    t.ok(first < asked, 'runs_first began before the probe asked for ahead of it');
+  },
+);
+
+t.test(
   'a program started ahead that no probe collects is gone when the run is: the warm runner has no child',
   async (t) => {
     const e = engine(t, { keepWarm: true });
