@@ -245,8 +245,12 @@ export class Metrics {
   readonly registry: Registry;
   private readonly registries = formatRegistries();
   private readonly families: readonly Families[];
-  /** The own families, rendered once per check run rather than once per scrape. */
-  private own: Record<ExpositionFormat, Promise<string>>;
+  /**
+   * The own families, rendered once per check run rather than once per
+   * scrape, and only when a scrape asks: not in the turn that publishes the
+   * run, which the first /readyz 200 waits for.
+   */
+  private own: { [F in ExpositionFormat]?: Promise<string> } = {};
   /** The last body of each format and what it was made of: requests between changes share its bytes. */
   private readonly bodies: {
     [F in ExpositionFormat]?: { own: string; process: string; body: Buffer; gzipped?: Promise<Buffer> };
@@ -262,24 +266,13 @@ export class Metrics {
       for (const result of RUN_RESULTS) families.runs.inc({ result }, source.runs[result]);
       if (source.current) families.update(source.current);
     }
-    this.own = this.renderOwn();
     source.on('refreshed', (report, result) => {
       for (const families of this.families) {
         families.runs.inc({ result });
         families.update(report);
       }
-      this.own = this.renderOwn();
+      this.own = {};
     });
-  }
-
-  private renderOwn(): Record<ExpositionFormat, Promise<string>> {
-    const own = {
-      prometheus: this.registries.prometheus.metrics(),
-      openmetrics: this.registries.openmetrics.metrics(),
-    };
-    // Awaited only by a scrape: a failure must reach that scrape, not crash the process as an unhandled rejection.
-    for (const rendering of Object.values(own)) rendering.catch(() => undefined);
-    return own;
   }
 
   /**
@@ -287,7 +280,10 @@ export class Metrics {
    * asked (Prometheus asks), as the text compresses well.
    */
   async render(format: ExpositionFormat, options: { gzip?: boolean } = {}): Promise<Exposition> {
-    const [own, process] = await Promise.all([this.own[format], processExposition(format)]);
+    const [own, process] = await Promise.all([
+      (this.own[format] ??= this.registries[format].metrics()),
+      processExposition(format),
+    ]);
     let last = this.bodies[format];
     if (last?.own !== own || last.process !== process) {
       // Two expositions make one: text allows blank lines between families;

@@ -216,6 +216,23 @@ t.test('a refresh shows in the very next rendering of either format', async (t) 
   }
 });
 
+t.test('publishing a run renders nothing: the next scrape renders, and the scrapes after it share that', async (t) => {
+  const source = new MemorySource();
+  const metrics = new Metrics(source);
+  let renderings = 0;
+  const render = metrics.registry.metrics.bind(metrics.registry);
+  metrics.registry.metrics = () => {
+    renderings += 1;
+    return render();
+  };
+  source.publish(cannedReport());
+  t.equal(renderings, 0, 'none as the run is published');
+  const first = await metrics.render('prometheus');
+  const second = await metrics.render('prometheus');
+  t.equal(renderings, 1, 'one, for the first scrape');
+  t.equal(second.body, first.body, 'the same bytes');
+});
+
 t.test('gzip gives the same exposition', async (t) => {
   const source = new MemorySource();
   const metrics = new Metrics(source);
