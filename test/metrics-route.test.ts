@@ -86,3 +86,17 @@ t.test('GET /metrics', async (t) => {
     t.same(Object.keys(get?.responses?.['200']?.content ?? {}).sort(), ['application/openmetrics-text', 'text/plain']);
   });
 });
+
+t.test('the metrics are made at the first scrape, once, and still count the runs before it', async (t) => {
+  const source = new MemorySource();
+  const app = buildApp({ source });
+  t.teardown(() => app.close());
+  await app.ready();
+  await source.refresh();
+  await source.refresh();
+  t.equal(source.listenerCount('refreshed'), 0, 'nothing follows the runs before a scrape');
+  await Promise.all([app.inject({ url: '/metrics' }), app.inject({ url: '/metrics' })]);
+  t.equal(source.listenerCount('refreshed'), 1, 'one set of metrics for two scrapes');
+  const { body } = await app.inject({ url: '/metrics' });
+  t.match(body, /\ncriu_readiness_check_runs_total\{result="ok"\} 2\n/);
+});

@@ -37,7 +37,7 @@ import { healthRoutes } from './routes/health.js';
 import { refreshRoute } from './routes/refresh.js';
 import { metricsRoute } from './routes/metrics.js';
 import { statusRoute } from './routes/status.js';
-import { Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
 import { rememberingValidatorCompiler } from './validation.js';
 
 export interface AppOptions {
@@ -218,7 +218,10 @@ export function buildApp(options: AppOptions) {
   app.register(featuresRoutes, { source });
   app.register(refreshRoute, { source });
   app.register(healthRoutes, { source, lifecycle });
-  app.register(metricsRoute, { metrics: new Metrics(source) });
+  // Made at the first scrape, not at start-up, which /readyz waits for: they count the runs before them (MetricsSource).
+  let metrics: Promise<Metrics> | undefined;
+  const loadMetrics = () => (metrics ??= import('../metrics.js').then((m) => new m.Metrics(source)));
+  app.register(metricsRoute, { metrics: loadMetrics });
   app.register(openapiRoutes, { from: document, logger });
   app.register(statusRoute, { source });
   return app;

@@ -122,7 +122,7 @@ export async function serveUnprivileged(
       nfdWrites = nfdWrites
         .then(() => writeNfdFeatures(nfdFile, report, { ttlMs }))
         .catch((err: unknown) => {
-          // prom-client comes with the HTTP side, which loads after the first run is asked for.
+          // prom-client loads when first needed: at the first scrape (app.ts), or here.
           void import('../metrics.js').then(({ countNfdWriteError }) => countNfdWriteError());
           logger.error({ err, nfdFile }, 'cannot write the NFD feature file');
         });

@@ -7,7 +7,8 @@ import { acceptsGzip, negotiateFormat } from '../negotiate.js';
 import { MALFORMED_REQUEST, problemResponse } from '../schemas.js';
 
 export interface MetricsRouteOptions {
-  metrics: Metrics;
+  /** The metrics, made (or being made) on the first call: prom-client and the families load at the first scrape. */
+  metrics: () => Promise<Metrics>;
 }
 
 const exposition = z.string().describe('Prometheus exposition');
@@ -43,7 +44,9 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
       },
     },
     async (request, reply) => {
-      const { contentType, contentEncoding, body } = await metrics.render(negotiateFormat(request.headers.accept), {
+      const { contentType, contentEncoding, body } = await (
+        await metrics()
+      ).render(negotiateFormat(request.headers.accept), {
         gzip: acceptsGzip(request.headers['accept-encoding']),
       });
       if (contentEncoding) reply.header('content-encoding', contentEncoding);
