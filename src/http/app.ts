@@ -218,7 +218,7 @@ export function buildApp(options: AppOptions) {
   app.register(featuresRoutes, { source });
   app.register(refreshRoute, { source });
   app.register(healthRoutes, { source, lifecycle });
-  // Made at the first scrape, not at start-up, which /readyz waits for: they count the runs before them (MetricsSource).
+  // Made at the first scrape, not during start-up, which /readyz waits for; they count the runs before them.
   let metrics: Promise<Metrics> | undefined;
   const loadMetrics = () => (metrics ??= import('../metrics.js').then((m) => new m.Metrics(source)));
   app.register(metricsRoute, { metrics: loadMetrics });
