@@ -53,7 +53,8 @@ export interface Feature {
   /**
    * Run before the other probes of a run, whatever order it asks for: the
    * probe's clean-up goes on after it in the background, and the runner
-   * cannot exit before that ends, so it is best begun early.
+   * cannot exit before that ends, so it is best begun early. (The programs
+   * of `ahead` start within the first probe's time, so this probe's.)
    */
   runsFirst?: boolean;
 }
@@ -339,8 +340,7 @@ export const CATALOGUE: readonly Feature[] = [
   }),
   row('aio_remap', 'extra', memory.aioRemap, {
     summary: 'an AIO ring can be moved with mremap',
-    // Its io_destroy waits out RCU grace periods on a thread of its own, and a process exits only once it is done.
-    runsFirst: true,
+    runsFirst: true, // its io_destroy waits out an RCU grace period, in the background
     criuUses:
       'On restore, the restorer makes a new AIO ring and moves it with mremap to the address the dumped process ' +
       'had its ring at.',

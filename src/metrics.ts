@@ -245,11 +245,7 @@ export class Metrics {
   readonly registry: Registry;
   private readonly registries = formatRegistries();
   private readonly families: readonly Families[];
-  /**
-   * The own families, rendered once per check run rather than once per
-   * scrape, and only when a scrape asks: not in the turn that publishes the
-   * run, which the first /readyz 200 waits for.
-   */
+  /** The own families, rendered only when a scrape asks: at most once per run and format. */
   private own: { [F in ExpositionFormat]?: Promise<string> } = {};
   /** The last body of each format and what it was made of: requests between changes share its bytes. */
   private readonly bodies: {

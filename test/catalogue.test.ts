@@ -103,6 +103,13 @@ t.test('the catalogue holds every check of criu check, each in its category', as
   t.equal(CATALOGUE.length, Object.values(EXPECTED).flat().length);
 });
 
+t.test('the probes that run first in every run: aio_remap, whose clean-up outlives it', async (t) => {
+  t.same(
+    CATALOGUE.filter((f) => f.runsFirst).map((f) => f.name),
+    ['aio_remap'],
+  );
+});
+
 t.test('feature names are unique and findFeature finds each', async (t) => {
   t.equal(new Set(FEATURE_NAMES).size, FEATURE_NAMES.length);
   for (const name of FEATURE_NAMES) t.equal(findFeature(name)?.name, name);

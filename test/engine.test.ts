@@ -157,19 +157,12 @@ t.test("a probe's programs start at the beginning of the run, before the probes 
   t.ok(BigInt(programRan) < BigInt(probeStarted), 'the program ran before its probe started, during the slow probe');
 });
 
-t.test(
-  'a probe marked runsFirst runs before the others of its run, and the results keep the order asked for',
-  async (t) => {
-    const e = engine(t);
-    const results = await e.run(['runs_when_asked', 'runs_first']);
-    t.same(
-      results.map((r) => r.name),
-      ['runs_when_asked', 'runs_first'],
-    );
-    const [asked, first] = results.map((r) => Number(r.outcome.message));
-    t.ok(first < asked, 'runs_first began before the probe asked for ahead of it');
-  },
-);
+t.test('a probe marked runsFirst runs before the probes asked for ahead of it', async (t) => {
+  const e = engine(t);
+  const results = await e.run(['runs_when_asked', 'runs_first']);
+  const began = Object.fromEntries(results.map((r) => [r.name, Number(r.outcome.message)]));
+  t.ok(began.runs_first < began.runs_when_asked, 'runs_first began first');
+});
 
 t.test(
   'a program started ahead that no probe collects is gone when the run is: the warm runner has no child',

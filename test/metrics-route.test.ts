@@ -1,5 +1,5 @@
 // GET /metrics in the real app, over verdicts held in memory.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { gunzipSync } from 'node:zlib';
 import { buildApp } from '../src/http/app.js';
 import { MemorySource, UNSUPPORTED } from './helpers/memory-source.js';
@@ -87,16 +87,50 @@ t.test('GET /metrics', async (t) => {
   });
 });
 
-t.test('the metrics are made at the first scrape, once, and still count the runs before it', async (t) => {
-  const source = new MemorySource();
+/** An app over a source that has finished `runs` runs, and nothing else: no scrape yet. */
+async function unscraped(t: Test, runs: number, source = new MemorySource()) {
   const app = buildApp({ source });
   t.teardown(() => app.close());
   await app.ready();
-  await source.refresh();
-  await source.refresh();
-  t.equal(source.listenerCount('refreshed'), 0, 'nothing follows the runs before a scrape');
-  await Promise.all([app.inject({ url: '/metrics' }), app.inject({ url: '/metrics' })]);
-  t.equal(source.listenerCount('refreshed'), 1, 'one set of metrics for two scrapes');
+  for (let i = 0; i < runs; i++) await source.refresh();
+  return { app, source };
+}
+
+t.test('no metrics are made before the first scrape', async (t) => {
+  const { app, source } = await unscraped(t, 2);
+  t.equal(source.listenerCount('refreshed'), 0, 'nothing follows the runs');
+  await app.inject({ url: '/metrics' });
+  t.equal(source.listenerCount('refreshed'), 1, 'the first scrape made them');
+});
+
+t.test('concurrent first scrapes make one set of metrics', async (t) => {
+  const { app, source } = await unscraped(t, 1);
+  const answers = await Promise.all([app.inject({ url: '/metrics' }), app.inject({ url: '/metrics' })]);
+  t.same(
+    answers.map((a) => a.statusCode),
+    [200, 200],
+  );
+  t.equal(source.listenerCount('refreshed'), 1);
+});
+
+t.test('metrics made at the first scrape count the runs before it', async (t) => {
+  const { app } = await unscraped(t, 2);
   const { body } = await app.inject({ url: '/metrics' });
   t.match(body, /\ncriu_readiness_check_runs_total\{result="ok"\} 2\n/);
+});
+
+t.test('a scrape after one whose metrics could not be made makes them again', async (t) => {
+  const source = new MemorySource();
+  let current = source.current;
+  let failures = 1;
+  Object.defineProperty(source, 'current', {
+    get: () => {
+      if (failures-- > 0) throw new Error('the source failed once');
+      return current;
+    },
+    set: (report: typeof current) => (current = report),
+  });
+  const { app } = await unscraped(t, 0, source);
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 500, 'the scrape that met the failure');
+  t.equal((await app.inject({ url: '/metrics' })).statusCode, 200, 'the next one');
 });

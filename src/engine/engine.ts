@@ -49,7 +49,10 @@ export interface ProbeResult {
  * (the CLI, tests), or the supervisor's over its pipe (the service).
  */
 export interface Engine {
-  /** Run the named probes, in order; runs never overlap. Every name gets a result. */
+  /**
+   * Run the named probes (a catalogue row marked runsFirst before the rest); runs never overlap. Every name gets a
+   * result, in the order asked.
+   */
   run(names: readonly string[]): Promise<ProbeResult[]>;
   /** Kill every runner now; a run under way ends as after a crash. The pids killed. */
   killRunners(): number[] | Promise<number[]>;
@@ -294,7 +297,7 @@ export class ProbeEngine implements Engine {
     this.runnerNodeOptions = options.runnerNodeOptions ?? [];
   }
 
-  /** Run the named probes, in order; runs never overlap. Every name gets a result. */
+  /** Run the named probes; every name gets a result, in the order asked (see Engine.run). */
   run(names: readonly string[]): Promise<ProbeResult[]> {
     const result = this.queue.then(() => this.runNow(names));
     this.queue = result.catch(() => undefined);

@@ -129,7 +129,7 @@ async function main(): Promise<never> {
   ) as ProbeTable;
   const probes: Probes = new Map(CATALOGUE.map((f) => [f.name, f.probe]));
   const aheads = new Map(CATALOGUE.flatMap((f) => (f.ahead ? [[f.name, f.ahead] as const] : [])));
-  const first = new Set(CATALOGUE.filter((f) => f.runsFirst).map((f) => f.name));
+  const runsFirst = new Set(CATALOGUE.filter((f) => f.runsFirst).map((f) => f.name));
 
   const table = CATALOGUE.map((f) => ({ name: f.name, category: f.category ?? '' }));
   const running = firstCheck(table);
@@ -141,7 +141,10 @@ async function main(): Promise<never> {
   });
   const run = async (command: RunCommand) => {
     // The engine takes the results by name, in whatever order they come.
-    const order = [...command.run.filter((name) => first.has(name)), ...command.run.filter((name) => !first.has(name))];
+    const order = [
+      ...command.run.filter((name) => runsFirst.has(name)),
+      ...command.run.filter((name) => !runsFirst.has(name)),
+    ];
     // The programs start within the first probe's time: the engine bounds every moment of a run by a probe's limit.
     const [head, ...rest] = order;
     if (head !== undefined) await runOne(probes, head, () => startAheadOf(aheads, command.run));

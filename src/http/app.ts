@@ -220,7 +220,14 @@ export function buildApp(options: AppOptions) {
   app.register(healthRoutes, { source, lifecycle });
   // Made at the first scrape, not during start-up, which /readyz waits for; they count the runs before them.
   let metrics: Promise<Metrics> | undefined;
-  const loadMetrics = () => (metrics ??= import('../metrics.js').then((m) => new m.Metrics(source)));
+  const loadMetrics = () =>
+    (metrics ??= import('../metrics.js')
+      .then((m) => new m.Metrics(source))
+      .catch((err: unknown) => {
+        // That scrape fails; the next one tries again.
+        metrics = undefined;
+        throw err;
+      }));
   app.register(metricsRoute, { metrics: loadMetrics });
   app.register(openapiRoutes, { from: document, logger });
   app.register(statusRoute, { source });

@@ -123,7 +123,10 @@ export async function serveUnprivileged(
         .then(() => writeNfdFeatures(nfdFile, report, { ttlMs }))
         .catch((err: unknown) => {
           // prom-client loads when first needed: at the first scrape (app.ts), or here.
-          void import('../metrics.js').then(({ countNfdWriteError }) => countNfdWriteError());
+          void import('../metrics.js').then(
+            ({ countNfdWriteError }) => countNfdWriteError(),
+            (importErr: unknown) => logger.error({ err: importErr }, 'cannot count the failed NFD write'),
+          );
           logger.error({ err, nfdFile }, 'cannot write the NFD feature file');
         });
     });

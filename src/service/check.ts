@@ -132,7 +132,7 @@ export function toVerdict(
   };
 }
 
-/** Probe the given features (in order) and return their verdicts. */
+/** Probe the given features and return their verdicts, in the order of `features`. */
 export async function runCheck(
   engine: Engine,
   features: readonly Feature[],

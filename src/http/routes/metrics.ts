@@ -7,7 +7,7 @@ import { acceptsGzip, negotiateFormat } from '../negotiate.js';
 import { MALFORMED_REQUEST, problemResponse } from '../schemas.js';
 
 export interface MetricsRouteOptions {
-  /** The metrics, made (or being made) on the first call: prom-client and the families load at the first scrape. */
+  /** Called at each scrape: the metrics, which it may make on its first call. */
   metrics: () => Promise<Metrics>;
 }
 
@@ -44,9 +44,8 @@ export const metricsRoute: FastifyPluginAsync<MetricsRouteOptions> = async (app,
       },
     },
     async (request, reply) => {
-      const { contentType, contentEncoding, body } = await (
-        await metrics()
-      ).render(negotiateFormat(request.headers.accept), {
+      const made = await metrics();
+      const { contentType, contentEncoding, body } = await made.render(negotiateFormat(request.headers.accept), {
         gzip: acceptsGzip(request.headers['accept-encoding']),
       });
       if (contentEncoding) reply.header('content-encoding', contentEncoding);
